@@ -1,0 +1,7 @@
+import type { Command } from '../args.js';
+
+/**
+ * Every subcommand of `compactrec`. A new subcommand is one module in this folder exporting a
+ * {@link Command}, plus one line here.
+ */
+export const COMMANDS: readonly Command[] = [];
