@@ -36,7 +36,9 @@ export interface IdMapper {
   /** Values per table row for a model dimension (`dim` for sum/mult, `dim / K` for concat). */
   rowDim(dim: number): number;
   /**
-   * Writes the K rows of each of `ids[0..n)` to `out[j*K .. j*K+K)`. IDs outside the fitted space
+   * Writes the K rows of each of `ids[0..n)` to `out[j*K .. j*K+K)`; a code of −1 means "no row"
+   * (contributes nothing; only valid with `sum`, e.g. a frequent ID that owns one row in a
+   * double-hashing layout). IDs outside the fitted space
    * are hashed by methods that can (every hashing method); others throw {@link NotFoundError}.
    */
   mapInto(ids: ArrayLike<number>, out: Int32Array, n?: number): void;
