@@ -1,1 +1,3 @@
-export {};
+export { methodNames, methodSpec, SHARING_METHODS } from './harness/methods.js';
+export { barChartSvg, type ResultRecord, toCsv, toMarkdown, writeResults } from './harness/report.js';
+export { DEFAULT_RETRIEVAL_BENCH_OPTIONS, fitMapper, loadRetrievalData, type RetrievalBenchOptions, runRetrievalBench } from './harness/retrieval.js';

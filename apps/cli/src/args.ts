@@ -90,7 +90,8 @@ function convert(spec: OptionSpec, raw: string, where: string): ArgValue {
         .filter((s) => s.length > 0);
       if (items.length === 0) bad('is an empty list');
       if (spec.choices) {
-        for (const it of items) if (!spec.choices.includes(it)) bad(`names unknown value '${it}'; known: ${spec.choices.join(', ')}`);
+        for (const it of items)
+          if (!spec.choices.includes(it)) bad(`names unknown value '${it}'; known: ${spec.choices.join(', ')}`);
       }
       return items;
     }
@@ -116,7 +117,9 @@ export function formatHelp(cmd: Command): string {
   for (const o of cmd.options) {
     const left = `  --${o.name}${o.type === 'boolean' ? '' : ` <${o.type}>`}`;
     const def =
-      o.default !== undefined ? ` [default: ${Array.isArray(o.default) ? o.default.join(',') : String(o.default)}]` : '';
+      o.default !== undefined
+        ? ` [default: ${Array.isArray(o.default) ? o.default.join(',') : String(o.default)}]`
+        : '';
     const req = o.required ? ' (required)' : '';
     const choices = o.choices && o.type !== 'list' ? ` (one of: ${o.choices.join(', ')})` : '';
     lines.push(`${left.padEnd(width + 4)}${o.description}${choices}${def}${req}`);

@@ -34,7 +34,7 @@ export interface SparseOptimizerOptions {
   beta2?: number;
   /** Denominator epsilon (Adam, Adagrad). @default 1e-8 */
   eps?: number;
-  /** Decoupled L2 applied to touched rows only (lazy, like sparse optimizers in TorchRec). @default 0 */
+  /** L2 coefficient added to the gradient of touched rows only (lazy; coupled, like `torch.optim.Adam`'s weight_decay). @default 0 */
   weightDecay?: number;
   /** Adagrad initial accumulator value. @default 0 */
   initialAccumulator?: number;

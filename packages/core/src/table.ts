@@ -93,12 +93,12 @@ export class SparseGradAccumulator {
   slotOf(r: number): number {
     let s = this.slot[r]!;
     if (s < 0) {
-      s = this.count++;
-      if (s >= this.touched.length) {
+      if (this.count >= this.touched.length) {
         throw new InvalidArgumentError(
           `core/SparseGradAccumulator: more than ${this.touched.length} distinct rows in one batch; raise capacity`,
         );
       }
+      s = this.count++;
       this.slot[r] = s;
       this.touched[s] = r;
       this.grads.fill(0, s * this.dim, (s + 1) * this.dim);

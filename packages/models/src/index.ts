@@ -1,1 +1,12 @@
-export {};
+export { evaluateFullRanking, type RetrievalMetrics } from './eval.js';
+export {
+  type BprData,
+  DEFAULT_MF_BPR_OPTIONS,
+  type MfBprOptions,
+  type MfBprResult,
+  type MfEpochReport,
+  prepareBprData,
+  type SparsityHook,
+  trainMfBpr,
+} from './mf.js';
+export { DEFAULT_TOWER_OPTIONS, Tower, type TowerOptions } from './tower.js';

@@ -1,1 +1,86 @@
-export {};
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
+import { JS_KERNELS } from './js-kernels.js';
+import type { BprTrainArgs, Kernels, TowerArrays } from './types.js';
+
+/** The addon reads towers as flat `user*` / `item*` keys (one level of N-API property lookups). */
+function flattenTowers(a: BprTrainArgs): Record<string, unknown> {
+  const flat: Record<string, unknown> = { ...a };
+  for (const [p, t] of [
+    ['user', a.user],
+    ['item', a.item],
+  ] as const) {
+    const tower: TowerArrays = t;
+    flat[`${p}Codes`] = tower.codes;
+    flat[`${p}K`] = tower.K;
+    flat[`${p}Combine`] = tower.combine;
+    flat[`${p}Weights`] = tower.weights;
+    flat[`${p}LearnWeights`] = tower.learnWeights ? 1 : 0;
+    flat[`${p}Table`] = tower.table;
+    flat[`${p}M`] = tower.m;
+    flat[`${p}V`] = tower.v;
+    flat[`${p}WeightM`] = tower.weightM;
+    flat[`${p}WeightV`] = tower.weightV;
+    flat[`${p}Mask`] = tower.mask;
+    flat[`${p}Scores`] = tower.scores;
+  }
+  flat.shuffle = a.shuffle ? 1 : 0;
+  return flat;
+}
+
+export { JS_KERNELS } from './js-kernels.js';
+export {
+  type BprTrainArgs,
+  type BprTrainResult,
+  COMBINE_CODE,
+  type ComposeArgs,
+  type Kernels,
+  type RankTopKArgs,
+  type SpmmArgs,
+  type TowerArrays,
+} from './types.js';
+
+/** Where the addon is built by `npm run setup` (node-gyp, from csrc/). */
+export const NATIVE_ADDON_PATH = fileURLToPath(new URL('../build/Release/compactrec_native.node', import.meta.url));
+
+let cached: { kernels: Kernels; reason: string } | undefined;
+
+function load(): { kernels: Kernels; reason: string } {
+  if (cached) return cached;
+  if (process.env.COMPACTREC_KERNELS === 'js') {
+    cached = { kernels: JS_KERNELS, reason: 'COMPACTREC_KERNELS=js' };
+  } else if (!existsSync(NATIVE_ADDON_PATH)) {
+    cached = { kernels: JS_KERNELS, reason: `native addon not built (${NATIVE_ADDON_PATH}); run npm run setup` };
+  } else {
+    try {
+      const addon = createRequire(import.meta.url)(NATIVE_ADDON_PATH) as Omit<Kernels, 'kind'>;
+      // N-API properties are not enumerable: bind each kernel explicitly.
+      const kernels: Kernels = {
+        kind: 'native',
+        bprTrain: (args) => addon.bprTrain(flattenTowers(args) as unknown as BprTrainArgs),
+        composeEmbeddings: addon.composeEmbeddings,
+        rankTopK: addon.rankTopK,
+        spmm: addon.spmm,
+      };
+      cached = { kernels, reason: `loaded ${NATIVE_ADDON_PATH}` };
+    } catch (err) {
+      cached = { kernels: JS_KERNELS, reason: `native addon failed to load: ${(err as Error).message}` };
+    }
+  }
+  return cached;
+}
+
+/**
+ * The fastest available kernels: the C++ addon when built, else the JavaScript versions (same
+ * semantics and random stream, slower). `COMPACTREC_KERNELS=js` forces JavaScript.
+ */
+export function getKernels(): Kernels {
+  return load().kernels;
+}
+
+/** Which kernels {@link getKernels} returns and why. */
+export function kernelInfo(): { kind: 'native' | 'js'; reason: string } {
+  const { kernels, reason } = load();
+  return { kind: kernels.kind, reason };
+}

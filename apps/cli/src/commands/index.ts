@@ -1,7 +1,8 @@
 import type { Command } from '../args.js';
+import { benchRetrievalCommand } from './bench-retrieval.js';
 
 /**
  * Every subcommand of `compactrec`. A new subcommand is one module in this folder exporting a
  * {@link Command}, plus one line here.
  */
-export const COMMANDS: readonly Command[] = [];
+export const COMMANDS: readonly Command[] = [benchRetrievalCommand];

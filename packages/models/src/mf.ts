@@ -1,0 +1,232 @@
+import { type Interactions, InvalidArgumentError, type RetrievalDataset, Rng, resolveOptions } from '@compactrec/core';
+import { getKernels } from '@compactrec/native';
+import { evaluateFullRanking, type RetrievalMetrics } from './eval.js';
+import type { Tower } from './tower.js';
+
+/**
+ * A sparse-training controller (dynamic sparse learning) attached to one tower's table: the
+ * trainer points the kernels at `mask`/`scores` and calls `maybeUpdate` after every step.
+ * `DslTable` of @compactrec/dsl satisfies it.
+ */
+export interface SparsityHook {
+  readonly mask: Uint8Array;
+  readonly scores: Float32Array;
+  /** Steps between prune/grow updates (ΔT). */
+  readonly updateInterval: number;
+  /** 'batch': only the last batch before an update scores growth (the reference); 'accumulated': all batches. */
+  readonly growth: 'batch' | 'accumulated';
+  /** Runs prune/grow when `step` is an update step; resets regrown weights' optimizer moments. */
+  maybeUpdate(step: number, optimizerState?: Record<string, Float32Array | Float64Array>): unknown;
+}
+
+/** Progress of {@link trainMfBpr}, reported after every epoch. */
+export interface MfEpochReport {
+  readonly epoch: number;
+  readonly epochs: number;
+  /** Mean BPR loss (+ L2 term) of the epoch. */
+  readonly loss: number;
+  readonly triplesPerSecond: number;
+  /** Present on evaluation epochs. */
+  readonly metrics?: RetrievalMetrics;
+}
+
+/** Options of {@link trainMfBpr}; every field is optional. */
+export interface MfBprOptions {
+  /** Training epochs (one epoch = every training interaction once, shuffled). @default 150 */
+  epochs?: number;
+  /** Triples per mini-batch. @default 2048 */
+  batchSize?: number;
+  /** Adam learning rate of the tables. @default 0.001 */
+  lr?: number;
+  /** Adam learning rate of learnable per-ID weights (hash embeddings). @default lr */
+  weightLr?: number;
+  /** L2 coefficient on the batch's composed embeddings (LightGCN's `decay`). @default 0.0001 */
+  reg?: number;
+  /** Adam β1, β2, ε. @default 0.9, 0.999, 1e-8 */
+  beta1?: number;
+  beta2?: number;
+  eps?: number;
+  /** Seed of shuffling and negative sampling. @default 0 */
+  seed?: number;
+  /** Evaluate every N epochs (0 = only after the last). @default 0 */
+  evalEvery?: number;
+  /** Cut-off of Recall/NDCG. @default 20 */
+  k?: number;
+  /** Sparse-training hooks per tower (DSL). */
+  sparsity?: { user?: SparsityHook; item?: SparsityHook };
+  /** Called after every epoch. */
+  onEpoch?: (report: MfEpochReport) => void;
+}
+
+export const DEFAULT_MF_BPR_OPTIONS = Object.freeze({
+  epochs: 150,
+  batchSize: 2048,
+  lr: 0.001,
+  reg: 0.0001,
+  beta1: 0.9,
+  beta2: 0.999,
+  eps: 1e-8,
+  seed: 0,
+  evalEvery: 0,
+  k: 20,
+});
+
+/** Outcome of {@link trainMfBpr}. */
+export interface MfBprResult {
+  /** Metrics after the last epoch. */
+  readonly final: RetrievalMetrics;
+  /** Best evaluation seen (equals `final` when evalEvery is 0). */
+  readonly best: RetrievalMetrics & { readonly epoch: number };
+  readonly epochs: number;
+  readonly trainSeconds: number;
+  readonly evalSeconds: number;
+  readonly triplesPerSecond: number;
+  readonly losses: readonly number[];
+}
+
+/** Training pairs and per-user sorted item rows, prepared once per dataset. */
+export interface BprData {
+  readonly trainOffsets: Uint32Array;
+  /** Items of each user sorted ascending (membership tests by binary search). */
+  readonly trainItems: Int32Array;
+  readonly pairUsers: Int32Array;
+  readonly pairItems: Int32Array;
+}
+
+/** Flattens the training CSR into (user, item) pairs and sorts each user's items. */
+export function prepareBprData(train: Interactions): BprData {
+  const n = train.items.length;
+  const trainItems = new Int32Array(train.items);
+  const pairUsers = new Int32Array(n);
+  for (let u = 0; u < train.numUsers; u++) {
+    const lo = train.offsets[u]!;
+    const hi = train.offsets[u + 1]!;
+    pairUsers.fill(u, lo, hi);
+    trainItems.subarray(lo, hi).sort();
+  }
+  return { trainOffsets: train.offsets, trainItems, pairUsers, pairItems: trainItems };
+}
+
+/**
+ * Matrix factorization with BPR (one uniformly sampled negative per positive) over two towers of
+ * any compression method, trained by the native (or JS) kernel with lazy Adam, then evaluated by
+ * full ranking. Deterministic for a seed and a kernel kind.
+ */
+export function trainMfBpr(data: RetrievalDataset, user: Tower, item: Tower, options: MfBprOptions = {}): MfBprResult {
+  const o = resolveOptions({ ...DEFAULT_MF_BPR_OPTIONS, weightLr: options.lr ?? DEFAULT_MF_BPR_OPTIONS.lr }, options);
+  const where = 'models/trainMfBpr';
+  if (!Number.isInteger(o.epochs) || o.epochs < 1)
+    throw new InvalidArgumentError(`${where}: epochs (${o.epochs}) must be a positive integer`);
+  if (!Number.isInteger(o.batchSize) || o.batchSize < 1)
+    throw new InvalidArgumentError(`${where}: batchSize (${o.batchSize}) must be a positive integer`);
+  if (!(o.lr > 0)) throw new InvalidArgumentError(`${where}: lr (${o.lr}) must be positive`);
+  if (user.dim !== item.dim) throw new InvalidArgumentError(`${where}: user dim ${user.dim} != item dim ${item.dim}`);
+  if (user.numIds !== data.train.numUsers || item.numIds !== data.train.numItems) {
+    throw new InvalidArgumentError(
+      `${where}: towers cover ${user.numIds} users / ${item.numIds} items but the data has ${data.train.numUsers} / ${data.train.numItems}`,
+    );
+  }
+  const dim = user.dim;
+  const kernels = getKernels();
+  const bpr = prepareBprData(data.train);
+  const n = bpr.pairUsers.length;
+  const perm = new Int32Array(n);
+  for (let i = 0; i < n; i++) perm[i] = i;
+  const rng = new Rng(o.seed);
+  const rngState = rng.state();
+  const state = new Float64Array(1);
+  const hooks = o.sparsity ?? {};
+  if (hooks.user) {
+    user.mask = hooks.user.mask;
+    user.scores = hooks.user.scores;
+  }
+  if (hooks.item) {
+    item.mask = hooks.item.mask;
+    item.scores = hooks.item.scores;
+  }
+  const interval = Math.min(hooks.user?.updateInterval ?? Infinity, hooks.item?.updateInterval ?? Infinity);
+  const batchGrowth = hooks.user?.growth === 'batch' || hooks.item?.growth === 'batch';
+
+  const losses: number[] = [];
+  let trainMs = 0;
+  let evalMs = 0;
+  let best: (RetrievalMetrics & { epoch: number }) | undefined;
+  let last: RetrievalMetrics | undefined;
+  const evaluate = (): RetrievalMetrics => {
+    const t = performance.now();
+    const m = evaluateFullRanking(user.composeAll(), item.composeAll(), dim, data.train, data.test, o.k);
+    evalMs += performance.now() - t;
+    return m;
+  };
+  for (let epoch = 1; epoch <= o.epochs; epoch++) {
+    const t0 = performance.now();
+    let lossSum = 0;
+    let pos = 0;
+    let first = true;
+    while (pos < n) {
+      // One kernel call per epoch, or up to the next sparsity update step.
+      let end = n;
+      if (Number.isFinite(interval)) {
+        const stepsToUpdate = interval - (state[0]! % interval);
+        end = Math.min(n, pos + stepsToUpdate * o.batchSize);
+      }
+      const r = kernels.bprTrain({
+        dim,
+        user: user.arrays(),
+        item: item.arrays(),
+        numItems: data.train.numItems,
+        trainOffsets: bpr.trainOffsets,
+        trainItems: bpr.trainItems,
+        pairUsers: bpr.pairUsers,
+        pairItems: bpr.pairItems,
+        perm,
+        start: pos,
+        end,
+        shuffle: first,
+        batchSize: o.batchSize,
+        lr: o.lr,
+        weightLr: o.weightLr,
+        beta1: o.beta1,
+        beta2: o.beta2,
+        eps: o.eps,
+        reg: o.reg,
+        scoreLastBatches: batchGrowth ? 1 : -1,
+        rngState,
+        state,
+      });
+      first = false;
+      lossSum += r.lossSum;
+      pos = end;
+      const step = state[0]!;
+      if (Number.isFinite(interval) && step % interval === 0) {
+        hooks.user?.maybeUpdate(step, user.optimizerState());
+        hooks.item?.maybeUpdate(step, item.optimizerState());
+      }
+    }
+    const ms = performance.now() - t0;
+    trainMs += ms;
+    losses.push(lossSum / n);
+    let metrics: RetrievalMetrics | undefined;
+    if ((o.evalEvery > 0 && epoch % o.evalEvery === 0) || epoch === o.epochs) {
+      metrics = evaluate();
+      last = metrics;
+      if (!best || metrics.recall > best.recall) best = { ...metrics, epoch };
+    }
+    o.onEpoch?.({
+      epoch,
+      epochs: o.epochs,
+      loss: lossSum / n,
+      triplesPerSecond: n / (ms / 1000),
+      ...(metrics ? { metrics } : {}),
+    });
+  }
+  return {
+    final: last!,
+    best: best!,
+    epochs: o.epochs,
+    trainSeconds: trainMs / 1000,
+    evalSeconds: evalMs / 1000,
+    triplesPerSecond: (n * o.epochs) / (trainMs / 1000),
+    losses,
+  };
+}

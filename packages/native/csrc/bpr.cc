@@ -1,0 +1,347 @@
+// BPR training of a two-tower (user, item) embedding model whose embeddings are composed from
+// hashed table rows (sum / mult / concat of K rows per ID, optional learnable per-ID weights).
+// Mini-batch semantics match PyTorch MF-BPR with SparseAdam: all gradients of a batch are taken
+// at the same parameters, summed per row, then one lazy Adam step updates only the touched rows.
+// Work per batch is O(batch × K × dim); nothing is O(table) per step.
+#include <cmath>
+#include <vector>
+
+#include "kernels.h"
+
+namespace crn {
+
+enum Combine { SUM = 0, MULT = 1, CONCAT = 2 };
+
+struct Acc {
+  // De-duplicating gradient accumulator over `n` slots of `width` floats.
+  std::vector<int32_t> slot;
+  std::vector<int32_t> touched;
+  std::vector<float> grad;
+  int count = 0;
+  int width = 0;
+  void init(size_t n, int w, size_t cap) {
+    slot.assign(n, -1);
+    touched.resize(cap);
+    grad.resize(cap * (size_t)w);
+    width = w;
+    count = 0;
+  }
+  inline float* at(int32_t r) {
+    int32_t s = slot[r];
+    if (s < 0) {
+      s = count++;
+      slot[r] = s;
+      touched[s] = r;
+      std::memset(&grad[(size_t)s * width], 0, sizeof(float) * width);
+    }
+    return &grad[(size_t)s * width];
+  }
+  void reset() {
+    for (int s = 0; s < count; s++) slot[touched[s]] = -1;
+    count = 0;
+  }
+};
+
+struct Side {
+  const int32_t* codes;
+  int K;
+  int combine;
+  float* weights;  // [numIds × K] or null
+  bool learnW;
+  float* table;
+  size_t rows;
+  int rowDim;
+  float *m, *v;    // Adam moments of the table
+  float *wm, *wv;  // Adam moments of the weights
+  uint8_t* mask;   // DSL mask [rows × rowDim] or null
+  float* scores;   // DSL growth scores or null
+  size_t numIds;
+  Acc acc, wacc;
+
+  void parse(Args& a, const std::string& p, int dim) {
+    size_t n;
+    codes = a.array<int32_t>((p + "Codes").c_str(), &n, false, napi_int32_array);
+    K = (int)a.num((p + "K").c_str(), 1);
+    combine = (int)a.num((p + "Combine").c_str(), 0, true);
+    numIds = n / (size_t)K;
+    size_t wn;
+    weights = a.array<float>((p + "Weights").c_str(), &wn, true);
+    if (weights && wn != numIds * (size_t)K) throw ArgError{p + "Weights must have numIds × K values"};
+    learnW = weights && a.num((p + "LearnWeights").c_str(), 0, true) != 0;
+    size_t tn;
+    table = a.array<float>((p + "Table").c_str(), &tn);
+    rowDim = combine == CONCAT ? dim / K : dim;
+    if (combine == CONCAT && rowDim * K != dim) throw ArgError{p + ": concat needs dim divisible by K"};
+    rows = tn / (size_t)rowDim;
+    size_t mn, vn;
+    m = a.array<float>((p + "M").c_str(), &mn);
+    v = a.array<float>((p + "V").c_str(), &vn);
+    if (mn != tn || vn != tn) throw ArgError{p + "M/" + p + "V must match the table size"};
+    if (learnW) {
+      size_t a1, a2;
+      wm = a.array<float>((p + "WeightM").c_str(), &a1);
+      wv = a.array<float>((p + "WeightV").c_str(), &a2);
+      if (a1 != wn || a2 != wn) throw ArgError{p + "WeightM/V must match the weights"};
+    } else {
+      wm = wv = nullptr;
+    }
+    size_t kn;
+    mask = a.array<uint8_t>((p + "Mask").c_str(), &kn, true, napi_uint8_array);
+    if (mask && kn != tn) throw ArgError{p + "Mask must match the table size"};
+    scores = a.array<float>((p + "Scores").c_str(), &kn, true);
+    if (scores && kn != tn) throw ArgError{p + "Scores must match the table size"};
+    for (size_t j = 0; j < numIds * (size_t)K; j++) {
+      if (codes[j] < -1 || codes[j] >= (int32_t)rows) throw ArgError{p + "Codes holds a row outside the table"};
+    }
+  }
+
+  // e = composition of the rows of `id`.
+  inline void compose(int32_t id, float* e, int dim) const {
+    const int32_t* c = codes + (size_t)id * K;
+    const float* w = weights ? weights + (size_t)id * K : nullptr;
+    if (combine == SUM) {
+      for (int j = 0; j < dim; j++) e[j] = 0.f;
+      for (int k = 0; k < K; k++) {
+        if (c[k] < 0) continue;
+        const float* t = table + (size_t)c[k] * rowDim;
+        const float wk = w ? w[k] : 1.f;
+        for (int j = 0; j < dim; j++) e[j] += wk * t[j];
+      }
+    } else if (combine == MULT) {
+      for (int j = 0; j < dim; j++) e[j] = 1.f;
+      for (int k = 0; k < K; k++) {
+        const float* t = table + (size_t)c[k] * rowDim;
+        for (int j = 0; j < dim; j++) e[j] *= t[j];
+      }
+    } else {
+      for (int k = 0; k < K; k++) {
+        const float* t = table + (size_t)c[k] * rowDim;
+        for (int j = 0; j < rowDim; j++) e[k * rowDim + j] = t[j];
+      }
+    }
+  }
+
+  // Accumulates the gradient dE of the composed embedding of `id` into its rows (and weights).
+  inline void backward(int32_t id, const float* dE, int dim) {
+    const int32_t* c = codes + (size_t)id * K;
+    const float* w = weights ? weights + (size_t)id * K : nullptr;
+    if (combine == SUM) {
+      float* gw = learnW ? wacc.at(id) : nullptr;
+      for (int k = 0; k < K; k++) {
+        if (c[k] < 0) continue;
+        float* g = acc.at(c[k]);
+        const float wk = w ? w[k] : 1.f;
+        for (int j = 0; j < dim; j++) g[j] += wk * dE[j];
+        if (gw) {
+          const float* t = table + (size_t)c[k] * rowDim;
+          float s = 0.f;
+          for (int j = 0; j < dim; j++) s += dE[j] * t[j];
+          gw[k] += s;
+        }
+      }
+    } else if (combine == MULT) {
+      for (int k = 0; k < K; k++) {
+        float* g = acc.at(c[k]);
+        for (int j = 0; j < dim; j++) {
+          float p = dE[j];
+          for (int l = 0; l < K; l++)
+            if (l != k) p *= table[(size_t)c[l] * rowDim + j];
+          g[j] += p;
+        }
+      }
+    } else {
+      for (int k = 0; k < K; k++) {
+        float* g = acc.at(c[k]);
+        for (int j = 0; j < rowDim; j++) g[j] += dE[k * rowDim + j];
+      }
+    }
+  }
+};
+
+static void adamRows(float* W, float* M, float* V, Acc& acc, int width, float lr, float b1, float b2, float eps,
+                     double t, const uint8_t* mask, float* scores) {
+  const double c1 = 1.0 - std::pow((double)b1, t);
+  const double c2 = 1.0 - std::pow((double)b2, t);
+  const float stepSize = (float)(lr * std::sqrt(c2) / c1);
+  const float epsHat = (float)(eps * std::sqrt(c2));
+  for (int s = 0; s < acc.count; s++) {
+    const size_t o = (size_t)acc.touched[s] * width;
+    const float* g = &acc.grad[(size_t)s * width];
+    float* w = W + o;
+    float* m = M + o;
+    float* v = V + o;
+    for (int j = 0; j < width; j++) {
+      const float mj = b1 * m[j] + (1.f - b1) * g[j];
+      const float vj = b2 * v[j] + (1.f - b2) * g[j] * g[j];
+      m[j] = mj;
+      v[j] = vj;
+      w[j] -= stepSize * mj / (std::sqrt(vj) + epsHat);
+    }
+    if (scores) {
+      float* sc = scores + o;
+      for (int j = 0; j < width; j++) sc[j] += std::fabs(g[j]);
+    }
+    if (mask) {
+      const uint8_t* mk = mask + o;
+      for (int j = 0; j < width; j++) w[j] = mk[j] ? w[j] : 0.f;
+    }
+  }
+}
+
+static inline bool contains(const int32_t* a, uint32_t lo, uint32_t hi, int32_t x) {
+  while (lo < hi) {
+    uint32_t mid = (lo + hi) >> 1;
+    if (a[mid] < x) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo < hi ? a[lo] == x : false;
+}
+
+static inline float softplus(float x) { return x > 20.f ? x : (x < -20.f ? std::exp(x) : std::log1p(std::exp(x))); }
+
+napi_value bprTrain(napi_env env, Args& a) {
+  const int dim = (int)a.num("dim", 0);
+  if (dim < 1) throw ArgError{"dim must be >= 1"};
+  Side U, I;
+  U.parse(a, "user", dim);
+  I.parse(a, "item", dim);
+  size_t nOff, nTrain, nPerm, nPu, nPi, nRng, nState;
+  const uint32_t* offsets = a.array<uint32_t>("trainOffsets", &nOff, false, napi_uint32_array);
+  const int32_t* trainItems = a.array<int32_t>("trainItems", &nTrain, false, napi_int32_array);
+  int32_t* perm = a.array<int32_t>("perm", &nPerm, false, napi_int32_array);
+  const int32_t* pairUsers = a.array<int32_t>("pairUsers", &nPu, false, napi_int32_array);
+  const int32_t* pairItems = a.array<int32_t>("pairItems", &nPi, false, napi_int32_array);
+  uint32_t* rngState = a.array<uint32_t>("rngState", &nRng, false, napi_uint32_array);
+  double* state = a.array<double>("state", &nState, false, napi_float64_array);  // [adam step]
+  if (nRng != 4 || nState < 1) throw ArgError{"rngState must have 4 words and state 1 value"};
+  if (nPu != nPi || nPerm != nPu) throw ArgError{"perm, pairUsers and pairItems must have equal lengths"};
+  const uint32_t numItems = (uint32_t)a.num("numItems", 0);
+  if (numItems != I.numIds) throw ArgError{"numItems must equal the item codes' ID count"};
+  if (nOff != U.numIds + 1) throw ArgError{"trainOffsets must have numUsers + 1 entries"};
+  const size_t start = (size_t)a.num("start", 0);
+  const size_t end = (size_t)a.num("end", (double)nPerm, true);
+  if (start > end || end > nPerm) throw ArgError{"need 0 <= start <= end <= perm.length"};
+  const bool shuffle = a.num("shuffle", 0, true) != 0;
+  const int B = (int)a.num("batchSize", 2048);
+  const float lr = (float)a.num("lr", 1e-3);
+  const float wlr = (float)a.num("weightLr", lr, true);
+  const float b1 = (float)a.num("beta1", 0.9, true);
+  const float b2 = (float)a.num("beta2", 0.999, true);
+  const float eps = (float)a.num("eps", 1e-8, true);
+  const float reg = (float)a.num("reg", 0, true);
+  const int scoreLastBatches = (int)a.num("scoreLastBatches", -1, true);
+  for (size_t j = 0; j < nPu; j++) {
+    if ((uint32_t)pairUsers[j] >= U.numIds || (uint32_t)pairItems[j] >= numItems) throw ArgError{"pair out of range"};
+  }
+
+  Rng rng;
+  std::memcpy(rng.s, rngState, sizeof(rng.s));
+  if (shuffle) {
+    for (size_t i = nPerm - 1; i > 0; i--) {
+      const size_t j = rng.below((uint32_t)(i + 1));
+      std::swap(perm[i], perm[j]);
+    }
+  }
+  const size_t cap = (size_t)B * 3 * 4;
+  U.acc.init(U.rows, U.rowDim, std::min(cap, U.rows));
+  I.acc.init(I.rows, I.rowDim, std::min(cap, I.rows));
+  if (U.learnW) U.wacc.init(U.numIds, U.K, std::min(cap, U.numIds));
+  if (I.learnW) I.wacc.init(I.numIds, I.K, std::min(cap, I.numIds));
+
+  std::vector<float> eu((size_t)B * dim), ei((size_t)B * dim), ej((size_t)B * dim), d(dim);
+  std::vector<int32_t> bu(B), bi(B), bj(B);
+  double lossSum = 0;
+  size_t triples = 0;
+  double t = state[0];
+  const size_t numBatches = (end - start + B - 1) / B;
+  size_t batchIdx = 0;
+  for (size_t pos = start; pos < end; pos += B, batchIdx++) {
+    const int nb = (int)std::min((size_t)B, end - pos);
+    for (int b = 0; b < nb; b++) {
+      const int32_t p = perm[pos + b];
+      const int32_t u = pairUsers[p];
+      bu[b] = u;
+      bi[b] = pairItems[p];
+      const uint32_t lo = offsets[u], hi = offsets[u + 1];
+      int32_t j;
+      if (hi - lo >= numItems) {
+        j = (int32_t)rng.below(numItems);  // user has every item: no true negative exists
+      } else {
+        do j = (int32_t)rng.below(numItems);
+        while (contains(trainItems, lo, hi, j));
+      }
+      bj[b] = j;
+      U.compose(u, &eu[(size_t)b * dim], dim);
+      I.compose(bi[b], &ei[(size_t)b * dim], dim);
+      I.compose(j, &ej[(size_t)b * dim], dim);
+    }
+    const float invB = 1.f / (float)nb;
+    for (int b = 0; b < nb; b++) {
+      float* pu = &eu[(size_t)b * dim];
+      float* pi = &ei[(size_t)b * dim];
+      float* pj = &ej[(size_t)b * dim];
+      float x = 0.f, nrm = 0.f;
+      for (int c = 0; c < dim; c++) {
+        x += pu[c] * (pi[c] - pj[c]);
+        nrm += pu[c] * pu[c] + pi[c] * pi[c] + pj[c] * pj[c];
+      }
+      lossSum += softplus(-x) + 0.5 * reg * nrm;
+      const float g = -1.f / (1.f + std::exp(x)) * invB;  // d softplus(-x) / dx, batch mean
+      const float r = reg * invB;
+      for (int c = 0; c < dim; c++) d[c] = g * (pi[c] - pj[c]) + r * pu[c];
+      U.backward(bu[b], d.data(), dim);
+      for (int c = 0; c < dim; c++) d[c] = g * pu[c] + r * pi[c];
+      I.backward(bi[b], d.data(), dim);
+      for (int c = 0; c < dim; c++) d[c] = -g * pu[c] + r * pj[c];
+      I.backward(bj[b], d.data(), dim);
+    }
+    t += 1;
+    const bool score = scoreLastBatches < 0 || batchIdx + (size_t)scoreLastBatches >= numBatches;
+    adamRows(U.table, U.m, U.v, U.acc, U.rowDim, lr, b1, b2, eps, t, U.mask, score ? U.scores : nullptr);
+    adamRows(I.table, I.m, I.v, I.acc, I.rowDim, lr, b1, b2, eps, t, I.mask, score ? I.scores : nullptr);
+    if (U.learnW) adamRows(U.weights, U.wm, U.wv, U.wacc, U.K, wlr, b1, b2, eps, t, nullptr, nullptr);
+    if (I.learnW) adamRows(I.weights, I.wm, I.wv, I.wacc, I.K, wlr, b1, b2, eps, t, nullptr, nullptr);
+    U.acc.reset();
+    I.acc.reset();
+    if (U.learnW) U.wacc.reset();
+    if (I.learnW) I.wacc.reset();
+    triples += nb;
+  }
+  state[0] = t;
+  std::memcpy(rngState, rng.s, sizeof(rng.s));
+
+  napi_value out, v1, v2;
+  napi_create_object(env, &out);
+  napi_create_double(env, lossSum, &v1);
+  napi_create_double(env, (double)triples, &v2);
+  napi_set_named_property(env, out, "lossSum", v1);
+  napi_set_named_property(env, out, "triples", v2);
+  return out;
+}
+
+napi_value composeEmbeddings(napi_env env, Args& a) {
+  const int dim = (int)a.num("dim", 0);
+  Side S;
+  // compose needs no optimizer state: parse the pieces it uses directly.
+  size_t n, tn, wn;
+  S.codes = a.array<int32_t>("codes", &n, false, napi_int32_array);
+  S.K = (int)a.num("K", 1);
+  S.combine = (int)a.num("combine", 0, true);
+  S.numIds = n / (size_t)S.K;
+  S.weights = a.array<float>("weights", &wn, true);
+  S.table = a.array<float>("table", &tn);
+  S.rowDim = S.combine == CONCAT ? dim / S.K : dim;
+  S.rows = tn / (size_t)S.rowDim;
+  if (S.weights && wn != n) throw ArgError{"weights must have numIds × K values"};
+  for (size_t j = 0; j < n; j++)
+    if (S.codes[j] < -1 || S.codes[j] >= (int32_t)S.rows) throw ArgError{"codes holds a row outside the table"};
+  size_t on;
+  float* out = a.array<float>("out", &on);
+  if (on != S.numIds * (size_t)dim) throw ArgError{"out must have numIds × dim values"};
+  for (size_t id = 0; id < S.numIds; id++) S.compose((int32_t)id, out + id * dim, dim);
+  napi_value u;
+  napi_get_undefined(env, &u);
+  return u;
+}
+
+}  // namespace crn

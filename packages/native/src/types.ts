@@ -1,0 +1,114 @@
+/** How K rows compose an embedding; numeric codes shared with the C++ kernels. */
+export const COMBINE_CODE = { sum: 0, mult: 1, concat: 2 } as const;
+
+/**
+ * One side (users or items) of a two-tower model: its ID → rows codes, the table, and the lazy
+ * Adam state. Arrays are updated in place by {@link BprTrainArgs}-driven kernels.
+ */
+export interface TowerArrays {
+  /** `[numIds × K]` rows per ID; −1 = no row (sum only). */
+  codes: Int32Array;
+  K: number;
+  /** 0 sum, 1 mult, 2 concat (see {@link COMBINE_CODE}). */
+  combine: number;
+  /** `[numIds × K]` per-ID weights for sum, or null. */
+  weights: Float32Array | null;
+  learnWeights: boolean;
+  /** `[rows × rowDim]` table values. */
+  table: Float32Array;
+  /** Adam moments of the table (same length). */
+  m: Float32Array;
+  v: Float32Array;
+  /** Adam moments of learnable weights (same length as weights), when learnWeights. */
+  weightM: Float32Array | null;
+  weightV: Float32Array | null;
+  /** DSL: 1 = active weight; inactive weights are zeroed after every step. */
+  mask: Uint8Array | null;
+  /** DSL: growth scores, |gradient| accumulated per weight. */
+  scores: Float32Array | null;
+}
+
+/** Arguments of one call of the BPR kernel: batches over `perm[start..end)`. */
+export interface BprTrainArgs {
+  dim: number;
+  user: TowerArrays;
+  item: TowerArrays;
+  numItems: number;
+  /** Training items per user (CSR), each row sorted ascending (negative sampling checks membership). */
+  trainOffsets: Uint32Array;
+  trainItems: Int32Array;
+  /** Training pairs and the order to visit them (shuffled in place when `shuffle`). */
+  pairUsers: Int32Array;
+  pairItems: Int32Array;
+  perm: Int32Array;
+  start: number;
+  end: number;
+  shuffle: boolean;
+  batchSize: number;
+  lr: number;
+  /** Learning rate of learnable per-ID weights. */
+  weightLr: number;
+  beta1: number;
+  beta2: number;
+  eps: number;
+  /** L2 coefficient on the batch's composed embeddings (LightGCN's `decay`). */
+  reg: number;
+  /** DSL: accumulate growth scores only in the last N batches of this call (−1 = all). */
+  scoreLastBatches: number;
+  /** xoshiro128** state, advanced in place. */
+  rngState: Uint32Array;
+  /** `[adamStep]`, advanced in place. */
+  state: Float64Array;
+}
+
+export interface BprTrainResult {
+  /** Sum over triples of softplus(−x) + reg/2·‖e‖². */
+  lossSum: number;
+  triples: number;
+}
+
+export interface RankTopKArgs {
+  dim: number;
+  k: number;
+  userEmb: Float32Array;
+  itemEmb: Float32Array;
+  /** Items to exclude per user (training items), CSR over all users. */
+  maskOffsets?: Uint32Array;
+  maskItems?: Int32Array;
+  /** Subset of users to rank (default all), in output order. */
+  users?: Int32Array;
+  /** Output `[users × k]`, best first, −1 padded. */
+  out: Int32Array;
+  /** Threads (native only; default all cores). */
+  threads?: number;
+}
+
+export interface ComposeArgs {
+  dim: number;
+  codes: Int32Array;
+  K: number;
+  combine: number;
+  weights: Float32Array | null;
+  table: Float32Array;
+  /** `[numIds × dim]` output. */
+  out: Float32Array;
+}
+
+export interface SpmmArgs {
+  dim: number;
+  offsets: Uint32Array;
+  indices: Int32Array;
+  values: Float32Array;
+  x: Float32Array;
+  y: Float32Array;
+  threads?: number;
+}
+
+/** The kernels, implemented natively and in JavaScript with the same semantics. */
+export interface Kernels {
+  readonly kind: 'native' | 'js';
+  bprTrain(args: BprTrainArgs): BprTrainResult;
+  composeEmbeddings(args: ComposeArgs): void;
+  rankTopK(args: RankTopKArgs): void;
+  spmm(args: SpmmArgs): void;
+}
