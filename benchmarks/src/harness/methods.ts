@@ -9,9 +9,15 @@ export const SHARING_METHODS: Readonly<Record<string, MapperSpec>> = Object.free
   ...ID_HASHING_METHODS,
 });
 
+/**
+ * Methods that keep every ID's row but store a budgeted fraction of its weights (sparse tables),
+ * handled by the harness itself rather than by an IdMapper.
+ */
+export const SPARSE_TABLE_METHODS: readonly string[] = Object.freeze(['dsl']);
+
 /** Method names accepted by `--methods`, in display order. */
 export function methodNames(): string[] {
-  return Object.keys(SHARING_METHODS);
+  return [...Object.keys(SHARING_METHODS), ...SPARSE_TABLE_METHODS];
 }
 
 /** The spec of a method; NotFoundError lists the known names. */

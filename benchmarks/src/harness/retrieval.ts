@@ -8,9 +8,11 @@ import {
   type MapperFitData,
   type RetrievalDataset,
   readLightGcnDataset,
+  Rng,
   resolveOptions,
 } from '@compactrec/core';
-import { type MfEpochReport, Tower, trainMfBpr } from '@compactrec/models';
+import { DslTable, densityForBudget } from '@compactrec/dsl';
+import { type MfEpochReport, type SparsityHook, Tower, trainMfBpr } from '@compactrec/models';
 import { kernelInfo } from '@compactrec/native';
 import { methodSpec } from './methods.js';
 import type { ResultRecord } from './report.js';
@@ -21,7 +23,9 @@ export interface RetrievalBenchOptions {
   data: string;
   methods: readonly string[];
   /** Backbone. @default 'mf' */
-  model?: 'mf';
+  model?: 'mf' | 'lightgcn';
+  /** LightGCN layers. @default 2 */
+  layers?: number;
   /** Fraction of each table's full embedding bytes every method may use. @default 0.25 */
   budget?: number;
   /** @default 64 */
@@ -46,7 +50,8 @@ export interface RetrievalBenchOptions {
 }
 
 export const DEFAULT_RETRIEVAL_BENCH_OPTIONS = Object.freeze({
-  model: 'mf' as const,
+  model: 'mf' as 'mf' | 'lightgcn',
+  layers: 2,
   budget: 0.25,
   dim: 64,
   epochs: 150,
@@ -59,6 +64,23 @@ export const DEFAULT_RETRIEVAL_BENCH_OPTIONS = Object.freeze({
     process.stderr.write(`${line}\n`);
   },
 });
+
+/** A DSL sparse table sized to a budget fraction of the full table, and its trainer hook. */
+function createDsl(rows: number, dim: number, budget: number, totalSteps: number, seed: number) {
+  const { density, format } = densityForBudget(Math.floor(fullTableBytes(rows, dim) * budget), rows, dim);
+  // About 100 prune/grow rounds per run whatever its length (the reference uses a fixed ΔT tuned to its runs).
+  const updateInterval = Math.max(10, Math.floor(totalSteps / 100));
+  const table = new DslTable(rows, dim, totalSteps, { density, seed, updateInterval });
+  table.initValues(0.1, new Rng(seed));
+  const hook: SparsityHook = {
+    mask: table.mask,
+    scores: table.scores,
+    updateInterval: table.options.updateInterval,
+    growth: table.options.growth,
+    maybeUpdate: (step, state) => table.maybeUpdate(step, state),
+  };
+  return { table, hook, params: { density, format, nnz: table.activeCount, updateInterval: table.options.updateInterval } };
+}
 
 /** Loads `--data`: a LightGCN directory, or `generated`. */
 export async function loadRetrievalData(data: string, seed = 0): Promise<RetrievalDataset> {
@@ -104,7 +126,7 @@ export async function runRetrievalBench(options: RetrievalBenchOptions): Promise
   if (!(o.budget > 0 && o.budget <= 1)) {
     throw new InvalidArgumentError(`benchmarks/runRetrievalBench: budget (${o.budget}) must be in (0, 1]`);
   }
-  for (const m of o.methods) methodSpec(m); // unknown names fail before any work
+  for (const m of o.methods) if (m !== 'dsl') methodSpec(m); // unknown names fail before any work
   const t0 = performance.now();
   const dataset = await loadRetrievalData(o.data, o.seed);
   o.log(
@@ -114,22 +136,30 @@ export async function runRetrievalBench(options: RetrievalBenchOptions): Promise
   for (const method of o.methods) {
     const budget = method === 'full' ? 1 : o.budget;
     const tFit = performance.now();
-    const um = fitMapper(method, dataset, 'user', o.dim, budget, o.seed, o.extra);
-    const im = fitMapper(method, dataset, 'item', o.dim, budget, o.seed, o.extra);
+    const sparse = method === 'dsl';
+    // DSL keeps one row per ID and spends the budget on a fraction of the weights instead.
+    const um = fitMapper(sparse ? 'full' : method, dataset, 'user', o.dim, sparse ? 1 : budget, o.seed, o.extra);
+    const im = fitMapper(sparse ? 'full' : method, dataset, 'item', o.dim, sparse ? 1 : budget, o.seed, o.extra);
+    const stepsPerEpoch = Math.ceil(dataset.train.items.length / o.batchSize);
+    const dslUser = sparse ? createDsl(um.rows, o.dim, budget, o.epochs * stepsPerEpoch, o.seed * 2 + 21) : null;
+    const dslItem = sparse ? createDsl(im.rows, o.dim, budget, o.epochs * stepsPerEpoch, o.seed * 2 + 22) : null;
     const fitSeconds = (performance.now() - tFit) / 1000;
-    const user = new Tower(um, o.dim, { seed: o.seed * 2 + 11 });
-    const item = new Tower(im, o.dim, { seed: o.seed * 2 + 12 });
+    const user = new Tower(um, o.dim, { seed: o.seed * 2 + 11, ...(dslUser ? { table: dslUser.table.table } : {}) });
+    const item = new Tower(im, o.dim, { seed: o.seed * 2 + 12, ...(dslItem ? { table: dslItem.table.table } : {}) });
     const lr = o.lrByMethod?.[method] ?? o.lr;
     o.log(
       `[${method}] user rows ${um.rows}, item rows ${im.rows} (fit ${fitSeconds.toFixed(2)} s); training ${o.epochs} epochs, lr ${lr}`,
     );
     const res = trainMfBpr(dataset, user, item, {
+      model: o.model,
+      layers: o.layers,
       epochs: o.epochs,
       lr,
       reg: o.reg,
       batchSize: o.batchSize,
       seed: o.seed,
       evalEvery: o.evalEvery,
+      ...(dslUser && dslItem ? { sparsity: { user: dslUser.hook, item: dslItem.hook } } : {}),
       onEpoch: (e: MfEpochReport) => {
         if (e.metrics || e.epoch === 1 || e.epoch % 10 === 0 || e.epoch === e.epochs) {
           const m = e.metrics
@@ -142,7 +172,11 @@ export async function runRetrievalBench(options: RetrievalBenchOptions): Promise
       },
     });
     const full = fullTableBytes(dataset.train.numUsers, o.dim) + fullTableBytes(dataset.train.numItems, o.dim);
-    const emb = embeddingBytes(um, o.dim) + embeddingBytes(im, o.dim);
+    // A sparse table's bytes are its compact storage (values + index), as served.
+    const emb =
+      dslUser && dslItem
+        ? dslUser.table.compactBytes() + dslItem.table.compactBytes()
+        : embeddingBytes(um, o.dim) + embeddingBytes(im, o.dim);
     records.push({
       dataset: dataset.name,
       model: o.model,
@@ -159,6 +193,8 @@ export async function runRetrievalBench(options: RetrievalBenchOptions): Promise
       embeddingFraction: emb / full,
       mappingBytes: um.mappingBytes + im.mappingBytes,
       optimizerBytes: user.optimizerBytes + item.optimizerBytes,
+      trainingTableBytes:
+        dslUser && dslItem ? dslUser.table.trainingBytes() + dslItem.table.trainingBytes() : user.embeddingBytes + item.embeddingBytes,
       'recall@20': res.final.recall,
       'ndcg@20': res.final.ndcg,
       bestRecall: res.best.recall,
@@ -170,7 +206,11 @@ export async function runRetrievalBench(options: RetrievalBenchOptions): Promise
       fitSeconds,
       triplesPerSecond: Math.round(res.triplesPerSecond),
       seed: o.seed,
-      params: JSON.stringify({ user: um.params, item: im.params }),
+      params: JSON.stringify(
+        dslUser && dslItem
+          ? { user: dslUser.params, item: dslItem.params }
+          : { user: um.params, item: im.params },
+      ),
     });
     o.log(
       `[${method}] recall@20 ${res.final.recall.toFixed(4)} ndcg@20 ${res.final.ndcg.toFixed(4)} (${emb.toLocaleString('en-US')} embedding bytes, ${(res.trainSeconds + res.evalSeconds).toFixed(1)} s)`,

@@ -12,7 +12,10 @@ export class CompactRecError extends Error {
   /** Whether retrying the same operation may succeed (I/O, broker). Unknown errors are not retriable. */
   readonly retriable: boolean;
 
-  constructor(message: string, options: { cause?: unknown; context?: Record<string, unknown>; retriable?: boolean } = {}) {
+  constructor(
+    message: string,
+    options: { cause?: unknown; context?: Record<string, unknown>; retriable?: boolean } = {},
+  ) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.name = 'CompactRecError';
     this.context = options.context ?? {};

@@ -37,3 +37,60 @@ export {
   materializeCodes,
   unknownId,
 } from './mapper.js';
+export {
+  DEFAULT_READ_INTERACTIONS_OPTIONS,
+  type ReadInteractionsOptions,
+  readInteractionsFile,
+  readLightGcnDataset,
+  readPairsFile,
+  readSequencesFile,
+} from './readers/interactions.js';
+export {
+  DEFAULT_READ_LIBFM_OPTIONS,
+  type LibfmData,
+  libfmToCtr,
+  type ReadLibfmOptions,
+  readLibfm,
+} from './readers/libfm.js';
+export {
+  bucketizeCriteoInt,
+  CRITEO_MISSING_CAT,
+  CRITEO_MISSING_INT_BUCKET,
+  CRITEO_NUM_CATS,
+  CRITEO_NUM_FIELDS,
+  CRITEO_NUM_INTS,
+  type CriteoData,
+  criteoBatches,
+  DEFAULT_READ_CRITEO_OPTIONS,
+  type ReadCriteoOptions,
+  readCriteo,
+} from './readers/criteo.js';
+export { type RecboleInteractions, readRecboleInter } from './readers/recbole.js';
+export {
+  CHECKPOINT_FORMAT_VERSION,
+  CHECKPOINT_MAGIC,
+  type Checkpoint,
+  type CheckpointArray,
+  type CheckpointDtype,
+  decodeCheckpoint,
+  encodeCheckpoint,
+  type ReadCheckpointOptions,
+  readCheckpoint,
+  readCheckpointSync,
+  writeCheckpoint,
+  writeCheckpointSync,
+} from './checkpoint.js';
+export {
+  auc,
+  DEFAULT_RANKING_METRICS_OPTIONS,
+  logloss,
+  type RankingMetrics,
+  type RankingMetricsOptions,
+  rankingMetrics,
+} from './metrics.js';
+export {
+  DEFAULT_SYNTHETIC_RETRIEVAL_OPTIONS,
+  generateRetrievalDataset,
+  type SyntheticRetrievalOptions,
+} from './synthetic.js';
+export { resolveOptions } from './options.js';

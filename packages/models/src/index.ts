@@ -9,4 +9,5 @@ export {
   type SparsityHook,
   trainMfBpr,
 } from './mf.js';
+export { createPropagation, type NormalizedAdjacency, normalizedAdjacency, type Propagation } from './lightgcn.js';
 export { DEFAULT_TOWER_OPTIONS, Tower, type TowerOptions } from './tower.js';

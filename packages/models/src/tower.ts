@@ -10,9 +10,17 @@ export interface TowerOptions {
   initStd?: number;
   /** Seed of the initial values. @default 0 */
   seed?: number;
+  /**
+   * Use this table (already initialized, `mapper.rows × rowDim`) instead of allocating one — e.g.
+   * the dense training table of a DSL sparse table, so the tower trains it in place.
+   */
+  table?: EmbeddingTable;
 }
 
-export const DEFAULT_TOWER_OPTIONS: Readonly<Required<TowerOptions>> = Object.freeze({ initStd: 0.1, seed: 0 });
+export const DEFAULT_TOWER_OPTIONS: Readonly<Required<Omit<TowerOptions, 'table'>>> = Object.freeze({
+  initStd: 0.1,
+  seed: 0,
+});
 
 /**
  * One side of a two-tower model (users or items): an {@link IdMapper}, the table it addresses and
@@ -54,7 +62,16 @@ export class Tower {
         : mapper.combine === 'sum'
           ? o.initStd / Math.sqrt(mapper.weights ? 1 : K)
           : o.initStd;
-    this.table = EmbeddingTable.normal(mapper.rows, rowDim, std, new Rng(o.seed));
+    if (options.table) {
+      if (options.table.rows !== mapper.rows || options.table.dim !== rowDim) {
+        throw new InvalidArgumentError(
+          `models/Tower: the given table is ${options.table.rows} × ${options.table.dim} but ${mapper.method} needs ${mapper.rows} × ${rowDim}`,
+        );
+      }
+      this.table = options.table;
+    } else {
+      this.table = EmbeddingTable.normal(mapper.rows, rowDim, std, new Rng(o.seed));
+    }
     this.codes = materializeCodes(mapper);
     this.weights = mapper.weights;
     this.m = new Float32Array(this.table.data.length);

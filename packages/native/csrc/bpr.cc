@@ -222,6 +222,16 @@ napi_value bprTrain(napi_env env, Args& a) {
   const size_t end = (size_t)a.num("end", (double)nPerm, true);
   if (start > end || end > nPerm) throw ArgError{"need 0 <= start <= end <= perm.length"};
   const bool shuffle = a.num("shuffle", 0, true) != 0;
+  // User-uniform sampling (the LightGCN/NGCF samplers): each triple draws a user with training
+  // items uniformly, then one of its items; perm is then only a count.
+  size_t nSU = 0;
+  const int32_t* sampleUsers = a.array<int32_t>("sampleUsers", &nSU, true, napi_int32_array);
+  if (sampleUsers) {
+    if (nSU == 0) throw ArgError{"sampleUsers is empty"};
+    for (size_t j = 0; j < nSU; j++)
+      if ((size_t)sampleUsers[j] >= U.numIds || offsets[sampleUsers[j] + 1] == offsets[sampleUsers[j]])
+        throw ArgError{"sampleUsers must list users that have training items"};
+  }
   const int B = (int)a.num("batchSize", 2048);
   const float lr = (float)a.num("lr", 1e-3);
   const float wlr = (float)a.num("weightLr", lr, true);
@@ -230,25 +240,46 @@ napi_value bprTrain(napi_env env, Args& a) {
   const float eps = (float)a.num("eps", 1e-8, true);
   const float reg = (float)a.num("reg", 0, true);
   const int scoreLastBatches = (int)a.num("scoreLastBatches", -1, true);
+  // LightGCN mode: scores use stale final embeddings H (refreshed by the caller) corrected by the
+  // live change of the node's own layer-0 embedding; gradients reach the node's rows (weight a0)
+  // and, through the normalized adjacency, its 1-hop neighbours' rows (weight a1).
+  size_t nH = 0, nS = 0, nGo = 0, nGi = 0, nGv = 0;
+  const float* H = a.array<float>("history", &nH, true);
+  const float* S0 = a.array<float>("snapshot", &nS, true);
+  const uint32_t* gOff = a.array<uint32_t>("graphOffsets", &nGo, true, napi_uint32_array);
+  const int32_t* gIdx = a.array<int32_t>("graphIndices", &nGi, true, napi_int32_array);
+  const float* gVal = a.array<float>("graphValues", &nGv, true);
+  const float a0 = (float)a.num("alpha0", 1.0, true);
+  const float a1 = (float)a.num("alpha1", 0.0, true);
+  const uint32_t maxNb = (uint32_t)a.num("maxNeighbors", 0, true);
+  const size_t numNodes = U.numIds + I.numIds;
+  if (H && (nH != numNodes * (size_t)dim || !S0 || nS != nH)) throw ArgError{"history and snapshot must both be (numUsers + numItems) × dim"};
+  const bool hop = gOff && a1 != 0.f;
+  if (hop && (nGo != numNodes + 1 || nGi != nGv || gOff[numNodes] != nGi)) throw ArgError{"graph CSR must cover numUsers + numItems nodes"};
+  if (hop)
+    for (size_t j = 0; j < nGi; j++)
+      if ((size_t)gIdx[j] >= numNodes) throw ArgError{"graphIndices holds a node outside the graph"};
   for (size_t j = 0; j < nPu; j++) {
     if ((uint32_t)pairUsers[j] >= U.numIds || (uint32_t)pairItems[j] >= numItems) throw ArgError{"pair out of range"};
   }
 
   Rng rng;
   std::memcpy(rng.s, rngState, sizeof(rng.s));
-  if (shuffle) {
+  if (shuffle && !sampleUsers) {
     for (size_t i = nPerm - 1; i > 0; i--) {
       const size_t j = rng.below((uint32_t)(i + 1));
       std::swap(perm[i], perm[j]);
     }
   }
-  const size_t cap = (size_t)B * 3 * 4;
+  const size_t cap = hop ? std::max(U.rows, I.rows) : (size_t)B * 3 * 4;
   U.acc.init(U.rows, U.rowDim, std::min(cap, U.rows));
   I.acc.init(I.rows, I.rowDim, std::min(cap, I.rows));
   if (U.learnW) U.wacc.init(U.numIds, U.K, std::min(cap, U.numIds));
   if (I.learnW) I.wacc.init(I.numIds, I.K, std::min(cap, I.numIds));
 
-  std::vector<float> eu((size_t)B * dim), ei((size_t)B * dim), ej((size_t)B * dim), d(dim);
+  std::vector<float> eu((size_t)B * dim), ei((size_t)B * dim), ej((size_t)B * dim), d(dim), dn(dim);
+  // Ego (layer-0) embeddings of the batch, kept apart from the scored ones in LightGCN mode.
+  std::vector<float> xu(H ? (size_t)B * dim : 0), xi(H ? (size_t)B * dim : 0), xj(H ? (size_t)B * dim : 0);
   std::vector<int32_t> bu(B), bi(B), bj(B);
   double lossSum = 0;
   size_t triples = 0;
@@ -258,10 +289,17 @@ napi_value bprTrain(napi_env env, Args& a) {
   for (size_t pos = start; pos < end; pos += B, batchIdx++) {
     const int nb = (int)std::min((size_t)B, end - pos);
     for (int b = 0; b < nb; b++) {
-      const int32_t p = perm[pos + b];
-      const int32_t u = pairUsers[p];
-      bu[b] = u;
-      bi[b] = pairItems[p];
+      int32_t u;
+      if (sampleUsers) {
+        u = sampleUsers[rng.below((uint32_t)nSU)];
+        bu[b] = u;
+        bi[b] = trainItems[offsets[u] + rng.below(offsets[u + 1] - offsets[u])];
+      } else {
+        const int32_t p = perm[pos + b];
+        u = pairUsers[p];
+        bu[b] = u;
+        bi[b] = pairItems[p];
+      }
       const uint32_t lo = offsets[u], hi = offsets[u + 1];
       int32_t j;
       if (hi - lo >= numItems) {
@@ -274,6 +312,19 @@ napi_value bprTrain(napi_env env, Args& a) {
       U.compose(u, &eu[(size_t)b * dim], dim);
       I.compose(bi[b], &ei[(size_t)b * dim], dim);
       I.compose(j, &ej[(size_t)b * dim], dim);
+      if (H) {
+        const size_t nodes[3] = {(size_t)u, U.numIds + (size_t)bi[b], U.numIds + (size_t)j};
+        float* ego[3] = {&xu[(size_t)b * dim], &xi[(size_t)b * dim], &xj[(size_t)b * dim]};
+        float* fin[3] = {&eu[(size_t)b * dim], &ei[(size_t)b * dim], &ej[(size_t)b * dim]};
+        for (int q = 0; q < 3; q++) {
+          const float* h = H + nodes[q] * dim;
+          const float* s0 = S0 + nodes[q] * dim;
+          for (int c = 0; c < dim; c++) {
+            ego[q][c] = fin[q][c];
+            fin[q][c] = h[c] + a0 * (ego[q][c] - s0[c]);
+          }
+        }
+      }
     }
     const float invB = 1.f / (float)nb;
     for (int b = 0; b < nb; b++) {
@@ -285,15 +336,55 @@ napi_value bprTrain(napi_env env, Args& a) {
         x += pu[c] * (pi[c] - pj[c]);
         nrm += pu[c] * pu[c] + pi[c] * pi[c] + pj[c] * pj[c];
       }
-      lossSum += softplus(-x) + 0.5 * reg * nrm;
       const float g = -1.f / (1.f + std::exp(x)) * invB;  // d softplus(-x) / dx, batch mean
       const float r = reg * invB;
-      for (int c = 0; c < dim; c++) d[c] = g * (pi[c] - pj[c]) + r * pu[c];
-      U.backward(bu[b], d.data(), dim);
-      for (int c = 0; c < dim; c++) d[c] = g * pu[c] + r * pi[c];
-      I.backward(bi[b], d.data(), dim);
-      for (int c = 0; c < dim; c++) d[c] = -g * pu[c] + r * pj[c];
-      I.backward(bj[b], d.data(), dim);
+      if (!H) {
+        lossSum += softplus(-x) + 0.5 * reg * nrm;
+        for (int c = 0; c < dim; c++) d[c] = g * (pi[c] - pj[c]) + r * pu[c];
+        U.backward(bu[b], d.data(), dim);
+        for (int c = 0; c < dim; c++) d[c] = g * pu[c] + r * pi[c];
+        I.backward(bi[b], d.data(), dim);
+        for (int c = 0; c < dim; c++) d[c] = -g * pu[c] + r * pj[c];
+        I.backward(bj[b], d.data(), dim);
+        continue;
+      }
+      // LightGCN: L2 on the ego embeddings; a0 on the node itself, a1·Â on its neighbours.
+      const float* ego[3] = {&xu[(size_t)b * dim], &xi[(size_t)b * dim], &xj[(size_t)b * dim]};
+      float egoNrm = 0.f;
+      for (int q = 0; q < 3; q++)
+        for (int c = 0; c < dim; c++) egoNrm += ego[q][c] * ego[q][c];
+      lossSum += softplus(-x) + 0.5 * reg * egoNrm;
+      const int32_t ids[3] = {bu[b], bi[b], bj[b]};
+      for (int q = 0; q < 3; q++) {
+        if (q == 0)
+          for (int c = 0; c < dim; c++) dn[c] = g * (pi[c] - pj[c]);
+        else
+          for (int c = 0; c < dim; c++) dn[c] = (q == 1 ? g : -g) * pu[c];
+        for (int c = 0; c < dim; c++) d[c] = a0 * dn[c] + r * ego[q][c];
+        if (q == 0) U.backward(ids[q], d.data(), dim);
+        else I.backward(ids[q], d.data(), dim);
+        if (!hop) continue;
+        const size_t node = q == 0 ? (size_t)ids[q] : U.numIds + (size_t)ids[q];
+        const uint32_t lo = gOff[node], hi = gOff[node + 1], deg = hi - lo;
+        Side& other = q == 0 ? I : U;
+        const size_t base = q == 0 ? U.numIds : 0;
+        if (maxNb == 0 || deg <= maxNb) {
+          for (uint32_t e = lo; e < hi; e++) {
+            const float w = a1 * gVal[e];
+            for (int c = 0; c < dim; c++) d[c] = w * dn[c];
+            other.backward((int32_t)(gIdx[e] - base), d.data(), dim);
+          }
+        } else {
+          // Unbiased sampled estimate of the neighbour sum: maxNb draws scaled by deg / maxNb.
+          const float scale = (float)deg / (float)maxNb;
+          for (uint32_t s = 0; s < maxNb; s++) {
+            const uint32_t e = lo + rng.below(deg);
+            const float w = a1 * gVal[e] * scale;
+            for (int c = 0; c < dim; c++) d[c] = w * dn[c];
+            other.backward((int32_t)(gIdx[e] - base), d.data(), dim);
+          }
+        }
+      }
     }
     t += 1;
     const bool score = scoreLastBatches < 0 || batchIdx + (size_t)scoreLastBatches >= numBatches;

@@ -1,4 +1,4 @@
-import { Rng } from '@compactrec/core';
+import { Rng, UsageError } from '@compactrec/core';
 import type {
   BprTrainArgs,
   BprTrainResult,
@@ -149,10 +149,16 @@ function softplus(x: number): number {
 }
 
 function bprTrain(a: BprTrainArgs): BprTrainResult {
+  if (a.history) {
+    throw new UsageError(
+      'native/bprTrain: LightGCN training needs the native kernels (npm run setup builds them); the JavaScript kernels implement MF only',
+    );
+  }
   const { dim, user: U, item: I, numItems, trainOffsets: off, trainItems, pairUsers, pairItems, perm } = a;
   const rng = new Rng(0);
   rng.setState(a.rngState);
-  if (a.shuffle) {
+  const su = a.sampleUsers;
+  if (a.shuffle && !su) {
     for (let i = perm.length - 1; i > 0; i--) {
       const j = rng.nextInt(i + 1);
       const t = perm[i]!;
@@ -184,10 +190,17 @@ function bprTrain(a: BprTrainArgs): BprTrainResult {
   for (let pos = a.start; pos < a.end; pos += B, batchIdx++) {
     const nb = Math.min(B, a.end - pos);
     for (let b = 0; b < nb; b++) {
-      const p = perm[pos + b]!;
-      const u = pairUsers[p]!;
-      bu[b] = u;
-      bi[b] = pairItems[p]!;
+      let u: number;
+      if (su) {
+        u = su[rng.nextInt(su.length)]!;
+        bu[b] = u;
+        bi[b] = trainItems[off[u]! + rng.nextInt(off[u + 1]! - off[u]!)]!;
+      } else {
+        const p = perm[pos + b]!;
+        u = pairUsers[p]!;
+        bu[b] = u;
+        bi[b] = pairItems[p]!;
+      }
       const lo = off[u]!;
       const hi = off[u + 1]!;
       let j: number;

@@ -37,6 +37,11 @@ export interface BprTrainArgs {
   /** Training items per user (CSR), each row sorted ascending (negative sampling checks membership). */
   trainOffsets: Uint32Array;
   trainItems: Int32Array;
+  /**
+   * User-uniform sampling: users with training items; each triple draws one of them, then one of
+   * its items (LightGCN/NGCF samplers). Without it, the pairs are visited in `perm` order.
+   */
+  sampleUsers?: Int32Array;
   /** Training pairs and the order to visit them (shuffled in place when `shuffle`). */
   pairUsers: Int32Array;
   pairItems: Int32Array;
@@ -55,6 +60,21 @@ export interface BprTrainArgs {
   reg: number;
   /** DSL: accumulate growth scores only in the last N batches of this call (−1 = all). */
   scoreLastBatches: number;
+  /**
+   * LightGCN mode: stale final embeddings `[(numUsers + numItems) × dim]` and the layer-0
+   * embeddings they were computed from; a node's score uses `history + alpha0·(live ego − snapshot)`.
+   */
+  history?: Float32Array;
+  snapshot?: Float32Array;
+  /** Weight of a node's own layer-0 embedding in its final embedding (1/(L+1)). */
+  alpha0?: number;
+  /** Normalized adjacency over users then items; with alpha1 ≠ 0 gradients also reach 1-hop neighbours. */
+  graphOffsets?: Uint32Array;
+  graphIndices?: Int32Array;
+  graphValues?: Float32Array;
+  alpha1?: number;
+  /** Neighbours per node for those gradients, sampled when the degree is larger (0 = all). */
+  maxNeighbors?: number;
   /** xoshiro128** state, advanced in place. */
   rngState: Uint32Array;
   /** `[adamStep]`, advanced in place. */

@@ -12,7 +12,8 @@ export const benchRetrievalCommand: Command = {
       required: true,
       description: "LightGCN-format directory (train.txt, test.txt), or 'generated'",
     },
-    { name: 'model', type: 'string', default: 'mf', choices: ['mf'], description: 'Backbone' },
+    { name: 'model', type: 'string', default: 'mf', choices: ['mf', 'lightgcn'], description: 'Backbone' },
+    { name: 'layers', type: 'int', default: 2, min: 1, max: 4, description: 'LightGCN propagation layers' },
     {
       name: 'methods',
       type: 'list',
@@ -53,7 +54,8 @@ export const benchRetrievalCommand: Command = {
   async run(a) {
     const records = await runRetrievalBench({
       data: a.data as string,
-      model: 'mf',
+      model: a.model as 'mf' | 'lightgcn',
+      layers: a.layers as number,
       methods: a.methods as string[],
       budget: a.budget as number,
       epochs: a.epochs as number,
