@@ -188,13 +188,15 @@ static void adamRows(float* W, float* M, float* V, Acc& acc, int width, float lr
   }
 }
 
+// Whether the sorted run a[lo..hi) holds x.
 static inline bool contains(const int32_t* a, uint32_t lo, uint32_t hi, int32_t x) {
+  const uint32_t end = hi;
   while (lo < hi) {
     uint32_t mid = (lo + hi) >> 1;
     if (a[mid] < x) lo = mid + 1;
     else hi = mid;
   }
-  return lo < hi ? a[lo] == x : false;
+  return lo < end && a[lo] == x;
 }
 
 static inline float softplus(float x) { return x > 20.f ? x : (x < -20.f ? std::exp(x) : std::log1p(std::exp(x))); }

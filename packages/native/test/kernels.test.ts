@@ -1,0 +1,240 @@
+import { Rng } from '@compactrec/core';
+import { type BprTrainArgs, getKernels, JS_KERNELS, type Kernels, kernelInfo, type TowerArrays } from '@compactrec/native';
+import { describe, expect, it } from 'vitest';
+
+const native = getKernels();
+const haveNative = native.kind === 'native';
+
+function tower(numIds: number, rows: number, K: number, combine: number, dim: number, seed: number, weights: boolean): TowerArrays {
+  const rng = new Rng(seed);
+  const rowDim = combine === 2 ? dim / K : dim;
+  const codes = new Int32Array(numIds * K);
+  for (let j = 0; j < codes.length; j++) codes[j] = rng.nextInt(rows);
+  if (combine === 0 && K > 1) codes[1] = -1; // a "no row" code must be skipped
+  const table = new Float32Array(rows * rowDim);
+  rng.fillNormal(table, 0.3);
+  const w = weights ? new Float32Array(numIds * K).fill(0.7) : null;
+  return {
+    codes,
+    K,
+    combine,
+    weights: w,
+    learnWeights: weights,
+    table,
+    m: new Float32Array(table.length),
+    v: new Float32Array(table.length),
+    weightM: w ? new Float32Array(w.length) : null,
+    weightV: w ? new Float32Array(w.length) : null,
+    mask: null,
+    scores: null,
+  };
+}
+
+function cloneTower(t: TowerArrays): TowerArrays {
+  const c = <T extends Float32Array | Int32Array | Uint8Array | null>(a: T): T => (a ? (a.slice() as T) : a);
+  return { ...t, codes: c(t.codes), weights: c(t.weights), table: c(t.table), m: c(t.m), v: c(t.v), weightM: c(t.weightM), weightV: c(t.weightV), mask: c(t.mask), scores: c(t.scores) };
+}
+
+function problem(combineU: number, combineI: number, K: number, weights: boolean): BprTrainArgs {
+  const dim = 8;
+  const numUsers = 30;
+  const numItems = 50;
+  const rng = new Rng(7);
+  const offsets = new Uint32Array(numUsers + 1);
+  const items: number[] = [];
+  for (let u = 0; u < numUsers; u++) {
+    const set = new Set<number>();
+    const deg = 1 + rng.nextInt(6);
+    while (set.size < deg) set.add(rng.nextInt(numItems));
+    items.push(...[...set].sort((a, b) => a - b));
+    offsets[u + 1] = items.length;
+  }
+  const trainItems = Int32Array.from(items);
+  const pairUsers = new Int32Array(items.length);
+  for (let u = 0; u < numUsers; u++) pairUsers.fill(u, offsets[u]!, offsets[u + 1]!);
+  const perm = Int32Array.from(pairUsers, (_, i) => i);
+  return {
+    dim,
+    user: tower(numUsers, 12, combineU === 0 ? K : 2, combineU, dim, 1, weights && combineU === 0),
+    item: tower(numItems, 17, combineI === 0 ? K : 2, combineI, dim, 2, weights && combineI === 0),
+    numItems,
+    trainOffsets: offsets,
+    trainItems,
+    pairUsers,
+    pairItems: trainItems,
+    perm,
+    start: 0,
+    end: perm.length,
+    shuffle: true,
+    batchSize: 16,
+    lr: 0.01,
+    weightLr: 0.01,
+    beta1: 0.9,
+    beta2: 0.999,
+    eps: 1e-8,
+    reg: 1e-3,
+    scoreLastBatches: -1,
+    rngState: new Rng(3).state(),
+    state: new Float64Array(1),
+  };
+}
+
+function run(k: Kernels, p: BprTrainArgs): BprTrainArgs & { loss: number } {
+  const q = { ...p, user: cloneTower(p.user), item: cloneTower(p.item), perm: p.perm.slice(), rngState: p.rngState.slice(), state: p.state.slice() };
+  const r = k.bprTrain(q);
+  return { ...q, loss: r.lossSum };
+}
+
+describe('@compactrec/native', () => {
+  it('reports which kernels it loaded and why', () => {
+    const info = kernelInfo();
+    expect(['native', 'js']).toContain(info.kind);
+    expect(info.reason.length).toBeGreaterThan(0);
+  });
+
+  it('rejects malformed arguments with a TypeError naming the problem', () => {
+    const p = problem(0, 0, 1, false);
+    if (!haveNative) return;
+    expect(() => native.bprTrain({ ...p, end: p.perm.length + 1 })).toThrow(/start <= end/);
+    const bad = cloneTower(p.item);
+    bad.codes[0] = 1000;
+    expect(() => native.bprTrain({ ...p, item: bad })).toThrow(/outside the table/);
+  });
+
+  for (const [name, cu, ci, K, w] of [
+    ['sum, K=1', 0, 0, 1, false],
+    ['sum, K=2 with a -1 code and learnable weights', 0, 0, 2, true],
+    ['mult (QR)', 1, 1, 2, false],
+    ['concat', 2, 2, 2, false],
+  ] as const) {
+    it.skipIf(!haveNative)(`BPR training: native equals JavaScript (${name})`, () => {
+      const p = problem(cu, ci, K, w);
+      const a = run(native, p);
+      const b = run(JS_KERNELS, p);
+      // Same sampled triples (same random stream) and same arithmetic up to float rounding.
+      expect(Array.from(a.perm)).toEqual(Array.from(b.perm));
+      expect(Array.from(a.rngState)).toEqual(Array.from(b.rngState));
+      expect(a.state[0]).toBe(b.state[0]);
+      expect(a.loss).toBeCloseTo(b.loss, 3);
+      let maxDiff = 0;
+      for (const [x, y] of [
+        [a.user.table, b.user.table],
+        [a.item.table, b.item.table],
+      ] as const)
+        for (let j = 0; j < x.length; j++) maxDiff = Math.max(maxDiff, Math.abs(x[j]! - y[j]!));
+      expect(maxDiff).toBeLessThan(1e-4);
+      // Training moved the parameters.
+      let moved = 0;
+      for (let j = 0; j < p.item.table.length; j++) moved = Math.max(moved, Math.abs(a.item.table[j]! - p.item.table[j]!));
+      expect(moved).toBeGreaterThan(1e-3);
+      if (w) expect(Array.from(a.user.weights!)).not.toEqual(Array.from(p.user.weights!));
+    });
+  }
+
+  it('BPR training lowers the loss (JavaScript kernels)', () => {
+    const p = problem(0, 0, 1, false);
+    p.shuffle = true;
+    const losses: number[] = [];
+    const q = { ...p, user: cloneTower(p.user), item: cloneTower(p.item) };
+    for (let e = 0; e < 30; e++) losses.push(JS_KERNELS.bprTrain(q).lossSum);
+    expect(losses[29]!).toBeLessThan(losses[0]! * 0.7);
+  });
+
+  it('DSL hooks: masked weights stay zero and scores accumulate |gradient|', () => {
+    for (const k of haveNative ? [native, JS_KERNELS] : [JS_KERNELS]) {
+      const p = problem(0, 0, 1, false);
+      const mask = new Uint8Array(p.item.table.length);
+      for (let j = 0; j < mask.length; j += 2) mask[j] = 1;
+      const scores = new Float32Array(p.item.table.length);
+      const item = { ...cloneTower(p.item), mask, scores };
+      k.bprTrain({ ...p, item, perm: p.perm.slice(), rngState: p.rngState.slice(), state: p.state.slice() });
+      for (let j = 1; j < mask.length; j += 2) expect(item.table[j]).toBe(0);
+      expect(scores.reduce((s, x) => s + x, 0)).toBeGreaterThan(0);
+    }
+  });
+
+  it('top-K ranking: the best unmasked items, best first, ties to the smaller id', () => {
+    const dim = 16;
+    const nu = 37;
+    const ni = 301;
+    const rng = new Rng(5);
+    const ue = new Float32Array(nu * dim);
+    const ie = new Float32Array(ni * dim);
+    rng.fillNormal(ue);
+    rng.fillNormal(ie);
+    // Items 0 and 1 identical: a tie the kernel must break toward 0.
+    ie.copyWithin(dim, 0, dim);
+    const mo = new Uint32Array(nu + 1);
+    const mi: number[] = [];
+    for (let u = 0; u < nu; u++) {
+      for (let t = 0; t < 5; t++) mi.push(rng.nextInt(ni));
+      mo[u + 1] = mi.length;
+    }
+    const maskItems = Int32Array.from(mi);
+    const k = 10;
+    for (const kern of haveNative ? [native, JS_KERNELS] : [JS_KERNELS]) {
+      const out = new Int32Array(nu * k);
+      kern.rankTopK({ dim, k, userEmb: ue, itemEmb: ie, maskOffsets: mo, maskItems, out });
+      for (let u = 0; u < nu; u++) {
+        const masked = new Set(mi.slice(mo[u]!, mo[u + 1]!));
+        const scored: [number, number][] = [];
+        for (let i = 0; i < ni; i++) {
+          if (masked.has(i)) continue;
+          let s = 0;
+          for (let c = 0; c < dim; c++) s += ue[u * dim + c]! * ie[i * dim + c]!;
+          scored.push([s, i]);
+        }
+        scored.sort((a, b) => b[0] - a[0] || a[1] - b[1]);
+        const got = Array.from(out.subarray(u * k, u * k + k));
+        // Equal up to float rounding: every returned item scores within 1e-4 of the exact k-th best.
+        const kth = scored[k - 1]![0];
+        for (const it of got) {
+          expect(masked.has(it)).toBe(false);
+          const s = scored.find((x) => x[1] === it)![0];
+          expect(s).toBeGreaterThan(kth - 1e-4);
+        }
+        expect(new Set(got).size).toBe(k);
+        if (got.includes(1)) expect(got).toContain(0);
+      }
+    }
+  });
+
+  it('top-K pads with -1 when fewer than k items are unmasked, and ranks a user subset', () => {
+    const dim = 4;
+    const ue = Float32Array.from([1, 0, 0, 0, 0, 1, 0, 0]);
+    const ie = Float32Array.from([1, 0, 0, 0, 0.5, 0, 0, 0, 0, 2, 0, 0]);
+    for (const kern of haveNative ? [native, JS_KERNELS] : [JS_KERNELS]) {
+      const out = new Int32Array(4);
+      kern.rankTopK({ dim, k: 4, userEmb: ue, itemEmb: ie, maskOffsets: Uint32Array.from([0, 1, 1]), maskItems: Int32Array.of(0), users: Int32Array.of(0), out });
+      expect(Array.from(out)).toEqual([1, 2, -1, -1]);
+    }
+  });
+
+  it('sparse × dense product equals the dense computation', () => {
+    const offsets = Uint32Array.from([0, 2, 3, 3]);
+    const indices = Int32Array.from([0, 2, 1]);
+    const values = Float32Array.from([0.5, 2, -1]);
+    const x = Float32Array.from([1, 2, 3, 4, 5, 6]);
+    for (const kern of haveNative ? [native, JS_KERNELS] : [JS_KERNELS]) {
+      const y = new Float32Array(6).fill(9);
+      kern.spmm({ dim: 2, offsets, indices, values, x, y });
+      expect(Array.from(y)).toEqual([0.5 * 1 + 2 * 5, 0.5 * 2 + 2 * 6, -3, -4, 0, 0]);
+    }
+  });
+
+  it('composes embeddings by sum (weighted, -1 skipped), mult and concat', () => {
+    const table = Float32Array.from([1, 2, 3, 4, 5, 6]); // 3 rows × 2
+    for (const kern of haveNative ? [native, JS_KERNELS] : [JS_KERNELS]) {
+      const out = new Float32Array(2);
+      kern.composeEmbeddings({ dim: 2, codes: Int32Array.of(0, 2), K: 2, combine: 0, weights: Float32Array.of(2, 0.5), table, out });
+      expect(Array.from(out)).toEqual([2 + 2.5, 4 + 3]);
+      kern.composeEmbeddings({ dim: 2, codes: Int32Array.of(1, -1), K: 2, combine: 0, weights: null, table, out });
+      expect(Array.from(out)).toEqual([3, 4]);
+      kern.composeEmbeddings({ dim: 2, codes: Int32Array.of(1, 2), K: 2, combine: 1, weights: null, table, out });
+      expect(Array.from(out)).toEqual([15, 24]);
+      const cat = new Float32Array(2);
+      kern.composeEmbeddings({ dim: 2, codes: Int32Array.of(1, 4), K: 2, combine: 2, weights: null, table, out: cat });
+      expect(Array.from(cat)).toEqual([2, 5]);
+    }
+  });
+});
