@@ -1,4 +1,4 @@
-import { readdirSync, existsSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { defineConfig } from 'vitest/config';
 
@@ -6,23 +6,25 @@ import { defineConfig } from 'vitest/config';
 // so no build is needed before `vitest run` (native addons and workers are built by scripts/setup.sh).
 const root = fileURLToPath(new URL('.', import.meta.url));
 const alias: Record<string, string> = {};
-const projects: string[] = [];
-for (const group of ['packages', 'apps']) {
-  for (const dir of readdirSync(`${root}${group}`)) {
-    const src = `${root}${group}/${dir}/src/index.ts`;
-    if (existsSync(src)) alias[`@compactrec/${dir}`] = src;
-    if (existsSync(`${root}${group}/${dir}/test`)) projects.push(`${group}/${dir}`);
-  }
+const projects: { dir: string; name: string }[] = [];
+const dirs = ['benchmarks'];
+for (const group of ['packages', 'apps']) for (const d of readdirSync(`${root}${group}`)) dirs.push(`${group}/${d}`);
+for (const dir of dirs) {
+  const pkg = `${root}${dir}/package.json`;
+  if (!existsSync(pkg)) continue;
+  const { name } = JSON.parse(readFileSync(pkg, 'utf8')) as { name: string };
+  if (existsSync(`${root}${dir}/src/index.ts`)) alias[name] = `${root}${dir}/src/index.ts`;
+  if (existsSync(`${root}${dir}/test`)) projects.push({ dir, name });
 }
 
 export default defineConfig({
   resolve: { alias },
   test: {
     projects: [
-      ...projects.map((dir) => ({
+      ...projects.map(({ dir, name }) => ({
         resolve: { alias },
         test: {
-          name: `@compactrec/${dir.split('/')[1]}`,
+          name,
           root: `${root}${dir}`,
           include: ['test/**/*.test.ts'],
           testTimeout: 60_000,
@@ -33,6 +35,8 @@ export default defineConfig({
         test: {
           name: 'integration',
           root: `${root}test`,
+          // Starts a real Kafka broker (scripts/kafka/start.sh) unless KAFKA_BROKERS is set.
+          globalSetup: [`${root}test/global-setup.ts`],
           include: ['**/*.test.ts'],
           testTimeout: 300_000,
           hookTimeout: 300_000,
