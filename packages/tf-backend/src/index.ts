@@ -1,1 +1,3 @@
-export {};
+export { baseTf, DEFAULT_INIT_TF_OPTIONS, type InitTfOptions, initTf, type TfRuntime } from './init.js';
+export { type BackendReport, type BackendReportOptions, backendReport } from './report.js';
+export type { BackendProbe, Tf, TfBackendName, TfPreference } from './types.js';

@@ -57,7 +57,8 @@ function formatReport(
           .filter((s) => s !== undefined)
           .join(', ')
       : b.reason;
-    const source = b.backend === 'tensorflow' && b.available && report.nativeSource ? ` (from ${report.nativeSource})` : '';
+    const source =
+      b.backend === 'tensorflow' && b.available && report.nativeSource ? ` (from ${report.nativeSource})` : '';
     lines.push(`  ${b.backend.padEnd(11)} ${(b.available ? 'ok' : 'unavailable').padEnd(12)}${details}${source}`);
   }
   for (const p of found) {
