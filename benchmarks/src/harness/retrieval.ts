@@ -26,6 +26,8 @@ export interface RetrievalBenchOptions {
   model?: 'mf' | 'lightgcn';
   /** LightGCN layers. @default 2 */
   layers?: number;
+  /** Triple sampling (see MfBprOptions.sampling). @default 'interaction' */
+  sampling?: 'user' | 'interaction';
   /** Fraction of each table's full embedding bytes every method may use. @default 0.25 */
   budget?: number;
   /** @default 64 */
@@ -52,6 +54,7 @@ export interface RetrievalBenchOptions {
 export const DEFAULT_RETRIEVAL_BENCH_OPTIONS = Object.freeze({
   model: 'mf' as 'mf' | 'lightgcn',
   layers: 2,
+  sampling: 'interaction' as 'user' | 'interaction',
   budget: 0.25,
   dim: 64,
   epochs: 150,
@@ -153,6 +156,7 @@ export async function runRetrievalBench(options: RetrievalBenchOptions): Promise
     const res = trainMfBpr(dataset, user, item, {
       model: o.model,
       layers: o.layers,
+      sampling: o.sampling,
       epochs: o.epochs,
       lr,
       reg: o.reg,

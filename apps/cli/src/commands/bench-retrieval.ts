@@ -13,6 +13,7 @@ export const benchRetrievalCommand: Command = {
       description: "LightGCN-format directory (train.txt, test.txt), or 'generated'",
     },
     { name: 'model', type: 'string', default: 'mf', choices: ['mf', 'lightgcn'], description: 'Backbone' },
+    { name: 'sampling', type: 'string', default: 'interaction', choices: ['interaction', 'user'], description: "Triples: every training pair once per epoch ('interaction') or a uniform user then one of its items ('user')" },
     { name: 'layers', type: 'int', default: 2, min: 1, max: 4, description: 'LightGCN propagation layers' },
     {
       name: 'methods',
@@ -56,6 +57,7 @@ export const benchRetrievalCommand: Command = {
       data: a.data as string,
       model: a.model as 'mf' | 'lightgcn',
       layers: a.layers as number,
+      sampling: a.sampling as 'user' | 'interaction',
       methods: a.methods as string[],
       budget: a.budget as number,
       epochs: a.epochs as number,

@@ -1,21 +1,26 @@
 import { mkdir } from 'node:fs/promises';
-import { InvalidArgumentError } from '@compactrec/core';
 import {
   type BseServiceOptions,
   ModelRegistry,
   produceEvents,
   replayTopic,
-  saveModelToDir,
   startBseService,
+  writeDemoModel,
 } from '@compactrec/bse-stream';
-import { createSdimModelVersion } from '@compactrec/sdim';
+import { InvalidArgumentError } from '@compactrec/core';
 import type { Command, OptionSpec, ParsedArgs } from '../args.js';
 
 /** Options shared by the three `bse` commands (where the events are). */
 const KAFKA_OPTIONS: readonly OptionSpec[] = [
   { name: 'brokers', type: 'list', description: 'Kafka bootstrap brokers host:port,... (default: $KAFKA_BROKERS)' },
   { name: 'topic', type: 'string', description: 'Topic of behaviour events', default: 'behaviours' },
-  { name: 'partitions', type: 'int', description: 'Partitions of the topic if it has to be created', default: 4, min: 1 },
+  {
+    name: 'partitions',
+    type: 'int',
+    description: 'Partitions of the topic if it has to be created',
+    default: 4,
+    min: 1,
+  },
 ];
 
 /** Options of the encoder itself (serve and replay). */
@@ -25,12 +30,26 @@ const ENCODER_OPTIONS: readonly OptionSpec[] = [
   {
     name: 'model-version',
     type: 'string',
-    description: "Version to serve (a different one than the store's starts a blue/green switch; default: the store's, else the last file)",
+    description:
+      "Version to serve (a different one than the store's starts a blue/green switch; default: the store's, else the last file)",
   },
   { name: 'dlq-topic', type: 'string', description: 'Dead-letter topic (default: <topic>.dlq)' },
-  { name: 'window-length', type: 'int', description: 'L, behaviours kept per user (fixed per store)', default: 100, min: 1, max: 65535 },
+  {
+    name: 'window-length',
+    type: 'int',
+    description: 'L, behaviours kept per user (fixed per store)',
+    default: 100,
+    min: 1,
+    max: 65535,
+  },
   { name: 'max-events-per-tx', type: 'int', description: 'Messages per store transaction', default: 5000, min: 1 },
-  { name: 'max-event-bytes', type: 'int', description: 'Larger messages are dead-lettered as oversize', default: 4096, min: 64 },
+  {
+    name: 'max-event-bytes',
+    type: 'int',
+    description: 'Larger messages are dead-lettered as oversize',
+    default: 4096,
+    min: 64,
+  },
 ];
 
 function brokersOf(args: ParsedArgs, where: string): string[] {
@@ -63,7 +82,12 @@ export const bseServeCommand: Command = {
   options: [
     ...KAFKA_OPTIONS,
     ...ENCODER_OPTIONS,
-    { name: 'group', type: 'string', description: 'Consumer group (instances sharing it and the state dir split the partitions)', default: 'compactrec-bse' },
+    {
+      name: 'group',
+      type: 'string',
+      description: 'Consumer group (instances sharing it and the state dir split the partitions)',
+      default: 'compactrec-bse',
+    },
     { name: 'host', type: 'string', description: 'HTTP interface', default: '127.0.0.1' },
     { name: 'port', type: 'int', description: 'HTTP port (0 = any free port)', default: 8080, min: 0, max: 65535 },
   ],
@@ -143,8 +167,22 @@ export const bseProduceCommand: Command = {
     { name: 'users', type: 'int', description: 'Distinct users', default: 10000, min: 1 },
     { name: 'items', type: 'int', description: 'Item indices drawn from [0, items)', default: 1000, min: 1 },
     { name: 'seed', type: 'int', description: 'Seed of the stream', default: 0 },
-    { name: 'duplicate-rate', type: 'number', description: 'Share of verbatim repeats (producer retries)', default: 0, min: 0, max: 0.99 },
-    { name: 'late-rate', type: 'number', description: 'Share of late (out-of-order) events', default: 0, min: 0, max: 0.99 },
+    {
+      name: 'duplicate-rate',
+      type: 'number',
+      description: 'Share of verbatim repeats (producer retries)',
+      default: 0,
+      min: 0,
+      max: 0.99,
+    },
+    {
+      name: 'late-rate',
+      type: 'number',
+      description: 'Share of late (out-of-order) events',
+      default: 0,
+      min: 0,
+      max: 0.99,
+    },
     {
       name: 'model-dir',
       type: 'string',
@@ -157,8 +195,8 @@ export const bseProduceCommand: Command = {
     if (modelDir !== undefined) {
       await mkdir(modelDir, { recursive: true });
       if ((await new ModelRegistry(modelDir).available()).length === 0) {
-        const model = createSdimModelVersion({ version: 'demo', numItems: args.items as number, dim: 32, seed: args.seed as number });
-        process.stdout.write(`bse produce: wrote demo model ${await saveModelToDir(modelDir, model)}\n`);
+        const { path } = await writeDemoModel(modelDir, { numItems: args.items as number, seed: args.seed as number });
+        process.stdout.write(`bse produce: wrote demo model ${path}\n`);
       }
     }
     const r = await produceEvents({
