@@ -13,6 +13,22 @@ if [ -f "$NODE_PREFIX/include/node/node_api.h" ]; then export npm_config_nodedir
 
 stamp() { cat "$@" 2>/dev/null | sha256sum | cut -c1-16; }
 
+# 0. System tools the set-up itself needs (present on this machine kind; installed from Debian's
+# packages if a machine lacks them): a JDK + Maven for the Kafka broker, python3 for node-gyp.
+missing=()
+command -v java >/dev/null 2>&1 || missing+=(openjdk-17-jdk-headless)
+command -v mvn >/dev/null 2>&1 || missing+=(maven)
+command -v python3 >/dev/null 2>&1 || missing+=(python3)
+command -v g++ >/dev/null 2>&1 || missing+=(g++ make)
+if [ ${#missing[@]} -gt 0 ]; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    log "installing ${missing[*]} (apt-get)"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+  else
+    log "missing ${missing[*]}: install them (the Kafka tests and native builds need them)"
+  fi
+fi
+
 # 1. npm packages, reinstalled only when package-lock.json changes.
 LOCK_STAMP=$(stamp package-lock.json)
 if [ ! -f node_modules/.compactrec-setup ] || [ "$(cat node_modules/.compactrec-setup)" != "$LOCK_STAMP" ]; then

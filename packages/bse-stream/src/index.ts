@@ -1,1 +1,92 @@
-export {};
+export {
+  type BehaviourEvent,
+  type CodecOptions,
+  DEAD_LETTER_REASONS,
+  DEFAULT_CODEC_OPTIONS,
+  type DeadLetterReason,
+  type DeadLetterRecord,
+  type DecodeFailure,
+  deadLetterRecord,
+  decodeDeadLetter,
+  decodeEvent,
+  encodeDeadLetter,
+  encodeEvent,
+  isDecodeFailure,
+  type MessageSource,
+  resolveCodecOptions,
+  validateEvent,
+} from './codec.js';
+export {
+  DEFAULT_EVENT_GENERATOR_OPTIONS,
+  EventGenerator,
+  type EventGeneratorOptions,
+} from './generator.js';
+export { type BseStateJson, buildHttpApp, decodeSums, type HttpDeps, type HttpOptions, stateToJson } from './http.js';
+export { LatencyRing, type MetricsSnapshot, parsePrometheus, RateMeter, renderPrometheus } from './metrics.js';
+export {
+  checkVersionName,
+  type DemoModelOptions,
+  MODEL_FILE_EXTENSION,
+  ModelRegistry,
+  modelPath,
+  saveModelToDir,
+  writeDemoModel,
+} from './models.js';
+export { bseDistance, type RecomputedUser, recomputeStates, sameWindow } from './recompute.js';
+export { Reencoder, type ReencoderOptions } from './reencoder.js';
+export {
+  backoffDelayMs,
+  DEFAULT_RETRY_OPTIONS,
+  FAST_RETRY_OPTIONS,
+  isRetriable,
+  RetriesExhaustedError,
+  type RetryOptions,
+  resolveRetryOptions,
+  withRetry,
+} from './retry.js';
+export { DEFAULT_RUNNER_OPTIONS, EncoderRunner, type PartitionView, type RunnerOptions } from './runner.js';
+export {
+  type BseService,
+  type BseServiceOptions,
+  type ProduceOptions,
+  produceEvents,
+  type ReplayOptions,
+  type ReplayResult,
+  replayTopic,
+  startBseService,
+} from './service.js';
+export {
+  type ApplyModels,
+  type ApplyResult,
+  DEFAULT_STATE_STORE_OPTIONS,
+  STATE_DB_FILE,
+  StateStore,
+  type StateStoreOptions,
+  type StoreCounter,
+  type StoredState,
+  type StoreRecord,
+} from './store.js';
+export {
+  type BatchControl,
+  type ConsumerHandlers,
+  type ConsumerOptions,
+  DEFAULT_CONSUMER_OPTIONS,
+  type InboundBatch,
+  type InboundMessage,
+  KafkaTransport,
+  type OutboundMessage,
+  type OutboundProducer,
+  type PartitionOffsets,
+  type RunningConsumer,
+  type TransportLogLevel,
+  type TransportOptions,
+} from './transport.js';
+export {
+  createWindow,
+  decodeWindow,
+  type Evicted,
+  encodeWindow,
+  InsertOutcome,
+  insertBehaviour,
+  type UserWindow,
+} from './window.js';

@@ -1,0 +1,160 @@
+/**
+ * The HTTP feature API (fastify). Reads go to the store's reader connection (WAL snapshot), so they
+ * never wait for an ingest transaction of another process, and in this process at most for one chunk.
+ *
+ *   GET  /v1/users/:id/bse      served state + version; 404 for unknown users. JSON by default,
+ *                               raw serializeBse bytes with `Accept: application/octet-stream` or `?format=binary`.
+ *   POST /v1/bse:batchGet       {"userIds": [...]} → {"results": [{userId, found, ...}]}
+ *   POST /v1/admin/model        {"version": "..."} → start a blue/green switch to that version
+ *   GET  /healthz               200 when the store is open and a version is served, else 503
+ *   GET  /metrics               Prometheus text
+ */
+import { deserializeBse } from '@compactrec/sdim';
+import Fastify, { type FastifyInstance } from 'fastify';
+import { LatencyRing } from './metrics.js';
+import type { StateStore, StoredState } from './store.js';
+
+/** HTTP latency summary handed to the metrics renderer. */
+export interface HttpLatency {
+  readonly p50: number;
+  readonly p99: number;
+  readonly requests: number;
+}
+
+/** What the HTTP layer needs from the rest of the service (possibly across a worker-thread boundary). */
+export interface HttpDeps {
+  /** Where states are read (the HTTP side's own connection). */
+  readonly store: Pick<StateStore, 'getState'>;
+  /** Prometheus text of the current metrics, given the HTTP side's latency summary. */
+  metricsText(latency: HttpLatency): Promise<string> | string;
+  /** Health details; `ok: false` → 503. */
+  health(): Promise<{ ok: boolean } & Record<string, unknown>> | ({ ok: boolean } & Record<string, unknown>);
+  /** Requests a model switch (validates that the version can be loaded). */
+  requestVersion(version: string): Promise<{ active: string; pending: string | undefined }>;
+}
+
+/** Options of {@link buildHttpApp}. */
+export interface HttpOptions {
+  /** Largest batchGet request, in user ids. @default 1000 */
+  maxBatchGet?: number;
+  /** Latency samples kept for the p50/p99 in /metrics. @default 8192 */
+  latencySamples?: number;
+}
+
+/** JSON form of a served state. `sums` is base64 of the little-endian float64 array. */
+export interface BseStateJson {
+  readonly userId: string;
+  readonly version: string;
+  readonly length: number;
+  readonly dim: number;
+  readonly numSignatures: number;
+  readonly bucketsPerSignature: number;
+  /** `[numSignatures × bucketsPerSignature]` behaviours per bucket. */
+  readonly counts: number[];
+  /** base64 of Float64Array `[numSignatures × bucketsPerSignature × dim]`, little-endian. */
+  readonly sums: string;
+}
+
+/** Converts a stored state to its JSON form. */
+export function stateToJson(s: StoredState): BseStateJson {
+  const st = deserializeBse(s.bytes);
+  return {
+    userId: s.userId,
+    version: st.version,
+    length: st.length,
+    dim: st.dim,
+    numSignatures: st.numSignatures,
+    bucketsPerSignature: st.bucketsPerSignature,
+    counts: Array.from(st.counts),
+    sums: Buffer.from(st.sums.buffer, st.sums.byteOffset, st.sums.byteLength).toString('base64'),
+  };
+}
+
+/** Decodes the `sums` field of {@link BseStateJson}. */
+export function decodeSums(base64: string): Float64Array {
+  const b = Buffer.from(base64, 'base64');
+  const copy = new Uint8Array(b.length);
+  copy.set(b);
+  return new Float64Array(copy.buffer);
+}
+
+/** The fastify app (not listening yet) and its latency ring. */
+export function buildHttpApp(
+  deps: HttpDeps,
+  options: HttpOptions = {},
+): { app: FastifyInstance; latency: LatencyRing; requests: () => number } {
+  const maxBatchGet = options.maxBatchGet ?? 1000;
+  const latency = new LatencyRing(options.latencySamples ?? 8192);
+  let requests = 0;
+  const app = Fastify({ logger: false, bodyLimit: 1 << 20 });
+  const started = new WeakMap<object, bigint>();
+  app.addHook('onRequest', async (req) => {
+    started.set(req, process.hrtime.bigint());
+  });
+  app.addHook('onResponse', async (req) => {
+    const t0 = started.get(req);
+    if (t0 !== undefined) {
+      latency.record(Number(process.hrtime.bigint() - t0) / 1e9);
+      requests++;
+    }
+  });
+
+  app.get<{ Params: { id: string }; Querystring: { format?: string } }>('/v1/users/:id/bse', async (req, reply) => {
+    const s = deps.store.getState(req.params.id);
+    if (!s) return reply.code(404).send({ error: 'not_found', message: `no state for user '${req.params.id}'` });
+    const binary = req.query.format === 'binary' || (req.headers.accept ?? '').includes('application/octet-stream');
+    if (binary) {
+      return reply
+        .header('content-type', 'application/octet-stream')
+        .header('x-bse-version', s.version)
+        .send(Buffer.from(s.bytes.buffer, s.bytes.byteOffset, s.bytes.byteLength));
+    }
+    return reply.send(stateToJson(s));
+  });
+
+  // '::' is fastify's escape for a literal ':' in a path (Google-style custom method).
+  app.post<{ Body: { userIds?: unknown } }>('/v1/bse::batchGet', async (req, reply) => {
+    const ids = req.body?.userIds;
+    if (!Array.isArray(ids) || ids.some((x) => typeof x !== 'string')) {
+      return reply.code(400).send({ error: 'bad_request', message: 'body must be {"userIds": [string, ...]}' });
+    }
+    if (ids.length > maxBatchGet) {
+      return reply
+        .code(400)
+        .send({ error: 'bad_request', message: `at most ${maxBatchGet} userIds per request; got ${ids.length}` });
+    }
+    const results = (ids as string[]).map((id) => {
+      const s = deps.store.getState(id);
+      return s ? { found: true, ...stateToJson(s) } : { userId: id, found: false };
+    });
+    return reply.send({ results });
+  });
+
+  app.post<{ Body: { version?: unknown } }>('/v1/admin/model', async (req, reply) => {
+    const version = req.body?.version;
+    if (typeof version !== 'string') {
+      return reply.code(400).send({ error: 'bad_request', message: 'body must be {"version": string}' });
+    }
+    try {
+      const r = await deps.requestVersion(version);
+      return reply.code(202).send(r);
+    } catch (err) {
+      const name = (err as Error)?.name;
+      const code = name === 'NotFoundError' ? 404 : name === 'InvalidArgumentError' ? 400 : 500;
+      return reply.code(code).send({ error: name ?? 'error', message: String((err as Error)?.message ?? err) });
+    }
+  });
+
+  app.get('/healthz', async (_req, reply) => {
+    const h = await deps.health();
+    return reply.code(h.ok ? 200 : 503).send(h);
+  });
+
+  app.get('/metrics', async (_req, reply) => {
+    const [p50, p99] = latency.quantiles([0.5, 0.99]);
+    const text = await deps.metricsText({ p50: p50!, p99: p99!, requests });
+    return reply.header('content-type', 'text/plain; version=0.0.4').send(text);
+  });
+
+  return { app, latency, requests: () => requests };
+}

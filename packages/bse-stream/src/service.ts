@@ -1,0 +1,477 @@
+/**
+ * Layer 5: the app. Wires store → models → transport → runner → re-encoder → HTTP into one encoder
+ * instance, plus the two other entry points of the CLI: a from-scratch replay and an event producer.
+ */
+import { randomUUID } from 'node:crypto';
+import { Worker } from 'node:worker_threads';
+import { InvalidArgumentError, NotFoundError, UsageError } from '@compactrec/core';
+import type { CodecOptions } from './codec.js';
+import { encodeEvent } from './codec.js';
+import { EventGenerator, type EventGeneratorOptions } from './generator.js';
+import { buildHttpApp, type HttpDeps, type HttpLatency, type HttpOptions } from './http.js';
+import type { HttpWorkerData, HttpWorkerMessage } from './http-worker.js';
+import { renderPrometheus } from './metrics.js';
+import { checkVersionName, ModelRegistry } from './models.js';
+import { Reencoder } from './reencoder.js';
+import { type RetryOptions, sleep } from './retry.js';
+import { EncoderRunner } from './runner.js';
+import { StateStore } from './store.js';
+import { type ConsumerOptions, KafkaTransport, type OutboundMessage, type TransportLogLevel } from './transport.js';
+
+/** Options of {@link startBseService}. */
+export interface BseServiceOptions {
+  /** Kafka bootstrap brokers (required). */
+  brokers: readonly string[];
+  /** Events topic (required). */
+  topic: string;
+  /** Folder of model-version files `<version>.sdim` (required). */
+  modelDir: string;
+  /** Folder of the durable state; instances sharing it form one logical encoder (required). */
+  stateDir: string;
+  /** Version to serve. Empty store: served at once; otherwise a blue/green switch if it differs. @default the store's active version, else the last file name in modelDir */
+  modelVersion?: string;
+  /** Dead-letter topic. @default `<topic>.dlq` */
+  deadLetterTopic?: string;
+  /** Consumer group. @default 'compactrec-bse' */
+  groupId?: string;
+  /** Partitions of the events topic if this instance has to create it. @default 4 */
+  partitions?: number;
+  /** L, behaviours per user. @default 100 */
+  windowLength?: number;
+  /** HTTP interface. @default '127.0.0.1' */
+  host?: string;
+  /** HTTP port; 0 picks a free one. @default 0 */
+  port?: number;
+  /** Largest messages per store transaction. @default 5000 */
+  maxEventsPerTransaction?: number;
+  codec?: CodecOptions;
+  retry?: RetryOptions;
+  consumer?: Omit<ConsumerOptions, 'groupId' | 'topic'>;
+  http?: HttpOptions;
+  /** Re-encode batch and polling. */
+  reencode?: { usersPerStep?: number; pollMs?: number };
+  /** kafkajs log level. @default 'error' */
+  kafkaLogLevel?: TransportLogLevel;
+  /** Serve HTTP from a worker thread with its own store connection, so ingest transactions never delay reads. @default true */
+  httpInWorker?: boolean;
+  /** Name in metrics. @default a random UUID */
+  instanceId?: string;
+  /** Log sink. @default JSON lines on stderr */
+  log?: (level: 'error' | 'warn' | 'info', message: string, extra?: Record<string, unknown>) => void;
+}
+
+/** A running encoder instance. */
+export interface BseService {
+  /** Base URL of the HTTP API, e.g. http://127.0.0.1:40123. */
+  readonly url: string;
+  readonly port: number;
+  readonly store: StateStore;
+  readonly runner: EncoderRunner;
+  readonly reencoder: Reencoder;
+  /** Prometheus text of the metrics (fetched from GET /metrics). */
+  metricsText(): Promise<string>;
+  /** Leaves the group cleanly (its partitions move to the other instances), stops HTTP, closes the store. */
+  stop(): Promise<void>;
+}
+
+function defaultLog(level: string, message: string, extra?: Record<string, unknown>): void {
+  process.stderr.write(`${JSON.stringify({ t: new Date().toISOString(), level, message, ...extra })}\n`);
+}
+
+function checkCommon(o: { brokers: readonly string[]; topic: string }, where: string): void {
+  if (!Array.isArray(o.brokers) || o.brokers.length === 0) {
+    throw new InvalidArgumentError(`${where}: brokers is empty; pass --brokers host:port or set KAFKA_BROKERS`);
+  }
+  if (typeof o.topic !== 'string' || !/^[A-Za-z0-9._-]{1,200}$/.test(o.topic)) {
+    throw new InvalidArgumentError(`${where}: topic '${String(o.topic)}' is not a valid Kafka topic name`);
+  }
+}
+
+/** Resolves which version to serve and records it in the store (see {@link BseServiceOptions.modelVersion}). */
+async function chooseVersion(store: StateStore, models: ModelRegistry, requested: string | undefined): Promise<void> {
+  let version = requested;
+  if (version === undefined) version = store.versions().active;
+  if (version === undefined) {
+    const available = await models.available();
+    version = available[available.length - 1];
+    if (version === undefined) {
+      throw new NotFoundError(
+        `bse-stream/startBseService: no model version files (*.sdim) in ${models.modelDir}; save one there (saveModelToDir) or pass --model-version`,
+      );
+    }
+  }
+  checkVersionName(version, 'bse-stream/startBseService');
+  await models.ensure(version);
+  const { active, pending } = store.requestVersion(version);
+  await models.ensure(active);
+  if (pending !== undefined) await models.ensure(pending);
+}
+
+/** Starts one encoder instance: creates the topics if missing, joins the group, serves HTTP. */
+export async function startBseService(options: BseServiceOptions): Promise<BseService> {
+  checkCommon(options, 'bse-stream/startBseService');
+  const log = options.log ?? defaultLog;
+  const store = StateStore.open(
+    options.stateDir,
+    options.windowLength === undefined ? {} : { windowLength: options.windowLength },
+  );
+  const models = new ModelRegistry(options.modelDir);
+  let transport: KafkaTransport | undefined;
+  let runner: EncoderRunner | undefined;
+  let reencoder: Reencoder | undefined;
+  let http: RunningHttp | undefined;
+  try {
+    await chooseVersion(store, models, options.modelVersion);
+    transport = new KafkaTransport({
+      brokers: options.brokers,
+      clientId: `compactrec-bse-${options.instanceId ?? process.pid}`,
+      ...(options.retry ? { retry: options.retry } : {}),
+      logLevel: options.kafkaLogLevel ?? 'error',
+      log: (level, message, extra) => {
+        if (level === 'error' || level === 'warn' || level === 'info') log(level, message, extra);
+      },
+    });
+    const deadLetterTopic = options.deadLetterTopic ?? `${options.topic}.dlq`;
+    await transport.ensureTopic(options.topic, options.partitions ?? 4);
+    await transport.ensureTopic(deadLetterTopic, 1);
+    runner = new EncoderRunner(store, models, transport, {
+      topic: options.topic,
+      deadLetterTopic,
+      ...(options.groupId !== undefined ? { groupId: options.groupId } : {}),
+      ...(options.maxEventsPerTransaction !== undefined
+        ? { maxEventsPerTransaction: options.maxEventsPerTransaction }
+        : {}),
+      ...(options.codec ? { codec: options.codec } : {}),
+      ...(options.retry ? { retry: options.retry } : {}),
+      ...(options.consumer ? { consumer: options.consumer } : {}),
+      log,
+    });
+    reencoder = new Reencoder(store, models, { ...options.reencode, log });
+    const instanceId = options.instanceId ?? randomUUID();
+    const r = runner;
+    const t = transport;
+    let endsCache: { at: number; ends: Map<number, number> } | undefined;
+    const metricsText = async (latency: HttpLatency): Promise<string> => {
+      // Partition ends from the broker (cached 1 s); the stored offsets are the store's, so the lag is
+      // the whole group's, whichever instance owns a partition.
+      if (!endsCache || Date.now() - endsCache.at > 1000) {
+        try {
+          const rows = await t.topicOffsets(options.topic);
+          endsCache = { at: Date.now(), ends: new Map(rows.map((x) => [x.partition, x.high])) };
+        } catch {
+          endsCache = {
+            at: Date.now(),
+            ends: new Map([...r.partitions.values()].map((p) => [p.partition, p.endOffset])),
+          };
+        }
+      }
+      const stored = store.nextOffsets(options.topic);
+      const owned = new Set(r.ownedPartitions());
+      const parts = [...new Set([...endsCache.ends.keys(), ...stored.keys()])].sort((a, b) => a - b);
+      const { active, pending } = store.versions();
+      return renderPrometheus({
+        topic: options.topic,
+        partitions: parts.map((p) => ({
+          partition: p,
+          nextOffset: stored.get(p) ?? 0,
+          endOffset: endsCache!.ends.get(p) ?? 0,
+          owned: owned.has(p),
+        })),
+        eventsPerSecond: r.rate.rate(),
+        counters: store.counters(),
+        activeVersion: active,
+        pendingVersion: pending,
+        reencodeRemaining: pending === undefined ? 0 : store.missingStates(pending),
+        requestLatencyP50: latency.p50,
+        requestLatencyP99: latency.p99,
+        requests: latency.requests,
+        consumerRestarts: r.restarts,
+        instanceId,
+      });
+    };
+    let stopped = false;
+    const deps: HttpDeps = {
+      store,
+      metricsText,
+      health: () => {
+        const { active, pending } = store.versions();
+        return {
+          ok: !stopped && active !== undefined,
+          activeVersion: active,
+          pendingVersion: pending,
+          ownedPartitions: r.ownedPartitions(),
+          instanceId,
+        };
+      },
+      requestVersion: async (version) => {
+        checkVersionName(version, 'bse-stream/requestVersion');
+        await models.ensure(version);
+        return store.requestVersion(version);
+      },
+    };
+    http = await startHttp(deps, {
+      stateDir: options.stateDir,
+      windowLength: store.windowLength,
+      host: options.host ?? '127.0.0.1',
+      port: options.port ?? 0,
+      http: options.http,
+      inWorker: options.httpInWorker ?? true,
+    });
+    const port = http.port;
+    await runner.start();
+    reencoder.start();
+    log('info', 'bse-stream: encoder started', { port, topic: options.topic, groupId: runner.groupId, instanceId });
+    const h = http;
+    const re = reencoder;
+    const url = `http://127.0.0.1:${port}`;
+    return {
+      url,
+      port,
+      store,
+      runner: r,
+      reencoder: re,
+      metricsText: async () => (await fetch(`${url}/metrics`)).text(),
+      async stop() {
+        if (stopped) return;
+        stopped = true;
+        re.stop();
+        await r.stop();
+        await h.close();
+        await t.close();
+        store.close();
+      },
+    };
+  } catch (err) {
+    reencoder?.stop();
+    await runner?.stop().catch(() => {});
+    await http?.close().catch(() => {});
+    await transport?.close().catch(() => {});
+    store.close();
+    throw err;
+  }
+}
+
+interface RunningHttp {
+  readonly port: number;
+  close(): Promise<void>;
+}
+
+/**
+ * Starts the HTTP API in a worker thread (default) or in this thread. From sources (tests run .ts
+ * through vitest) the worker runs the built file in dist/, which `tsc -b` produces.
+ */
+async function startHttp(
+  deps: HttpDeps,
+  o: {
+    stateDir: string;
+    windowLength: number;
+    host: string;
+    port: number;
+    http: HttpOptions | undefined;
+    inWorker: boolean;
+  },
+): Promise<RunningHttp> {
+  if (!o.inWorker) {
+    const { app } = buildHttpApp(deps, o.http ?? {});
+    await app.listen({ host: o.host, port: o.port });
+    const address = app.server.address();
+    return { port: typeof address === 'object' && address ? address.port : 0, close: () => app.close() };
+  }
+  const here = import.meta.url;
+  const file = here.endsWith('.ts') ? new URL('../dist/http-worker.js', here) : new URL('./http-worker.js', here);
+  const workerData: HttpWorkerData = {
+    stateDir: o.stateDir,
+    windowLength: o.windowLength,
+    host: o.host,
+    port: o.port,
+    http: o.http,
+  };
+  const worker = new Worker(file, { workerData });
+  const reply = (id: number, p: Promise<unknown>): void => {
+    p.then(
+      (value) => worker.postMessage({ type: 'reply', id, ok: true, value } satisfies HttpWorkerMessage),
+      (err: Error) =>
+        worker.postMessage({
+          type: 'reply',
+          id,
+          ok: false,
+          error: { name: err?.name ?? 'Error', message: String(err?.message ?? err) },
+        } satisfies HttpWorkerMessage),
+    );
+  };
+  let closed: (() => void) | undefined;
+  const port = await new Promise<number>((resolve, reject) => {
+    worker.on('error', reject);
+    worker.on('exit', (code) => reject(new UsageError(`bse-stream/startBseService: the HTTP worker exited (${code})`)));
+    worker.on('message', (m: HttpWorkerMessage) => {
+      if (m.type === 'listening') resolve(m.port);
+      else if (m.type === 'failed')
+        reject(new UsageError(`bse-stream/startBseService: the HTTP server failed to start: ${m.error}`));
+      else if (m.type === 'closed') closed?.();
+      else if (m.type === 'call') {
+        if (m.kind === 'metrics')
+          reply(
+            m.id,
+            Promise.resolve().then(() => deps.metricsText(m.arg as HttpLatency)),
+          );
+        else if (m.kind === 'health')
+          reply(
+            m.id,
+            Promise.resolve().then(() => deps.health()),
+          );
+        else
+          reply(
+            m.id,
+            Promise.resolve().then(() => deps.requestVersion(m.arg as string)),
+          );
+      }
+    });
+  });
+  return {
+    port,
+    close: async () => {
+      await new Promise<void>((resolve) => {
+        closed = resolve;
+        worker.postMessage({ type: 'close' } satisfies HttpWorkerMessage);
+        setTimeout(resolve, 5000).unref();
+      });
+      await worker.terminate();
+    },
+  };
+}
+
+/** Options of {@link replayTopic}: the service's, without HTTP. */
+export interface ReplayOptions
+  extends Omit<BseServiceOptions, 'host' | 'port' | 'http' | 'groupId' | 'instanceId' | 'reencode'> {
+  /** Give up after this long, ms. @default 600000 */
+  timeoutMs?: number;
+  /** Progress callback (every poll). */
+  onProgress?: (done: number, total: number) => void;
+}
+
+/** What {@link replayTopic} did. */
+export interface ReplayResult {
+  readonly events: number;
+  readonly users: number;
+  readonly deadLettered: number;
+  readonly seconds: number;
+}
+
+/**
+ * Rebuilds the state from the topic from scratch into an EMPTY state folder: consumes every partition
+ * from its first offset up to the end offsets at start (own throw-away consumer group), then stops.
+ * The result equals what a live encoder would hold at those offsets, so it is both the recovery path
+ * for a lost store and the way to build a store for a new window length.
+ */
+export async function replayTopic(options: ReplayOptions): Promise<ReplayResult> {
+  checkCommon(options, 'bse-stream/replayTopic');
+  const log = options.log ?? defaultLog;
+  const probe = StateStore.open(
+    options.stateDir,
+    options.windowLength === undefined ? {} : { windowLength: options.windowLength },
+  );
+  const empty = probe.isEmpty();
+  probe.close();
+  if (!empty) {
+    throw new UsageError(
+      `bse-stream/replayTopic: the state folder ${options.stateDir} already holds state; replay into a new empty --state-dir`,
+    );
+  }
+  const transport = new KafkaTransport({ brokers: options.brokers, logLevel: options.kafkaLogLevel ?? 'error' });
+  const ends = await transport.topicOffsets(options.topic);
+  await transport.close();
+  const total = ends.reduce((s, p) => s + (p.high - p.low), 0);
+  const t0 = Date.now();
+  const service = await startBseService({
+    ...options,
+    groupId: `compactrec-bse-replay-${randomUUID()}`,
+    port: 0,
+    reencode: { pollMs: 1000 },
+    log,
+  });
+  try {
+    const deadline = t0 + (options.timeoutMs ?? 600_000);
+    for (;;) {
+      const stored = service.store.nextOffsets(options.topic);
+      let done = 0;
+      let complete = true;
+      for (const p of ends) {
+        const next = stored.get(p.partition) ?? p.low;
+        done += Math.max(0, Math.min(next, p.high) - p.low);
+        if (next < p.high) complete = false;
+      }
+      options.onProgress?.(done, total);
+      if (complete) break;
+      if (Date.now() > deadline) {
+        throw new UsageError(
+          `bse-stream/replayTopic: replay did not finish within ${options.timeoutMs ?? 600_000} ms (${done}/${total} events)`,
+        );
+      }
+      await sleep(200);
+    }
+    const c = service.store.counters();
+    let dead = 0;
+    for (const [k, v] of c) if (k.startsWith('dlq:')) dead += v;
+    return { events: total, users: c.get('users') ?? 0, deadLettered: dead, seconds: (Date.now() - t0) / 1000 };
+  } finally {
+    await service.stop();
+  }
+}
+
+/** Options of {@link produceEvents}. */
+export interface ProduceOptions {
+  brokers: readonly string[];
+  topic: string;
+  /** Events to send. @default 10000 */
+  count?: number;
+  /** Target events per second; 0 = as fast as possible. @default 0 */
+  rate?: number;
+  /** Messages per produce request. @default 500 */
+  batchSize?: number;
+  /** Partitions if the topic must be created. @default 4 */
+  partitions?: number;
+  /** The event stream. */
+  generator?: EventGeneratorOptions;
+  retry?: RetryOptions;
+}
+
+/** Sends generated events, keyed by userId, at a target rate. Returns events sent and seconds taken. */
+export async function produceEvents(options: ProduceOptions): Promise<{ events: number; seconds: number }> {
+  checkCommon(options, 'bse-stream/produceEvents');
+  const count = options.count ?? 10_000;
+  const rate = options.rate ?? 0;
+  const batchSize = options.batchSize ?? 500;
+  if (!Number.isInteger(count) || count < 0)
+    throw new InvalidArgumentError(`bse-stream/produceEvents: count (${count}) must be ≥ 0`);
+  if (!(rate >= 0)) throw new InvalidArgumentError(`bse-stream/produceEvents: rate (${rate}) must be ≥ 0`);
+  const transport = new KafkaTransport({
+    brokers: options.brokers,
+    ...(options.retry ? { retry: options.retry } : {}),
+  });
+  await transport.ensureTopic(options.topic, options.partitions ?? 4);
+  const producer = await transport.createProducer();
+  const gen = new EventGenerator(options.generator);
+  const t0 = Date.now();
+  let sent = 0;
+  try {
+    while (sent < count) {
+      const n = Math.min(batchSize, count - sent);
+      const batch: OutboundMessage[] = new Array(n);
+      for (let i = 0; i < n; i++) {
+        const e = gen.next();
+        batch[i] = { key: e.userId, value: encodeEvent(e) };
+      }
+      await producer.send(options.topic, batch);
+      sent += n;
+      if (rate > 0) {
+        const due = t0 + (sent / rate) * 1000;
+        const wait = due - Date.now();
+        if (wait > 0) await sleep(wait);
+      }
+    }
+  } finally {
+    await producer.close();
+    await transport.close();
+  }
+  return { events: sent, seconds: (Date.now() - t0) / 1000 };
+}

@@ -1,0 +1,531 @@
+/**
+ * Layer 3: the durable state store (better-sqlite3, WAL mode). Per user: the behaviour window (see
+ * window.ts) and one BSE state per model version being served or built. The consumed offset of every
+ * partition lives in the SAME database and is written in the SAME transaction as the state changes it
+ * covers, so after a crash at any instant the store holds exactly the effects of the events before its
+ * stored offsets: the consumer resumes there (seek), nothing is lost and nothing is applied twice.
+ *
+ * Every apply also re-checks the stored offset inside its write transaction and skips records below
+ * it, so two instances that briefly both hold a partition during a rebalance (a "zombie" batch) cannot
+ * double-apply either: SQLite serialises the transactions (BEGIN IMMEDIATE), the second one sees the
+ * first one's offset.
+ */
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { InvalidArgumentError, UsageError } from '@compactrec/core';
+import {
+  type BseState,
+  bseAdd,
+  bseRemove,
+  createBseState,
+  deserializeBse,
+  encodeBse,
+  type SdimModelVersion,
+  serializeBse,
+} from '@compactrec/sdim';
+import Database from 'better-sqlite3';
+import type { BehaviourEvent, DeadLetterReason } from './codec.js';
+import {
+  createWindow,
+  decodeWindow,
+  type Evicted,
+  encodeWindow,
+  InsertOutcome,
+  insertBehaviour,
+  type UserWindow,
+} from './window.js';
+
+/** Options of {@link StateStore.open}. */
+export interface StateStoreOptions {
+  /** L, behaviours kept per user. Fixed for the life of a store (checked on open). @default 100 */
+  windowLength?: number;
+  /** How long a write waits for another process's write lock, ms. @default 10000 */
+  busyTimeoutMs?: number;
+  /** SQLite page cache per connection, MiB. @default 64 */
+  cacheMiB?: number;
+}
+
+/** Defaults of {@link StateStoreOptions}. */
+export const DEFAULT_STATE_STORE_OPTIONS: Readonly<Required<StateStoreOptions>> = Object.freeze({
+  windowLength: 100,
+  busyTimeoutMs: 10_000,
+  cacheMiB: 64,
+});
+
+/** One consumed message as the store sees it: an event to apply, or a dead-lettered message to count. */
+export type StoreRecord =
+  | { readonly offset: number; readonly event: BehaviourEvent; readonly reason?: undefined }
+  | { readonly offset: number; readonly event?: undefined; readonly reason: DeadLetterReason };
+
+/** The models an apply builds states with; must match the store's active/pending versions. */
+export interface ApplyModels {
+  readonly active: SdimModelVersion;
+  readonly pending?: SdimModelVersion | undefined;
+}
+
+/** What one {@link StateStore.apply} did. */
+export interface ApplyResult {
+  /** False when the store's model versions changed under the caller: load them and call again. Nothing was written. */
+  readonly ok: boolean;
+  /** The store's versions (when !ok, the ones to load). */
+  readonly activeVersion: string | undefined;
+  readonly pendingVersion: string | undefined;
+  /** Events that changed a window. */
+  readonly applied: number;
+  readonly duplicates: number;
+  readonly tooOld: number;
+  readonly deadLettered: number;
+  /** Records below the stored offset (already applied by an earlier run or another instance). */
+  readonly skipped: number;
+  /** Stored next offset of the partition after the apply. */
+  readonly nextOffset: number;
+  /** Distinct users written. */
+  readonly users: number;
+}
+
+/** A user's served state as stored: the serialized BSE (see sdim's serializeBse) and its version. */
+export interface StoredState {
+  readonly userId: string;
+  readonly version: string;
+  /** serializeBse bytes. */
+  readonly bytes: Uint8Array;
+}
+
+/** Counter names kept in the store (exact across restarts, shared by instances). */
+export type StoreCounter = 'applied' | 'duplicates' | 'too_old' | 'users' | `dlq:${DeadLetterReason}`;
+
+interface UserCtx {
+  readonly window: UserWindow;
+  /** States per version in {@link ApplyModels} order (active, pending); null = no row yet (pending not built). */
+  readonly states: (BseState | null)[];
+  readonly isNew: boolean;
+}
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS offsets (topic TEXT NOT NULL, part INTEGER NOT NULL, next_offset INTEGER NOT NULL,
+  PRIMARY KEY (topic, part));
+CREATE TABLE IF NOT EXISTS users (user_id TEXT PRIMARY KEY, win BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS states (user_id TEXT NOT NULL, version TEXT NOT NULL, state BLOB NOT NULL,
+  PRIMARY KEY (user_id, version));
+CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
+`;
+
+/** Name of the database file inside a state folder. */
+export const STATE_DB_FILE = 'bse-state.sqlite';
+
+/**
+ * The encoder's durable state. One writer connection (transactions) and one reader connection (HTTP
+ * reads never wait for a write: WAL readers see the last committed snapshot).
+ */
+export class StateStore {
+  readonly windowLength: number;
+  readonly path: string;
+  private readonly db: Database.Database;
+  private readonly reader: Database.Database;
+  private readonly s: ReturnType<StateStore['prepareWriter']>;
+  private readonly r: ReturnType<StateStore['prepareReader']>;
+  private readonly evicted: Evicted = { item: 0, eventId: '', ts: 0 };
+  private readonly applyTx: Database.Transaction<StateStore['applyRecords']>;
+  private closed = false;
+
+  private constructor(path: string, options: Required<StateStoreOptions>) {
+    this.path = path;
+    this.db = new Database(path);
+    this.db.pragma('journal_mode = WAL');
+    // NORMAL: a commit is atomic and survives a process crash (SIGKILL); on power loss the last
+    // transactions may roll back, together with their offsets, and are simply consumed again.
+    this.db.pragma('synchronous = NORMAL');
+    this.db.pragma(`busy_timeout = ${options.busyTimeoutMs}`);
+    this.db.pragma(`cache_size = -${options.cacheMiB * 1024}`);
+    this.db.pragma('temp_store = MEMORY');
+    this.db.exec(SCHEMA);
+    this.windowLength = this.initMeta(options.windowLength);
+    this.reader = new Database(path);
+    this.reader.pragma(`busy_timeout = ${options.busyTimeoutMs}`);
+    this.reader.pragma(`cache_size = -${options.cacheMiB * 1024}`);
+    this.reader.pragma('query_only = 1');
+    this.s = this.prepareWriter();
+    this.r = this.prepareReader();
+    this.applyTx = this.db.transaction(this.applyRecords.bind(this));
+  }
+
+  /**
+   * Opens (creating if needed) the store in folder `stateDir`. Several processes may open the same
+   * folder (instances of one consumer group on one host); SQLite serialises their writes.
+   */
+  static open(stateDir: string, options: StateStoreOptions = {}): StateStore {
+    const o = { ...DEFAULT_STATE_STORE_OPTIONS };
+    for (const k of Object.keys(o) as (keyof StateStoreOptions)[]) if (options[k] !== undefined) o[k] = options[k]!;
+    if (!Number.isInteger(o.windowLength) || o.windowLength < 1 || o.windowLength > 65535) {
+      throw new InvalidArgumentError(
+        `bse-stream/StateStore.open: windowLength (${o.windowLength}) must be an integer in [1, 65535]`,
+      );
+    }
+    if (typeof stateDir !== 'string' || stateDir === '') {
+      throw new InvalidArgumentError('bse-stream/StateStore.open: stateDir must be a folder path; pass --state-dir');
+    }
+    mkdirSync(stateDir, { recursive: true });
+    return new StateStore(join(stateDir, STATE_DB_FILE), o);
+  }
+
+  private initMeta(windowLength: number): number {
+    const get = this.db.prepare('SELECT value FROM meta WHERE key = ?').pluck();
+    return this.db
+      .transaction(() => {
+        const stored = get.get('windowLength') as string | undefined;
+        if (stored === undefined) {
+          this.db.prepare('INSERT INTO meta (key, value) VALUES (?, ?)').run('windowLength', String(windowLength));
+          return windowLength;
+        }
+        if (Number(stored) !== windowLength) {
+          throw new UsageError(
+            `bse-stream/StateStore.open: the store was built with windowLength ${stored}, not ${windowLength}; ` +
+              'use the same --window-length or rebuild into a new --state-dir with `bse replay`',
+          );
+        }
+        return windowLength;
+      })
+      .immediate();
+  }
+
+  private prepareWriter() {
+    const db = this.db;
+    return {
+      meta: db.prepare('SELECT value FROM meta WHERE key = ?').pluck(),
+      setMeta: db.prepare(
+        'INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value',
+      ),
+      delMeta: db.prepare('DELETE FROM meta WHERE key = ?'),
+      offset: db.prepare('SELECT next_offset FROM offsets WHERE topic = ? AND part = ?').pluck(),
+      setOffset: db.prepare(
+        'INSERT INTO offsets (topic, part, next_offset) VALUES (?, ?, ?) ON CONFLICT (topic, part) DO UPDATE SET next_offset = excluded.next_offset',
+      ),
+      window: db.prepare('SELECT win FROM users WHERE user_id = ?').pluck(),
+      setWindow: db.prepare(
+        'INSERT INTO users (user_id, win) VALUES (?, ?) ON CONFLICT (user_id) DO UPDATE SET win = excluded.win',
+      ),
+      state: db.prepare('SELECT state FROM states WHERE user_id = ? AND version = ?').pluck(),
+      setState: db.prepare(
+        'INSERT INTO states (user_id, version, state) VALUES (?, ?, ?) ON CONFLICT (user_id, version) DO UPDATE SET state = excluded.state',
+      ),
+      addCounter: db.prepare(
+        'INSERT INTO counters (name, value) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET value = value + excluded.value',
+      ),
+      missing: db.prepare(
+        'SELECT u.user_id AS userId, u.win AS win FROM users u WHERE NOT EXISTS ' +
+          '(SELECT 1 FROM states s WHERE s.user_id = u.user_id AND s.version = ?) LIMIT ?',
+      ),
+      deleteVersion: db.prepare('DELETE FROM states WHERE version = ?'),
+    };
+  }
+
+  private prepareReader() {
+    const db = this.reader;
+    return {
+      meta: db.prepare('SELECT value FROM meta WHERE key = ?').pluck(),
+      state: db.prepare(
+        "SELECT version, state FROM states WHERE user_id = ? AND version = (SELECT value FROM meta WHERE key = 'activeVersion')",
+      ),
+      stateOf: db.prepare('SELECT state FROM states WHERE user_id = ? AND version = ?').pluck(),
+      window: db.prepare('SELECT win FROM users WHERE user_id = ?').pluck(),
+      offsets: db.prepare('SELECT part, next_offset FROM offsets WHERE topic = ? ORDER BY part'),
+      counters: db.prepare('SELECT name, value FROM counters'),
+      users: db.prepare('SELECT user_id FROM users ORDER BY user_id').pluck(),
+      missing: db
+        .prepare(
+          'SELECT count(*) FROM users u WHERE NOT EXISTS (SELECT 1 FROM states s WHERE s.user_id = u.user_id AND s.version = ?)',
+        )
+        .pluck(),
+    };
+  }
+
+  private checkOpen(fn: string): void {
+    if (this.closed) throw new UsageError(`bse-stream/StateStore.${fn}: the store is closed`);
+  }
+
+  /** The served version and the version being built (blue/green), as committed. */
+  versions(): { active: string | undefined; pending: string | undefined } {
+    this.checkOpen('versions');
+    return {
+      active: (this.r.meta.get('activeVersion') as string | undefined) ?? undefined,
+      pending: (this.r.meta.get('pendingVersion') as string | undefined) ?? undefined,
+    };
+  }
+
+  /**
+   * Chooses the model version to serve. On an empty store (no active version) it becomes active at
+   * once. Otherwise, if it differs from the active one, it becomes the pending version: every user is
+   * re-encoded from its stored window ({@link reencodeStep}) while the active one keeps being served,
+   * then it is switched in one transaction. Returns what the store holds afterwards.
+   */
+  requestVersion(version: string): { active: string; pending: string | undefined } {
+    this.checkOpen('requestVersion');
+    return this.db
+      .transaction(() => {
+        const active = this.s.meta.get('activeVersion') as string | undefined;
+        if (active === undefined) {
+          this.s.setMeta.run('activeVersion', version);
+          this.s.delMeta.run('pendingVersion');
+          return { active: version, pending: undefined };
+        }
+        if (active === version) {
+          const pending = this.s.meta.get('pendingVersion') as string | undefined;
+          if (pending !== undefined) {
+            this.s.delMeta.run('pendingVersion');
+            this.s.deleteVersion.run(pending);
+          }
+          return { active, pending: undefined };
+        }
+        const pending = this.s.meta.get('pendingVersion') as string | undefined;
+        if (pending !== undefined && pending !== version) this.s.deleteVersion.run(pending);
+        this.s.setMeta.run('pendingVersion', version);
+        return { active, pending: version };
+      })
+      .immediate();
+  }
+
+  /** Next offset to consume per partition of `topic` (partitions never consumed are absent). */
+  nextOffsets(topic: string): Map<number, number> {
+    this.checkOpen('nextOffsets');
+    const out = new Map<number, number>();
+    for (const row of this.r.offsets.all(topic) as { part: number; next_offset: number }[]) {
+      out.set(row.part, row.next_offset);
+    }
+    return out;
+  }
+
+  /**
+   * Applies consecutive records of one partition in ONE transaction: window updates, incremental BSE
+   * add/remove for every version in `models`, counters, and the partition's next offset. Records below
+   * the stored next offset are skipped. `records` must be in offset order; items must be valid rows of
+   * every model (the runner dead-letters unknown items first).
+   */
+  apply(topic: string, partition: number, records: readonly StoreRecord[], models: ApplyModels): ApplyResult {
+    this.checkOpen('apply');
+    return this.applyTx.immediate(topic, partition, records, models);
+  }
+
+  private applyRecords(
+    topic: string,
+    partition: number,
+    records: readonly StoreRecord[],
+    models: ApplyModels,
+  ): ApplyResult {
+    {
+      const s = this.s;
+      const active = (s.meta.get('activeVersion') as string | undefined) ?? undefined;
+      const pending = (s.meta.get('pendingVersion') as string | undefined) ?? undefined;
+      const stored = (s.offset.get(topic, partition) as number | undefined) ?? -1;
+      const base = { activeVersion: active, pendingVersion: pending, users: 0 };
+      if (active !== models.active.version || pending !== models.pending?.version) {
+        return {
+          ...base,
+          ok: false,
+          applied: 0,
+          duplicates: 0,
+          tooOld: 0,
+          deadLettered: 0,
+          skipped: 0,
+          nextOffset: stored,
+        };
+      }
+      const versions: SdimModelVersion[] = models.pending ? [models.active, models.pending] : [models.active];
+      const users = new Map<string, UserCtx>();
+      let applied = 0;
+      let duplicates = 0;
+      let tooOld = 0;
+      let deadLettered = 0;
+      let skipped = 0;
+      let newUsers = 0;
+      let next = stored;
+      const dlq = new Map<DeadLetterReason, number>();
+      const L = this.windowLength;
+      const evicted = this.evicted;
+      for (const rec of records) {
+        if (rec.offset < stored) {
+          skipped++;
+          continue;
+        }
+        next = rec.offset + 1;
+        if (rec.event === undefined) {
+          deadLettered++;
+          dlq.set(rec.reason, (dlq.get(rec.reason) ?? 0) + 1);
+          continue;
+        }
+        const e = rec.event;
+        let u = users.get(e.userId);
+        if (u === undefined) {
+          u = this.loadUser(e.userId, versions, L);
+          if (u.isNew) newUsers++;
+          users.set(e.userId, u);
+        }
+        const outcome = insertBehaviour(u.window, e.eventId, e.ts, e.itemId, evicted);
+        if (outcome === InsertOutcome.Duplicate) {
+          duplicates++;
+          continue;
+        }
+        if (outcome === InsertOutcome.TooOld) {
+          tooOld++;
+          continue;
+        }
+        applied++;
+        for (let v = 0; v < versions.length; v++) {
+          const st = u.states[v];
+          if (!st) continue;
+          const m = versions[v]!;
+          const dim = m.dim;
+          bseAdd(st, m.hasher, m.itemEmbeddings.subarray(e.itemId * dim, e.itemId * dim + dim));
+          if (outcome === InsertOutcome.AddedEvicted) {
+            bseRemove(st, m.hasher, m.itemEmbeddings.subarray(evicted.item * dim, evicted.item * dim + dim));
+          }
+        }
+      }
+      for (const [userId, u] of users) {
+        s.setWindow.run(userId, encodeWindow(u.window));
+        for (let v = 0; v < versions.length; v++) {
+          const st = u.states[v];
+          if (st) s.setState.run(userId, versions[v]!.version, serializeBse(st));
+        }
+      }
+      if (next !== stored) s.setOffset.run(topic, partition, next);
+      if (applied) s.addCounter.run('applied', applied);
+      if (duplicates) s.addCounter.run('duplicates', duplicates);
+      if (tooOld) s.addCounter.run('too_old', tooOld);
+      if (newUsers) s.addCounter.run('users', newUsers);
+      for (const [reason, n] of dlq) s.addCounter.run(`dlq:${reason}`, n);
+      return {
+        ...base,
+        ok: true,
+        applied,
+        duplicates,
+        tooOld,
+        deadLettered,
+        skipped,
+        nextOffset: next,
+        users: users.size,
+      };
+    }
+  }
+
+  private loadUser(userId: string, versions: readonly SdimModelVersion[], L: number): UserCtx {
+    const win = this.s.window.get(userId) as Uint8Array | undefined;
+    if (win === undefined) {
+      return {
+        window: createWindow(L),
+        states: versions.map((m) => createBseState(m.hasher, m.version)),
+        isNew: true,
+      };
+    }
+    const states = versions.map((m) => {
+      const bytes = this.s.state.get(userId, m.version) as Uint8Array | undefined;
+      return bytes === undefined ? null : deserializeBse(bytes);
+    });
+    return { window: decodeWindow(win, L), states, isNew: false };
+  }
+
+  /**
+   * Builds up to `limit` missing states of the pending version `model` from the stored windows, in
+   * one transaction. Returns how many it built, or -1 if `model` is no longer the pending version.
+   */
+  reencodeStep(model: SdimModelVersion, limit: number): number {
+    this.checkOpen('reencodeStep');
+    return this.db
+      .transaction(() => {
+        if (this.s.meta.get('pendingVersion') !== model.version) return -1;
+        const rows = this.s.missing.all(model.version, limit) as { userId: string; win: Uint8Array }[];
+        const dim = model.dim;
+        let buf = new Float32Array(this.windowLength * dim);
+        for (const row of rows) {
+          const w = decodeWindow(row.win, this.windowLength);
+          if (buf.length < w.length * dim) buf = new Float32Array(w.length * dim);
+          for (let i = 0; i < w.length; i++) {
+            const item = w.items[i]!;
+            buf.set(model.itemEmbeddings.subarray(item * dim, item * dim + dim), i * dim);
+          }
+          this.s.setState.run(
+            row.userId,
+            model.version,
+            serializeBse(encodeBse(model.hasher, buf, w.length, model.version)),
+          );
+        }
+        return rows.length;
+      })
+      .immediate();
+  }
+
+  /**
+   * Switches the served version to the pending `version` if every user has a state of it (in one
+   * transaction, then drops the old version's states). Returns whether it switched.
+   */
+  completeReencode(version: string): boolean {
+    this.checkOpen('completeReencode');
+    return this.db
+      .transaction(() => {
+        if (this.s.meta.get('pendingVersion') !== version) return false;
+        if ((this.s.missing.all(version, 1) as unknown[]).length > 0) return false;
+        const old = this.s.meta.get('activeVersion') as string | undefined;
+        this.s.setMeta.run('activeVersion', version);
+        this.s.delMeta.run('pendingVersion');
+        if (old !== undefined && old !== version) this.s.deleteVersion.run(old);
+        return true;
+      })
+      .immediate();
+  }
+
+  /** Users still lacking a state of `version` (progress of a re-encode). */
+  missingStates(version: string): number {
+    this.checkOpen('missingStates');
+    return this.r.missing.get(version) as number;
+  }
+
+  /** The served (active-version) state of a user, or undefined for an unknown user. */
+  getState(userId: string): StoredState | undefined {
+    this.checkOpen('getState');
+    const row = this.r.state.get(userId) as { version: string; state: Uint8Array } | undefined;
+    return row ? { userId, version: row.version, bytes: row.state } : undefined;
+  }
+
+  /** A user's state of a specific version (e.g. the pending one), or undefined. */
+  getStateOf(userId: string, version: string): Uint8Array | undefined {
+    this.checkOpen('getStateOf');
+    return (this.r.stateOf.get(userId, version) as Uint8Array | undefined) ?? undefined;
+  }
+
+  /** A user's window, or undefined for an unknown user. */
+  getWindow(userId: string): UserWindow | undefined {
+    this.checkOpen('getWindow');
+    const bytes = this.r.window.get(userId) as Uint8Array | undefined;
+    return bytes === undefined ? undefined : decodeWindow(bytes, this.windowLength);
+  }
+
+  /** Every user id, sorted (for verification tools; O(users)). */
+  userIds(): string[] {
+    this.checkOpen('userIds');
+    return this.r.users.all() as string[];
+  }
+
+  /** The store's counters (applied, duplicates, too_old, users, dlq:<reason>). */
+  counters(): Map<string, number> {
+    this.checkOpen('counters');
+    const out = new Map<string, number>();
+    for (const row of this.r.counters.all() as { name: string; value: number }[]) out.set(row.name, row.value);
+    return out;
+  }
+
+  /** True when the store holds no users and no offsets (a fresh replay target). */
+  isEmpty(): boolean {
+    this.checkOpen('isEmpty');
+    const users = this.reader.prepare('SELECT count(*) FROM users').pluck().get() as number;
+    const offsets = this.reader.prepare('SELECT count(*) FROM offsets').pluck().get() as number;
+    return users === 0 && offsets === 0;
+  }
+
+  /** Closes both connections (idempotent). */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.reader.close();
+    this.db.close();
+  }
+}

@@ -1,0 +1,426 @@
+/**
+ * Layer 2: transport. The ONLY module that imports kafkajs. It turns kafkajs's consumer group, producer
+ * and admin into the small surface the runner needs: numbers for offsets, a batch callback with an
+ * `isActive()` that folds `isRunning() && !isStale()`, a partition-assignment hook that returns the
+ * offsets to seek to (the store's, not Kafka's committed ones), and a supervisor that restarts a
+ * consumer kafkajs gave up on.
+ */
+import { InvalidArgumentError } from '@compactrec/core';
+import {
+  type Admin,
+  type Consumer,
+  type EachBatchPayload,
+  Kafka,
+  type KafkaConfig,
+  logLevel as KafkaLogLevel,
+  type LogEntry,
+  Partitioners,
+  type Producer,
+} from 'kafkajs';
+import { backoffDelayMs, type RetryOptions, resolveRetryOptions, toKafkaRetry } from './retry.js';
+
+/** Severity of a transport log line. */
+export type TransportLogLevel = 'nothing' | 'error' | 'warn' | 'info' | 'debug';
+
+/** Options of {@link KafkaTransport}. */
+export interface TransportOptions {
+  /** Bootstrap brokers, `host:port` (required). */
+  brokers: readonly string[];
+  /** Client id shown in broker logs. @default 'compactrec-bse' */
+  clientId?: string;
+  /** TCP connect timeout, ms. @default 3000 */
+  connectionTimeoutMs?: number;
+  /** Request timeout, ms. @default 30000 */
+  requestTimeoutMs?: number;
+  /** Retry policy of every broker call (and of consumer restarts). @default DEFAULT_RETRY_OPTIONS */
+  retry?: RetryOptions;
+  /** Lowest level of kafkajs's own log lines passed to `log`. @default 'error' */
+  logLevel?: TransportLogLevel;
+  /** Sink of log lines. @default one JSON line on stderr */
+  log?: (level: TransportLogLevel, message: string, extra?: Record<string, unknown>) => void;
+}
+
+/** One consumed message. `offset` is a safe integer (Kafka offsets stay far below 2^53). */
+export interface InboundMessage {
+  readonly offset: number;
+  readonly key: Buffer | null;
+  readonly value: Buffer | null;
+}
+
+/** The messages of one partition fetched together. */
+export interface InboundBatch {
+  readonly topic: string;
+  readonly partition: number;
+  /** Offset the next produced message will get (end of the partition) when the batch was fetched. */
+  readonly highWatermark: number;
+  readonly messages: readonly InboundMessage[];
+}
+
+/** What a batch handler may do besides reading the messages. */
+export interface BatchControl {
+  /** False once the consumer is stopping or a rebalance took the partition away: stop at once. */
+  isActive(): boolean;
+  /** Marks everything up to `offset` (inclusive) as processed, for Kafka's committed offsets. */
+  resolveOffset(offset: number): void;
+  /** Keeps the group membership alive during a long batch. */
+  heartbeat(): Promise<void>;
+  /** Commits resolved offsets to Kafka if the auto-commit policy says so. */
+  commitIfNecessary(): Promise<void>;
+}
+
+/** Callbacks of {@link KafkaTransport.runConsumer}. */
+export interface ConsumerHandlers {
+  /**
+   * Called synchronously right after every join of the group, with this member's partitions. Returns
+   * the offset to start each partition from (partitions missing from the map start from Kafka's
+   * committed offset, or the beginning).
+   */
+  onAssigned(topic: string, partitions: readonly number[]): ReadonlyMap<number, number>;
+  /** Processes one batch. Must catch its own per-message errors; a throw restarts the consumer. */
+  onBatch(batch: InboundBatch, control: BatchControl): Promise<void>;
+  /** Told when the consumer crashed and whether it restarts. */
+  onCrash?(error: unknown, restarting: boolean): void;
+}
+
+/** Options of {@link KafkaTransport.runConsumer}. */
+export interface ConsumerOptions {
+  /** Consumer group (required): instances with the same group split the partitions. */
+  groupId: string;
+  /** Topic to consume (required). */
+  topic: string;
+  /** Group session timeout, ms; a dead member's partitions move after this. @default 10000 */
+  sessionTimeoutMs?: number;
+  /** Heartbeat interval, ms; must be below a third of sessionTimeoutMs. @default 1000 */
+  heartbeatIntervalMs?: number;
+  /** Bytes fetched per partition per request (bounds one batch). @default 1048576 */
+  maxBytesPerPartition?: number;
+  /** Longest wait of a fetch for new data, ms (latency vs. request rate). @default 100 */
+  maxWaitTimeMs?: number;
+}
+
+/** Defaults of {@link ConsumerOptions}. */
+export const DEFAULT_CONSUMER_OPTIONS = Object.freeze({
+  sessionTimeoutMs: 10_000,
+  heartbeatIntervalMs: 1000,
+  maxBytesPerPartition: 1 << 20,
+  maxWaitTimeMs: 100,
+});
+
+/** One message to produce. */
+export interface OutboundMessage {
+  readonly key?: string | Buffer | null;
+  /** null = a message without value (a tombstone). */
+  readonly value: Uint8Array | string | null;
+  readonly headers?: Readonly<Record<string, string>>;
+  readonly partition?: number;
+}
+
+/** A connected producer (acks from all in-sync replicas). */
+export interface OutboundProducer {
+  send(topic: string, messages: readonly OutboundMessage[]): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** A running consumer (with its restart supervisor). */
+export interface RunningConsumer {
+  /** Leaves the group after the current batch; its partitions move to the other members. */
+  stop(): Promise<void>;
+}
+
+/** Low/high offsets of one partition. */
+export interface PartitionOffsets {
+  readonly partition: number;
+  readonly low: number;
+  readonly high: number;
+}
+
+const LEVELS: Record<TransportLogLevel, KafkaLogLevel> = {
+  nothing: KafkaLogLevel.NOTHING,
+  error: KafkaLogLevel.ERROR,
+  warn: KafkaLogLevel.WARN,
+  info: KafkaLogLevel.INFO,
+  debug: KafkaLogLevel.DEBUG,
+};
+
+function levelName(l: KafkaLogLevel): TransportLogLevel {
+  if (l <= KafkaLogLevel.ERROR) return 'error';
+  if (l === KafkaLogLevel.WARN) return 'warn';
+  if (l === KafkaLogLevel.INFO) return 'info';
+  return 'debug';
+}
+
+function defaultLog(level: TransportLogLevel, message: string, extra?: Record<string, unknown>): void {
+  process.stderr.write(`${JSON.stringify({ t: new Date().toISOString(), level, message, ...extra })}\n`);
+}
+
+/** Kafka access for the BSE service: admin, producer and a supervised consumer group. */
+export class KafkaTransport {
+  private readonly kafka: Kafka;
+  private readonly retry: Required<RetryOptions>;
+  private readonly log: NonNullable<TransportOptions['log']>;
+  private admin: Admin | undefined;
+
+  constructor(options: TransportOptions) {
+    if (!Array.isArray(options?.brokers) || options.brokers.length === 0) {
+      throw new InvalidArgumentError(
+        'bse-stream/KafkaTransport: brokers must be a non-empty list of host:port; pass --brokers or set KAFKA_BROKERS',
+      );
+    }
+    for (const b of options.brokers) {
+      if (typeof b !== 'string' || !/^[^:\s]+:\d+$/.test(b)) {
+        throw new InvalidArgumentError(`bse-stream/KafkaTransport: broker '${String(b)}' is not host:port`);
+      }
+    }
+    this.retry = resolveRetryOptions(options.retry);
+    this.log = options.log ?? defaultLog;
+    const log = this.log;
+    const config: KafkaConfig = {
+      clientId: options.clientId ?? 'compactrec-bse',
+      brokers: [...options.brokers],
+      connectionTimeout: options.connectionTimeoutMs ?? 3000,
+      requestTimeout: options.requestTimeoutMs ?? 30_000,
+      retry: toKafkaRetry(this.retry),
+      logLevel: LEVELS[options.logLevel ?? 'error'],
+      logCreator:
+        () =>
+        ({ level, log: entry }: LogEntry) => {
+          const { message, timestamp: _t, logger: _l, ...extra } = entry;
+          log(levelName(level), `kafkajs: ${message}`, extra);
+        },
+    };
+    this.kafka = new Kafka(config);
+  }
+
+  private async getAdmin(): Promise<Admin> {
+    if (!this.admin) {
+      const admin = this.kafka.admin();
+      await admin.connect();
+      this.admin = admin;
+    }
+    return this.admin;
+  }
+
+  /** Creates `topic` with `partitions` partitions (replication factor 1) unless it exists. */
+  async ensureTopic(topic: string, partitions: number): Promise<void> {
+    if (!Number.isInteger(partitions) || partitions < 1) {
+      throw new InvalidArgumentError(`bse-stream/ensureTopic: partitions (${partitions}) must be a positive integer`);
+    }
+    const admin = await this.getAdmin();
+    const existing = await admin.listTopics();
+    if (existing.includes(topic)) return;
+    await admin.createTopics({
+      topics: [{ topic, numPartitions: partitions, replicationFactor: 1 }],
+      waitForLeaders: true,
+    });
+  }
+
+  /** Low and high (end) offsets of every partition of `topic`. */
+  async topicOffsets(topic: string): Promise<PartitionOffsets[]> {
+    const admin = await this.getAdmin();
+    const rows = await admin.fetchTopicOffsets(topic);
+    return rows
+      .map((r) => ({ partition: r.partition, low: Number(r.low), high: Number(r.high) }))
+      .sort((a, b) => a.partition - b.partition);
+  }
+
+  /** A connected producer. Messages with a key go to the key's partition (murmur2, like the Java client). */
+  async createProducer(): Promise<OutboundProducer> {
+    const producer: Producer = this.kafka.producer({
+      createPartitioner: Partitioners.DefaultPartitioner,
+      allowAutoTopicCreation: false,
+    });
+    await producer.connect();
+    return {
+      async send(topic, messages) {
+        if (messages.length === 0) return;
+        await producer.send({
+          topic,
+          acks: -1,
+          messages: messages.map((m) => ({
+            key: m.key ?? null,
+            value:
+              m.value === null || typeof m.value === 'string'
+                ? m.value
+                : Buffer.from(m.value.buffer, m.value.byteOffset, m.value.byteLength),
+            ...(m.headers ? { headers: { ...m.headers } } : {}),
+            ...(m.partition !== undefined ? { partition: m.partition } : {}),
+          })),
+        });
+      },
+      async close() {
+        await producer.disconnect();
+      },
+    };
+  }
+
+  /**
+   * Joins `options.groupId` and consumes `options.topic` until stopped. kafkajs restarts the consumer
+   * itself after retriable failures; when it gives up (a non-retriable failure) this supervisor starts
+   * a fresh consumer after a backoff delay, so the service recovers without intervention.
+   */
+  async runConsumer(options: ConsumerOptions, handlers: ConsumerHandlers): Promise<RunningConsumer> {
+    const o = {
+      ...DEFAULT_CONSUMER_OPTIONS,
+      ...stripUndefined(options),
+      groupId: options.groupId,
+      topic: options.topic,
+    };
+    if (!(o.heartbeatIntervalMs * 3 <= o.sessionTimeoutMs)) {
+      throw new InvalidArgumentError(
+        `bse-stream/runConsumer: heartbeatIntervalMs (${o.heartbeatIntervalMs}) must be at most a third of sessionTimeoutMs (${o.sessionTimeoutMs})`,
+      );
+    }
+    let stopped = false;
+    let current: Consumer | undefined;
+    let restartTimer: NodeJS.Timeout | undefined;
+    let restarts = 0;
+
+    const start = async (): Promise<void> => {
+      const consumer = this.kafka.consumer({
+        groupId: o.groupId,
+        sessionTimeout: o.sessionTimeoutMs,
+        heartbeatInterval: o.heartbeatIntervalMs,
+        rebalanceTimeout: Math.max(o.sessionTimeoutMs, 10_000),
+        maxBytesPerPartition: o.maxBytesPerPartition,
+        maxWaitTimeInMs: o.maxWaitTimeMs,
+        allowAutoTopicCreation: false,
+        retry: { ...toKafkaRetry(this.retry), restartOnFailure: async () => true },
+      });
+      current = consumer;
+      consumer.on(consumer.events.GROUP_JOIN, (e) => {
+        const partitions = e.payload.memberAssignment[o.topic] ?? [];
+        const seekTo = handlers.onAssigned(o.topic, partitions);
+        for (const [partition, offset] of seekTo) {
+          consumer.seek({ topic: o.topic, partition, offset: String(offset) });
+        }
+      });
+      consumer.on(consumer.events.CRASH, (e) => {
+        const restarting = e.payload.restart;
+        handlers.onCrash?.(e.payload.error, restarting || !stopped);
+        if (!restarting && !stopped && current === consumer) {
+          const delay = backoffDelayMs(Math.min(restarts++, 10), this.retry);
+          restartTimer = setTimeout(() => {
+            restartTimer = undefined;
+            if (!stopped) start().catch((err) => this.scheduleAfterFailedStart(err));
+          }, delay);
+        }
+      });
+      await consumer.connect();
+      await consumer.subscribe({ topics: [o.topic], fromBeginning: true });
+      await consumer.run({
+        autoCommit: true,
+        autoCommitInterval: 1000,
+        eachBatchAutoResolve: false,
+        eachBatch: async (payload: EachBatchPayload) => {
+          const { batch } = payload;
+          const messages: InboundMessage[] = new Array(batch.messages.length);
+          for (let i = 0; i < batch.messages.length; i++) {
+            const m = batch.messages[i]!;
+            messages[i] = { offset: Number(m.offset), key: m.key ?? null, value: m.value ?? null };
+          }
+          await handlers.onBatch(
+            { topic: batch.topic, partition: batch.partition, highWatermark: Number(batch.highWatermark), messages },
+            {
+              isActive: () => payload.isRunning() && !payload.isStale(),
+              resolveOffset: (offset) => payload.resolveOffset(String(offset)),
+              heartbeat: () => payload.heartbeat(),
+              commitIfNecessary: () => payload.commitOffsetsIfNecessary(),
+            },
+          );
+        },
+      });
+    };
+    this.scheduleAfterFailedStart = (err: unknown) => {
+      this.log('error', 'bse-stream/runConsumer: consumer start failed; retrying', { error: String(err) });
+      if (stopped) return;
+      const delay = backoffDelayMs(Math.min(restarts++, 10), this.retry);
+      restartTimer = setTimeout(() => {
+        restartTimer = undefined;
+        if (!stopped) start().catch((e) => this.scheduleAfterFailedStart(e));
+      }, delay);
+    };
+    await start();
+    return {
+      stop: async () => {
+        stopped = true;
+        if (restartTimer) clearTimeout(restartTimer);
+        await current?.disconnect();
+      },
+    };
+  }
+
+  private scheduleAfterFailedStart: (err: unknown) => void = () => {};
+
+  /**
+   * Reads `topic` from the beginning up to the end offsets it has now, in a throw-away consumer group,
+   * calling `onMessage` per message in offset order per partition. For tools and tests (the DLQ, a
+   * recomputation over the whole event log).
+   */
+  async readTopic(
+    topic: string,
+    onMessage: (partition: number, message: InboundMessage) => void,
+    options: { timeoutMs?: number } = {},
+  ): Promise<void> {
+    const ends = await this.topicOffsets(topic);
+    const remaining = new Map<number, number>();
+    for (const p of ends) if (p.high > p.low) remaining.set(p.partition, p.high);
+    if (remaining.size === 0) return;
+    const consumer = this.kafka.consumer({
+      groupId: `compactrec-read-${topic}-${process.pid}-${Date.now()}-${Math.floor(Math.random() * 1e9)}`,
+      sessionTimeout: 10_000,
+      heartbeatInterval: 1000,
+      maxWaitTimeInMs: 100,
+      allowAutoTopicCreation: false,
+    });
+    await consumer.connect();
+    try {
+      await consumer.subscribe({ topics: [topic], fromBeginning: true });
+      await new Promise<void>((resolve, reject) => {
+        const timer = setTimeout(
+          () =>
+            reject(
+              new Error(
+                `bse-stream/readTopic: '${topic}' not read to its end within ${options.timeoutMs ?? 120_000} ms`,
+              ),
+            ),
+          options.timeoutMs ?? 120_000,
+        );
+        consumer
+          .run({
+            autoCommit: false,
+            eachBatch: async ({ batch }) => {
+              const end = remaining.get(batch.partition);
+              if (end === undefined) return;
+              for (const m of batch.messages) {
+                const offset = Number(m.offset);
+                if (offset >= end) break;
+                onMessage(batch.partition, { offset, key: m.key ?? null, value: m.value ?? null });
+              }
+              const last = Number(batch.lastOffset());
+              if (last + 1 >= end) remaining.delete(batch.partition);
+              if (remaining.size === 0) {
+                clearTimeout(timer);
+                resolve();
+              }
+            },
+          })
+          .catch(reject);
+      });
+    } finally {
+      await consumer.disconnect();
+    }
+  }
+
+  /** Closes the admin connection (producers and consumers are closed by their own handles). */
+  async close(): Promise<void> {
+    const admin = this.admin;
+    this.admin = undefined;
+    await admin?.disconnect();
+  }
+}
+
+function stripUndefined<T extends object>(o: T): Partial<T> {
+  const out: Partial<T> = {};
+  for (const [k, v] of Object.entries(o)) if (v !== undefined) (out as Record<string, unknown>)[k] = v;
+  return out;
+}

@@ -1,0 +1,91 @@
+import {
+  createWindow,
+  decodeWindow,
+  type Evicted,
+  encodeWindow,
+  InsertOutcome,
+  insertBehaviour,
+  type UserWindow,
+} from '@compactrec/bse-stream';
+import { DataFormatError, InvalidArgumentError, Rng } from '@compactrec/core';
+import { describe, expect, it } from 'vitest';
+
+const ev = (): Evicted => ({ item: -1, eventId: '', ts: 0 });
+const ids = (w: UserWindow): string[] => w.eventIds.slice(0, w.length);
+
+describe('window (dedupe and ordering rule)', () => {
+  it('rejects a bad capacity and garbage bytes', () => {
+    expect(() => createWindow(0)).toThrow(InvalidArgumentError);
+    expect(() => createWindow(70000)).toThrow(InvalidArgumentError);
+    expect(() => decodeWindow(new Uint8Array([1, 2, 3, 4]), 4)).toThrow(DataFormatError);
+    const good = encodeWindow(createWindow(3));
+    expect(() => decodeWindow(good.subarray(0, 2), 3)).toThrow(DataFormatError);
+  });
+
+  it('keeps behaviours in ts order and evicts the oldest beyond capacity', () => {
+    const w = createWindow(3);
+    const e = ev();
+    expect(insertBehaviour(w, 'a', 10, 1, e)).toBe(InsertOutcome.Added);
+    expect(insertBehaviour(w, 'c', 30, 3, e)).toBe(InsertOutcome.Added);
+    expect(insertBehaviour(w, 'b', 20, 2, e)).toBe(InsertOutcome.Added); // late, fits
+    expect(ids(w)).toEqual(['a', 'b', 'c']);
+    expect(insertBehaviour(w, 'd', 40, 4, e)).toBe(InsertOutcome.AddedEvicted);
+    expect(e).toEqual({ item: 1, eventId: 'a', ts: 10 });
+    expect(ids(w)).toEqual(['b', 'c', 'd']);
+    expect(Array.from(w.items.subarray(0, w.length))).toEqual([2, 3, 4]);
+    // Older than the whole full window: ignored (it would be evicted at once).
+    expect(insertBehaviour(w, 'z', 5, 9, e)).toBe(InsertOutcome.TooOld);
+    // Late but newer than the oldest: inserted, oldest evicted.
+    expect(insertBehaviour(w, 'x', 25, 7, e)).toBe(InsertOutcome.AddedEvicted);
+    expect(ids(w)).toEqual(['x', 'c', 'd']);
+  });
+
+  it('ignores duplicates by eventId, and ties in ts order by eventId', () => {
+    const w = createWindow(4);
+    const e = ev();
+    insertBehaviour(w, 'b', 10, 1, e);
+    expect(insertBehaviour(w, 'b', 10, 1, e)).toBe(InsertOutcome.Duplicate);
+    insertBehaviour(w, 'a', 10, 2, e);
+    expect(ids(w)).toEqual(['a', 'b']);
+  });
+
+  it('ends in the same window whatever the arrival order (with duplicates)', () => {
+    const rng = new Rng(7);
+    const events: [string, number, number][] = [];
+    for (let i = 0; i < 200; i++) events.push([`e${i}`, rng.nextInt(1000), rng.nextInt(50)]);
+    for (let i = 0; i < 60; i++) events.push(events[rng.nextInt(events.length)]!); // retries
+    const run = (order: [string, number, number][]): UserWindow => {
+      const w = createWindow(16);
+      const e = ev();
+      for (const [id, ts, item] of order) insertBehaviour(w, id, ts, item, e);
+      return w;
+    };
+    const reference = run(events);
+    // Expected: the 16 largest (ts, id) keys among distinct ids.
+    const distinct = [...new Map(events.map((x) => [x[0], x])).values()];
+    distinct.sort((a, b) => a[1] - b[1] || (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
+    expect(ids(reference)).toEqual(distinct.slice(-16).map((x) => x[0]));
+    for (let trial = 0; trial < 5; trial++) {
+      const shuffled = events.slice();
+      for (let i = shuffled.length - 1; i > 0; i--) {
+        const j = rng.nextInt(i + 1);
+        [shuffled[i], shuffled[j]] = [shuffled[j]!, shuffled[i]!];
+      }
+      const w = run(shuffled);
+      expect(ids(w)).toEqual(ids(reference));
+      expect(Array.from(w.ts.subarray(0, w.length))).toEqual(Array.from(reference.ts.subarray(0, reference.length)));
+    }
+  });
+
+  it('round-trips through encodeWindow/decodeWindow', () => {
+    const w = createWindow(5);
+    const e = ev();
+    insertBehaviour(w, 'ünï', 1.5, 4_000_000_000, e);
+    insertBehaviour(w, 'e2', 2, 0, e);
+    const back = decodeWindow(encodeWindow(w), 5);
+    expect(ids(back)).toEqual(['ünï', 'e2']);
+    expect(back.items[0]).toBe(4_000_000_000);
+    expect(back.ts[0]).toBe(1.5);
+    expect(decodeWindow(encodeWindow(createWindow(2)), 2).length).toBe(0);
+  });
+});

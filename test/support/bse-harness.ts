@@ -1,0 +1,250 @@
+/**
+ * Shared helpers of the streaming-encoder integration tests: encoder child processes, a model folder,
+ * producing events, waiting for the store to catch up, and the from-scratch verification.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import {
+  type BehaviourEvent,
+  type BseServiceOptions,
+  bseDistance,
+  type CodecOptions,
+  decodeEvent,
+  encodeEvent,
+  isDecodeFailure,
+  KafkaTransport,
+  recomputeStates,
+  resolveCodecOptions,
+  StateStore,
+  sameWindow,
+  saveModelToDir,
+} from '@compactrec/bse-stream';
+import { createSdimModelVersion, deserializeBse, type SdimModelVersion } from '@compactrec/sdim';
+
+const root = fileURLToPath(new URL('../..', import.meta.url));
+
+/** Fast retry/consumer settings for tests (short session so dead members' partitions move quickly). */
+export const FAST = Object.freeze({
+  retry: { retries: 30, initialDelayMs: 50, maxDelayMs: 1000, factor: 1.5, jitter: 0.2 },
+  consumer: { sessionTimeoutMs: 3000, heartbeatIntervalMs: 500, maxWaitTimeMs: 50 },
+});
+
+/** A fresh temp folder, removed by the returned cleanup. */
+export function tempDir(label: string): { dir: string; cleanup: () => void } {
+  const dir = mkdtempSync(join(tmpdir(), `bse-${label}-`));
+  return { dir, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
+}
+
+/** A unique topic name for one test. */
+export function uniqueTopic(label: string): string {
+  return `${label}-${process.pid}-${Date.now()}-${Math.floor(Math.random() * 1e6)}`;
+}
+
+/** The test model: 1000 items, dim 16, 24 hashes × τ 3 = 8 signatures. */
+export async function makeModelDir(dir: string, version = 'v1', seed = 1): Promise<SdimModelVersion> {
+  const model = createSdimModelVersion({
+    version,
+    numItems: 1000,
+    dim: 16,
+    seed,
+    hash: { numHashes: 24, bitsPerSignature: 3 },
+  });
+  await saveModelToDir(dir, model);
+  return model;
+}
+
+/** An encoder instance in a child process (so it can be SIGKILLed). */
+export class EncoderChild {
+  readonly proc: ChildProcess;
+  readonly ready: Promise<number>;
+  port = 0;
+  stderr = '';
+  private readonly exited: Promise<number | null>;
+
+  constructor(options: Omit<BseServiceOptions, 'log'>) {
+    this.proc = spawn(process.execPath, [join(root, 'test/support/bse-child.mjs'), JSON.stringify(options)], {
+      cwd: root,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    this.proc.stderr!.on('data', (d: Buffer) => {
+      this.stderr += d.toString();
+      if (this.stderr.length > 200_000) this.stderr = this.stderr.slice(-100_000);
+    });
+    this.exited = new Promise((resolve) => this.proc.on('exit', (code) => resolve(code)));
+    this.ready = new Promise((resolve, reject) => {
+      let out = '';
+      this.proc.stdout!.on('data', (d: Buffer) => {
+        out += d.toString();
+        const m = /READY (\d+)/.exec(out);
+        if (m) {
+          this.port = Number(m[1]);
+          resolve(this.port);
+        }
+      });
+      this.exited.then((code) =>
+        reject(new Error(`encoder child exited (${code}) before READY:\n${this.stderr.slice(-4000)}`)),
+      );
+    });
+  }
+
+  /** GET/POST JSON against this instance. */
+  async http(path: string, init?: RequestInit): Promise<Response> {
+    return fetch(`http://127.0.0.1:${this.port}${path}`, init);
+  }
+
+  /** SIGKILL: no clean-up at all, like a crash or an OOM kill. */
+  async kill(): Promise<void> {
+    this.proc.kill('SIGKILL');
+    await this.exited;
+  }
+
+  /** SIGTERM: leaves the group cleanly; resolves with the exit code. */
+  async stop(): Promise<number | null> {
+    this.proc.kill('SIGTERM');
+    return this.exited;
+  }
+}
+
+/** Produces events keyed by userId, in batches. */
+export async function produce(
+  brokers: string,
+  topic: string,
+  events: readonly BehaviourEvent[],
+  batch = 1000,
+): Promise<void> {
+  const t = new KafkaTransport({ brokers: [brokers], logLevel: 'nothing' });
+  const p = await t.createProducer();
+  try {
+    for (let i = 0; i < events.length; i += batch) {
+      await p.send(
+        topic,
+        events.slice(i, i + batch).map((e) => ({ key: e.userId, value: encodeEvent(e) })),
+      );
+    }
+  } finally {
+    await p.close();
+    await t.close();
+  }
+}
+
+/** Sum of the store's next offsets and of the partition ends. */
+export async function progress(
+  brokers: string,
+  topic: string,
+  stateDir: string,
+  windowLength: number,
+): Promise<{ done: number; total: number }> {
+  const t = new KafkaTransport({ brokers: [brokers], logLevel: 'nothing' });
+  try {
+    const ends = await t.topicOffsets(topic);
+    const store = StateStore.open(stateDir, { windowLength });
+    try {
+      const next = store.nextOffsets(topic);
+      let done = 0;
+      let total = 0;
+      for (const p of ends) {
+        total += p.high;
+        done += Math.min(next.get(p.partition) ?? 0, p.high);
+      }
+      return { done, total };
+    } finally {
+      store.close();
+    }
+  } finally {
+    await t.close();
+  }
+}
+
+/** Polls `cond` every `everyMs` until true or `timeoutMs` (then throws with `what`). */
+export async function waitFor(
+  what: string,
+  cond: () => Promise<boolean> | boolean,
+  timeoutMs = 120_000,
+  everyMs = 100,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (await cond()) return;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, everyMs));
+  }
+}
+
+/** Waits until the store has consumed every partition of `topic` to its current end. */
+export async function waitCaughtUp(
+  brokers: string,
+  topic: string,
+  stateDir: string,
+  windowLength: number,
+  timeoutMs = 180_000,
+): Promise<void> {
+  await waitFor(
+    `the encoder to consume all of ${topic}`,
+    async () => {
+      const p = await progress(brokers, topic, stateDir, windowLength);
+      return p.total > 0 && p.done === p.total;
+    },
+    timeoutMs,
+    200,
+  );
+}
+
+/** Every valid event in the topic, in log order per partition (read back from the broker). */
+export async function readEvents(
+  brokers: string,
+  topic: string,
+  codecOptions: CodecOptions = {},
+): Promise<BehaviourEvent[]> {
+  const t = new KafkaTransport({ brokers: [brokers], logLevel: 'nothing' });
+  const codec = resolveCodecOptions(codecOptions);
+  const events: BehaviourEvent[] = [];
+  try {
+    await t.readTopic(topic, (_p, m) => {
+      const r = decodeEvent(m.value, codec);
+      if (!isDecodeFailure(r)) events.push(r);
+    });
+  } finally {
+    await t.close();
+  }
+  return events;
+}
+
+/**
+ * Compares the store with a from-scratch recomputation over `events`: same users, identical windows,
+ * identical bucket counts and sums equal up to float rounding of the incremental add/remove.
+ * Returns the number of users compared; throws with the first mismatches.
+ */
+export function verifyAgainstRecompute(
+  stateDir: string,
+  events: readonly BehaviourEvent[],
+  model: SdimModelVersion,
+  windowLength: number,
+): number {
+  const ref = recomputeStates(events, model, windowLength);
+  const store = StateStore.open(stateDir, { windowLength });
+  try {
+    const problems: string[] = [];
+    const ids = store.userIds();
+    if (ids.length !== ref.size) problems.push(`store has ${ids.length} users, recomputation ${ref.size}`);
+    for (const [userId, want] of ref) {
+      const w = store.getWindow(userId);
+      const s = store.getState(userId);
+      if (!w || !s) {
+        problems.push(`${userId}: missing`);
+      } else if (!sameWindow(w, want.window)) {
+        problems.push(`${userId}: window differs (${w.length} vs ${want.window.length} behaviours)`);
+      } else {
+        const d = bseDistance(deserializeBse(s.bytes), want.state);
+        if (!(d < 1e-9)) problems.push(`${userId}: BSE state differs (max |Δ| ${d})`);
+      }
+      if (problems.length >= 5) break;
+    }
+    if (problems.length > 0) throw new Error(`state ≠ recomputation:\n${problems.join('\n')}`);
+    return ref.size;
+  } finally {
+    store.close();
+  }
+}
