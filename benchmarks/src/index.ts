@@ -1,3 +1,4 @@
 export { methodNames, methodSpec, SHARING_METHODS } from './harness/methods.js';
 export { barChartSvg, type ResultRecord, toCsv, toMarkdown, writeResults } from './harness/report.js';
 export { DEFAULT_RETRIEVAL_BENCH_OPTIONS, fitMapper, loadRetrievalData, type RetrievalBenchOptions, runRetrievalBench } from './harness/retrieval.js';
+export { type CtrBenchOptions, DEFAULT_CTR_BENCH_OPTIONS, runCtrBench } from './harness/ctr.js';

@@ -1,10 +1,19 @@
 import type { Command } from '../args.js';
+import { benchCtrCommand } from './bench-ctr.js';
 import { benchRetrievalCommand } from './bench-retrieval.js';
 import { BSE_COMMANDS } from './bse.js';
+import { ctrEvalCommand, ctrTrainCommand } from './ctr.js';
 import { doctorCommand } from './doctor.js';
 
 /**
  * Every subcommand of `compactrec`. A new subcommand is one module in this folder exporting a
  * {@link Command}, plus one line here.
  */
-export const COMMANDS: readonly Command[] = [benchRetrievalCommand, doctorCommand, ...BSE_COMMANDS];
+export const COMMANDS: readonly Command[] = [
+  benchRetrievalCommand,
+  benchCtrCommand,
+  ctrTrainCommand,
+  ctrEvalCommand,
+  doctorCommand,
+  ...BSE_COMMANDS,
+];

@@ -1,0 +1,235 @@
+/**
+ * The CTR-prediction app: trains a model on a dataset and writes a model directory, evaluates a
+ * model directory on data, and serves click probabilities from one. It only wires packages:
+ * `@compactrec/tf-backend` picks the tfjs backend, `@compactrec/ctr` holds data, models and the
+ * model directory format.
+ */
+import { InvalidArgumentError, type OptimizerKind } from '@compactrec/core';
+import {
+  type CtrDataFormat,
+  type CtrEvaluation,
+  type CtrMemory,
+  type CtrModel,
+  type CtrModelKind,
+  type CtrTrainResult,
+  createCtrModel,
+  evaluateCtr,
+  type FieldVocabulary,
+  loadCtrModel,
+  openCtrData,
+  saveCtrModel,
+  trainCtr,
+} from '@compactrec/ctr';
+import { initTf, type TfPreference } from '@compactrec/tf-backend';
+
+/** Options of {@link trainCtrApp}: data, model and training settings (undefined = the packages' defaults). */
+export interface CtrTrainAppOptions {
+  readonly data: string;
+  readonly format: CtrDataFormat;
+  readonly model?: CtrModelKind;
+  readonly method?: string;
+  readonly budget?: number;
+  readonly dim?: number;
+  readonly mlp?: readonly number[];
+  readonly dropout?: number;
+  readonly lr?: number;
+  readonly sparseOptimizer?: OptimizerKind;
+  readonly epochs?: number;
+  readonly batch?: number;
+  readonly patience?: number;
+  readonly seed?: number;
+  readonly minCount?: number;
+  readonly maxRows?: number;
+  readonly keepFullBelow?: number;
+  readonly extra?: Readonly<Record<string, number | string | boolean>>;
+  /** tfjs backend. @default 'auto' */
+  readonly backend?: TfPreference;
+  /** Model directory to write (none when unset). */
+  readonly out?: string;
+  /** Progress lines. @default stderr */
+  readonly log?: (line: string) => void;
+}
+
+/** What {@link trainCtrApp} did. */
+export interface CtrTrainAppResult {
+  readonly backend: string;
+  readonly backendReason: string;
+  readonly dataset: string;
+  readonly train: CtrTrainResult;
+  readonly valid: CtrEvaluation;
+  readonly test: CtrEvaluation;
+  readonly memory: CtrMemory;
+  /** Files written to `out`. */
+  readonly files: readonly string[];
+}
+
+const stderr = (line: string): void => {
+  process.stderr.write(`${line}\n`);
+};
+
+function defined<T extends object>(o: T): Partial<T> {
+  const out: Partial<T> = {};
+  for (const [k, v] of Object.entries(o)) if (v !== undefined) (out as Record<string, unknown>)[k] = v;
+  return out;
+}
+
+/** Trains on `data` (train part), early-stops on its validation part, evaluates its test part, saves to `out`. */
+export async function trainCtrApp(o: CtrTrainAppOptions): Promise<CtrTrainAppResult> {
+  const log = o.log ?? stderr;
+  const rt = await initTf({ prefer: o.backend ?? 'auto', quiet: true });
+  log(`[ctr] backend ${rt.backend}: ${rt.reason}`);
+  const data = await openCtrData(o.format, o.data, defined({ seed: o.seed, minCount: o.minCount, maxRows: o.maxRows }));
+  log(
+    `[ctr] ${data.schema.name}: ${data.schema.fieldNames.length} fields, ${data.train.numSamples ?? '?'} train / ${data.valid.numSamples ?? '?'} valid / ${data.test.numSamples ?? '?'} test samples`,
+  );
+  const model = createCtrModel(
+    rt.tf,
+    data.schema,
+    defined({
+      model: o.model,
+      method: o.method,
+      budget: o.budget,
+      dim: o.dim,
+      mlp: o.mlp,
+      dropout: o.dropout,
+      lr: o.lr,
+      sparseOptimizer: o.sparseOptimizer,
+      seed: o.seed,
+      keepFullBelow: o.keepFullBelow,
+      extra: o.extra,
+    }),
+    { counts: data.counts() },
+  );
+  try {
+    const memory = model.memory();
+    log(
+      `[ctr] ${model.options.model}/${model.options.method}: ${memory.rows} rows, ${memory.embeddingBytes} table bytes (budget ${memory.budgetBytes}, full ${memory.fullEmbeddingBytes}), ${memory.denseParams} dense params`,
+    );
+    const train = await trainCtr(
+      model,
+      { train: data.train, valid: data.valid },
+      { ...defined({ epochs: o.epochs, batchSize: o.batch, patience: o.patience, seed: o.seed }), log },
+    );
+    const valid = await evaluateCtr(model, data.valid);
+    const test = await evaluateCtr(model, data.test);
+    log(`[ctr] test auc ${test.auc.toFixed(4)} logloss ${test.logloss.toFixed(4)} (${test.samples} samples)`);
+    const files = o.out
+      ? await saveCtrModel(model, o.out, {
+          ...(data.vocabulary ? { vocabulary: data.vocabulary } : {}),
+          data: data.descriptor,
+          training: {
+            backend: rt.backend,
+            epochs: train.epochs.length,
+            bestEpoch: train.bestEpoch,
+            bestValidAuc: train.bestValidAuc ?? null,
+            batchSize: o.batch ?? null,
+            valid: { auc: valid.auc, logloss: valid.logloss },
+            test: { auc: test.auc, logloss: test.logloss },
+          },
+        })
+      : [];
+    return {
+      backend: rt.backend,
+      backendReason: rt.reason,
+      dataset: data.schema.name,
+      train,
+      valid,
+      test,
+      memory,
+      files,
+    };
+  } finally {
+    model.dispose();
+  }
+}
+
+/** Options of {@link evaluateCtrApp}. */
+export interface CtrEvalAppOptions {
+  readonly modelDir: string;
+  /** Data path; unset = the path the model was trained on. */
+  readonly data?: string;
+  /** Data format; unset = the model's. */
+  readonly format?: CtrDataFormat;
+  /** Which part: the seeded split's test/valid/train part, or every row. @default 'test' */
+  readonly split?: 'train' | 'valid' | 'test';
+  readonly backend?: TfPreference;
+  readonly log?: (line: string) => void;
+}
+
+/** Evaluates a model directory on data encoded with the model's vocabulary and split settings. */
+export async function evaluateCtrApp(o: CtrEvalAppOptions): Promise<CtrEvaluation & { backend: string }> {
+  const log = o.log ?? stderr;
+  const rt = await initTf({ prefer: o.backend ?? 'auto', quiet: true });
+  const loaded = await loadCtrModel(rt.tf, o.modelDir);
+  try {
+    const saved = loaded.config.data ?? {};
+    const format = o.format ?? (saved.format as CtrDataFormat | undefined);
+    const path = o.data ?? (saved.path as string | undefined);
+    if (!format || path === undefined) {
+      throw new InvalidArgumentError(
+        `ctr-app/evaluateCtrApp: '${o.modelDir}' records no data; pass --data and --format`,
+      );
+    }
+    const data = await openCtrData(format, path, {
+      saved: format === saved.format ? saved : {},
+      ...(loaded.vocabulary ? { vocabulary: loaded.vocabulary } : {}),
+    });
+    checkSchema(loaded.model, data.schema.cardinalities, o.modelDir, path);
+    const split = o.split ?? 'test';
+    const r = await evaluateCtr(loaded.model, data[split]);
+    log(
+      `[ctr] ${o.modelDir} on ${path} (${split}, ${rt.backend}): auc ${r.auc.toFixed(4)} logloss ${r.logloss.toFixed(4)}`,
+    );
+    return { ...r, backend: rt.backend };
+  } finally {
+    loaded.model.dispose();
+  }
+}
+
+function checkSchema(model: CtrModel, cards: Int32Array, dir: string, path: string): void {
+  const want = model.schema.cardinalities;
+  if (cards.length !== want.length || cards.some((c, f) => c !== want[f])) {
+    throw new InvalidArgumentError(
+      `ctr-app: '${path}' encodes to fields [${[...cards].join(',')}] IDs but the model in '${dir}' has [${[...want].join(',')}]; pass the data and format it was trained on`,
+    );
+  }
+}
+
+/** Click probabilities from a model directory (serving). */
+export interface CtrPredictor {
+  readonly model: CtrModel;
+  readonly vocabulary: FieldVocabulary | null;
+  /** Probabilities of `n` samples of field IDs `[n × F]` (and dense features `[n × D]` if the model has any). */
+  predictIds(ids: Int32Array, n: number, dense?: Float32Array): Float32Array;
+  /** Probabilities of samples of RAW values (`[n × F]`, e.g. Criteo hashes), encoded with the model's vocabulary. */
+  predictRaw(raw: ArrayLike<number>, n: number, dense?: Float32Array): Float32Array;
+  dispose(): void;
+}
+
+/** Opens a model directory for serving predictions. */
+export async function openCtrPredictor(
+  modelDir: string,
+  options: { backend?: TfPreference } = {},
+): Promise<CtrPredictor> {
+  const rt = await initTf({ prefer: options.backend ?? 'auto', quiet: true });
+  const { model, vocabulary } = await loadCtrModel(rt.tf, modelDir);
+  const F = model.numFields;
+  const predictIds = (ids: Int32Array, n: number, dense?: Float32Array): Float32Array =>
+    model.predict({ size: n, ids, labels: new Float32Array(n), dense: dense ?? null });
+  return {
+    model,
+    vocabulary,
+    predictIds,
+    predictRaw(raw, n, dense) {
+      if (!vocabulary) {
+        throw new InvalidArgumentError(
+          `ctr-app/predictRaw: '${modelDir}' has no vocabulary; use predictIds with field IDs`,
+        );
+      }
+      const ids = new Int32Array(n * F);
+      for (let i = 0; i < n * F; i++) ids[i] = vocabulary.lookupOrThrow(i % F, raw[i]!, 'ctr-app/predictRaw');
+      return predictIds(ids, n, dense);
+    },
+    dispose: () => model.dispose(),
+  };
+}

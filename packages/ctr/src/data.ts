@@ -1,0 +1,158 @@
+import { InvalidArgumentError } from '@compactrec/core';
+import { buildCriteoVocabulary, CriteoCtrSource, type CriteoNumeric, DEFAULT_CRITEO_OPTIONS } from './criteo.js';
+import { loadLibfmCtr } from './frappe.js';
+import type { CtrSchema, CtrSource, FieldCounts } from './schema.js';
+import { SyntheticCtr, type SyntheticCtrOptions } from './synthetic.js';
+import type { FieldVocabulary } from './vocabulary.js';
+
+/** Data formats `openCtrData` reads. */
+export type CtrDataFormat = 'frappe' | 'criteo' | 'synthetic';
+
+/** Every {@link CtrDataFormat}. */
+export const CTR_DATA_FORMATS: readonly CtrDataFormat[] = Object.freeze(['frappe', 'criteo', 'synthetic']);
+
+/** Options of {@link openCtrData}; every field is optional. */
+export interface OpenCtrDataOptions {
+  /** Seed of the split (and of the synthetic rows). @default 0 */
+  seed?: number;
+  /** Criteo: minimum training count of a value to get its own ID. @default 10 */
+  minCount?: number;
+  /** Criteo: how I1..I13 enter. @default 'bucketize' */
+  numeric?: CriteoNumeric;
+  /** Read at most this many rows per file (libFM, Criteo). @default Infinity */
+  maxRows?: number;
+  /** A trained model's vocabulary (frappe/criteo) so rows encode as at training time. @default undefined */
+  vocabulary?: FieldVocabulary;
+  /** A model directory's `data` record: re-opens the data with the options it was trained with. @default undefined */
+  saved?: Readonly<Record<string, unknown>>;
+}
+
+/** A dataset ready for training/evaluation. */
+export interface CtrData {
+  readonly schema: CtrSchema;
+  readonly train: CtrSource;
+  readonly valid: CtrSource;
+  readonly test: CtrSource;
+  /** Training counts per field (for frequency-based methods); computed on first call. */
+  counts(): FieldCounts;
+  /** The raw value → ID mapping to save with a model (null for synthetic data). */
+  readonly vocabulary: FieldVocabulary | null;
+  /** What to store as a model directory's `data` record to re-open the data the same way. */
+  readonly descriptor: Readonly<Record<string, unknown>>;
+}
+
+/**
+ * Parses a synthetic data spec: `key=value` pairs separated by commas (`fields=26,cardinality=1e6,
+ * trainRows=2e6,zipf=1.1`); `''`, `synthetic` or `generated` mean the defaults. Keys are the
+ * {@link SyntheticCtrOptions} names (`rows` is an alias of `trainRows`).
+ */
+export function parseSyntheticSpec(spec: string): SyntheticCtrOptions {
+  const where = 'ctr/parseSyntheticSpec';
+  const out: Record<string, number> = {};
+  if (spec === '' || spec === 'synthetic' || spec === 'generated') return out;
+  const known = [
+    'fields',
+    'cardinality',
+    'trainRows',
+    'validRows',
+    'testRows',
+    'zipf',
+    'rank',
+    'firstOrderStd',
+    'pairStd',
+    'bias',
+    'seed',
+  ];
+  for (const part of spec.split(',')) {
+    const [k, v, ...rest] = part.split('=').map((s) => s.trim());
+    const key = k === 'rows' ? 'trainRows' : k!;
+    const n = Number(v);
+    if (rest.length > 0 || v === undefined || v === '' || !Number.isFinite(n) || !known.includes(key)) {
+      throw new InvalidArgumentError(
+        `${where}: '${part}' is not key=number with a key among rows, ${known.join(', ')} (spec '${spec}')`,
+      );
+    }
+    out[key] = n;
+  }
+  return out;
+}
+
+/**
+ * Opens `path` in `format`: `frappe` (a libFM file or directory; in-memory, seeded 80/20 split with
+ * 10 % of train for validation), `criteo` (raw TSV; one counting pass builds the vocabulary, rows
+ * stream with a row-hash 80/10/10 split), `synthetic` (`path` is a spec, see {@link parseSyntheticSpec}).
+ */
+export async function openCtrData(
+  format: CtrDataFormat,
+  path: string,
+  options: OpenCtrDataOptions = {},
+): Promise<CtrData> {
+  const saved = options.saved ?? {};
+  const num = (k: string): number | undefined => (typeof saved[k] === 'number' ? (saved[k] as number) : undefined);
+  const seed = options.seed ?? num('seed') ?? 0;
+  const maxRows = options.maxRows ?? num('maxRows') ?? Number.POSITIVE_INFINITY;
+  switch (format) {
+    case 'frappe': {
+      const d = await loadLibfmCtr(path, {
+        seed,
+        maxRows,
+        ...(options.vocabulary ? { vocabulary: options.vocabulary } : {}),
+      });
+      return {
+        schema: d.train.schema,
+        train: d.train,
+        valid: d.valid,
+        test: d.test,
+        counts: () => d.train.counts(),
+        vocabulary: d.vocabulary,
+        descriptor: {
+          format,
+          path,
+          seed,
+          ...(Number.isFinite(maxRows) ? { maxRows } : {}),
+          testFraction: 0.2,
+          validFraction: 0.1,
+        },
+      };
+    }
+    case 'criteo': {
+      const minCount = options.minCount ?? num('minCount') ?? DEFAULT_CRITEO_OPTIONS.minCount;
+      const numeric = options.numeric ?? (saved.numeric as CriteoNumeric | undefined) ?? DEFAULT_CRITEO_OPTIONS.numeric;
+      const v = await buildCriteoVocabulary(path, { seed, minCount, numeric, maxRows });
+      const enc = options.vocabulary ? { ...v, vocabulary: options.vocabulary } : v;
+      if (options.vocabulary && options.vocabulary.numFields !== v.schema.fieldNames.length) {
+        throw new InvalidArgumentError(
+          `ctr/openCtrData: the model's vocabulary has ${options.vocabulary.numFields} fields but '${path}' read as criteo (${numeric}) has ${v.schema.fieldNames.length}`,
+        );
+      }
+      const schema = options.vocabulary ? { ...v.schema, cardinalities: options.vocabulary.cardinalities } : v.schema;
+      const e = { ...enc, schema };
+      return {
+        schema,
+        train: new CriteoCtrSource(path, e, 'train', v.rows.train),
+        valid: new CriteoCtrSource(path, e, 'valid', v.rows.valid),
+        test: new CriteoCtrSource(path, e, 'test', v.rows.test),
+        counts: () => v.counts,
+        vocabulary: enc.vocabulary,
+        descriptor: { format, path, seed, minCount, numeric, ...(Number.isFinite(maxRows) ? { maxRows } : {}) },
+      };
+    }
+    case 'synthetic': {
+      const spec = { ...parseSyntheticSpec(path), seed };
+      const g = new SyntheticCtr(spec);
+      return {
+        schema: g.schema,
+        train: g.train,
+        valid: g.valid,
+        test: g.test,
+        counts: () => g.expectedCounts(),
+        vocabulary: null,
+        descriptor: { format, path, seed },
+      };
+    }
+    default:
+      throw new InvalidArgumentError(
+        `ctr/openCtrData: format '${String(format)}' is unknown; use one of ${CTR_DATA_FORMATS.join(', ')}`,
+      );
+  }
+}

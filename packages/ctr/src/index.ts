@@ -1,0 +1,80 @@
+export type { CtrInputBlock } from './block.js';
+export {
+  buildCriteoVocabulary,
+  CriteoCtrSource,
+  type CriteoEncoding,
+  type CriteoNumeric,
+  type CriteoOptions,
+  type CriteoSplit,
+  type CriteoVocabularyResult,
+  criteoRowSplit,
+  DEFAULT_CRITEO_OPTIONS,
+} from './criteo.js';
+export {
+  CTR_DATA_FORMATS,
+  type CtrData,
+  type CtrDataFormat,
+  type OpenCtrDataOptions,
+  openCtrData,
+  parseSyntheticSpec,
+} from './data.js';
+export { DEFAULT_FIELD_EMBEDDING_OPTIONS, FieldEmbedding, type FieldEmbeddingOptions } from './field-embedding.js';
+export {
+  DEFAULT_LOAD_LIBFM_CTR_OPTIONS,
+  FRAPPE_FIELDS,
+  type LibfmCtrData,
+  type LoadLibfmCtrOptions,
+  libfmFiles,
+  loadLibfmCtr,
+} from './frappe.js';
+export { type FieldMapperPlan, fitFieldMappers } from './mappers.js';
+export { type CtrSplit, datasetSchema, MemoryCtrSource, splitIndices } from './memory-source.js';
+export {
+  type CreateCtrModelInputs,
+  type CtrMemory,
+  CtrModel,
+  type CtrModelOptions,
+  type CtrModelParts,
+  type CtrModelState,
+  createCtrModel,
+  DEFAULT_CTR_MODEL_OPTIONS,
+  type ResolvedCtrModelOptions,
+  resolveCtrModelOptions,
+} from './model.js';
+export {
+  CTR_MODEL_DIR_FORMAT,
+  CTR_MODEL_DIR_VERSION,
+  CTR_MODEL_FILES,
+  type CtrModelConfig,
+  type LoadCtrModelOptions,
+  type LoadedCtrModel,
+  loadCtrModel,
+  readCtrModelConfig,
+  type SaveCtrModelExtras,
+  saveCtrModel,
+} from './model-dir.js';
+export {
+  buildCtrNet,
+  CTR_MODEL_KINDS,
+  type CtrModelKind,
+  type CtrNet,
+  type CtrNetConfig,
+  type CtrNetInputs,
+  type DcnStructure,
+  fmTerm,
+} from './nets.js';
+export { ParamSet, type ParamSpec } from './params.js';
+export type { CtrBatch, CtrBatchesOptions, CtrSchema, CtrSource, FieldCounts } from './schema.js';
+export { DEFAULT_SYNTHETIC_CTR_OPTIONS, SyntheticCtr, type SyntheticCtrOptions } from './synthetic.js';
+export {
+  type CtrEpochReport,
+  type CtrEvaluation,
+  type CtrTrainResult,
+  DEFAULT_EVALUATE_CTR_OPTIONS,
+  DEFAULT_TRAIN_CTR_OPTIONS,
+  type EvaluateCtrOptions,
+  evaluateCtr,
+  type TrainCtrOptions,
+  trainCtr,
+} from './train.js';
+export { FieldVocabulary } from './vocabulary.js';

@@ -1,0 +1,514 @@
+import {
+  deriveSeed,
+  fullTableBytes,
+  type IdMapper,
+  InvalidArgumentError,
+  type OptimizerKind,
+  Rng,
+  resolveOptions,
+} from '@compactrec/core';
+import type { Tf } from '@compactrec/tf-backend';
+import type * as tfjs from '@tensorflow/tfjs';
+import type { CtrInputBlock } from './block.js';
+import { FieldEmbedding } from './field-embedding.js';
+import { checkInt, checkNumber } from './internal/check.js';
+import { fitFieldMappers } from './mappers.js';
+import { buildCtrNet, CTR_MODEL_KINDS, type CtrModelKind, type CtrNet, type DcnStructure } from './nets.js';
+import type { CtrBatch, CtrSchema, FieldCounts } from './schema.js';
+
+/** Options of {@link createCtrModel}; every field is optional. */
+export interface CtrModelOptions {
+  /** Architecture. @default 'deepfm' */
+  model?: CtrModelKind;
+  /** Embedding dimension d of every field. @default 16 */
+  dim?: number;
+  /** Hidden layer widths of the MLP (the top MLP for dlrm). @default [400, 400] */
+  mlp?: readonly number[];
+  /** Dropout after each hidden MLP layer while training. @default 0 */
+  dropout?: number;
+  /** DCN-V2 cross layers. @default 3 */
+  crossLayers?: number;
+  /** DCN-V2 structure. @default 'parallel' */
+  dcnStructure?: DcnStructure;
+  /** DLRM bottom MLP hidden widths (a final layer to `dim` is added). @default [64] */
+  bottomMlp?: readonly number[];
+  /** Adam learning rate of the dense weights. @default 0.001 */
+  lr?: number;
+  /** Learning rate of the embedding rows; unset = `lr`. @default undefined */
+  embeddingLr?: number;
+  /** Sparse optimizer of the embedding rows (lazy Adam as in TorchRec). @default 'adam' */
+  sparseOptimizer?: OptimizerKind;
+  /** L2 on the touched embedding rows (lazy, coupled). @default 0 */
+  embeddingL2?: number;
+  /** Compression method of every field (an ID-hashing registry name). @default 'full' */
+  method?: string;
+  /** Per-table byte budget as a fraction of each field's full table (ignored by `full`). @default 0.25 */
+  budget?: number;
+  /** Fields with at most this many IDs keep a full table. @default 100 */
+  keepFullBelow?: number;
+  /** Method-specific settings, e.g. `{ combine: 'sum' }` for qr. @default {} */
+  extra?: Readonly<Record<string, number | string | boolean>>;
+  /** Std of a composed embedding at init. @default 0.01 */
+  initStd?: number;
+  /** Seed of every random choice (mappers, init, dropout). @default 0 */
+  seed?: number;
+}
+
+/** Defaults of {@link CtrModelOptions} (DeepFM with d 16, MLP 400-400, Adam 1e-3, as the PyTorch references). */
+export const DEFAULT_CTR_MODEL_OPTIONS = Object.freeze({
+  model: 'deepfm' as CtrModelKind,
+  dim: 16,
+  mlp: Object.freeze([400, 400]) as readonly number[],
+  dropout: 0,
+  crossLayers: 3,
+  dcnStructure: 'parallel' as DcnStructure,
+  bottomMlp: Object.freeze([64]) as readonly number[],
+  lr: 0.001,
+  sparseOptimizer: 'adam' as OptimizerKind,
+  embeddingL2: 0,
+  method: 'full',
+  budget: 0.25,
+  keepFullBelow: 100,
+  extra: Object.freeze({}) as Readonly<Record<string, number | string | boolean>>,
+  initStd: 0.01,
+  seed: 0,
+});
+
+/** Resolved options of a model (what config.json stores). */
+export type ResolvedCtrModelOptions = Readonly<
+  Required<Omit<CtrModelOptions, 'embeddingLr'>> & { embeddingLr: number }
+>;
+
+/** Bytes of a model, split as the benchmark reports them. */
+export interface CtrMemory {
+  /** Table rows over every field (d-dim tables). */
+  readonly rows: number;
+  /** Bytes of every table (d-dim and first-order) — what a budget limits. */
+  readonly embeddingBytes: number;
+  /** Bytes the same tables take uncompressed. */
+  readonly fullEmbeddingBytes: number;
+  /** Σ over fields of ⌊budget × full bytes⌋ (full bytes for fields kept full). */
+  readonly budgetBytes: number;
+  /** Bytes of the mappers' lookup structures (frequency maps, per-ID weights). */
+  readonly mappingBytes: number;
+  /** Bytes of optimizer state: sparse (rows, weights) and dense Adam moments. */
+  readonly optimizerBytes: number;
+  /** Scalars in the dense network. */
+  readonly denseParams: number;
+}
+
+/** Parts a model is assembled from (fresh or loaded). */
+export interface CtrModelParts {
+  readonly mappers: readonly IdMapper[];
+  /** Table values per field (d-dim), when loading. */
+  readonly tables?: readonly Float32Array[];
+  /** First-order table values per field, when loading. */
+  readonly firstOrder?: readonly Float32Array[];
+  /** Dense parameter values in the network's order, when loading. */
+  readonly params?: readonly Float32Array[];
+  /** Extra input blocks. */
+  readonly blocks?: readonly CtrInputBlock[];
+}
+
+/** A copy of every trainable value (tables, learnable weights, dense parameters), for keep-best. */
+export interface CtrModelState {
+  readonly tables: readonly (Float32Array | null)[];
+  readonly firstOrder: readonly (Float32Array | null)[];
+  readonly weights: readonly (Float32Array | null)[];
+  readonly params: readonly Float32Array[];
+}
+
+let modelCounter = 0;
+
+export function resolveCtrModelOptions(options: CtrModelOptions = {}): ResolvedCtrModelOptions {
+  const where = 'ctr/createCtrModel';
+  const o = resolveOptions(DEFAULT_CTR_MODEL_OPTIONS, options);
+  if (!CTR_MODEL_KINDS.includes(o.model)) {
+    throw new InvalidArgumentError(
+      `${where}: model '${String(o.model)}' is unknown; use one of ${CTR_MODEL_KINDS.join(', ')}`,
+    );
+  }
+  checkInt(where, 'dim', o.dim, 1, 4096);
+  checkNumber(where, 'lr', o.lr, 0, 10, true);
+  const embeddingLr = options.embeddingLr ?? o.lr;
+  checkNumber(where, 'embeddingLr', embeddingLr, 0, 10, true);
+  checkNumber(where, 'budget', o.budget, 0, 1, true);
+  checkNumber(where, 'embeddingL2', o.embeddingL2, 0, 1e6);
+  checkNumber(where, 'initStd', o.initStd, 0, 10, true);
+  checkInt(where, 'keepFullBelow', o.keepFullBelow, 0);
+  return Object.freeze({
+    ...o,
+    mlp: Object.freeze([...o.mlp]),
+    bottomMlp: Object.freeze([...o.bottomMlp]),
+    extra: Object.freeze({ ...o.extra }),
+    embeddingLr,
+  }) as ResolvedCtrModelOptions;
+}
+
+/**
+ * A CTR model over compressed embeddings, in the TorchRec/HugeCTR layout: per field an
+ * {@link IdMapper} + table + sparse optimizer ({@link FieldEmbedding}) kept outside tfjs, and a
+ * dense network in tfjs. A training step composes the batch's field embeddings into one
+ * `[B × F × d]` buffer, computes the loss and the gradients w.r.t. the dense weights AND that
+ * buffer (and the first-order and block inputs) in one tfjs call, applies the dense gradients with
+ * tfjs Adam and scatters the input gradients back to the rows (through sum / mult / concat and
+ * per-ID weights) with a sparse optimizer. Every tensor of a step is disposed.
+ */
+export class CtrModel {
+  readonly tf: Tf;
+  readonly schema: CtrSchema;
+  readonly options: ResolvedCtrModelOptions;
+  readonly net: CtrNet;
+  readonly mappers: readonly IdMapper[];
+  /** d-dim field embeddings (empty when the network does not read them). */
+  readonly fields: readonly FieldEmbedding[];
+  /** 1-dim first-order embeddings (empty when unused). */
+  readonly firstOrder: readonly FieldEmbedding[];
+  readonly blocks: readonly CtrInputBlock[];
+  readonly variables: readonly tfjs.Variable[];
+  /** Dense input width: schema dense features + block widths. */
+  readonly denseWidth: number;
+  /** Training steps taken. */
+  steps = 0;
+  private readonly optimizer: tfjs.Optimizer;
+  private embBuf = new Float32Array(0);
+  private firstBuf = new Float32Array(0);
+  private denseBuf = new Float32Array(0);
+  private blockBuf = new Float32Array(0);
+  private disposed = false;
+
+  constructor(tf: Tf, schema: CtrSchema, options: ResolvedCtrModelOptions, parts: CtrModelParts) {
+    const where = 'ctr/CtrModel';
+    const F = schema.fieldNames.length;
+    if (F < 1) throw new InvalidArgumentError(`${where}: the schema '${schema.name}' has no field`);
+    if (parts.mappers.length !== F) {
+      throw new InvalidArgumentError(`${where}: ${parts.mappers.length} mappers for ${F} fields`);
+    }
+    this.tf = tf;
+    this.schema = schema;
+    this.options = options;
+    this.mappers = parts.mappers;
+    this.blocks = parts.blocks ?? [];
+    let bw = 0;
+    for (const b of this.blocks) {
+      checkInt(where, `block '${b.name}' width`, b.width, 1);
+      bw += b.width;
+    }
+    this.denseWidth = schema.numDense + bw;
+    const o = options;
+    this.net = buildCtrNet(
+      {
+        kind: o.model,
+        numFields: F,
+        dim: o.dim,
+        denseWidth: this.denseWidth,
+        mlp: o.mlp,
+        dropout: o.dropout,
+        crossLayers: o.crossLayers,
+        dcnStructure: o.dcnStructure,
+        bottomMlp: o.bottomMlp,
+      },
+      new Rng(deriveSeed(o.seed, 'dense')),
+    );
+    const sparse = { kind: o.sparseOptimizer, lr: o.embeddingLr, weightDecay: o.embeddingL2 };
+    this.fields = this.net.usesEmbeddings
+      ? parts.mappers.map(
+          (m, f) =>
+            new FieldEmbedding(m, o.dim, {
+              initStd: o.initStd,
+              seed: deriveSeed(o.seed, `emb/${f}`),
+              optimizer: sparse,
+              ...(parts.tables ? { data: parts.tables[f]! } : {}),
+            }),
+        )
+      : [];
+    this.firstOrder = this.net.usesFirstOrder
+      ? parts.mappers.map(
+          (m, f) =>
+            new FieldEmbedding(m, 1, {
+              initStd: o.initStd,
+              seed: deriveSeed(o.seed, `first/${f}`),
+              optimizer: sparse,
+              ...(m.combine === 'concat' ? { combine: 'sum' as const } : {}),
+              ...(parts.firstOrder ? { data: parts.firstOrder[f]! } : {}),
+            }),
+        )
+      : [];
+    const specs = this.net.params.specs;
+    if (parts.params && parts.params.length !== specs.length) {
+      throw new InvalidArgumentError(`${where}: ${parts.params.length} dense parameter arrays for ${specs.length}`);
+    }
+    const id = ++modelCounter;
+    this.variables = specs.map((s, i) => {
+      const values = parts.params ? parts.params[i]! : s.init;
+      if (values.length !== s.init.length) {
+        throw new InvalidArgumentError(
+          `${where}: parameter '${s.name}' has ${values.length} values, expected ${s.init.length}`,
+        );
+      }
+      return tf.variable(tf.tensor(values, [...s.shape]), true, `ctr${id}/${o.model}/${s.name}`);
+    });
+    this.optimizer = tf.train.adam(o.lr, 0.9, 0.999, 1e-8);
+  }
+
+  /** Fields. */
+  get numFields(): number {
+    return this.schema.fieldNames.length;
+  }
+
+  private checkBatch(batch: CtrBatch, where: string): void {
+    const F = this.numFields;
+    if (batch.size < 1 || batch.ids.length < batch.size * F || batch.labels.length < batch.size) {
+      throw new InvalidArgumentError(
+        `${where}: batch of ${batch.size} samples needs ids ≥ size × ${F} and labels ≥ size`,
+      );
+    }
+    if (this.schema.numDense > 0 && (batch.dense === null || batch.dense.length < batch.size * this.schema.numDense)) {
+      throw new InvalidArgumentError(
+        `${where}: the schema has ${this.schema.numDense} dense features but the batch has none`,
+      );
+    }
+  }
+
+  /** Fills the embedding, first-order and dense buffers of a batch. */
+  private gatherInputs(batch: CtrBatch, training: boolean): void {
+    const n = batch.size;
+    const F = this.numFields;
+    const d = this.options.dim;
+    if (this.fields.length > 0) {
+      if (this.embBuf.length < n * F * d) this.embBuf = new Float32Array(n * F * d);
+      for (let f = 0; f < F; f++) this.fields[f]!.forward(batch.ids, n, f, F, this.embBuf);
+    }
+    if (this.firstOrder.length > 0) {
+      if (this.firstBuf.length < n * F) this.firstBuf = new Float32Array(n * F);
+      for (let f = 0; f < F; f++) this.firstOrder[f]!.forward(batch.ids, n, f, F, this.firstBuf);
+    }
+    const W = this.denseWidth;
+    if (W > 0) {
+      if (this.denseBuf.length < n * W) this.denseBuf = new Float32Array(n * W);
+      const D = this.schema.numDense;
+      const dense = batch.dense;
+      if (D > 0 && dense) {
+        for (let s = 0; s < n; s++) for (let j = 0; j < D; j++) this.denseBuf[s * W + j] = dense[s * D + j]!;
+      }
+      let col = D;
+      for (const b of this.blocks) {
+        if (this.blockBuf.length < n * b.width) this.blockBuf = new Float32Array(n * b.width);
+        b.forward(batch, this.blockBuf, training);
+        for (let s = 0; s < n; s++)
+          for (let j = 0; j < b.width; j++) this.denseBuf[s * W + col + j] = this.blockBuf[s * b.width + j]!;
+        col += b.width;
+      }
+    }
+  }
+
+  private inputTensors(n: number): { emb: tfjs.Tensor | null; first: tfjs.Tensor | null; dense: tfjs.Tensor | null } {
+    const tf = this.tf;
+    const F = this.numFields;
+    const d = this.options.dim;
+    const W = this.denseWidth;
+    return {
+      emb: this.fields.length > 0 ? tf.tensor3d(this.embBuf.subarray(0, n * F * d), [n, F, d]) : null,
+      first: this.firstOrder.length > 0 ? tf.tensor2d(this.firstBuf.subarray(0, n * F), [n, F]) : null,
+      dense: W > 0 ? tf.tensor2d(this.denseBuf.subarray(0, n * W), [n, W]) : null,
+    };
+  }
+
+  /**
+   * One training step on a batch: forward, gradients of the mean log loss w.r.t. the dense weights
+   * and every input in one tfjs call, dense Adam, sparse scatter + row updates, block updates.
+   * Returns the batch loss.
+   */
+  trainStep(batch: CtrBatch): number {
+    this.checkUsable('trainStep');
+    this.checkBatch(batch, 'ctr/CtrModel.trainStep');
+    const tf = this.tf;
+    const n = batch.size;
+    const F = this.numFields;
+    this.gatherInputs(batch, true);
+    const blocksNeedGrad = this.blocks.length > 0;
+    const seed = deriveSeed(this.options.seed, `step/${this.steps}`) & 0x3fffffff;
+    const out = tf.tidy(() => {
+      const x = this.inputTensors(n);
+      const labels = tf.tensor1d(batch.labels.subarray(0, n));
+      const inputs: tfjs.Tensor[] = [];
+      if (x.emb) inputs.push(x.emb);
+      if (x.first) inputs.push(x.first);
+      if (x.dense && blocksNeedGrad) inputs.push(x.dense);
+      const nIn = inputs.length;
+      const lossFn = (...args: tfjs.Tensor[]): tfjs.Scalar => {
+        let i = 0;
+        const emb = x.emb ? args[i++]! : null;
+        const first = x.first ? args[i++]! : null;
+        const dense = x.dense && blocksNeedGrad ? args[i++]! : x.dense;
+        const logits = this.net.forward(tf, { emb, first, dense }, args.slice(nIn), true, seed);
+        return tf.losses.sigmoidCrossEntropy(labels, logits) as tfjs.Scalar;
+      };
+      const { value, grads } = tf.valueAndGrads(lossFn)([...inputs, ...this.variables]);
+      const named: Record<string, tfjs.Tensor> = {};
+      this.variables.forEach((v, i) => {
+        named[v.name] = grads[nIn + i]!;
+      });
+      this.optimizer.applyGradients(named);
+      return [value, ...grads.slice(0, nIn)];
+    });
+    const loss = out[0]!.dataSync()[0]!;
+    let k = 1;
+    const gEmb = this.fields.length > 0 ? (out[k++]!.dataSync() as Float32Array) : null;
+    const gFirst = this.firstOrder.length > 0 ? (out[k++]!.dataSync() as Float32Array) : null;
+    const gDense = blocksNeedGrad ? (out[k++]!.dataSync() as Float32Array) : null;
+    for (const t of out) t.dispose();
+    if (gEmb) for (let f = 0; f < F; f++) this.fields[f]!.backward(n, f, F, gEmb);
+    if (gFirst) for (let f = 0; f < F; f++) this.firstOrder[f]!.backward(n, f, F, gFirst);
+    if (gDense) {
+      const W = this.denseWidth;
+      let col = this.schema.numDense;
+      for (const b of this.blocks) {
+        if (this.blockBuf.length < n * b.width) this.blockBuf = new Float32Array(n * b.width);
+        for (let s = 0; s < n; s++)
+          for (let j = 0; j < b.width; j++) this.blockBuf[s * b.width + j] = gDense[s * W + col + j]!;
+        b.backward(batch, this.blockBuf.subarray(0, n * b.width));
+        col += b.width;
+      }
+    }
+    this.steps++;
+    return loss;
+  }
+
+  /** Logits of a batch (no training state changes). */
+  predictLogits(batch: CtrBatch, out = new Float32Array(batch.size)): Float32Array {
+    this.checkUsable('predictLogits');
+    this.checkBatch(batch, 'ctr/CtrModel.predictLogits');
+    const tf = this.tf;
+    const n = batch.size;
+    this.gatherInputs(batch, false);
+    const t = tf.tidy(() => this.net.forward(tf, this.inputTensors(n), this.variables, false, 0));
+    out.set(t.dataSync() as Float32Array);
+    t.dispose();
+    return out;
+  }
+
+  /** Click probabilities σ(logit) of a batch. */
+  predict(batch: CtrBatch, out = new Float32Array(batch.size)): Float32Array {
+    this.predictLogits(batch, out);
+    for (let i = 0; i < batch.size; i++) out[i] = 1 / (1 + Math.exp(-out[i]!));
+    return out;
+  }
+
+  /** Dense parameter values in the network's order (copies). */
+  paramValues(): Float32Array[] {
+    return this.variables.map((v) => (v.dataSync() as Float32Array).slice());
+  }
+
+  /** Copies every trainable value (for keeping the best epoch). */
+  captureState(): CtrModelState {
+    const learnable = (m: IdMapper): Float32Array | null =>
+      m.learnableWeights && m.weights ? m.weights.slice() : null;
+    return {
+      tables: this.fields.map((e) => e.table.data.slice()),
+      firstOrder: this.firstOrder.map((e) => e.table.data.slice()),
+      weights: this.mappers.map(learnable),
+      params: this.paramValues(),
+    };
+  }
+
+  /** Restores values captured by {@link captureState} (optimizer moments are kept as they are). */
+  restoreState(s: CtrModelState): void {
+    this.checkUsable('restoreState');
+    for (let f = 0; f < this.fields.length; f++) this.fields[f]!.table.data.set(s.tables[f]!);
+    for (let f = 0; f < this.firstOrder.length; f++) this.firstOrder[f]!.table.data.set(s.firstOrder[f]!);
+    this.mappers.forEach((m, f) => {
+      const w = s.weights[f];
+      if (w && m.weights) m.weights.set(w);
+    });
+    for (let i = 0; i < this.variables.length; i++) {
+      const v = this.variables[i]!;
+      const t = this.tf.tensor(s.params[i]!, v.shape);
+      v.assign(t);
+      t.dispose();
+    }
+  }
+
+  /** Bytes by kind (see {@link CtrMemory}). */
+  memory(): CtrMemory {
+    const d = this.options.dim;
+    let rows = 0;
+    let emb = 0;
+    let full = 0;
+    let budget = 0;
+    let mapping = 0;
+    let opt = 0;
+    this.mappers.forEach((m, f) => {
+      const card = this.schema.cardinalities[f]!;
+      const isFull = m.method === 'full';
+      rows += m.rows;
+      mapping += m.mappingBytes;
+      for (const [used, width] of [
+        [this.fields.length > 0, d],
+        [this.firstOrder.length > 0, 1],
+      ] as const) {
+        if (!used) continue;
+        const bytes = fullTableBytes(card, width);
+        full += bytes;
+        budget += isFull ? bytes : Math.floor(this.options.budget * bytes);
+      }
+    });
+    for (const e of [...this.fields, ...this.firstOrder]) {
+      emb += e.embeddingBytes;
+      opt += e.optimizerBytes;
+    }
+    const denseParams = this.net.params.size;
+    return {
+      rows,
+      embeddingBytes: emb,
+      fullEmbeddingBytes: full,
+      budgetBytes: budget,
+      mappingBytes: mapping,
+      optimizerBytes: opt + 2 * 4 * denseParams,
+      denseParams,
+    };
+  }
+
+  private checkUsable(what: string): void {
+    if (this.disposed) throw new InvalidArgumentError(`ctr/CtrModel.${what}: the model was disposed`);
+  }
+
+  /** Frees the tfjs variables and optimizer state. */
+  dispose(): void {
+    if (this.disposed) return;
+    this.disposed = true;
+    for (const v of this.variables) v.dispose();
+    this.optimizer.dispose();
+  }
+}
+
+/** Inputs of {@link createCtrModel} besides the options. */
+export interface CreateCtrModelInputs {
+  /** Training counts per field; needed by frequency-based methods. */
+  readonly counts?: FieldCounts;
+  /** Extra input blocks (e.g. a sequence module). */
+  readonly blocks?: readonly CtrInputBlock[];
+}
+
+/**
+ * Builds a fresh CTR model for a schema: fits one mapper per field with `options.method` at the
+ * per-table budget (see `fitFieldMappers`), initialises tables and the dense network from the seed.
+ */
+export function createCtrModel(
+  tf: Tf,
+  schema: CtrSchema,
+  options: CtrModelOptions = {},
+  inputs: CreateCtrModelInputs = {},
+): CtrModel {
+  const o = resolveCtrModelOptions(options);
+  const mappers = fitFieldMappers(schema, {
+    method: o.method,
+    budget: o.budget,
+    dim: o.dim,
+    seed: o.seed,
+    keepFullBelow: o.keepFullBelow,
+    extra: o.extra,
+    ...(inputs.counts ? { counts: inputs.counts } : {}),
+  });
+  return new CtrModel(tf, schema, o, { mappers, ...(inputs.blocks ? { blocks: inputs.blocks } : {}) });
+}
