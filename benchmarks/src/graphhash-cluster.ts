@@ -12,7 +12,7 @@
  */
 import { writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
-import { join } from 'node:path';
+import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { readLightGcnDataset } from '@compactrec/core';
 import { clusterInteractions, clusterToBudget, type GraphClustering, rowsForBudget } from '@compactrec/graphhash';
@@ -151,7 +151,7 @@ async function main(): Promise<void> {
   process.stdout.write(`${lines.join('\n')}\n`);
   if (jsonOut !== '') {
     writeFileSync(
-      join(process.cwd(), jsonOut),
+      resolve(jsonOut),
       JSON.stringify(
         {
           dataset: ds.name,

@@ -1,12 +1,19 @@
 import { InvalidArgumentError, resolveOptions } from '@compactrec/core';
 import {
   type CtrDataFormat,
+  type CtrModel,
   type CtrModelKind,
   createCtrModel,
+  createSequenceCtrModel,
   evaluateCtr,
+  isSequenceFormat,
+  isSequenceModelKind,
   openCtrData,
+  type SequenceInterestBlock,
+  type SequenceModelKind,
   trainCtr,
 } from '@compactrec/ctr';
+import type { AttentionNormalization } from '@compactrec/sdim';
 import { initTf, type TfPreference } from '@compactrec/tf-backend';
 import { methodSpec } from './methods.js';
 import type { ResultRecord } from './report.js';
@@ -17,8 +24,24 @@ export interface CtrBenchOptions {
   data: string;
   format: CtrDataFormat;
   methods: readonly string[];
-  /** @default 'deepfm' */
-  model?: CtrModelKind;
+  /**
+   * Architecture, or several (one record per model × method × seed). Sequence models (`sdim`,
+   * `din`, `avgpool`, `din-short`) need a sequence format (`ml100k`, `seq-synthetic`) and vice versa.
+   * @default 'deepfm'
+   */
+  model?: CtrBenchModel | readonly CtrBenchModel[];
+  /** Seeds to repeat every model × method with (for means over seeds); overrides `seed`. @default [seed] */
+  seeds?: readonly number[];
+  /** Sequence formats: history length L for ml100k (seq-synthetic: its spec's maxLength). @default 256 */
+  maxLength?: number;
+  /** Sequence models: the short-term DIN attends over the last this many behaviours. @default 16 */
+  shortLength?: number;
+  /** SDIM: m hash functions. @default 48 */
+  numHashes?: number;
+  /** SDIM: τ bits per signature. @default 3 */
+  bitsPerSignature?: number;
+  /** DIN pooling weights (short and long). @default 'none' */
+  attentionNormalization?: AttentionNormalization;
   /** Per-table fraction of full bytes (ignored by `full`). @default 0.25 */
   budget?: number;
   /** @default 16 */
@@ -49,9 +72,12 @@ export interface CtrBenchOptions {
   log?: (line: string) => void;
 }
 
+/** A model name the CTR benchmark accepts. */
+export type CtrBenchModel = CtrModelKind | SequenceModelKind;
+
 /** Defaults of {@link CtrBenchOptions}. */
 export const DEFAULT_CTR_BENCH_OPTIONS = Object.freeze({
-  model: 'deepfm' as CtrModelKind,
+  model: 'deepfm' as CtrBenchModel | readonly CtrBenchModel[],
   budget: 0.25,
   dim: 16,
   mlp: Object.freeze([400, 400]) as readonly number[],
@@ -70,9 +96,12 @@ export const DEFAULT_CTR_BENCH_OPTIONS = Object.freeze({
 });
 
 /**
- * Trains and evaluates one CTR model per compression method at the same per-table budget (every
- * field compressed by the method; small fields keep full tables) and returns one record per method:
- * test AUC and log loss, the bytes by kind, times, and the process RSS after training.
+ * Trains and evaluates one CTR model per model × compression method × seed at the same per-table
+ * budget (every field compressed by the method; small fields keep full tables) and returns one
+ * record each: test AUC and log loss, the bytes by kind, times, and the process RSS after training.
+ * Sequence models keep their item table full (the method compresses the other fields) and report
+ * its bytes as `itemTableBytes`. The data is opened once per seed, so every model of a seed sees
+ * the same split.
  */
 export async function runCtrBench(options: CtrBenchOptions): Promise<ResultRecord[]> {
   const o = resolveOptions(DEFAULT_CTR_BENCH_OPTIONS, options);
@@ -80,82 +109,128 @@ export async function runCtrBench(options: CtrBenchOptions): Promise<ResultRecor
     throw new InvalidArgumentError(`benchmarks/runCtrBench: budget (${o.budget}) must be in (0, 1]`);
   }
   for (const m of o.methods) methodSpec(m); // unknown names fail before any work
+  const models: readonly CtrBenchModel[] = typeof o.model === 'string' ? [o.model] : o.model;
+  const seeds = o.seeds ?? [o.seed];
+  const seqFormat = isSequenceFormat(o.format);
+  if (models.length === 0 || seeds.length === 0) {
+    throw new InvalidArgumentError('benchmarks/runCtrBench: give at least one model and one seed');
+  }
+  for (const m of models) {
+    if (isSequenceModelKind(m) !== seqFormat) {
+      throw new InvalidArgumentError(
+        `benchmarks/runCtrBench: model '${m}' ${seqFormat ? 'is not a sequence model; ' + `format '${o.format}' needs sdim, din, avgpool or din-short` : `needs a sequence format (ml100k, seq-synthetic), not '${o.format}'`}`,
+      );
+    }
+  }
   const rt = await initTf({ prefer: o.backend, quiet: true });
   o.log(`[bench ctr] backend ${rt.backend}: ${rt.reason}`);
-  const t0 = performance.now();
-  const data = await openCtrData(o.format, o.data, { seed: o.seed, minCount: o.minCount, maxRows: o.maxRows });
-  o.log(
-    `[bench ctr] ${data.schema.name}: ${data.schema.fieldNames.length} fields [${[...data.schema.cardinalities].join(', ')}], ${data.train.numSamples ?? '?'} train / ${data.valid.numSamples ?? '?'} valid / ${data.test.numSamples ?? '?'} test (opened in ${((performance.now() - t0) / 1000).toFixed(2)} s)`,
-  );
-  const needsCounts = o.methods.some((m) => methodSpec(m).requires.includes('counts'));
-  const counts = needsCounts ? data.counts() : undefined;
   const records: ResultRecord[] = [];
-  for (const method of o.methods) {
-    const budget = method === 'full' ? 1 : o.budget;
-    const tFit = performance.now();
-    const model = createCtrModel(
-      rt.tf,
-      data.schema,
-      {
-        model: o.model,
-        method,
-        budget,
-        dim: o.dim,
-        mlp: o.mlp,
-        lr: o.lr,
-        seed: o.seed,
-        keepFullBelow: o.keepFullBelow,
-        ...(o.extra ? { extra: o.extra } : {}),
-      },
-      counts ? { counts } : {},
+  for (const seed of seeds) {
+    const t0 = performance.now();
+    const data = await openCtrData(o.format, o.data, {
+      seed,
+      minCount: o.minCount,
+      maxRows: o.maxRows,
+      ...(o.maxLength !== undefined ? { maxLength: o.maxLength } : {}),
+    });
+    o.log(
+      `[bench ctr] ${data.schema.name}: ${data.schema.fieldNames.length} fields [${[...data.schema.cardinalities].join(', ')}], ${data.train.numSamples ?? '?'} train / ${data.valid.numSamples ?? '?'} valid / ${data.test.numSamples ?? '?'} test (opened in ${((performance.now() - t0) / 1000).toFixed(2)} s)`,
     );
-    const fitSeconds = (performance.now() - tFit) / 1000;
-    try {
-      const mem = model.memory();
-      o.log(
-        `[${method}] ${mem.rows} rows, ${mem.embeddingBytes.toLocaleString('en-US')} table bytes of budget ${mem.budgetBytes.toLocaleString('en-US')} (fit ${fitSeconds.toFixed(2)} s)`,
-      );
-      const res = await trainCtr(
-        model,
-        { train: data.train, valid: data.valid },
-        { epochs: o.epochs, batchSize: o.batchSize, patience: o.patience, seed: o.seed, log: o.log },
-      );
-      const test = await evaluateCtr(model, data.test);
-      records.push({
-        dataset: data.schema.name,
-        model: o.model,
-        method,
-        budget,
-        rows: mem.rows,
-        embeddingBytes: mem.embeddingBytes,
-        budgetBytes: mem.budgetBytes,
-        fullEmbeddingBytes: mem.fullEmbeddingBytes,
-        embeddingFraction: mem.embeddingBytes / mem.fullEmbeddingBytes,
-        mappingBytes: mem.mappingBytes,
-        optimizerBytes: mem.optimizerBytes,
-        denseParams: mem.denseParams,
-        auc: test.auc,
-        logloss: test.logloss,
-        validAuc: res.bestValidAuc ?? null,
-        bestEpoch: res.bestEpoch,
-        epochs: res.epochs.length,
-        lr: o.lr,
-        batchSize: o.batchSize,
-        dim: o.dim,
-        trainSeconds: res.trainSeconds,
-        evalSeconds: res.evalSeconds + test.seconds,
-        fitSeconds,
-        samplesPerSecond: Math.round(res.samplesPerSecond),
-        rssBytes: process.memoryUsage().rss,
-        backend: rt.backend,
-        seed: o.seed,
-        params: JSON.stringify(model.mappers.map((m) => ({ method: m.method, rows: m.rows, ...m.params }))),
-      });
-      o.log(
-        `[${method}] test auc ${test.auc.toFixed(4)} logloss ${test.logloss.toFixed(4)} (best epoch ${res.bestEpoch}, ${(res.trainSeconds + res.evalSeconds).toFixed(1)} s)`,
-      );
-    } finally {
-      model.dispose();
+    const needsCounts = o.methods.some((m) => methodSpec(m).requires.includes('counts'));
+    const counts = needsCounts ? data.counts() : undefined;
+    for (const modelName of models) {
+      for (const method of o.methods) {
+        const budget = method === 'full' ? 1 : o.budget;
+        const tFit = performance.now();
+        const common = {
+          method,
+          budget,
+          dim: o.dim,
+          mlp: o.mlp,
+          lr: o.lr,
+          seed,
+          keepFullBelow: o.keepFullBelow,
+          ...(o.extra ? { extra: o.extra } : {}),
+        };
+        let model: CtrModel;
+        let block: SequenceInterestBlock | null = null;
+        if (isSequenceModelKind(modelName)) {
+          const s = createSequenceCtrModel(
+            rt.tf,
+            data,
+            {
+              ...common,
+              model: modelName,
+              ...(o.shortLength !== undefined ? { shortLength: o.shortLength } : {}),
+              ...(o.numHashes !== undefined ? { numHashes: o.numHashes } : {}),
+              ...(o.bitsPerSignature !== undefined ? { bitsPerSignature: o.bitsPerSignature } : {}),
+              ...(o.attentionNormalization !== undefined ? { attentionNormalization: o.attentionNormalization } : {}),
+            },
+            counts ? { counts } : {},
+          );
+          model = s.model;
+          block = s.block;
+        } else {
+          model = createCtrModel(rt.tf, data.schema, { ...common, model: modelName }, counts ? { counts } : {});
+        }
+        const fitSeconds = (performance.now() - tFit) / 1000;
+        const tag = `${modelName}/${method}/seed ${seed}`;
+        try {
+          const mem = model.memory();
+          o.log(
+            `[${tag}] ${mem.rows} rows, ${mem.embeddingBytes.toLocaleString('en-US')} table bytes of budget ${mem.budgetBytes.toLocaleString('en-US')} (fit ${fitSeconds.toFixed(2)} s)`,
+          );
+          const res = await trainCtr(
+            model,
+            { train: data.train, valid: data.valid },
+            { epochs: o.epochs, batchSize: o.batchSize, patience: o.patience, seed, log: o.log },
+          );
+          const test = await evaluateCtr(model, data.test);
+          records.push({
+            dataset: data.schema.name,
+            model: modelName,
+            method,
+            budget,
+            rows: mem.rows,
+            embeddingBytes: mem.embeddingBytes,
+            budgetBytes: mem.budgetBytes,
+            fullEmbeddingBytes: mem.fullEmbeddingBytes,
+            embeddingFraction: mem.embeddingBytes / mem.fullEmbeddingBytes,
+            mappingBytes: mem.mappingBytes,
+            optimizerBytes: mem.optimizerBytes + (block ? block.optimizerBytes : 0),
+            denseParams: mem.denseParams + (block ? block.attentionParams : 0),
+            ...(block
+              ? {
+                  itemTableBytes: block.tableBytes,
+                  maxLength: block.maxLength,
+                  shortLength: block.shortLength,
+                }
+              : {}),
+            auc: test.auc,
+            logloss: test.logloss,
+            validAuc: res.bestValidAuc ?? null,
+            bestEpoch: res.bestEpoch,
+            epochs: res.epochs.length,
+            lr: o.lr,
+            batchSize: o.batchSize,
+            dim: o.dim,
+            trainSeconds: res.trainSeconds,
+            secondsPerEpoch: res.trainSeconds / res.epochs.length,
+            evalSeconds: res.evalSeconds + test.seconds,
+            fitSeconds,
+            samplesPerSecond: Math.round(res.samplesPerSecond),
+            rssBytes: process.memoryUsage().rss,
+            backend: rt.backend,
+            seed,
+            params: JSON.stringify(model.mappers.map((m) => ({ method: m.method, rows: m.rows, ...m.params }))),
+          });
+          o.log(
+            `[${tag}] test auc ${test.auc.toFixed(4)} logloss ${test.logloss.toFixed(4)} (best epoch ${res.bestEpoch}, ${(res.trainSeconds + res.evalSeconds).toFixed(1)} s)`,
+          );
+        } finally {
+          model.dispose();
+        }
+      }
     }
   }
   return records;

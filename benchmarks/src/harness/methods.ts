@@ -1,4 +1,5 @@
 import { type MapperSpec, NotFoundError } from '@compactrec/core';
+import { GRAPHHASH_METHODS } from '@compactrec/graphhash';
 import { ID_HASHING_METHODS } from '@compactrec/id-hashing';
 
 /**
@@ -7,6 +8,7 @@ import { ID_HASHING_METHODS } from '@compactrec/id-hashing';
  */
 export const SHARING_METHODS: Readonly<Record<string, MapperSpec>> = Object.freeze({
   ...ID_HASHING_METHODS,
+  ...GRAPHHASH_METHODS,
 });
 
 /**

@@ -1,21 +1,74 @@
 import { barChartSvg, runCtrBench, toMarkdown, writeResults } from '@compactrec/benchmarks';
-import { CTR_DATA_FORMATS, CTR_MODEL_KINDS, type CtrDataFormat, type CtrModelKind } from '@compactrec/ctr';
+import { InvalidArgumentError } from '@compactrec/core';
+import {
+  CTR_DATA_FORMATS,
+  CTR_MODEL_KINDS,
+  type CtrDataFormat,
+  type CtrModelKind,
+  SEQUENCE_MODEL_KINDS,
+  type SequenceModelKind,
+} from '@compactrec/ctr';
 import { ID_HASHING_METHODS } from '@compactrec/id-hashing';
 import type { TfPreference } from '@compactrec/tf-backend';
 import type { Command } from '../args.js';
+
+type ResultRecord = Awaited<ReturnType<typeof runCtrBench>>[number];
 
 const CTR_METHODS = Object.values(ID_HASHING_METHODS)
   .filter((s) => !s.requires.includes('interactions'))
   .map((s) => s.name);
 
-/** `compactrec bench ctr`: one CTR model per compression method at an equal per-table budget. */
+/** Parses a comma list of integer seeds (`--seeds 0,1,2`). */
+function parseSeeds(items: readonly string[]): number[] {
+  return items.map((s) => {
+    const v = Number(s);
+    if (!Number.isInteger(v)) {
+      throw new InvalidArgumentError(`bench ctr: --seeds '${items.join(',')}' has '${s}', which is not an integer`);
+    }
+    return v;
+  });
+}
+
+/** Mean of a numeric column per (model, method) over the records (seeds), for the summary table. */
+function meansOverSeeds(records: readonly ResultRecord[], cols: readonly string[]): ResultRecord[] {
+  const groups = new Map<string, ResultRecord[]>();
+  for (const r of records) {
+    const k = `${r.model}\u0000${r.method}`;
+    const g = groups.get(k);
+    if (g) g.push(r);
+    else groups.set(k, [r]);
+  }
+  const out: ResultRecord[] = [];
+  for (const g of groups.values()) {
+    const row: Record<string, string | number> = { model: String(g[0]!.model), method: String(g[0]!.method), seeds: g.length };
+    for (const c of cols) {
+      const xs = g.map((r) => Number(r[c]));
+      const mean = xs.reduce((a, b) => a + b, 0) / xs.length;
+      row[c] = mean;
+      if (c === 'auc' && xs.length > 1) {
+        row.aucStd = Math.sqrt(xs.reduce((a, b) => a + (b - mean) ** 2, 0) / (xs.length - 1));
+      }
+    }
+    out.push(row);
+  }
+  return out;
+}
+
+/** `compactrec bench ctr`: one CTR model per model × compression method × seed at an equal per-table budget. */
 export const benchCtrCommand: Command = {
   name: 'bench ctr',
   summary: 'Train and evaluate a CTR model once per compression method at an equal per-table memory budget',
   options: [
     { name: 'data', type: 'string', required: true, description: 'Data path (frappe/criteo) or synthetic spec' },
     { name: 'format', type: 'string', required: true, choices: [...CTR_DATA_FORMATS], description: 'Data format' },
-    { name: 'model', type: 'string', default: 'deepfm', choices: [...CTR_MODEL_KINDS], description: 'Architecture' },
+    {
+      name: 'model',
+      type: 'list',
+      default: ['deepfm'],
+      choices: [...CTR_MODEL_KINDS, ...SEQUENCE_MODEL_KINDS],
+      description:
+        'Comma-separated architectures; sdim, din, avgpool, din-short are sequence models (formats ml100k, seq-synthetic)',
+    },
     { name: 'methods', type: 'list', default: ['full'], choices: CTR_METHODS, description: 'Comma-separated methods' },
     {
       name: 'budget',
@@ -30,9 +83,31 @@ export const benchCtrCommand: Command = {
     { name: 'batch', type: 'int', default: 1024, min: 1, description: 'Samples per mini-batch' },
     { name: 'lr', type: 'number', default: 0.001, gt: 0, description: 'Adam learning rate' },
     { name: 'dim', type: 'int', default: 16, min: 1, description: 'Embedding dimension' },
+    { name: 'mlp', type: 'list', default: ['400', '400'], description: 'Hidden layer widths, comma-separated' },
+    {
+      name: 'max-length',
+      type: 'int',
+      min: 1,
+      description: "ml100k: history length L [default: 256] (seq-synthetic: the spec's maxLength, default 1024)",
+    },
+    { name: 'short-length', type: 'int', default: 16, min: 1, description: 'Sequence models: short-term window' },
+    { name: 'hashes', type: 'int', default: 48, min: 1, description: 'SDIM: m SimHash functions' },
+    { name: 'tau', type: 'int', default: 3, min: 1, max: 8, description: 'SDIM: τ bits per signature' },
+    {
+      name: 'attention',
+      type: 'string',
+      default: 'none',
+      choices: ['none', 'softmax'],
+      description: 'DIN pooling weights (short- and long-term)',
+    },
     { name: 'min-count', type: 'int', default: 10, min: 1, description: 'Criteo: rarer values share the OOV id' },
     { name: 'max-rows', type: 'int', min: 1, description: 'Read at most this many rows per file' },
     { name: 'seed', type: 'int', default: 0, description: 'Seed of every random choice' },
+    {
+      name: 'seeds',
+      type: 'list',
+      description: 'Comma-separated seeds: repeat every model × method per seed (overrides --seed; prints means)',
+    },
     {
       name: 'backend',
       type: 'string',
@@ -48,12 +123,22 @@ export const benchCtrCommand: Command = {
     },
   ],
   details:
-    'Example:\n  compactrec bench ctr --data ../shared/datasets/frappe_nfm --format frappe --model deepfm --methods full,modulo,double-frequency,qr --budget 0.25',
+    'Examples:\n  compactrec bench ctr --data ../shared/datasets/frappe_nfm --format frappe --model deepfm --methods full,modulo,double-frequency,qr --budget 0.25\n' +
+    '  compactrec bench ctr --data ../shared/datasets/ml-100k --format ml100k --model sdim,din,avgpool,din-short --seeds 0,1,2 --mlp 200,80 --batch 256\n' +
+    "  compactrec bench ctr --data 'users=1000,items=1000,clusters=20' --format seq-synthetic --model sdim,din,avgpool,din-short --seeds 0,1,2",
   async run(a) {
+    const models = a.model as (CtrModelKind | SequenceModelKind)[];
     const records = await runCtrBench({
       data: a.data as string,
       format: a.format as CtrDataFormat,
-      model: a.model as CtrModelKind,
+      model: models,
+      mlp: (a.mlp as string[]).map(Number),
+      shortLength: a['short-length'] as number,
+      numHashes: a.hashes as number,
+      bitsPerSignature: a.tau as number,
+      attentionNormalization: a.attention as 'none' | 'softmax',
+      ...(a['max-length'] !== undefined ? { maxLength: a['max-length'] as number } : {}),
+      ...(a.seeds !== undefined ? { seeds: parseSeeds(a.seeds as string[]) } : {}),
       methods: a.methods as string[],
       budget: a.budget as number,
       epochs: a.epochs as number,
@@ -66,11 +151,33 @@ export const benchCtrCommand: Command = {
       backend: a.backend as TfPreference,
       ...(a['max-rows'] !== undefined ? { maxRows: a['max-rows'] as number } : {}),
     });
-    const svg = barChartSvg(records, 'auc', (r) => `${r.method} @ ${r.budget}`, `Test AUC on ${records[0]?.dataset}`);
+    const label = (r: ResultRecord): string =>
+      `${models.length > 1 ? `${r.model} ` : ''}${r.method} @ ${r.budget}${r.seed !== undefined && a.seeds !== undefined ? ` s${r.seed}` : ''}`;
+    const svg = barChartSvg(records, 'auc', label, `Test AUC on ${records[0]?.dataset}`);
     const files = await writeResults(a.out as string, records, svg);
-    process.stdout.write(
-      `${toMarkdown(records, ['dataset', 'model', 'method', 'budget', 'rows', 'embeddingBytes', 'budgetBytes', 'mappingBytes', 'optimizerBytes', 'auc', 'logloss', 'bestEpoch', 'trainSeconds', 'evalSeconds', 'backend'])}\n\nWrote ${files.join(', ')}\n`,
-    );
+    const table = toMarkdown(records, [
+      'dataset',
+      'model',
+      'method',
+      'seed',
+      'budget',
+      'rows',
+      'embeddingBytes',
+      'budgetBytes',
+      'mappingBytes',
+      'optimizerBytes',
+      'auc',
+      'logloss',
+      'bestEpoch',
+      'trainSeconds',
+      'evalSeconds',
+      'backend',
+    ]);
+    const summary =
+      a.seeds !== undefined
+        ? `\n\nMean over seeds:\n${toMarkdown(meansOverSeeds(records, ['auc', 'logloss', 'trainSeconds', 'secondsPerEpoch', 'bestEpoch']))}`
+        : '';
+    process.stdout.write(`${table}${summary}\n\nWrote ${files.join(', ')}\n`);
     return 0;
   },
 };

@@ -2,6 +2,7 @@ import type { Command } from '../args.js';
 import { benchCtrCommand } from './bench-ctr.js';
 import { benchRetrievalCommand } from './bench-retrieval.js';
 import { BSE_COMMANDS } from './bse.js';
+import { clusterCommand } from './cluster.js';
 import { ctrEvalCommand, ctrTrainCommand } from './ctr.js';
 import { doctorCommand } from './doctor.js';
 
@@ -12,6 +13,7 @@ import { doctorCommand } from './doctor.js';
 export const COMMANDS: readonly Command[] = [
   benchRetrievalCommand,
   benchCtrCommand,
+  clusterCommand,
   ctrTrainCommand,
   ctrEvalCommand,
   doctorCommand,
