@@ -1,4 +1,10 @@
+export { type CtrBenchOptions, DEFAULT_CTR_BENCH_OPTIONS, runCtrBench } from './harness/ctr.js';
 export { methodNames, methodSpec, SHARING_METHODS } from './harness/methods.js';
 export { barChartSvg, type ResultRecord, toCsv, toMarkdown, writeResults } from './harness/report.js';
-export { DEFAULT_RETRIEVAL_BENCH_OPTIONS, fitMapper, loadRetrievalData, type RetrievalBenchOptions, runRetrievalBench } from './harness/retrieval.js';
-export { type CtrBenchOptions, DEFAULT_CTR_BENCH_OPTIONS, runCtrBench } from './harness/ctr.js';
+export {
+  DEFAULT_RETRIEVAL_BENCH_OPTIONS,
+  fitMapper,
+  loadRetrievalData,
+  type RetrievalBenchOptions,
+  runRetrievalBench,
+} from './harness/retrieval.js';

@@ -36,10 +36,28 @@ function trainThroughput(k: Kernels, triples: number): number {
   while (done < triples) {
     const end = Math.min(n, triples - done);
     const r = k.bprTrain({
-      dim, user: u.arrays(), item: i.arrays(), numItems: data.train.numItems, trainOffsets: bpr.trainOffsets,
-      trainItems: bpr.trainItems, pairUsers: bpr.pairUsers, pairItems: bpr.pairItems, perm, start: 0, end,
-      shuffle: true, batchSize: 2048, lr: 1e-3, weightLr: 1e-3, beta1: 0.9, beta2: 0.999, eps: 1e-8, reg: 1e-4,
-      scoreLastBatches: -1, rngState, state,
+      dim,
+      user: u.arrays(),
+      item: i.arrays(),
+      numItems: data.train.numItems,
+      trainOffsets: bpr.trainOffsets,
+      trainItems: bpr.trainItems,
+      pairUsers: bpr.pairUsers,
+      pairItems: bpr.pairItems,
+      perm,
+      start: 0,
+      end,
+      shuffle: true,
+      batchSize: 2048,
+      lr: 1e-3,
+      weightLr: 1e-3,
+      beta1: 0.9,
+      beta2: 0.999,
+      eps: 1e-8,
+      reg: 1e-4,
+      scoreLastBatches: -1,
+      rngState,
+      state,
     });
     done += r.triples;
   }
@@ -53,7 +71,16 @@ function evalSeconds(k: Kernels, users: number): number {
   const sub = Int32Array.from({ length: users }, (_, j) => j);
   const out = new Int32Array(users * 20);
   const t0 = performance.now();
-  k.rankTopK({ dim, k: 20, userEmb: ue, itemEmb: ie, maskOffsets: data.train.offsets, maskItems: data.train.items, users: sub, out });
+  k.rankTopK({
+    dim,
+    k: 20,
+    userEmb: ue,
+    itemEmb: ie,
+    maskOffsets: data.train.offsets,
+    maskItems: data.train.items,
+    users: sub,
+    out,
+  });
   return (performance.now() - t0) / 1000;
 }
 
@@ -67,9 +94,21 @@ const jsUsers = 500;
 const jsEval = (evalSeconds(JS_KERNELS, jsUsers) * data.train.numUsers) / jsUsers;
 const natEval = native.kind === 'native' ? evalSeconds(native, data.train.numUsers) : jsEval;
 const rows = [
-  ['BPR training (triples/s, d 64, batch 2048)', Math.round(jsTps).toLocaleString('en-US'), Math.round(natTps).toLocaleString('en-US'), (natTps / jsTps).toFixed(1)],
-  [`Full-ranking eval, ${data.train.numUsers} users × ${data.train.numItems} items (s)`, `${jsEval.toFixed(1)} (from ${jsUsers} users)`, natEval.toFixed(2), (jsEval / natEval).toFixed(1)],
+  [
+    'BPR training (triples/s, d 64, batch 2048)',
+    Math.round(jsTps).toLocaleString('en-US'),
+    Math.round(natTps).toLocaleString('en-US'),
+    (natTps / jsTps).toFixed(1),
+  ],
+  [
+    `Full-ranking eval, ${data.train.numUsers} users × ${data.train.numItems} items (s)`,
+    `${jsEval.toFixed(1)} (from ${jsUsers} users)`,
+    natEval.toFixed(2),
+    (jsEval / natEval).toFixed(1),
+  ],
 ];
-process.stdout.write(`MF-BPR speed on ${data.name} (${n.toLocaleString('en-US')} training pairs), one process, ${native.kind} kernels\n\n`);
+process.stdout.write(
+  `MF-BPR speed on ${data.name} (${n.toLocaleString('en-US')} training pairs), one process, ${native.kind} kernels\n\n`,
+);
 process.stdout.write('| measure | JavaScript kernels | native kernels | speed-up |\n| --- | ---: | ---: | ---: |\n');
 for (const r of rows) process.stdout.write(`| ${r.join(' | ')} |\n`);

@@ -1,23 +1,48 @@
 import { mkdtemp, readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { InvalidArgumentError, NotFoundError } from '@compactrec/core';
 import { runRetrievalBench, writeResults } from '@compactrec/benchmarks';
+import { InvalidArgumentError, NotFoundError } from '@compactrec/core';
 import { describe, expect, it } from 'vitest';
 
 const quiet = () => {};
 
 describe('retrieval benchmark harness', () => {
   it('rejects out-of-range budgets and unknown methods before any work', async () => {
-    await expect(runRetrievalBench({ data: 'generated', methods: ['full'], budget: 0, log: quiet })).rejects.toThrow(InvalidArgumentError);
-    await expect(runRetrievalBench({ data: 'generated', methods: ['full'], budget: 1.5, log: quiet })).rejects.toThrow(InvalidArgumentError);
-    await expect(runRetrievalBench({ data: 'generated', methods: ['nope'], log: quiet })).rejects.toThrow(NotFoundError);
-    await expect(runRetrievalBench({ data: '/nonexistent/dir', methods: ['full'], log: quiet })).rejects.toThrow(NotFoundError);
+    await expect(runRetrievalBench({ data: 'generated', methods: ['full'], budget: 0, log: quiet })).rejects.toThrow(
+      InvalidArgumentError,
+    );
+    await expect(runRetrievalBench({ data: 'generated', methods: ['full'], budget: 1.5, log: quiet })).rejects.toThrow(
+      InvalidArgumentError,
+    );
+    await expect(runRetrievalBench({ data: 'generated', methods: ['nope'], log: quiet })).rejects.toThrow(
+      NotFoundError,
+    );
+    await expect(runRetrievalBench({ data: '/nonexistent/dir', methods: ['full'], log: quiet })).rejects.toThrow(
+      NotFoundError,
+    );
   });
 
   it('gives every method 95–100% of the same per-table budget and records the three kinds of bytes', async () => {
-    const methods = ['modulo', 'universal', 'double', 'frequency', 'double-frequency', 'qr', 'hash-embedding', 'lsh', 'dsl'];
-    const records = await runRetrievalBench({ data: 'generated', methods, budget: 0.25, epochs: 1, dim: 32, log: quiet });
+    const methods = [
+      'modulo',
+      'universal',
+      'double',
+      'frequency',
+      'double-frequency',
+      'qr',
+      'hash-embedding',
+      'lsh',
+      'dsl',
+    ];
+    const records = await runRetrievalBench({
+      data: 'generated',
+      methods,
+      budget: 0.25,
+      epochs: 1,
+      dim: 32,
+      log: quiet,
+    });
     expect(records.map((r) => r.method)).toEqual(methods);
     for (const r of records) {
       const frac = (r.embeddingBytes as number) / (r.budgetBytes as number);
@@ -32,7 +57,12 @@ describe('retrieval benchmark harness', () => {
   it('writes results.json, results.csv, results.md and an SVG plot', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'cr-results-'));
     const files = await writeResults(dir, [{ method: 'a,b', recall: 0.5 }], '<svg></svg>');
-    expect(files.map((f) => f.slice(dir.length + 1))).toEqual(['results.json', 'results.csv', 'results.md', 'plot.svg']);
+    expect(files.map((f) => f.slice(dir.length + 1))).toEqual([
+      'results.json',
+      'results.csv',
+      'results.md',
+      'plot.svg',
+    ]);
     expect(await readFile(join(dir, 'results.csv'), 'utf8')).toBe('method,recall\n"a,b",0.5\n');
     expect(JSON.parse(await readFile(join(dir, 'results.json'), 'utf8'))).toEqual([{ method: 'a,b', recall: 0.5 }]);
   });

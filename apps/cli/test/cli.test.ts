@@ -7,8 +7,14 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 function capture() {
   const out: string[] = [];
   const err: string[] = [];
-  vi.spyOn(process.stdout, 'write').mockImplementation((s) => (out.push(String(s)), true));
-  vi.spyOn(process.stderr, 'write').mockImplementation((s) => (err.push(String(s)), true));
+  vi.spyOn(process.stdout, 'write').mockImplementation((s) => {
+    out.push(String(s));
+    return true;
+  });
+  vi.spyOn(process.stderr, 'write').mockImplementation((s) => {
+    err.push(String(s));
+    return true;
+  });
   return { out: () => out.join(''), err: () => err.join('') };
 }
 
@@ -35,7 +41,9 @@ describe('compactrec CLI', () => {
       const io = capture();
       expect(await main([...argv])).not.toBe(0);
       expect(io.err()).toMatch(pattern);
-      expect(io.err().trim().split('\n')[0]).toMatch(pattern.source.includes('unknown command') ? /unknown command/ : pattern);
+      expect(io.err().trim().split('\n')[0]).toMatch(
+        pattern.source.includes('unknown command') ? /unknown command/ : pattern,
+      );
       vi.restoreAllMocks();
     }
   });
@@ -61,7 +69,20 @@ describe('compactrec CLI', () => {
   it('runs a small benchmark end to end and writes its results', async () => {
     const out = await mkdtemp(join(tmpdir(), 'cr-cli-out-'));
     const io = capture();
-    const code = await main(['bench', 'retrieval', '--data', 'generated', '--methods', 'full,modulo', '--epochs', '2', '--dim', '16', '--out', out]);
+    const code = await main([
+      'bench',
+      'retrieval',
+      '--data',
+      'generated',
+      '--methods',
+      'full,modulo',
+      '--epochs',
+      '2',
+      '--dim',
+      '16',
+      '--out',
+      out,
+    ]);
     expect(code).toBe(0);
     expect(io.out()).toMatch(/\| generated-.* \| mf \| modulo \|/);
     expect(io.err()).toMatch(/\[modulo\] epoch 2\/2/);

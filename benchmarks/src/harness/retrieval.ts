@@ -7,8 +7,8 @@ import {
   InvalidArgumentError,
   type MapperFitData,
   type RetrievalDataset,
-  readLightGcnDataset,
   Rng,
+  readLightGcnDataset,
   resolveOptions,
 } from '@compactrec/core';
 import { DslTable, densityForBudget } from '@compactrec/dsl';
@@ -82,7 +82,11 @@ function createDsl(rows: number, dim: number, budget: number, totalSteps: number
     growth: table.options.growth,
     maybeUpdate: (step, state) => table.maybeUpdate(step, state),
   };
-  return { table, hook, params: { density, format, nnz: table.activeCount, updateInterval: table.options.updateInterval } };
+  return {
+    table,
+    hook,
+    params: { density, format, nnz: table.activeCount, updateInterval: table.options.updateInterval },
+  };
 }
 
 /** Loads `--data`: a LightGCN directory, or `generated`. */
@@ -198,7 +202,9 @@ export async function runRetrievalBench(options: RetrievalBenchOptions): Promise
       mappingBytes: um.mappingBytes + im.mappingBytes,
       optimizerBytes: user.optimizerBytes + item.optimizerBytes,
       trainingTableBytes:
-        dslUser && dslItem ? dslUser.table.trainingBytes() + dslItem.table.trainingBytes() : user.embeddingBytes + item.embeddingBytes,
+        dslUser && dslItem
+          ? dslUser.table.trainingBytes() + dslItem.table.trainingBytes()
+          : user.embeddingBytes + item.embeddingBytes,
       'recall@20': res.final.recall,
       'ndcg@20': res.final.ndcg,
       bestRecall: res.best.recall,
@@ -211,9 +217,7 @@ export async function runRetrievalBench(options: RetrievalBenchOptions): Promise
       triplesPerSecond: Math.round(res.triplesPerSecond),
       seed: o.seed,
       params: JSON.stringify(
-        dslUser && dslItem
-          ? { user: dslUser.params, item: dslItem.params }
-          : { user: um.params, item: im.params },
+        dslUser && dslItem ? { user: dslUser.params, item: dslItem.params } : { user: um.params, item: im.params },
       ),
     });
     o.log(

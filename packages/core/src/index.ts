@@ -1,21 +1,17 @@
 export {
-  BudgetError,
-  CompactRecError,
-  DataFormatError,
-  InvalidArgumentError,
-  NotFoundError,
-  UsageError,
-} from './errors.js';
-export { deriveSeed, fmix32, hashString, Rng } from './rng.js';
-export { hashInt, mulModPrime, UNIVERSAL_PRIME, UniversalHash } from './hash.js';
-export { EmbeddingTable, SparseGradAccumulator } from './table.js';
-export {
-  createSparseOptimizer,
-  DEFAULT_SPARSE_OPTIMIZER_OPTIONS,
-  type OptimizerKind,
-  type SparseOptimizer,
-  type SparseOptimizerOptions,
-} from './optim.js';
+  CHECKPOINT_FORMAT_VERSION,
+  CHECKPOINT_MAGIC,
+  type Checkpoint,
+  type CheckpointArray,
+  type CheckpointDtype,
+  decodeCheckpoint,
+  encodeCheckpoint,
+  type ReadCheckpointOptions,
+  readCheckpoint,
+  readCheckpointSync,
+  writeCheckpoint,
+  writeCheckpointSync,
+} from './checkpoint.js';
 export {
   type CtrDataset,
   degrees,
@@ -25,8 +21,17 @@ export {
   transposeInteractions,
 } from './data.js';
 export {
-  checkFitRequest,
+  BudgetError,
+  CompactRecError,
+  DataFormatError,
+  InvalidArgumentError,
+  NotFoundError,
+  UsageError,
+} from './errors.js';
+export { hashInt, mulModPrime, UNIVERSAL_PRIME, UniversalHash } from './hash.js';
+export {
   type Combine,
+  checkFitRequest,
   embeddingBytes,
   fullTableBytes,
   type IdMapper,
@@ -37,6 +42,35 @@ export {
   materializeCodes,
   unknownId,
 } from './mapper.js';
+export {
+  auc,
+  DEFAULT_RANKING_METRICS_OPTIONS,
+  logloss,
+  type RankingMetrics,
+  type RankingMetricsOptions,
+  rankingMetrics,
+} from './metrics.js';
+export {
+  createSparseOptimizer,
+  DEFAULT_SPARSE_OPTIMIZER_OPTIONS,
+  type OptimizerKind,
+  type SparseOptimizer,
+  type SparseOptimizerOptions,
+} from './optim.js';
+export { resolveOptions } from './options.js';
+export {
+  bucketizeCriteoInt,
+  CRITEO_MISSING_CAT,
+  CRITEO_MISSING_INT_BUCKET,
+  CRITEO_NUM_CATS,
+  CRITEO_NUM_FIELDS,
+  CRITEO_NUM_INTS,
+  type CriteoData,
+  criteoBatches,
+  DEFAULT_READ_CRITEO_OPTIONS,
+  type ReadCriteoOptions,
+  readCriteo,
+} from './readers/criteo.js';
 export {
   DEFAULT_READ_INTERACTIONS_OPTIONS,
   type ReadInteractionsOptions,
@@ -52,45 +86,11 @@ export {
   type ReadLibfmOptions,
   readLibfm,
 } from './readers/libfm.js';
-export {
-  bucketizeCriteoInt,
-  CRITEO_MISSING_CAT,
-  CRITEO_MISSING_INT_BUCKET,
-  CRITEO_NUM_CATS,
-  CRITEO_NUM_FIELDS,
-  CRITEO_NUM_INTS,
-  type CriteoData,
-  criteoBatches,
-  DEFAULT_READ_CRITEO_OPTIONS,
-  type ReadCriteoOptions,
-  readCriteo,
-} from './readers/criteo.js';
 export { type RecboleInteractions, readRecboleInter } from './readers/recbole.js';
-export {
-  CHECKPOINT_FORMAT_VERSION,
-  CHECKPOINT_MAGIC,
-  type Checkpoint,
-  type CheckpointArray,
-  type CheckpointDtype,
-  decodeCheckpoint,
-  encodeCheckpoint,
-  type ReadCheckpointOptions,
-  readCheckpoint,
-  readCheckpointSync,
-  writeCheckpoint,
-  writeCheckpointSync,
-} from './checkpoint.js';
-export {
-  auc,
-  DEFAULT_RANKING_METRICS_OPTIONS,
-  logloss,
-  type RankingMetrics,
-  type RankingMetricsOptions,
-  rankingMetrics,
-} from './metrics.js';
+export { deriveSeed, fmix32, hashString, Rng } from './rng.js';
 export {
   DEFAULT_SYNTHETIC_RETRIEVAL_OPTIONS,
   generateRetrievalDataset,
   type SyntheticRetrievalOptions,
 } from './synthetic.js';
-export { resolveOptions } from './options.js';
+export { EmbeddingTable, SparseGradAccumulator } from './table.js';

@@ -1,4 +1,5 @@
 export { evaluateFullRanking, type RetrievalMetrics } from './eval.js';
+export { createPropagation, type NormalizedAdjacency, normalizedAdjacency, type Propagation } from './lightgcn.js';
 export {
   type BprData,
   DEFAULT_MF_BPR_OPTIONS,
@@ -9,5 +10,4 @@ export {
   type SparsityHook,
   trainMfBpr,
 } from './mf.js';
-export { createPropagation, type NormalizedAdjacency, normalizedAdjacency, type Propagation } from './lightgcn.js';
 export { DEFAULT_TOWER_OPTIONS, Tower, type TowerOptions } from './tower.js';

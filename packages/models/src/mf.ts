@@ -73,6 +73,11 @@ export interface MfBprOptions {
   neighborGradients?: boolean;
   /** LightGCN: cap on neighbours per node for those gradients (sampled, unbiased); 0 = all. @default 32 */
   maxNeighbors?: number;
+  /**
+   * LightGCN (L ≥ 2): sampled 2-hop paths per batch node carrying the Â²G gradient term
+   * (unbiased; 0 = leave that term out). @default 16
+   */
+  twoHopSamples?: number;
   /** Sparse-training hooks per tower (DSL). */
   sparsity?: { user?: SparsityHook; item?: SparsityHook };
   /** Called after every epoch. */
@@ -86,6 +91,7 @@ export const DEFAULT_MF_BPR_OPTIONS = Object.freeze({
   refreshEvery: 40,
   neighborGradients: true,
   maxNeighbors: 32,
+  twoHopSamples: 16,
   epochs: 150,
   batchSize: 2048,
   lr: 0.001,
@@ -174,11 +180,11 @@ export function trainMfBpr(data: RetrievalDataset, user: Tower, item: Tower, opt
   let sampleUsers: Int32Array | undefined;
   if (o.sampling === 'user') {
     const active: number[] = [];
-    for (let u = 0; u < data.train.numUsers; u++) if (data.train.offsets[u + 1]! > data.train.offsets[u]!) active.push(u);
+    for (let u = 0; u < data.train.numUsers; u++)
+      if (data.train.offsets[u + 1]! > data.train.offsets[u]!) active.push(u);
     sampleUsers = Int32Array.from(active);
   }
-  const gcn =
-    o.model === 'lightgcn' ? createPropagation(data.train, user, item, o.layers) : null;
+  const gcn = o.model === 'lightgcn' ? createPropagation(data.train, user, item, o.layers) : null;
   const interval = Math.min(hooks.user?.updateInterval ?? Infinity, hooks.item?.updateInterval ?? Infinity);
   const batchGrowth = hooks.user?.growth === 'batch' || hooks.item?.growth === 'batch';
 
@@ -246,6 +252,7 @@ export function trainMfBpr(data: RetrievalDataset, user: Tower, item: Tower, opt
                     graphValues: gcn.adjacency.values,
                     alpha1: 1 / (o.layers + 1),
                     maxNeighbors: o.maxNeighbors,
+                    ...(o.layers >= 2 ? { alpha2: 1 / (o.layers + 1), twoHopSamples: o.twoHopSamples } : {}),
                   }
                 : {}),
             }

@@ -12,7 +12,10 @@ function towers(method: string, budget = 0.25) {
     const numIds = side === 'user' ? data.train.numUsers : data.train.numItems;
     const spec = ID_HASHING_METHODS[method]!;
     const full = numIds * dim * 4;
-    const m = spec.create({ numIds }, { dim, budgetBytes: method === 'full' ? full : Math.floor(full * budget), seed: 1 });
+    const m = spec.create(
+      { numIds },
+      { dim, budgetBytes: method === 'full' ? full : Math.floor(full * budget), seed: 1 },
+    );
     return new Tower(m, dim, { seed: side === 'user' ? 1 : 2 });
   };
   return [mk('user'), mk('item')] as const;
@@ -51,7 +54,8 @@ describe('@compactrec/models', () => {
     const adj = normalizedAdjacency(small.train);
     const N = adj.numNodes;
     const A = new Float64Array(N * N);
-    for (let x = 0; x < N; x++) for (let e = adj.offsets[x]!; e < adj.offsets[x + 1]!; e++) A[x * N + adj.indices[e]!] = adj.values[e]!;
+    for (let x = 0; x < N; x++)
+      for (let e = adj.offsets[x]!; e < adj.offsets[x + 1]!; e++) A[x * N + adj.indices[e]!] = adj.values[e]!;
     // Symmetric, with 1/sqrt(du·di) weights.
     for (let x = 0; x < N; x++) for (let y = 0; y < N; y++) expect(A[x * N + y]).toBeCloseTo(A[y * N + x]!, 6);
     const spec = ID_HASHING_METHODS.full!;
@@ -62,7 +66,8 @@ describe('@compactrec/models', () => {
     const E0 = Float64Array.from(prop.ego);
     const mul = (M: Float64Array, X: Float64Array) => {
       const Y = new Float64Array(N * 4);
-      for (let x = 0; x < N; x++) for (let y = 0; y < N; y++) for (let c = 0; c < 4; c++) Y[x * 4 + c]! += M[x * N + y]! * X[y * 4 + c]!;
+      for (let x = 0; x < N; x++)
+        for (let y = 0; y < N; y++) for (let c = 0; c < 4; c++) Y[x * 4 + c]! += M[x * N + y]! * X[y * 4 + c]!;
       return Y;
     };
     const E1 = mul(A, E0);
@@ -83,7 +88,8 @@ describe('@compactrec/models', () => {
       const mk = (side: 'user' | 'item') => {
         const numIds = side === 'user' ? data.train.numUsers : data.train.numItems;
         const counts = new Uint32Array(numIds);
-        if (side === 'user') for (let x = 0; x < numIds; x++) counts[x] = data.train.offsets[x + 1]! - data.train.offsets[x]!;
+        if (side === 'user')
+          for (let x = 0; x < numIds; x++) counts[x] = data.train.offsets[x + 1]! - data.train.offsets[x]!;
         else for (const it of data.train.items) counts[it]!++;
         const m = ID_HASHING_METHODS[method]!.create({ numIds, counts }, { dim, budgetBytes: numIds * dim, seed: 5 });
         return new Tower(m, dim, { seed: 9 });
@@ -91,7 +97,6 @@ describe('@compactrec/models', () => {
       const r = trainMfBpr(data, mk('user'), mk('item'), { epochs: 6, lr: 0.01, batchSize: 512 });
       expect(r.losses[5]!, method).toBeLessThan(r.losses[0]!);
       expect(r.final.recall, method).toBeGreaterThan(0.03);
-
     }
   });
 });

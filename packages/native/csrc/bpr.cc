@@ -254,6 +254,9 @@ napi_value bprTrain(napi_env env, Args& a) {
   const float a0 = (float)a.num("alpha0", 1.0, true);
   const float a1 = (float)a.num("alpha1", 0.0, true);
   const uint32_t maxNb = (uint32_t)a.num("maxNeighbors", 0, true);
+  // 2-hop gradient term (Â²G): `twoHopSamples` sampled paths x → v → w per node, unbiased.
+  const float a2 = (float)a.num("alpha2", 0.0, true);
+  const uint32_t twoHop = (uint32_t)a.num("twoHopSamples", 0, true);
   const size_t numNodes = U.numIds + I.numIds;
   if (H && (nH != numNodes * (size_t)dim || !S0 || nS != nH)) throw ArgError{"history and snapshot must both be (numUsers + numItems) × dim"};
   const bool hop = gOff && a1 != 0.f;
@@ -370,6 +373,19 @@ napi_value bprTrain(napi_env env, Args& a) {
         const uint32_t lo = gOff[node], hi = gOff[node + 1], deg = hi - lo;
         Side& other = q == 0 ? I : U;
         const size_t base = q == 0 ? U.numIds : 0;
+        Side& same = q == 0 ? U : I;
+        const size_t sameBase = q == 0 ? 0 : U.numIds;
+        if (a2 != 0.f && twoHop > 0 && deg > 0) {
+          for (uint32_t s = 0; s < twoHop; s++) {
+            const uint32_t e = lo + rng.below(deg);
+            const uint32_t v = (uint32_t)gIdx[e];
+            const uint32_t lo2 = gOff[v], deg2 = gOff[v + 1] - lo2;
+            const uint32_t e2 = lo2 + rng.below(deg2);
+            const float w = a2 * gVal[e] * gVal[e2] * (float)deg * (float)deg2 / (float)twoHop;
+            for (int c = 0; c < dim; c++) d[c] = w * dn[c];
+            same.backward((int32_t)(gIdx[e2] - sameBase), d.data(), dim);
+          }
+        }
         if (maxNb == 0 || deg <= maxNb) {
           for (uint32_t e = lo; e < hi; e++) {
             const float w = a1 * gVal[e];

@@ -75,6 +75,9 @@ export interface BprTrainArgs {
   alpha1?: number;
   /** Neighbours per node for those gradients, sampled when the degree is larger (0 = all). */
   maxNeighbors?: number;
+  /** Weight of the 2-hop term Â²G (1/(L+1) for L ≥ 2), estimated from `twoHopSamples` sampled paths per node. */
+  alpha2?: number;
+  twoHopSamples?: number;
   /** xoshiro128** state, advanced in place. */
   rngState: Uint32Array;
   /** `[adamStep]`, advanced in place. */

@@ -1,11 +1,26 @@
 import { Rng } from '@compactrec/core';
-import { type BprTrainArgs, getKernels, JS_KERNELS, type Kernels, kernelInfo, type TowerArrays } from '@compactrec/native';
+import {
+  type BprTrainArgs,
+  getKernels,
+  JS_KERNELS,
+  type Kernels,
+  kernelInfo,
+  type TowerArrays,
+} from '@compactrec/native';
 import { describe, expect, it } from 'vitest';
 
 const native = getKernels();
 const haveNative = native.kind === 'native';
 
-function tower(numIds: number, rows: number, K: number, combine: number, dim: number, seed: number, weights: boolean): TowerArrays {
+function tower(
+  numIds: number,
+  rows: number,
+  K: number,
+  combine: number,
+  dim: number,
+  seed: number,
+  weights: boolean,
+): TowerArrays {
   const rng = new Rng(seed);
   const rowDim = combine === 2 ? dim / K : dim;
   const codes = new Int32Array(numIds * K);
@@ -32,7 +47,18 @@ function tower(numIds: number, rows: number, K: number, combine: number, dim: nu
 
 function cloneTower(t: TowerArrays): TowerArrays {
   const c = <T extends Float32Array | Int32Array | Uint8Array | null>(a: T): T => (a ? (a.slice() as T) : a);
-  return { ...t, codes: c(t.codes), weights: c(t.weights), table: c(t.table), m: c(t.m), v: c(t.v), weightM: c(t.weightM), weightV: c(t.weightV), mask: c(t.mask), scores: c(t.scores) };
+  return {
+    ...t,
+    codes: c(t.codes),
+    weights: c(t.weights),
+    table: c(t.table),
+    m: c(t.m),
+    v: c(t.v),
+    weightM: c(t.weightM),
+    weightV: c(t.weightV),
+    mask: c(t.mask),
+    scores: c(t.scores),
+  };
 }
 
 function problem(combineU: number, combineI: number, K: number, weights: boolean): BprTrainArgs {
@@ -80,7 +106,14 @@ function problem(combineU: number, combineI: number, K: number, weights: boolean
 }
 
 function run(k: Kernels, p: BprTrainArgs): BprTrainArgs & { loss: number } {
-  const q = { ...p, user: cloneTower(p.user), item: cloneTower(p.item), perm: p.perm.slice(), rngState: p.rngState.slice(), state: p.state.slice() };
+  const q = {
+    ...p,
+    user: cloneTower(p.user),
+    item: cloneTower(p.item),
+    perm: p.perm.slice(),
+    rngState: p.rngState.slice(),
+    state: p.state.slice(),
+  };
   const r = k.bprTrain(q);
   return { ...q, loss: r.lossSum };
 }
@@ -125,7 +158,8 @@ describe('@compactrec/native', () => {
       expect(maxDiff).toBeLessThan(1e-4);
       // Training moved the parameters.
       let moved = 0;
-      for (let j = 0; j < p.item.table.length; j++) moved = Math.max(moved, Math.abs(a.item.table[j]! - p.item.table[j]!));
+      for (let j = 0; j < p.item.table.length; j++)
+        moved = Math.max(moved, Math.abs(a.item.table[j]! - p.item.table[j]!));
       expect(moved).toBeGreaterThan(1e-3);
       if (w) expect(Array.from(a.user.weights!)).not.toEqual(Array.from(p.user.weights!));
     });
@@ -205,7 +239,16 @@ describe('@compactrec/native', () => {
     const ie = Float32Array.from([1, 0, 0, 0, 0.5, 0, 0, 0, 0, 2, 0, 0]);
     for (const kern of haveNative ? [native, JS_KERNELS] : [JS_KERNELS]) {
       const out = new Int32Array(4);
-      kern.rankTopK({ dim, k: 4, userEmb: ue, itemEmb: ie, maskOffsets: Uint32Array.from([0, 1, 1]), maskItems: Int32Array.of(0), users: Int32Array.of(0), out });
+      kern.rankTopK({
+        dim,
+        k: 4,
+        userEmb: ue,
+        itemEmb: ie,
+        maskOffsets: Uint32Array.from([0, 1, 1]),
+        maskItems: Int32Array.of(0),
+        users: Int32Array.of(0),
+        out,
+      });
       expect(Array.from(out)).toEqual([1, 2, -1, -1]);
     }
   });
@@ -226,7 +269,15 @@ describe('@compactrec/native', () => {
     const table = Float32Array.from([1, 2, 3, 4, 5, 6]); // 3 rows × 2
     for (const kern of haveNative ? [native, JS_KERNELS] : [JS_KERNELS]) {
       const out = new Float32Array(2);
-      kern.composeEmbeddings({ dim: 2, codes: Int32Array.of(0, 2), K: 2, combine: 0, weights: Float32Array.of(2, 0.5), table, out });
+      kern.composeEmbeddings({
+        dim: 2,
+        codes: Int32Array.of(0, 2),
+        K: 2,
+        combine: 0,
+        weights: Float32Array.of(2, 0.5),
+        table,
+        out,
+      });
       expect(Array.from(out)).toEqual([2 + 2.5, 4 + 3]);
       kern.composeEmbeddings({ dim: 2, codes: Int32Array.of(1, -1), K: 2, combine: 0, weights: null, table, out });
       expect(Array.from(out)).toEqual([3, 4]);

@@ -13,7 +13,14 @@ export const benchRetrievalCommand: Command = {
       description: "LightGCN-format directory (train.txt, test.txt), or 'generated'",
     },
     { name: 'model', type: 'string', default: 'mf', choices: ['mf', 'lightgcn'], description: 'Backbone' },
-    { name: 'sampling', type: 'string', default: 'interaction', choices: ['interaction', 'user'], description: "Triples: every training pair once per epoch ('interaction') or a uniform user then one of its items ('user')" },
+    {
+      name: 'sampling',
+      type: 'string',
+      default: 'interaction',
+      choices: ['interaction', 'user'],
+      description:
+        "Triples: every training pair once per epoch ('interaction') or a uniform user then one of its items ('user')",
+    },
     { name: 'layers', type: 'int', default: 2, min: 1, max: 4, description: 'LightGCN propagation layers' },
     {
       name: 'methods',
