@@ -15,7 +15,8 @@
  * Targets: ≥ 20,000 events/s ingest; GET p99 ≤ 5 ms.
  *
  * Usage: node benchmarks/dist/bse-load.js [--events 200000] [--users 2000] [--readers 4] [--window 50]
- *          [--max-tx 0 (= the service default)] [--idle-s 3] [--timeout-s 300]
+ *          [--max-tx N] [--wal-pages N] [--state-cache-mib N] (store tuning; default: the service's defaults)
+ *          [--idle-s 3] [--timeout-s 300]
  */
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -49,6 +50,8 @@ const USERS = arg('users', 2000);
 const READERS = arg('readers', 4);
 const WINDOW = arg('window', 50);
 const MAX_TX = arg('max-tx', 0, true);
+const WAL_PAGES = arg('wal-pages', 0, true);
+const STATE_CACHE_MIB = arg('state-cache-mib', -1, true);
 const IDLE_S = arg('idle-s', 3, true);
 const TIMEOUT_MS = arg('timeout-s', 300) * 1000;
 
@@ -99,8 +102,9 @@ async function loop(seed) {
 process.stdout.write('READY\\n');
 Promise.all(Array.from({ length: concurrency }, (_, i) => loop(i + 1))).then(() => {
   phases.push(cur);
-  process.stdout.write(JSON.stringify(phases.map((p) => ({ lat: p.lat.sort((a, b) => a - b), notFound: p.notFound, errors: p.errors }))) + '\\n');
   agent.destroy();
+  const text = JSON.stringify(phases.map((p) => ({ lat: p.lat.sort((a, b) => a - b), notFound: p.notFound, errors: p.errors })));
+  process.stdout.write(text + '\\n', () => process.exit(0));
 });
 `;
 
@@ -202,13 +206,20 @@ async function main(): Promise<void> {
     const service = await startBseService({
       brokers: [brokers],
       topic,
+      groupId: topic, // a group of its own: no stale member of an earlier run can delay this one
       modelDir,
       stateDir,
       windowLength: WINDOW,
       consumer: { maxBytesPerPartition: 4 << 20, maxWaitTimeMs: 50 },
       http: { latencySamples: 1 << 20 },
       ...(MAX_TX > 0 ? { maxEventsPerTransaction: MAX_TX } : {}),
-      log: () => {},
+      store: {
+        ...(WAL_PAGES > 0 ? { walAutocheckpointPages: WAL_PAGES } : {}),
+        ...(STATE_CACHE_MIB >= 0 ? { stateCacheMiB: STATE_CACHE_MIB } : {}),
+      },
+      log: (level, message, extra) => {
+        if (level !== 'info') process.stderr.write(`${level}: ${message} ${JSON.stringify(extra ?? {})}\n`);
+      },
     });
     const reader = await startReader(service.url);
     const probe = StateStore.open(stateDir, { windowLength: WINDOW });

@@ -56,6 +56,12 @@ export {
   startBseService,
 } from './service.js';
 export {
+  type CachedUser,
+  cachedUserBytes,
+  type StateCacheStats,
+  UserStateCache,
+} from './state-cache.js';
+export {
   type ApplyModels,
   type ApplyResult,
   DEFAULT_STATE_STORE_OPTIONS,

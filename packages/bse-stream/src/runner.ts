@@ -41,7 +41,12 @@ export interface RunnerOptions {
   deadLetterTopic?: string;
   /** Consumer group; instances with the same group (and store) split the partitions. @default 'compactrec-bse' */
   groupId?: string;
-  /** Largest number of messages applied in one store transaction: bigger amortises each touched user's state write over more events, smaller bounds the time between heartbeats and the work lost at a crash. @default 5000 */
+  /**
+   * Largest number of messages applied in one store transaction (a chunk is also bounded by the fetched
+   * batch, see `consumer.maxBytesPerPartition`). Bigger amortises each touched user's state write (the
+   * dominant ingest cost) over more events; smaller bounds the time between heartbeats, how far the
+   * served state may lag, and the work redone after a crash. 20,000 events take about 0.2 s. @default 20000
+   */
   maxEventsPerTransaction?: number;
   /** Event schema limits. */
   codec?: CodecOptions;
@@ -56,7 +61,7 @@ export interface RunnerOptions {
 /** Defaults of {@link RunnerOptions}. */
 export const DEFAULT_RUNNER_OPTIONS = Object.freeze({
   groupId: 'compactrec-bse',
-  maxEventsPerTransaction: 5000,
+  maxEventsPerTransaction: 20_000,
 });
 
 /** What the runner knows about one partition of the topic. */
@@ -103,6 +108,8 @@ export class EncoderRunner {
   restarts = 0;
   /** Messages this instance dead-lettered (also counted durably in the store). */
   deadLettered = 0;
+  /** Store transactions that applied a chunk (events per transaction = rate total / this). */
+  transactions = 0;
   private readonly maxTx: number;
   private readonly codec: Required<CodecOptions>;
   private readonly retry: Required<RetryOptions>;
@@ -196,6 +203,9 @@ export class EncoderRunner {
   }
 
   private onAssigned(partitions: readonly number[]): Map<number, number> {
+    // The store's own checks already keep the cache exact (state-cache.ts); this keeps it to the users
+    // of the partitions owned from now on.
+    this.store.invalidateCache();
     const stored = this.store.nextOffsets(this.topic);
     for (const v of this.partitions.values()) v.owned = false;
     const seek = new Map<number, number>();
@@ -313,6 +323,7 @@ export class EncoderRunner {
       const result = await this.applyRecords(topic, partition, records, models);
       if (result.ok) {
         this.deadLettered += result.deadLettered;
+        this.transactions++;
         return result;
       }
       if (attempt > 20) {

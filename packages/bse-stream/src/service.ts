@@ -15,7 +15,7 @@ import { checkVersionName, ModelRegistry } from './models.js';
 import { Reencoder } from './reencoder.js';
 import { type RetryOptions, sleep } from './retry.js';
 import { EncoderRunner } from './runner.js';
-import { StateStore } from './store.js';
+import { StateStore, type StateStoreOptions } from './store.js';
 import { type ConsumerOptions, KafkaTransport, type OutboundMessage, type TransportLogLevel } from './transport.js';
 
 /** Options of {@link startBseService}. */
@@ -42,7 +42,7 @@ export interface BseServiceOptions {
   host?: string;
   /** HTTP port; 0 picks a free one. @default 0 */
   port?: number;
-  /** Largest messages per store transaction. @default 5000 */
+  /** Largest messages per store transaction (see RunnerOptions.maxEventsPerTransaction). @default 20000 */
   maxEventsPerTransaction?: number;
   codec?: CodecOptions;
   retry?: RetryOptions;
@@ -52,6 +52,8 @@ export interface BseServiceOptions {
   reencode?: { usersPerStep?: number; pollMs?: number };
   /** kafkajs log level. @default 'error' */
   kafkaLogLevel?: TransportLogLevel;
+  /** Store tuning of this instance's writer: state cache size, WAL checkpointing, page cache (see StateStoreOptions). */
+  store?: Omit<StateStoreOptions, 'windowLength'>;
   /** Serve HTTP from a worker thread with its own store connection, so ingest transactions never delay reads. @default true */
   httpInWorker?: boolean;
   /** Name in metrics. @default a random UUID */
@@ -111,10 +113,10 @@ async function chooseVersion(store: StateStore, models: ModelRegistry, requested
 export async function startBseService(options: BseServiceOptions): Promise<BseService> {
   checkCommon(options, 'bse-stream/startBseService');
   const log = options.log ?? defaultLog;
-  const store = StateStore.open(
-    options.stateDir,
-    options.windowLength === undefined ? {} : { windowLength: options.windowLength },
-  );
+  const store = StateStore.open(options.stateDir, {
+    ...options.store,
+    ...(options.windowLength === undefined ? {} : { windowLength: options.windowLength }),
+  });
   const models = new ModelRegistry(options.modelDir);
   let transport: KafkaTransport | undefined;
   let runner: EncoderRunner | undefined;

@@ -103,30 +103,57 @@ const FORMAT = 1;
 const enc = new TextEncoder();
 const dec = new TextDecoder('utf-8', { fatal: true });
 
+/** UTF-8 byte length of `s` (ids are almost always ASCII, where it is `s.length`). */
+function utf8Length(s: string): number {
+  let n = s.length;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 0x80) continue;
+    if (c < 0x800) n += 1;
+    else if (c >= 0xd800 && c <= 0xdbff && i + 1 < s.length) {
+      const d = s.charCodeAt(i + 1);
+      if (d >= 0xdc00 && d <= 0xdfff) {
+        n += 2; // a surrogate pair: 2 UTF-16 units (counted in s.length), 4 bytes
+        i++;
+      } else n += 2; // a lone surrogate becomes U+FFFD, 3 bytes
+    } else n += 2;
+  }
+  return n;
+}
+
 /**
  * Packs a window: magic, format, u16 length, then per entry f64 ts, u32 item, u16 id bytes, id (UTF-8).
- * About 14 + |eventId| bytes per behaviour.
+ * About 14 + |eventId| bytes per behaviour. Written once per touched user per transaction, so ASCII
+ * ids are copied by hand (TextEncoder per id cost more than the rest of the encoding).
  */
 export function encodeWindow(w: UserWindow): Uint8Array {
-  const idBytes: Uint8Array[] = new Array(w.length);
+  const ids = w.eventIds;
+  const n = w.length;
   let total = 4;
-  for (let i = 0; i < w.length; i++) {
-    idBytes[i] = enc.encode(w.eventIds[i]!);
-    total += 14 + idBytes[i]!.length;
-  }
+  for (let i = 0; i < n; i++) total += 14 + utf8Length(ids[i]!);
   const out = new Uint8Array(total);
   const view = new DataView(out.buffer);
   out[0] = MAGIC;
   out[1] = FORMAT;
-  view.setUint16(2, w.length, true);
+  view.setUint16(2, n, true);
   let p = 4;
-  for (let i = 0; i < w.length; i++) {
+  for (let i = 0; i < n; i++) {
+    const id = ids[i]!;
     view.setFloat64(p, w.ts[i]!, true);
     view.setUint32(p + 8, w.items[i]!, true);
-    const b = idBytes[i]!;
-    view.setUint16(p + 12, b.length, true);
-    out.set(b, p + 14);
-    p += 14 + b.length;
+    p += 14;
+    let ascii = true;
+    for (let k = 0; k < id.length; k++) {
+      const c = id.charCodeAt(k);
+      if (c >= 0x80) {
+        ascii = false;
+        break;
+      }
+      out[p + k] = c;
+    }
+    const len = ascii ? id.length : enc.encodeInto(id, out.subarray(p)).written;
+    view.setUint16(p - 2, len, true);
+    p += len;
   }
   return out;
 }

@@ -88,4 +88,29 @@ describe('window (dedupe and ordering rule)', () => {
     expect(back.ts[0]).toBe(1.5);
     expect(decodeWindow(encodeWindow(createWindow(2)), 2).length).toBe(0);
   });
+
+  it('packs event ids exactly as UTF-8 (ASCII fast path, multi-byte, surrogate pairs, lone surrogates)', () => {
+    const ids = ['e1', 'événement', '事件-7', 'emoji-😀', 'lone-\ud800-x', 'tail-\udc00', 'end-\ud83d'];
+    const w = createWindow(ids.length);
+    const e = ev();
+    for (const [i, id] of ids.entries()) insertBehaviour(w, id, 100 + i, i * 3, e);
+    // Reference: the format with TextEncoder for every id.
+    const enc = new TextEncoder();
+    const parts = ids.map((id) => enc.encode(id));
+    const ref = new Uint8Array(4 + parts.reduce((n, b) => n + 14 + b.length, 0));
+    const view = new DataView(ref.buffer);
+    ref.set([0x57, 1]);
+    view.setUint16(2, ids.length, true);
+    let p = 4;
+    ids.forEach((_id, i) => {
+      view.setFloat64(p, 100 + i, true);
+      view.setUint32(p + 8, i * 3, true);
+      view.setUint16(p + 12, parts[i]!.length, true);
+      ref.set(parts[i]!, p + 14);
+      p += 14 + parts[i]!.length;
+    });
+    const got = encodeWindow(w);
+    expect(Buffer.from(got).equals(Buffer.from(ref))).toBe(true);
+    expect(ids.slice(0, 4).every((id, i) => decodeWindow(got, ids.length).eventIds[i] === id)).toBe(true);
+  });
 });
