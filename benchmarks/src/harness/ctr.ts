@@ -42,6 +42,8 @@ export interface CtrBenchOptions {
   bitsPerSignature?: number;
   /** DIN pooling weights (short and long). @default 'none' */
   attentionNormalization?: AttentionNormalization;
+  /** Sequence models: item table init, random or seq-synthetic's planted embeddings. @default 'random' */
+  initItems?: 'random' | 'planted';
   /** Per-table fraction of full bytes (ignored by `full`). @default 0.25 */
   budget?: number;
   /** @default 16 */
@@ -165,6 +167,7 @@ export async function runCtrBench(options: CtrBenchOptions): Promise<ResultRecor
               ...(o.numHashes !== undefined ? { numHashes: o.numHashes } : {}),
               ...(o.bitsPerSignature !== undefined ? { bitsPerSignature: o.bitsPerSignature } : {}),
               ...(o.attentionNormalization !== undefined ? { attentionNormalization: o.attentionNormalization } : {}),
+              ...(o.initItems !== undefined ? { initItems: o.initItems } : {}),
             },
             counts ? { counts } : {},
           );

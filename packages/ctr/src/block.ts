@@ -20,4 +20,11 @@ export interface CtrInputBlock {
   forward(batch: CtrBatch, out: Float32Array, training: boolean): void;
   /** Receives ∂loss/∂features of the last training forward (`[batch.size × width]`) and updates the block. */
   backward(batch: CtrBatch, grad: Float32Array): void;
+  /**
+   * Copies the block's trainable values (optional), so early stopping can restore the best epoch
+   * of the whole model — a block that owns an embedding table must implement it with {@link restoreState}.
+   */
+  captureState?(): unknown;
+  /** Restores values returned by {@link captureState} (optimizer moments stay as they are). */
+  restoreState?(state: unknown): void;
 }

@@ -2,14 +2,26 @@ import { InvalidArgumentError } from '@compactrec/core';
 import { buildCriteoVocabulary, CriteoCtrSource, type CriteoNumeric, DEFAULT_CRITEO_OPTIONS } from './criteo.js';
 import { loadLibfmCtr } from './frappe.js';
 import type { CtrSchema, CtrSource, FieldCounts } from './schema.js';
+import {
+  isSequenceFormat,
+  openSequenceCtrData,
+  type SequenceCtrDataFormat,
+  type SequenceDataInfo,
+} from './sequence/data.js';
 import { SyntheticCtr, type SyntheticCtrOptions } from './synthetic.js';
 import type { FieldVocabulary } from './vocabulary.js';
 
-/** Data formats `openCtrData` reads. */
-export type CtrDataFormat = 'frappe' | 'criteo' | 'synthetic';
+/** Data formats `openCtrData` reads (`ml100k` and `seq-synthetic` carry behaviour histories for sequence models). */
+export type CtrDataFormat = 'frappe' | 'criteo' | 'synthetic' | SequenceCtrDataFormat;
 
 /** Every {@link CtrDataFormat}. */
-export const CTR_DATA_FORMATS: readonly CtrDataFormat[] = Object.freeze(['frappe', 'criteo', 'synthetic']);
+export const CTR_DATA_FORMATS: readonly CtrDataFormat[] = Object.freeze([
+  'frappe',
+  'criteo',
+  'synthetic',
+  'ml100k',
+  'seq-synthetic',
+]);
 
 /** Options of {@link openCtrData}; every field is optional. */
 export interface OpenCtrDataOptions {
@@ -25,6 +37,10 @@ export interface OpenCtrDataOptions {
   vocabulary?: FieldVocabulary;
   /** A model directory's `data` record: re-opens the data with the options it was trained with. @default undefined */
   saved?: Readonly<Record<string, unknown>>;
+  /** ml100k: history length L (seq-synthetic: the spec's `maxLength` wins). @default 256 */
+  maxLength?: number;
+  /** ml100k / seq-synthetic: each user's last fraction of train samples is validation. @default 0.1 */
+  validFraction?: number;
 }
 
 /** A dataset ready for training/evaluation. */
@@ -39,6 +55,8 @@ export interface CtrData {
   readonly vocabulary: FieldVocabulary | null;
   /** What to store as a model directory's `data` record to re-open the data the same way. */
   readonly descriptor: Readonly<Record<string, unknown>>;
+  /** Sequence formats only: item count and history width for a sequence model's block. */
+  readonly sequence?: SequenceDataInfo;
 }
 
 /**
@@ -80,7 +98,8 @@ export function parseSyntheticSpec(spec: string): SyntheticCtrOptions {
 /**
  * Opens `path` in `format`: `frappe` (a libFM file or directory; in-memory, seeded 80/20 split with
  * 10 % of train for validation), `criteo` (raw TSV; one counting pass builds the vocabulary, rows
- * stream with a row-hash 80/10/10 split), `synthetic` (`path` is a spec, see {@link parseSyntheticSpec}).
+ * stream with a row-hash 80/10/10 split), `synthetic` (`path` is a spec, see {@link parseSyntheticSpec}),
+ * `ml100k` / `seq-synthetic` (behaviour histories in `batch.extras`, see `openSequenceCtrData`).
  */
 export async function openCtrData(
   format: CtrDataFormat,
@@ -91,6 +110,15 @@ export async function openCtrData(
   const num = (k: string): number | undefined => (typeof saved[k] === 'number' ? (saved[k] as number) : undefined);
   const seed = options.seed ?? num('seed') ?? 0;
   const maxRows = options.maxRows ?? num('maxRows') ?? Number.POSITIVE_INFINITY;
+  if (isSequenceFormat(format)) {
+    const maxLength = options.maxLength ?? num('maxLength');
+    const validFraction = options.validFraction ?? num('validFraction');
+    const d = await openSequenceCtrData(format, path, {
+      ...(maxLength !== undefined ? { maxLength } : {}),
+      ...(validFraction !== undefined ? { validFraction } : {}),
+    });
+    return { ...d, counts: () => d.train.counts(), vocabulary: null };
+  }
   switch (format) {
     case 'frappe': {
       const d = await loadLibfmCtr(path, {

@@ -65,6 +65,30 @@ export {
 } from './nets.js';
 export { ParamSet, type ParamSpec } from './params.js';
 export type { CtrBatch, CtrBatchesOptions, CtrSchema, CtrSource, FieldCounts } from './schema.js';
+export {
+  DEFAULT_SEQUENCE_INTEREST_BLOCK_OPTIONS,
+  SEQUENCE_EXTRAS,
+  SequenceInterestBlock,
+  type SequenceInterestBlockOptions,
+} from './sequence/block.js';
+export {
+  DEFAULT_OPEN_SEQUENCE_CTR_DATA_OPTIONS,
+  isSequenceFormat,
+  type OpenSequenceCtrDataOptions,
+  openSequenceCtrData,
+  parseSequenceSpec,
+  SEQUENCE_CTR_DATA_FORMATS,
+  type SequenceCtrData,
+  type SequenceCtrDataFormat,
+  type SequenceDataInfo,
+} from './sequence/data.js';
+export { isSequenceModelKind, SEQUENCE_MODEL_KINDS, type SequenceModelKind } from './sequence/kinds.js';
+export {
+  createSequenceCtrModel,
+  type SequenceCtrModel,
+  type SequenceCtrModelOptions,
+} from './sequence/model.js';
+export { SequenceCtrSource, sequenceSchema, splitUserTail } from './sequence/source.js';
 export { DEFAULT_SYNTHETIC_CTR_OPTIONS, SyntheticCtr, type SyntheticCtrOptions } from './synthetic.js';
 export {
   type CtrEpochReport,

@@ -116,6 +116,8 @@ export interface CtrModelState {
   readonly firstOrder: readonly (Float32Array | null)[];
   readonly weights: readonly (Float32Array | null)[];
   readonly params: readonly Float32Array[];
+  /** Per input block, what its `captureState` returned (null for blocks without state). */
+  readonly blocks?: readonly unknown[];
 }
 
 let modelCounter = 0;
@@ -409,6 +411,7 @@ export class CtrModel {
       firstOrder: this.firstOrder.map((e) => e.table.data.slice()),
       weights: this.mappers.map(learnable),
       params: this.paramValues(),
+      blocks: this.blocks.map((b) => (b.captureState ? b.captureState() : null)),
     };
   }
 
@@ -427,6 +430,10 @@ export class CtrModel {
       v.assign(t);
       t.dispose();
     }
+    this.blocks.forEach((b, i) => {
+      const bs = s.blocks?.[i];
+      if (b.restoreState && bs !== undefined && bs !== null) b.restoreState(bs);
+    });
   }
 
   /** Bytes by kind (see {@link CtrMemory}). */

@@ -71,11 +71,11 @@ export interface MfBprOptions {
   refreshEvery?: number;
   /** LightGCN: also send each batch node's gradient to its 1-hop neighbours' rows (Â-weighted). @default true */
   neighborGradients?: boolean;
-  /** LightGCN: cap on neighbours per node for those gradients (sampled, unbiased); 0 = all. @default 32 */
+  /** LightGCN: cap on neighbours per node for those gradients (sampled, unbiased); 0 = all. @default 8 */
   maxNeighbors?: number;
   /**
    * LightGCN (L ≥ 2): sampled 2-hop paths per batch node carrying the Â²G gradient term
-   * (unbiased; 0 = leave that term out). @default 16
+   * (unbiased; 0 = leave that term out). @default 8
    */
   twoHopSamples?: number;
   /** Sparse-training hooks per tower (DSL). */
@@ -90,8 +90,8 @@ export const DEFAULT_MF_BPR_OPTIONS = Object.freeze({
   layers: 2,
   refreshEvery: 40,
   neighborGradients: true,
-  maxNeighbors: 32,
-  twoHopSamples: 16,
+  maxNeighbors: 8,
+  twoHopSamples: 8,
   epochs: 150,
   batchSize: 2048,
   lr: 0.001,

@@ -23,7 +23,7 @@ function parseSeeds(items: readonly string[]): number[] {
   return items.map((s) => {
     const v = Number(s);
     if (!Number.isInteger(v)) {
-      throw new InvalidArgumentError(`bench ctr: --seeds '${items.join(',')}' has '${s}', which is not an integer`);
+      throw new InvalidArgumentError(`--seeds '${items.join(',')}' has '${s}', which is not an integer`);
     }
     return v;
   });
@@ -40,7 +40,11 @@ function meansOverSeeds(records: readonly ResultRecord[], cols: readonly string[
   }
   const out: ResultRecord[] = [];
   for (const g of groups.values()) {
-    const row: Record<string, string | number> = { model: String(g[0]!.model), method: String(g[0]!.method), seeds: g.length };
+    const row: Record<string, string | number> = {
+      model: String(g[0]!.model),
+      method: String(g[0]!.method),
+      seeds: g.length,
+    };
     for (const c of cols) {
       const xs = g.map((r) => Number(r[c]));
       const mean = xs.reduce((a, b) => a + b, 0) / xs.length;
@@ -100,6 +104,13 @@ export const benchCtrCommand: Command = {
       choices: ['none', 'softmax'],
       description: 'DIN pooling weights (short- and long-term)',
     },
+    {
+      name: 'init-items',
+      type: 'string',
+      default: 'random',
+      choices: ['random', 'planted'],
+      description: "Sequence models: item table init (planted = seq-synthetic's planted embeddings; spec dim = --dim)",
+    },
     { name: 'min-count', type: 'int', default: 10, min: 1, description: 'Criteo: rarer values share the OOV id' },
     { name: 'max-rows', type: 'int', min: 1, description: 'Read at most this many rows per file' },
     { name: 'seed', type: 'int', default: 0, description: 'Seed of every random choice' },
@@ -137,6 +148,7 @@ export const benchCtrCommand: Command = {
       numHashes: a.hashes as number,
       bitsPerSignature: a.tau as number,
       attentionNormalization: a.attention as 'none' | 'softmax',
+      initItems: a['init-items'] as 'random' | 'planted',
       ...(a['max-length'] !== undefined ? { maxLength: a['max-length'] as number } : {}),
       ...(a.seeds !== undefined ? { seeds: parseSeeds(a.seeds as string[]) } : {}),
       methods: a.methods as string[],

@@ -1,7 +1,21 @@
-import { CTR_DATA_FORMATS, CTR_MODEL_KINDS, type CtrDataFormat, type CtrModelKind } from '@compactrec/ctr';
+import { InvalidArgumentError, UsageError } from '@compactrec/core';
+import {
+  CTR_DATA_FORMATS,
+  CTR_MODEL_KINDS,
+  type CtrDataFormat,
+  type CtrModelKind,
+  createSequenceCtrModel,
+  evaluateCtr,
+  isSequenceFormat,
+  isSequenceModelKind,
+  openCtrData,
+  SEQUENCE_MODEL_KINDS,
+  type SequenceModelKind,
+  trainCtr,
+} from '@compactrec/ctr';
 import { evaluateCtrApp, trainCtrApp } from '@compactrec/ctr-app';
 import { ID_HASHING_METHODS } from '@compactrec/id-hashing';
-import type { TfPreference } from '@compactrec/tf-backend';
+import { initTf, type TfPreference } from '@compactrec/tf-backend';
 import type { Command, OptionSpec } from '../args.js';
 
 /** Methods usable on CTR fields (graph methods need user–item interactions a CTR field does not have). */
@@ -18,16 +32,137 @@ const BACKEND: OptionSpec = {
 };
 
 const DATA_DETAILS =
-  "Data: --format frappe reads a libFM file or directory (the NFM Frappe directory: validation + test, a seeded 80/20 split of their union, 10 % of train for early stopping); criteo reads a raw Criteo TSV file (streamed; row-hash 80/10/10 split); synthetic takes a spec as --data, e.g. 'fields=26,cardinality=1000000,rows=2000000'.";
+  "Data: --format frappe reads a libFM file or directory (the NFM Frappe directory: validation + test, a seeded 80/20 split of their union, 10 % of train for early stopping); criteo reads a raw Criteo TSV file (streamed; row-hash 80/10/10 split); synthetic takes a spec as --data, e.g. 'fields=26,cardinality=1000000,rows=2000000'. " +
+  "Sequence data (for --model sdim, din, avgpool, din-short): ml100k reads ml-100k.inter or its directory (each rating after a user's 10th is a sample, label rating >= 4, history = the earlier items up to --max-length; per-user time split: last 10 % test, then 10 % of train for early stopping); seq-synthetic takes a spec of planted multi-interest users, e.g. 'users=1000,items=200,clusters=20,length=1024'.";
+
+/** Sequence-model options of `ctr train` (ignored by the other models). */
+const SEQUENCE_OPTIONS: readonly OptionSpec[] = [
+  {
+    name: 'max-length',
+    type: 'int',
+    min: 1,
+    description: "ml100k: history length L [default: 256] (seq-synthetic: the spec's maxLength, default 1024)",
+  },
+  { name: 'short-length', type: 'int', default: 16, min: 1, description: 'Sequence models: short-term window' },
+  { name: 'hashes', type: 'int', default: 48, min: 1, description: 'SDIM: m SimHash functions' },
+  { name: 'tau', type: 'int', default: 3, min: 1, max: 8, description: 'SDIM: τ bits per signature' },
+  {
+    name: 'attention',
+    type: 'string',
+    default: 'none',
+    choices: ['none', 'softmax'],
+    description: 'DIN pooling weights (short- and long-term)',
+  },
+  {
+    name: 'init-items',
+    type: 'string',
+    default: 'random',
+    choices: ['random', 'planted'],
+    description: "Sequence models: item table init (planted = seq-synthetic's planted embeddings; spec dim = --dim)",
+  },
+];
+
+/** `ctr train` for a sequence model: train, early-stop, test; no model directory yet. */
+async function trainSequence(a: Record<string, unknown>): Promise<number> {
+  const model = a.model as string;
+  const format = a.format as CtrDataFormat;
+  if (!isSequenceModelKind(model) || !isSequenceFormat(format)) {
+    throw new InvalidArgumentError(
+      `--model ${model} with --format ${format}: sequence models (${SEQUENCE_MODEL_KINDS.join(', ')}) need a sequence format (ml100k, seq-synthetic) and sequence formats need a sequence model`,
+    );
+  }
+  if (a.out !== undefined) {
+    throw new UsageError(
+      `--out is not supported for the sequence model '${model}' yet (the model directory has no item table or attention weights); drop --out`,
+    );
+  }
+  const log = (line: string): void => {
+    process.stderr.write(`${line}\n`);
+  };
+  const rt = await initTf({ prefer: a.backend as TfPreference, quiet: true });
+  log(`[ctr] backend ${rt.backend}: ${rt.reason}`);
+  const data = await openCtrData(format, a.data as string, {
+    seed: a.seed as number,
+    ...(a['max-length'] !== undefined ? { maxLength: a['max-length'] as number } : {}),
+  });
+  log(
+    `[ctr] ${data.schema.name}: ${data.train.numSamples} train / ${data.valid.numSamples} valid / ${data.test.numSamples} test samples`,
+  );
+  const { model: m, block } = createSequenceCtrModel(
+    rt.tf,
+    data,
+    {
+      model: model as SequenceModelKind,
+      method: a.method as string,
+      budget: a.budget as number,
+      dim: a.dim as number,
+      mlp: (a.mlp as string[]).map(Number),
+      dropout: a.dropout as number,
+      lr: a.lr as number,
+      seed: a.seed as number,
+      shortLength: a['short-length'] as number,
+      numHashes: a.hashes as number,
+      bitsPerSignature: a.tau as number,
+      attentionNormalization: a.attention as 'none' | 'softmax',
+      initItems: a['init-items'] as 'random' | 'planted',
+    },
+    { counts: data.counts() },
+  );
+  try {
+    const train = await trainCtr(
+      m,
+      { train: data.train, valid: data.valid },
+      {
+        epochs: a.epochs as number,
+        batchSize: a.batch as number,
+        patience: a.patience as number,
+        seed: a.seed as number,
+        log,
+      },
+    );
+    const valid = await evaluateCtr(m, data.valid);
+    const test = await evaluateCtr(m, data.test);
+    log(`[ctr] ${model} test auc ${test.auc.toFixed(4)} logloss ${test.logloss.toFixed(4)} (${test.samples} samples)`);
+    process.stdout.write(
+      `${JSON.stringify(
+        {
+          dataset: data.schema.name,
+          model,
+          backend: rt.backend,
+          bestEpoch: train.bestEpoch,
+          epochs: train.epochs.length,
+          valid: { auc: valid.auc, logloss: valid.logloss },
+          test: { auc: test.auc, logloss: test.logloss },
+          trainSeconds: train.trainSeconds,
+          samplesPerSecond: Math.round(train.samplesPerSecond),
+          itemTableBytes: block.tableBytes,
+          memory: m.memory(),
+        },
+        null,
+        2,
+      )}\n`,
+    );
+    return 0;
+  } finally {
+    m.dispose();
+  }
+}
 
 /** `compactrec ctr train`: trains a CTR model on compressed embeddings and writes a model directory. */
 export const ctrTrainCommand: Command = {
   name: 'ctr train',
-  summary: 'Train a CTR model (lr, dnn, deepfm, dcnv2, dlrm) on compressed embeddings; write a model directory',
+  summary:
+    'Train a CTR model (lr, dnn, deepfm, dcnv2, dlrm; sequence: sdim, din, avgpool, din-short) on compressed embeddings; write a model directory',
   options: [
     { name: 'data', type: 'string', required: true, description: 'Data path (frappe/criteo) or synthetic spec' },
     { name: 'format', type: 'string', required: true, choices: [...CTR_DATA_FORMATS], description: 'Data format' },
-    { name: 'model', type: 'string', default: 'deepfm', choices: [...CTR_MODEL_KINDS], description: 'Architecture' },
+    {
+      name: 'model',
+      type: 'string',
+      default: 'deepfm',
+      choices: [...CTR_MODEL_KINDS, ...SEQUENCE_MODEL_KINDS],
+      description: 'Architecture',
+    },
     {
       name: 'method',
       type: 'string',
@@ -59,11 +194,13 @@ export const ctrTrainCommand: Command = {
     { name: 'min-count', type: 'int', default: 10, min: 1, description: 'Criteo: rarer values share the OOV id' },
     { name: 'max-rows', type: 'int', min: 1, description: 'Read at most this many rows per file' },
     { name: 'seed', type: 'int', default: 0, description: 'Seed of the split, init and shuffles' },
+    ...SEQUENCE_OPTIONS,
     BACKEND,
-    { name: 'out', type: 'string', description: 'Model directory to write' },
+    { name: 'out', type: 'string', description: 'Model directory to write (not yet for sequence models)' },
   ],
-  details: `${DATA_DETAILS}\nExample:\n  compactrec ctr train --data ../shared/datasets/frappe_nfm --format frappe --model deepfm --method double-frequency --budget 0.25 --out models/frappe-deepfm`,
+  details: `${DATA_DETAILS}\nExamples:\n  compactrec ctr train --data ../shared/datasets/frappe_nfm --format frappe --model deepfm --method double-frequency --budget 0.25 --out models/frappe-deepfm\n  compactrec ctr train --data ../shared/datasets/ml-100k --format ml100k --model sdim --mlp 200,80 --batch 256`,
   async run(a) {
+    if (isSequenceModelKind(a.model as string) || isSequenceFormat(a.format as string)) return trainSequence(a);
     const mlp = (a.mlp as string[]).map(Number);
     const r = await trainCtrApp({
       data: a.data as string,

@@ -1,0 +1,454 @@
+import {
+  createSparseOptimizer,
+  deriveSeed,
+  EmbeddingTable,
+  InvalidArgumentError,
+  type OptimizerKind,
+  Rng,
+  SparseGradAccumulator,
+  type SparseOptimizer,
+  UsageError,
+} from '@compactrec/core';
+import { type AttentionNormalization, DenseAdam, DinAttention, SdimLayer, SimHasher } from '@compactrec/sdim';
+import type { CtrInputBlock } from '../block.js';
+import { checkInt, checkNumber } from '../internal/check.js';
+import type { CtrBatch } from '../schema.js';
+import { SEQUENCE_MODEL_KINDS, type SequenceModelKind } from './kinds.js';
+
+/**
+ * Names of the `batch.extras` arrays a sequence source provides and {@link SequenceInterestBlock}
+ * reads: `candidates` `[B]` (1-based item ids), `histories` `[B × maxLength]` (1-based item ids,
+ * oldest first, 0 = padding after `lengths[b]`), `lengths` `[B]`.
+ */
+export const SEQUENCE_EXTRAS = Object.freeze({
+  candidates: 'candidates',
+  histories: 'histories',
+  lengths: 'lengths',
+} as const);
+
+/** Options of {@link SequenceInterestBlock}; `kind`, `numItems` and `maxLength` are required. */
+export interface SequenceInterestBlockOptions {
+  /** Which long-term module (see {@link SequenceModelKind}). */
+  kind: SequenceModelKind;
+  /** Items; ids run 1 .. numItems (row 0 of the table is padding). */
+  numItems: number;
+  /** L, the width of the `histories` rows. */
+  maxLength: number;
+  /** Item embedding dimension. @default 16 */
+  dim?: number;
+  /** The short-term module attends over the last this many behaviours. @default 16 */
+  shortLength?: number;
+  /** SDIM: m, SimHash functions. @default 48 */
+  numHashes?: number;
+  /** SDIM: τ, bits per signature. @default 3 */
+  bitsPerSignature?: number;
+  /** DIN attention MLP width (short and long). @default 36 */
+  attentionHidden?: number;
+  /** DIN pooling weights (short and long): DIN's raw scores or a softmax over the valid positions. @default 'none' */
+  attentionNormalization?: AttentionNormalization;
+  /** Learning rate of the item rows and the attention weights. @default 0.001 */
+  lr?: number;
+  /** Row optimizer of the item table (lazy). @default 'adam' */
+  sparseOptimizer?: OptimizerKind;
+  /** Std of the item embeddings at init. @default 0.01 */
+  initStd?: number;
+  /** Evaluation forwards run in chunks of this many samples (bounds the `[chunk × L × dim]` buffers). @default 512 */
+  evalChunk?: number;
+  /** Seed of the table init, the hash projections and the attention init. @default 0 */
+  seed?: number;
+  /**
+   * Initial item table `[(numItems + 1) × dim]` (e.g. seq-synthetic's planted embeddings), copied;
+   * row 0 is zeroed. Unset = N(0, initStd²). @default undefined
+   */
+  initialTable?: Float32Array;
+}
+
+/** Defaults of {@link SequenceInterestBlockOptions}. */
+export const DEFAULT_SEQUENCE_INTEREST_BLOCK_OPTIONS = Object.freeze({
+  dim: 16,
+  shortLength: 16,
+  numHashes: 48,
+  bitsPerSignature: 3,
+  attentionHidden: 36,
+  attentionNormalization: 'none' as AttentionNormalization,
+  lr: 0.001,
+  sparseOptimizer: 'adam' as OptimizerKind,
+  initStd: 0.01,
+  evalChunk: 512,
+  seed: 0,
+});
+
+type Resolved = Required<Omit<SequenceInterestBlockOptions, 'initialTable'>>;
+
+/** What {@link SequenceInterestBlock.captureState} copies. */
+interface BlockState {
+  readonly table: Float32Array;
+  readonly dense: readonly Float32Array[];
+}
+
+/**
+ * The sequence part of a CTR model as a {@link CtrInputBlock}: one item embedding table shared by
+ * the candidate and the behaviours, and the interest modules over the batch's history. Its
+ * features are `[candidate (dim), long-term interest (dim, absent for din-short), short-term
+ * interest (dim)]`; the model's MLP sees them next to the other fields' embeddings.
+ *
+ * Backward takes ∂loss/∂features, runs the layers' backward (SDIM: behaviours only — its hashes
+ * select buckets and pass no gradient to the candidate; DIN: keys, query and its MLP; avgpool:
+ * 1/len per behaviour) and sums every gradient that lands on an item id — as candidate, long-term
+ * or short-term behaviour — into one sparse row gradient per item, applied by a lazy row optimizer;
+ * the attention MLPs get a dense Adam. Padding positions are never read and never get a gradient.
+ */
+export class SequenceInterestBlock implements CtrInputBlock {
+  readonly name: string;
+  readonly width: number;
+  readonly kind: SequenceModelKind;
+  readonly dim: number;
+  readonly maxLength: number;
+  readonly shortLength: number;
+  readonly numItems: number;
+  /** `[(numItems + 1) × dim]`; row 0 is padding (zero, never updated). */
+  readonly table: EmbeddingTable;
+  readonly options: Readonly<Resolved>;
+  private readonly optimizer: SparseOptimizer;
+  private readonly acc: SparseGradAccumulator;
+  private readonly sdim: SdimLayer | null;
+  private readonly dinLong: DinAttention | null;
+  private readonly dinShort: DinAttention;
+  private readonly dense: DenseAdam;
+  private readonly denseParams: Float32Array[];
+  private readonly denseGrads: Float32Array[];
+  private readonly hasLong: boolean;
+  // Batch buffers (grown on demand, reused).
+  private cap = 0;
+  private cand = new Float32Array(0);
+  private beh = new Float32Array(0);
+  private shortBeh = new Float32Array(0);
+  private shortLens = new Int32Array(0);
+  private longOut = new Float32Array(0);
+  private shortOut = new Float32Array(0);
+  private gCand = new Float32Array(0);
+  private gq = new Float32Array(0);
+  private gLong = new Float32Array(0);
+  private gShort = new Float32Array(0);
+  private gBeh = new Float32Array(0);
+  private gShortBeh = new Float32Array(0);
+  private trainedRows = -1;
+
+  constructor(options: SequenceInterestBlockOptions) {
+    const where = 'ctr/SequenceInterestBlock';
+    const o = { ...DEFAULT_SEQUENCE_INTEREST_BLOCK_OPTIONS } as Resolved;
+    const { initialTable, ...rest } = options ?? ({} as SequenceInterestBlockOptions);
+    for (const [k, v] of Object.entries(rest)) if (v !== undefined) (o as Record<string, unknown>)[k] = v;
+    if (!SEQUENCE_MODEL_KINDS.includes(o.kind)) {
+      throw new InvalidArgumentError(
+        `${where}: kind '${String(o.kind)}' is unknown; use one of ${SEQUENCE_MODEL_KINDS.join(', ')}`,
+      );
+    }
+    checkInt(where, 'numItems', o.numItems, 1);
+    checkInt(where, 'maxLength', o.maxLength, 1);
+    checkInt(where, 'dim', o.dim, 1, 4096);
+    checkInt(where, 'shortLength', o.shortLength, 1);
+    checkInt(where, 'attentionHidden', o.attentionHidden, 1);
+    checkInt(where, 'evalChunk', o.evalChunk, 1);
+    checkNumber(where, 'lr', o.lr, 0, 10, true);
+    checkNumber(where, 'initStd', o.initStd, 0, 10, true);
+    this.options = Object.freeze(o);
+    this.kind = o.kind;
+    this.name = `sequence/${o.kind}`;
+    this.dim = o.dim;
+    this.maxLength = o.maxLength;
+    this.shortLength = Math.min(o.shortLength, o.maxLength);
+    this.numItems = o.numItems;
+    this.hasLong = o.kind !== 'din-short';
+    this.width = (this.hasLong ? 3 : 2) * o.dim;
+    if (initialTable !== undefined) {
+      if (!(initialTable instanceof Float32Array) || initialTable.length !== (o.numItems + 1) * o.dim) {
+        throw new InvalidArgumentError(
+          `${where}: initialTable has ${initialTable?.length} values; need (numItems + 1) × dim = ${(o.numItems + 1) * o.dim} (is the data's embedding dim the model's dim?)`,
+        );
+      }
+      this.table = new EmbeddingTable(o.numItems + 1, o.dim, initialTable.slice());
+    } else {
+      this.table = EmbeddingTable.normal(o.numItems + 1, o.dim, o.initStd, new Rng(deriveSeed(o.seed, 'items')));
+    }
+    this.table.data.fill(0, 0, o.dim);
+    this.optimizer = createSparseOptimizer(this.table, { kind: o.sparseOptimizer, lr: o.lr });
+    this.acc = new SparseGradAccumulator(o.numItems + 1, o.dim, o.numItems + 1);
+    this.sdim =
+      o.kind === 'sdim'
+        ? new SdimLayer(
+            new SimHasher({
+              dim: o.dim,
+              numHashes: o.numHashes,
+              bitsPerSignature: o.bitsPerSignature,
+              seed: deriveSeed(o.seed, 'simhash') & 0x7fffffff,
+            }),
+          )
+        : null;
+    const din = (label: string): DinAttention =>
+      new DinAttention({
+        dim: o.dim,
+        hiddenUnits: o.attentionHidden,
+        normalization: o.attentionNormalization,
+        seed: deriveSeed(o.seed, label) & 0x7fffffff,
+      });
+    this.dinLong = o.kind === 'din' ? din('din-long') : null;
+    this.dinShort = din('din-short');
+    this.denseParams = [...(this.dinLong ? this.dinLong.params() : []), ...this.dinShort.params()];
+    this.denseGrads = [...(this.dinLong ? this.dinLong.grads() : []), ...this.dinShort.grads()];
+    this.dense = new DenseAdam(this.denseParams, { lr: o.lr });
+  }
+
+  /** Bytes of the item table values. */
+  get tableBytes(): number {
+    return this.table.bytes;
+  }
+
+  /** Scalars in the attention MLPs. */
+  get attentionParams(): number {
+    let n = 0;
+    for (const p of this.denseParams) n += p.length;
+    return n;
+  }
+
+  /** Bytes of optimizer state (item rows and attention weights). */
+  get optimizerBytes(): number {
+    return this.optimizer.stateBytes + this.dense.stateBytes;
+  }
+
+  private ensure(n: number): void {
+    if (n <= this.cap) return;
+    const { dim: d, maxLength: L, shortLength: S } = this;
+    this.cap = n;
+    this.cand = new Float32Array(n * d);
+    this.beh = this.hasLong ? new Float32Array(n * L * d) : new Float32Array(0);
+    this.shortBeh = new Float32Array(n * S * d);
+    this.shortLens = new Int32Array(n);
+    this.longOut = new Float32Array(n * d);
+    this.shortOut = new Float32Array(n * d);
+    this.gCand = new Float32Array(n * d);
+    this.gq = new Float32Array(n * d);
+    this.gLong = new Float32Array(n * d);
+    this.gShort = new Float32Array(n * d);
+    this.gBeh = this.hasLong ? new Float32Array(n * L * d) : new Float32Array(0);
+    this.gShortBeh = new Float32Array(n * S * d);
+  }
+
+  private extras(batch: CtrBatch, where: string): { cands: Int32Array; hists: Int32Array; lens: Int32Array } {
+    const e = batch.extras;
+    const cands = e?.[SEQUENCE_EXTRAS.candidates];
+    const hists = e?.[SEQUENCE_EXTRAS.histories];
+    const lens = e?.[SEQUENCE_EXTRAS.lengths];
+    const n = batch.size;
+    if (
+      !(cands instanceof Int32Array) ||
+      !(hists instanceof Int32Array) ||
+      !(lens instanceof Int32Array) ||
+      cands.length < n ||
+      lens.length < n ||
+      hists.length < n * this.maxLength
+    ) {
+      throw new InvalidArgumentError(
+        `${where}: batch.extras needs Int32Array candidates [${n}], histories [${n} × ${this.maxLength}] and lengths [${n}]; open the data with a sequence format (ml100k, seq-synthetic)`,
+      );
+    }
+    return { cands, hists, lens };
+  }
+
+  /** Writes `[candidate, long-term, short-term]` features of the batch (see the class doc). */
+  forward(batch: CtrBatch, out: Float32Array, training: boolean): void {
+    const where = `ctr/SequenceInterestBlock(${this.kind}).forward`;
+    const { cands, hists, lens } = this.extras(batch, where);
+    const n = batch.size;
+    const W = this.width;
+    if (out.length < n * W) {
+      throw new InvalidArgumentError(`${where}: out has ${out.length} values; need ${n} × ${W}`);
+    }
+    if (training) {
+      this.run(cands, hists, lens, n, out, where);
+      this.trainedRows = n;
+      return;
+    }
+    this.trainedRows = -1;
+    const L = this.maxLength;
+    const C = this.options.evalChunk;
+    for (let s = 0; s < n; s += C) {
+      const c = Math.min(C, n - s);
+      this.run(
+        cands.subarray(s, s + c),
+        hists.subarray(s * L, (s + c) * L),
+        lens.subarray(s, s + c),
+        c,
+        out.subarray(s * W, (s + c) * W),
+        where,
+      );
+    }
+  }
+
+  private run(
+    cands: Int32Array,
+    hists: Int32Array,
+    lens: Int32Array,
+    n: number,
+    out: Float32Array,
+    where: string,
+  ): void {
+    this.ensure(n);
+    const { dim: d, maxLength: L, shortLength: S, numItems, width: W } = this;
+    const T = this.table.data;
+    const { cand, beh, shortBeh, shortLens, longOut, shortOut } = this;
+    for (let b = 0; b < n; b++) {
+      const id = cands[b]!;
+      if (!(id >= 1 && id <= numItems)) {
+        throw new InvalidArgumentError(`${where}: candidate item id ${id} (row ${b}) is outside [1, ${numItems}]`);
+      }
+      const len = lens[b]!;
+      if (!(len >= 0 && len <= L)) {
+        throw new InvalidArgumentError(`${where}: lengths[${b}] (${len}) must be in [0, ${L}]`);
+      }
+      cand.set(T.subarray(id * d, id * d + d), b * d);
+      const row = b * L;
+      for (let j = 0; j < len; j++) {
+        const h = hists[row + j]!;
+        if (!(h >= 1 && h <= numItems)) {
+          throw new InvalidArgumentError(
+            `${where}: history item id ${h} (row ${b}, position ${j} < length ${len}) is outside [1, ${numItems}]`,
+          );
+        }
+      }
+      if (this.hasLong) {
+        const o = row * d;
+        for (let j = 0; j < len; j++) {
+          const src = hists[row + j]! * d;
+          for (let k = 0; k < d; k++) beh[o + j * d + k] = T[src + k]!;
+        }
+        beh.fill(0, o + len * d, o + L * d);
+      }
+      const sl = Math.min(len, S);
+      shortLens[b] = sl;
+      const from = row + len - sl;
+      const so = b * S * d;
+      for (let j = 0; j < sl; j++) {
+        const src = hists[from + j]! * d;
+        for (let k = 0; k < d; k++) shortBeh[so + j * d + k] = T[src + k]!;
+      }
+      shortBeh.fill(0, so + sl * d, so + S * d);
+    }
+    if (this.sdim) this.sdim.forward(beh, lens, cand, n, L, longOut);
+    else if (this.dinLong) this.dinLong.forward(beh, lens, cand, n, L, longOut);
+    else if (this.kind === 'avgpool') {
+      for (let b = 0; b < n; b++) {
+        const len = lens[b]!;
+        const o = b * d;
+        longOut.fill(0, o, o + d);
+        if (len === 0) continue;
+        const inv = 1 / len;
+        for (let j = 0; j < len; j++) {
+          const x = (b * L + j) * d;
+          for (let k = 0; k < d; k++) longOut[o + k]! += beh[x + k]!;
+        }
+        for (let k = 0; k < d; k++) longOut[o + k]! *= inv;
+      }
+    }
+    this.dinShort.forward(shortBeh, shortLens, cand, n, S, shortOut);
+    for (let b = 0; b < n; b++) {
+      const o = b * W;
+      out.set(cand.subarray(b * d, b * d + d), o);
+      let col = o + d;
+      if (this.hasLong) {
+        out.set(longOut.subarray(b * d, b * d + d), col);
+        col += d;
+      }
+      out.set(shortOut.subarray(b * d, b * d + d), col);
+    }
+  }
+
+  /** {@link accumulate} then {@link step}: the `CtrInputBlock` backward. */
+  backward(batch: CtrBatch, grad: Float32Array): void {
+    this.accumulate(batch, grad);
+    this.step();
+  }
+
+  /**
+   * Back-propagates ∂loss/∂features of the last training forward into per-item row gradients
+   * (collected, not applied; see {@link pendingItemGradients}) and the attention MLPs' gradients.
+   */
+  accumulate(batch: CtrBatch, grad: Float32Array): void {
+    const where = `ctr/SequenceInterestBlock(${this.kind}).backward`;
+    const n = batch.size;
+    if (this.trainedRows !== n) {
+      throw new UsageError(`${where}: call forward(batch, out, true) on this batch (${n} samples) first`);
+    }
+    const { dim: d, maxLength: L, shortLength: S, width: W, acc } = this;
+    if (grad.length < n * W) throw new InvalidArgumentError(`${where}: grad has ${grad.length} values; need ${n * W}`);
+    const { cands, hists, lens } = this.extras(batch, where);
+    const { gCand, gq, gLong, gShort, gBeh, gShortBeh, shortLens } = this;
+    for (let b = 0; b < n; b++) {
+      const o = b * W;
+      for (let k = 0; k < d; k++) gCand[b * d + k] = grad[o + k]!;
+      let col = o + d;
+      if (this.hasLong) {
+        for (let k = 0; k < d; k++) gLong[b * d + k] = grad[col + k]!;
+        col += d;
+      }
+      for (let k = 0; k < d; k++) gShort[b * d + k] = grad[col + k]!;
+    }
+    if (this.sdim) this.sdim.backward(gLong, gBeh);
+    else if (this.dinLong) {
+      this.dinLong.backward(gLong, gBeh, gq);
+      for (let i = 0; i < n * d; i++) gCand[i]! += gq[i]!;
+    } else if (this.kind === 'avgpool') {
+      for (let b = 0; b < n; b++) {
+        const len = lens[b]!;
+        const inv = len > 0 ? 1 / len : 0;
+        for (let j = 0; j < len; j++) {
+          const x = (b * L + j) * d;
+          for (let k = 0; k < d; k++) gBeh[x + k] = gLong[b * d + k]! * inv;
+        }
+      }
+    }
+    this.dinShort.backward(gShort, gShortBeh, gq);
+    for (let i = 0; i < n * d; i++) gCand[i]! += gq[i]!;
+    for (let b = 0; b < n; b++) {
+      acc.add(cands[b]!, gCand, b * d, 1);
+      const len = lens[b]!;
+      const row = b * L;
+      if (this.hasLong) for (let j = 0; j < len; j++) acc.add(hists[row + j]!, gBeh, (row + j) * d, 1);
+      const sl = shortLens[b]!;
+      const from = row + len - sl;
+      for (let j = 0; j < sl; j++) acc.add(hists[from + j]!, gShortBeh, (b * S + j) * d, 1);
+    }
+    this.trainedRows = -1;
+  }
+
+  /** The item-row gradients collected by {@link accumulate} and not yet applied (views, `[count × dim]`). */
+  pendingItemGradients(): { rows: Int32Array; grads: Float32Array; count: number } {
+    return { rows: this.acc.touched, grads: this.acc.grads, count: this.acc.count };
+  }
+
+  /** Applies the pending item gradients (lazy row optimizer) and the attention gradients (Adam). */
+  step(): void {
+    const acc = this.acc;
+    if (acc.count > 0) {
+      this.optimizer.step(acc.touched, acc.grads, acc.count);
+      acc.reset();
+    }
+    this.dense.step(this.denseGrads);
+  }
+
+  /** Copies the item table and the attention weights (for early stopping's restore-best). */
+  captureState(): unknown {
+    const s: BlockState = { table: this.table.data.slice(), dense: this.denseParams.map((p) => p.slice()) };
+    return s;
+  }
+
+  /** Restores what {@link captureState} returned. */
+  restoreState(state: unknown): void {
+    const s = state as BlockState;
+    if (!s || !(s.table instanceof Float32Array) || s.table.length !== this.table.data.length) {
+      throw new InvalidArgumentError(`ctr/SequenceInterestBlock.restoreState: not a state of this block`);
+    }
+    this.table.data.set(s.table);
+    for (let i = 0; i < this.denseParams.length; i++) this.denseParams[i]!.set(s.dense[i]!);
+  }
+}

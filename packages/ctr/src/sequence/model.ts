@@ -1,0 +1,116 @@
+import { InvalidArgumentError } from '@compactrec/core';
+import type { Tf } from '@compactrec/tf-backend';
+import { type CtrModel, type CtrModelOptions, createCtrModel } from '../model.js';
+import type { CtrSchema, FieldCounts } from '../schema.js';
+import { SequenceInterestBlock, type SequenceInterestBlockOptions } from './block.js';
+import type { SequenceDataInfo } from './data.js';
+import { SEQUENCE_MODEL_KINDS, type SequenceModelKind } from './kinds.js';
+
+/**
+ * Options of {@link createSequenceCtrModel}: the CTR model options (the network is always `dnn`:
+ * an MLP over the concatenated features) with a sequence `model`, plus the sequence block's
+ * settings. `dim`, `lr`/`embeddingLr`, `sparseOptimizer`, `initStd` and `seed` apply to the item
+ * table and attention as well, so every sequence model trains with the same settings.
+ */
+export interface SequenceCtrModelOptions
+  extends Omit<CtrModelOptions, 'model'>,
+    Omit<
+      SequenceInterestBlockOptions,
+      'kind' | 'numItems' | 'maxLength' | 'dim' | 'lr' | 'sparseOptimizer' | 'initStd' | 'seed' | 'initialTable'
+    > {
+  /** The sequence model. @default 'sdim' */
+  model?: SequenceModelKind;
+  /**
+   * Item table init: random N(0, initStd²), or the data's planted embeddings (seq-synthetic only;
+   * its `dim` must equal the model's) — the same start for every model. @default 'random'
+   */
+  initItems?: 'random' | 'planted';
+}
+
+/** A sequence CTR model and its sequence block (for byte counts and tests). */
+export interface SequenceCtrModel {
+  readonly model: CtrModel;
+  readonly block: SequenceInterestBlock;
+  readonly kind: SequenceModelKind;
+}
+
+/**
+ * Builds a sequence CTR model: MLP over [user-id embedding (and any other fields), candidate,
+ * long-term interest, short-term interest], the last three from a {@link SequenceInterestBlock}
+ * whose item table is shared by candidate and behaviours. `data` is what `openCtrData` returns for
+ * a sequence format (its `sequence` says the item count and L).
+ */
+export function createSequenceCtrModel(
+  tf: Tf,
+  data: { readonly schema: CtrSchema; readonly sequence?: SequenceDataInfo | undefined },
+  options: SequenceCtrModelOptions = {},
+  inputs: { readonly counts?: FieldCounts } = {},
+): SequenceCtrModel {
+  const where = 'ctr/createSequenceCtrModel';
+  const kind = options.model ?? 'sdim';
+  if (!SEQUENCE_MODEL_KINDS.includes(kind)) {
+    throw new InvalidArgumentError(
+      `${where}: model '${String(kind)}' is not a sequence model; use one of ${SEQUENCE_MODEL_KINDS.join(', ')}`,
+    );
+  }
+  if (!data.sequence) {
+    throw new InvalidArgumentError(
+      `${where}: the data '${data.schema.name}' has no behaviour histories; open it with a sequence format (ml100k, seq-synthetic)`,
+    );
+  }
+  const {
+    model: _model,
+    shortLength,
+    numHashes,
+    bitsPerSignature,
+    attentionHidden,
+    attentionNormalization,
+    evalChunk,
+    initItems,
+    ...ctr
+  } = options;
+  let initialTable: Float32Array | undefined;
+  if (initItems === 'planted') {
+    initialTable = data.sequence.plantedItemEmbeddings;
+    if (!initialTable) {
+      throw new InvalidArgumentError(
+        `${where}: initItems 'planted' needs seq-synthetic data (it has planted embeddings)`,
+      );
+    }
+  } else if (initItems !== undefined && initItems !== 'random') {
+    throw new InvalidArgumentError(`${where}: initItems ('${String(initItems)}') must be 'random' or 'planted'`);
+  }
+  const lr = ctr.embeddingLr ?? ctr.lr;
+  const block = new SequenceInterestBlock({
+    kind,
+    numItems: data.sequence.numItems,
+    maxLength: data.sequence.maxLength,
+    ...(initialTable ? { initialTable } : {}),
+    ...defined({
+      shortLength,
+      numHashes,
+      bitsPerSignature,
+      attentionHidden,
+      attentionNormalization,
+      evalChunk,
+      dim: ctr.dim,
+      lr,
+      sparseOptimizer: ctr.sparseOptimizer,
+      initStd: ctr.initStd,
+      seed: ctr.seed,
+    }),
+  });
+  const model = createCtrModel(
+    tf,
+    data.schema,
+    { ...ctr, model: 'dnn' },
+    { blocks: [block], ...(inputs.counts ? { counts: inputs.counts } : {}) },
+  );
+  return { model, block, kind };
+}
+
+function defined<T extends object>(o: T): Partial<T> {
+  const out: Partial<T> = {};
+  for (const [k, v] of Object.entries(o)) if (v !== undefined) (out as Record<string, unknown>)[k] = v;
+  return out;
+}

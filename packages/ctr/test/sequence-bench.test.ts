@@ -1,0 +1,54 @@
+import { runCtrBench } from '@compactrec/benchmarks';
+import { InvalidArgumentError } from '@compactrec/core';
+import { describe, expect, it } from 'vitest';
+
+// The CTR benchmark harness with sequence models: one record per model × method × seed, in the
+// results.json shape of the other CTR records (auc, logloss, seed, times, bytes).
+describe('runCtrBench with sequence models', () => {
+  it('writes one record per model × method × seed', async () => {
+    const records = await runCtrBench({
+      data: 'users=16,items=40,clusters=4,length=32,perUser=6,dim=8',
+      format: 'seq-synthetic',
+      methods: ['full'],
+      model: ['sdim', 'din-short'],
+      seeds: [0, 1],
+      dim: 8,
+      mlp: [8],
+      epochs: 1,
+      batchSize: 32,
+      numHashes: 12,
+      shortLength: 4,
+      backend: 'cpu',
+      log: () => {},
+    });
+    expect(records.map((r) => [r.model, r.seed])).toEqual([
+      ['sdim', 0],
+      ['din-short', 0],
+      ['sdim', 1],
+      ['din-short', 1],
+    ]);
+    for (const r of records) {
+      expect(r.method).toBe('full');
+      expect(r.dataset).toBe('seq-synthetic32');
+      for (const k of ['auc', 'logloss', 'trainSeconds', 'secondsPerEpoch', 'itemTableBytes', 'denseParams']) {
+        expect(typeof r[k]).toBe('number');
+        expect(Number.isFinite(r[k] as number)).toBe(true);
+      }
+      expect(r.auc as number).toBeGreaterThanOrEqual(0);
+      expect(r.auc as number).toBeLessThanOrEqual(1);
+      expect(r.itemTableBytes).toBe(41 * 8 * 4);
+      expect(r.maxLength).toBe(32);
+      expect(r.shortLength).toBe(4);
+    }
+  });
+
+  it('rejects a sequence model on a plain format and a plain model on a sequence format', async () => {
+    const base = { methods: ['full'], backend: 'cpu' as const, log: () => {} };
+    await expect(runCtrBench({ ...base, data: 'fields=2', format: 'synthetic', model: 'sdim' })).rejects.toThrow(
+      InvalidArgumentError,
+    );
+    await expect(
+      runCtrBench({ ...base, data: 'users=4,items=8,clusters=2,length=8', format: 'seq-synthetic', model: 'deepfm' }),
+    ).rejects.toThrow(InvalidArgumentError);
+  });
+});
