@@ -5,7 +5,7 @@
  * offsets to seek to (the store's, not Kafka's committed ones), and a supervisor that restarts a
  * consumer kafkajs gave up on.
  */
-import { InvalidArgumentError } from '@compactrec/core';
+import { CompactRecError, InvalidArgumentError } from '@compactrec/core';
 import {
   type Admin,
   type Consumer,
@@ -208,10 +208,40 @@ export class KafkaTransport {
     const admin = await this.getAdmin();
     const existing = await admin.listTopics();
     if (existing.includes(topic)) return;
-    await admin.createTopics({
-      topics: [{ topic, numPartitions: partitions, replicationFactor: 1 }],
-      waitForLeaders: true,
-    });
+    try {
+      await admin.createTopics({
+        topics: [{ topic, numPartitions: partitions, replicationFactor: 1 }],
+        waitForLeaders: true,
+      });
+    } catch (err) {
+      // Right after creation a KRaft broker may not yet list the new partitions in its metadata;
+      // kafkajs' leader wait gives up on that instead of retrying. Wait for the leaders ourselves.
+      if ((err as { type?: string }).type !== 'UNKNOWN_TOPIC_OR_PARTITION') throw err;
+    }
+    await this.waitForLeaders(admin, topic, partitions);
+  }
+
+  /** Polls metadata until every partition of `topic` has a leader (bounded: 30 s). */
+  private async waitForLeaders(admin: Admin, topic: string, partitions: number): Promise<void> {
+    const deadline = Date.now() + 30_000;
+    for (;;) {
+      try {
+        const meta = await admin.fetchTopicMetadata({ topics: [topic] });
+        const parts = meta.topics[0]?.partitions ?? [];
+        if (parts.length >= partitions && parts.every((p) => p.leader >= 0)) return;
+      } catch (err) {
+        if ((err as { type?: string }).type !== 'UNKNOWN_TOPIC_OR_PARTITION') throw err;
+      }
+      if (Date.now() > deadline) {
+        throw new CompactRecError(
+          `bse-stream/ensureTopic: topic '${topic}' has no leader for every partition after 30 s`,
+          {
+            retriable: true,
+          },
+        );
+      }
+      await new Promise((r) => setTimeout(r, 100));
+    }
   }
 
   /** Low and high (end) offsets of every partition of `topic`. */
