@@ -26,6 +26,10 @@ export interface RetrievalBenchOptions {
   model?: 'mf' | 'lightgcn';
   /** LightGCN layers. @default 2 */
   layers?: number;
+  /** DSL: prune/grow rounds over the whole run (ΔT = total steps / rounds; 30 beat 100 on Gowalla MF). @default 30 */
+  dslUpdates?: number;
+  /** DSL: growth score, |gradient| accumulated since the last update or the last batch's only. @default 'accumulated' */
+  dslGrowth?: 'accumulated' | 'batch';
   /** Triple sampling (see MfBprOptions.sampling). @default 'interaction' */
   sampling?: 'user' | 'interaction';
   /** Fraction of each table's full embedding bytes every method may use. @default 0.25 */
@@ -55,6 +59,8 @@ export const DEFAULT_RETRIEVAL_BENCH_OPTIONS = Object.freeze({
   model: 'mf' as 'mf' | 'lightgcn',
   layers: 2,
   sampling: 'interaction' as 'user' | 'interaction',
+  dslUpdates: 30,
+  dslGrowth: 'accumulated' as 'accumulated' | 'batch',
   budget: 0.25,
   dim: 64,
   epochs: 150,
@@ -69,11 +75,19 @@ export const DEFAULT_RETRIEVAL_BENCH_OPTIONS = Object.freeze({
 });
 
 /** A DSL sparse table sized to a budget fraction of the full table, and its trainer hook. */
-function createDsl(rows: number, dim: number, budget: number, totalSteps: number, seed: number) {
+function createDsl(
+  rows: number,
+  dim: number,
+  budget: number,
+  totalSteps: number,
+  seed: number,
+  rounds: number,
+  growth: 'accumulated' | 'batch',
+) {
   const { density, format } = densityForBudget(Math.floor(fullTableBytes(rows, dim) * budget), rows, dim);
-  // About 100 prune/grow rounds per run whatever its length (the reference uses a fixed ΔT tuned to its runs).
-  const updateInterval = Math.max(10, Math.floor(totalSteps / 100));
-  const table = new DslTable(rows, dim, totalSteps, { density, seed, updateInterval });
+  // A fixed number of prune/grow rounds per run whatever its length (the reference fixes ΔT for its runs).
+  const updateInterval = Math.max(10, Math.floor(totalSteps / rounds));
+  const table = new DslTable(rows, dim, totalSteps, { density, seed, updateInterval, growth });
   table.initValues(0.1, new Rng(seed));
   const hook: SparsityHook = {
     mask: table.mask,
@@ -148,8 +162,12 @@ export async function runRetrievalBench(options: RetrievalBenchOptions): Promise
     const um = fitMapper(sparse ? 'full' : method, dataset, 'user', o.dim, sparse ? 1 : budget, o.seed, o.extra);
     const im = fitMapper(sparse ? 'full' : method, dataset, 'item', o.dim, sparse ? 1 : budget, o.seed, o.extra);
     const stepsPerEpoch = Math.ceil(dataset.train.items.length / o.batchSize);
-    const dslUser = sparse ? createDsl(um.rows, o.dim, budget, o.epochs * stepsPerEpoch, o.seed * 2 + 21) : null;
-    const dslItem = sparse ? createDsl(im.rows, o.dim, budget, o.epochs * stepsPerEpoch, o.seed * 2 + 22) : null;
+    const dslUser = sparse
+      ? createDsl(um.rows, o.dim, budget, o.epochs * stepsPerEpoch, o.seed * 2 + 21, o.dslUpdates, o.dslGrowth)
+      : null;
+    const dslItem = sparse
+      ? createDsl(im.rows, o.dim, budget, o.epochs * stepsPerEpoch, o.seed * 2 + 22, o.dslUpdates, o.dslGrowth)
+      : null;
     const fitSeconds = (performance.now() - tFit) / 1000;
     const user = new Tower(um, o.dim, { seed: o.seed * 2 + 11, ...(dslUser ? { table: dslUser.table.table } : {}) });
     const item = new Tower(im, o.dim, { seed: o.seed * 2 + 12, ...(dslItem ? { table: dslItem.table.table } : {}) });

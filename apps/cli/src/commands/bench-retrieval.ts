@@ -21,6 +21,14 @@ export const benchRetrievalCommand: Command = {
       description:
         "Triples: every training pair once per epoch ('interaction') or a uniform user then one of its items ('user')",
     },
+    { name: 'dsl-updates', type: 'int', default: 30, min: 1, description: 'DSL: prune/grow rounds over the run' },
+    {
+      name: 'dsl-growth',
+      type: 'string',
+      default: 'accumulated',
+      choices: ['accumulated', 'batch'],
+      description: 'DSL: growth score',
+    },
     { name: 'layers', type: 'int', default: 2, min: 1, max: 4, description: 'LightGCN propagation layers' },
     {
       name: 'methods',
@@ -65,6 +73,8 @@ export const benchRetrievalCommand: Command = {
       model: a.model as 'mf' | 'lightgcn',
       layers: a.layers as number,
       sampling: a.sampling as 'user' | 'interaction',
+      dslUpdates: a['dsl-updates'] as number,
+      dslGrowth: a['dsl-growth'] as 'accumulated' | 'batch',
       methods: a.methods as string[],
       budget: a.budget as number,
       epochs: a.epochs as number,
