@@ -11,6 +11,7 @@ import {
 import { ID_HASHING_METHODS } from '@compactrec/id-hashing';
 import type { TfPreference } from '@compactrec/tf-backend';
 import type { Command } from '../args.js';
+import { SEQUENCE_OPTIONS } from './ctr.js';
 
 type ResultRecord = Awaited<ReturnType<typeof runCtrBench>>[number];
 
@@ -88,29 +89,7 @@ export const benchCtrCommand: Command = {
     { name: 'lr', type: 'number', default: 0.001, gt: 0, description: 'Adam learning rate' },
     { name: 'dim', type: 'int', default: 16, min: 1, description: 'Embedding dimension' },
     { name: 'mlp', type: 'list', default: ['400', '400'], description: 'Hidden layer widths, comma-separated' },
-    {
-      name: 'max-length',
-      type: 'int',
-      min: 1,
-      description: "ml100k: history length L [default: 256] (seq-synthetic: the spec's maxLength, default 1024)",
-    },
-    { name: 'short-length', type: 'int', default: 16, min: 1, description: 'Sequence models: short-term window' },
-    { name: 'hashes', type: 'int', default: 48, min: 1, description: 'SDIM: m SimHash functions' },
-    { name: 'tau', type: 'int', default: 3, min: 1, max: 8, description: 'SDIM: τ bits per signature' },
-    {
-      name: 'attention',
-      type: 'string',
-      default: 'none',
-      choices: ['none', 'softmax'],
-      description: 'DIN pooling weights (short- and long-term)',
-    },
-    {
-      name: 'init-items',
-      type: 'string',
-      default: 'random',
-      choices: ['random', 'planted'],
-      description: "Sequence models: item table init (planted = seq-synthetic's planted embeddings; spec dim = --dim)",
-    },
+    ...SEQUENCE_OPTIONS,
     { name: 'min-count', type: 'int', default: 10, min: 1, description: 'Criteo: rarer values share the OOV id' },
     { name: 'max-rows', type: 'int', min: 1, description: 'Read at most this many rows per file' },
     { name: 'seed', type: 'int', default: 0, description: 'Seed of every random choice' },

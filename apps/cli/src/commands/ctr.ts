@@ -35,8 +35,8 @@ const DATA_DETAILS =
   "Data: --format frappe reads a libFM file or directory (the NFM Frappe directory: validation + test, a seeded 80/20 split of their union, 10 % of train for early stopping); criteo reads a raw Criteo TSV file (streamed; row-hash 80/10/10 split); synthetic takes a spec as --data, e.g. 'fields=26,cardinality=1000000,rows=2000000'. " +
   "Sequence data (for --model sdim, din, avgpool, din-short): ml100k reads ml-100k.inter or its directory (each rating after a user's 10th is a sample, label rating >= 4, history = the earlier items up to --max-length; per-user time split: last 10 % test, then 10 % of train for early stopping); seq-synthetic takes a spec of planted multi-interest users, e.g. 'users=1000,items=200,clusters=20,length=1024'.";
 
-/** Sequence-model options of `ctr train` (ignored by the other models). */
-const SEQUENCE_OPTIONS: readonly OptionSpec[] = [
+/** Sequence-model options of `ctr train` and `bench ctr` (ignored by the other models). */
+export const SEQUENCE_OPTIONS: readonly OptionSpec[] = [
   {
     name: 'max-length',
     type: 'int',
