@@ -5,10 +5,11 @@
  * over the whole event log read back from the topic: nothing lost, nothing counted twice.
  */
 
-import { EventGenerator, KafkaTransport } from '@compactrec/bse-stream';
+import { EventGenerator } from '@compactrec/bse-stream';
 import { Rng } from '@compactrec/core';
 import { afterAll, describe, expect, inject, it } from 'vitest';
 import {
+  createTopic,
   EncoderChild,
   FAST,
   makeModelDir,
@@ -16,7 +17,6 @@ import {
   progress,
   readEvents,
   tempDir,
-  uniqueTopic,
   verifyAgainstRecompute,
   waitCaughtUp,
   waitFor,
@@ -38,10 +38,7 @@ describe('bse-stream crash safety (SIGKILL while consuming)', () => {
 
   it('ends with exactly the recomputed state after ≥ 3 random SIGKILLs', async () => {
     const model = await makeModelDir(models.dir);
-    const topic = uniqueTopic('crash');
-    const t = new KafkaTransport({ brokers: [brokers], logLevel: 'nothing' });
-    await t.ensureTopic(topic, 4);
-    await t.close();
+    const topic = await createTopic(brokers, 'crash');
     const gen = new EventGenerator({
       seed: 11,
       numUsers: 3000,

@@ -4,9 +4,10 @@
  * from the stored offsets. The final state equals the from-scratch recomputation.
  */
 
-import { EventGenerator, KafkaTransport } from '@compactrec/bse-stream';
+import { EventGenerator } from '@compactrec/bse-stream';
 import { afterAll, describe, expect, inject, it } from 'vitest';
 import {
+  createTopic,
   EncoderChild,
   FAST,
   makeModelDir,
@@ -14,7 +15,6 @@ import {
   progress,
   readEvents,
   tempDir,
-  uniqueTopic,
   verifyAgainstRecompute,
   waitCaughtUp,
   waitFor,
@@ -40,10 +40,7 @@ describe('bse-stream rebalance (two instances, one stopped mid-stream)', () => {
 
   it('splits the partitions, hands them over cleanly, and ends equal to the recomputation', async () => {
     const model = await makeModelDir(models.dir);
-    const topic = uniqueTopic('rebalance');
-    const t = new KafkaTransport({ brokers: [brokers], logLevel: 'nothing' });
-    await t.ensureTopic(topic, 4);
-    await t.close();
+    const topic = await createTopic(brokers, 'rebalance');
     const gen = new EventGenerator({
       seed: 21,
       numUsers: 2000,

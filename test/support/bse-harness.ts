@@ -43,6 +43,18 @@ export function uniqueTopic(label: string): string {
   return `${label}-${process.pid}-${Date.now()}-${Math.floor(Math.random() * 1e6)}`;
 }
 
+/** Creates a fresh topic (unique name from `label`) with `partitions` partitions; returns its name. */
+export async function createTopic(brokers: string, label: string, partitions = 4): Promise<string> {
+  const topic = uniqueTopic(label);
+  const t = new KafkaTransport({ brokers: [brokers], logLevel: 'nothing' });
+  try {
+    await t.ensureTopic(topic, partitions);
+  } finally {
+    await t.close();
+  }
+  return topic;
+}
+
 /** The test model: 1000 items, dim 16, 24 hashes × τ 3 = 8 signatures. */
 export async function makeModelDir(dir: string, version = 'v1', seed = 1): Promise<SdimModelVersion> {
   const model = createSdimModelVersion({
