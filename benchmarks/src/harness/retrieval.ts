@@ -41,6 +41,8 @@ export interface RetrievalBenchOptions {
   /** Adam learning rate, or per-method overrides. @default 0.001 */
   lr?: number;
   lrByMethod?: Readonly<Record<string, number>>;
+  /** Learning-rate schedule (see MfBprOptions.lrSchedule). @default 'constant' */
+  lrSchedule?: 'constant' | 'cosine';
   /** @default 0.0001 */
   reg?: number;
   /** @default 2048 */
@@ -65,6 +67,7 @@ export const DEFAULT_RETRIEVAL_BENCH_OPTIONS = Object.freeze({
   dim: 64,
   epochs: 150,
   lr: 0.001,
+  lrSchedule: 'constant' as 'constant' | 'cosine',
   reg: 0.0001,
   batchSize: 2048,
   seed: 0,
@@ -181,6 +184,7 @@ export async function runRetrievalBench(options: RetrievalBenchOptions): Promise
       sampling: o.sampling,
       epochs: o.epochs,
       lr,
+      lrSchedule: o.lrSchedule,
       reg: o.reg,
       batchSize: o.batchSize,
       seed: o.seed,
@@ -229,6 +233,7 @@ export async function runRetrievalBench(options: RetrievalBenchOptions): Promise
       bestEpoch: res.best.epoch,
       epochs: o.epochs,
       lr,
+      lrSchedule: o.lrSchedule,
       trainSeconds: res.trainSeconds,
       evalSeconds: res.evalSeconds,
       fitSeconds,

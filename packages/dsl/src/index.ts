@@ -1,5 +1,6 @@
 export { type BudgetDensity, densityForBudget } from './budget.js';
 export {
+  BITMAP_BLOCK_ROWS,
   type CompactFormat,
   type CompactSparseArrays,
   CompactSparseTable,

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import {
   BudgetError,
   DataFormatError,
+  decodeCheckpoint,
   InvalidArgumentError,
   NotFoundError,
   Rng,
@@ -11,9 +12,12 @@ import {
   writeCheckpoint,
 } from '@compactrec/core';
 import {
+  BITMAP_BLOCK_ROWS as B,
   CompactSparseTable,
   chooseCompactFormat,
   compactTableBytes,
+  DSL_COMPACT_TABLE_KIND,
+  DSL_COMPACT_TABLE_VERSION,
   DslTable,
   decodeCompactTable,
   densityForBudget,
@@ -34,6 +38,37 @@ function randomMasked(rows: number, dim: number, density: number, seed: number):
     }
   }
   return [values, mask];
+}
+
+/** Like randomMasked, but each row is empty, full or random, so whole blocks can be empty or full. */
+function mixedMasked(rows: number, dim: number, seed: number): [Float32Array, Uint8Array] {
+  const rng = new Rng(seed);
+  const values = new Float32Array(rows * dim);
+  const mask = new Uint8Array(rows * dim);
+  for (let r = 0; r < rows; r++) {
+    const kind = rng.next();
+    const density = kind < 0.25 ? 0 : kind < 0.35 ? 1 : rng.next();
+    // Rows of the second block are all empty when there is one.
+    const emptyBlock = r >= B && r < 2 * B;
+    for (let c = 0; c < dim; c++) {
+      if (!emptyBlock && rng.next() < density) {
+        mask[r * dim + c] = 1;
+        values[r * dim + c] = rng.normal();
+      }
+    }
+  }
+  return [values, mask];
+}
+
+/** Version-1 per-row offsets `[rows + 1]` of a mask. */
+function rowOffsetsOf(mask: Uint8Array, rows: number, dim: number): Uint32Array {
+  const out = new Uint32Array(rows + 1);
+  for (let r = 0; r < rows; r++) {
+    let n = 0;
+    for (let c = 0; c < dim; c++) n += mask[r * dim + c]!;
+    out[r + 1] = out[r]! + n;
+  }
+  return out;
 }
 
 function maskedRow(values: Float32Array, mask: Uint8Array, r: number, dim: number): Float32Array {
@@ -77,6 +112,95 @@ describe('CompactSparseTable', () => {
     }
   });
 
+  it('should decode every row of the block layout, at block edges, empty blocks and partial last blocks', () => {
+    for (const rows of [1, B - 1, B, B + 1, 2 * B, 2 * B + 1, 3 * B - 1, 4 * B + 5]) {
+      for (const dim of [64, 13, 32, 40, 96, 8, 1]) {
+        const [values, mask] = mixedMasked(rows, dim, rows * 1000 + dim);
+        const rowOffsets = rowOffsetsOf(mask, rows, dim);
+        const nnz = rowOffsets[rows]!;
+        const t = CompactSparseTable.fromDense(values, mask, rows, dim, 'bitmap');
+        expect(t.nnz).toBe(nnz);
+        expect(t.offsets.length).toBe(Math.ceil(rows / B) + 1);
+        for (let k = 0; k < t.offsets.length - 1; k++) expect(t.offsets[k]).toBe(rowOffsets[k * B]);
+        expect(t.offsets[t.offsets.length - 1]).toBe(nnz);
+        expect(t.bytes).toBe(compactTableBytes('bitmap', rows, dim, nnz));
+        expect(t.bytes).toBe(t.offsets.byteLength + t.index.byteLength + t.values.byteLength);
+        const out = new Float32Array(dim);
+        for (let r = 0; r < rows; r++) {
+          expect(t.rowNnz(r)).toBe(rowOffsets[r + 1]! - rowOffsets[r]!);
+          t.lookupRow(r, out);
+          expect(out).toEqual(maskedRow(values, mask, r, dim));
+        }
+        // Batch lookup in an order that jumps between blocks and repeats rows.
+        const ids = Int32Array.from({ length: 2 * rows }, (_, j) => (j * 7 + (j >> 1)) % rows);
+        const g = new Float32Array(ids.length * dim);
+        t.gather(ids, g);
+        for (let j = 0; j < ids.length; j++) {
+          expect(g.subarray(j * dim, (j + 1) * dim)).toEqual(maskedRow(values, mask, ids[j]!, dim));
+        }
+        expect(t.toDense()).toEqual(new Float32Array(values.map((v, i) => (mask[i] ? v : 0))));
+      }
+    }
+  });
+
+  it('should read a bitmap that is not 4-byte aligned (copied once, same bytes)', () => {
+    const rows = 3 * B + 7;
+    for (const dim of [64, 13]) {
+      const [values, mask] = mixedMasked(rows, dim, dim);
+      const t = CompactSparseTable.fromDense(values, mask, rows, dim, 'bitmap');
+      const shifted = new Uint8Array(t.index.byteLength + 1);
+      shifted.set(t.index as Uint8Array, 1);
+      const odd = shifted.subarray(1);
+      const back = CompactSparseTable.fromArrays(rows, dim, 'bitmap', {
+        offsets: t.offsets,
+        index: odd,
+        values: t.values,
+      });
+      expect(back.index.byteOffset % 4).toBe(0);
+      expect(back.bytes).toBe(t.bytes);
+      expect(back.toDense()).toEqual(t.toDense());
+      for (let r = 0; r < rows; r++) expect(back.rowNnz(r)).toBe(t.rowNnz(r));
+    }
+  });
+
+  it('should reject bitmap block offsets that disagree with the bitmaps', () => {
+    const rows = 3 * B + 5;
+    const dim = 64;
+    const [values, mask] = mixedMasked(rows, dim, 9);
+    const t = CompactSparseTable.fromDense(values, mask, rows, dim, 'bitmap');
+    const arrays = { offsets: t.offsets, index: t.index, values: t.values };
+    const load = (patch: Partial<typeof arrays>) =>
+      CompactSparseTable.fromArrays(rows, dim, 'bitmap', { ...arrays, ...patch });
+    expect(load({}).toDense()).toEqual(t.toDense());
+    // One inner block offset off by one: the blocks on both sides no longer match their popcounts.
+    const shiftedOffsets = t.offsets.slice();
+    shiftedOffsets[2] = shiftedOffsets[2]! + 1;
+    expect(() => load({ offsets: shiftedOffsets })).toThrow(`block 1 (rows ${B}..${2 * B - 1})`);
+    expect(() => load({ offsets: shiftedOffsets })).toThrow(InvalidArgumentError);
+    // Per-row offsets (the version-1 layout) have the wrong length.
+    expect(() => load({ offsets: rowOffsetsOf(mask, rows, dim) })).toThrow(InvalidArgumentError);
+    // A bit flipped in the last, partial block.
+    const bits = t.index.slice() as Uint8Array;
+    bits[(rows - 1) * 8] = bits[(rows - 1) * 8]! ^ 1;
+    expect(() => load({ index: bits })).toThrow(/block 3 /);
+    // Offsets that do not end at nnz.
+    expect(() => load({ values: t.values.subarray(1) })).toThrow(InvalidArgumentError);
+    // A bit beyond dim (13 columns: bits 5..7 of each row's second byte must be 0).
+    const [v13, m13] = randomMasked(B + 1, 13, 0.5, 2);
+    const t13 = CompactSparseTable.fromDense(v13, m13, B + 1, 13, 'bitmap');
+    const bits13 = t13.index.slice() as Uint8Array;
+    bits13[1] = bits13[1]! | 0x80;
+    const offsets13 = t13.offsets.slice();
+    for (let k = 1; k < offsets13.length; k++) offsets13[k] = offsets13[k]! + 1;
+    expect(() =>
+      CompactSparseTable.fromArrays(B + 1, 13, 'bitmap', {
+        offsets: offsets13,
+        index: bits13,
+        values: new Float32Array(t13.nnz + 1),
+      }),
+    ).toThrow(/columns ≥ dim/);
+  });
+
   it('should pick the smaller format automatically', () => {
     const rows = 100;
     const dim = 64;
@@ -88,9 +212,10 @@ describe('CompactSparseTable', () => {
       expect(t.bytes).toBe(Math.min(b, c));
       expect(t.format).toBe(c < b ? 'csr16' : 'bitmap');
     }
-    // Bitmap wins above density 1/16 at dim 64 (8 bytes of bits per row vs 2 bytes per weight).
-    expect(chooseCompactFormat(100, 64, 300)).toBe('csr16');
-    expect(chooseCompactFormat(100, 64, 500)).toBe('bitmap');
+    // csr16 pays 4 bytes of row offset per row, bitmap 8 bytes of bits: bitmap wins above density ~1/32 at dim 64.
+    expect(chooseCompactFormat(100, 64, 150)).toBe('csr16');
+    expect(chooseCompactFormat(100, 64, 300)).toBe('bitmap');
+    expect(chooseCompactFormat(100, 8, 1)).toBe('bitmap');
   });
 
   it('should reject bad input and corrupt arrays', () => {
@@ -107,7 +232,7 @@ describe('CompactSparseTable', () => {
     ).toThrow(InvalidArgumentError);
     const b = CompactSparseTable.fromDense(values, mask, 10, 16, 'bitmap');
     const bits = b.index.slice();
-    bits[0] = bits[0]! ^ 1; // popcount no longer matches the offsets
+    bits[0] = bits[0]! ^ 1; // popcount no longer matches the block offsets
     expect(() =>
       CompactSparseTable.fromArrays(10, 16, 'bitmap', { offsets: b.offsets, index: bits, values: b.values }),
     ).toThrow(InvalidArgumentError);
@@ -145,7 +270,7 @@ describe('densityForBudget', () => {
   });
 
   it('should give a DslTable whose compact export meets the budget', () => {
-    for (const budget of [5_000, 20_000, 80_000, 200_000]) {
+    for (const budget of [2_500, 5_000, 20_000, 80_000, 200_000]) {
       const d = densityForBudget(budget, 300, 64);
       const t = new DslTable(300, 64, 10, { density: d.density });
       expect(t.activeCount).toBe(d.nnz);
@@ -154,8 +279,23 @@ describe('densityForBudget', () => {
       expect(c.bytes).toBe(d.bytes);
       expect(c.bytes).toBeLessThanOrEqual(budget);
     }
-    expect(densityForBudget(5_000, 300, 64).format).toBe('csr16');
+    expect(densityForBudget(2_500, 300, 64).format).toBe('csr16');
     expect(densityForBudget(200_000, 300, 64).format).toBe('bitmap');
+  });
+
+  it('should buy more weights than per-row offsets did (block offsets: ⌈dim/8⌉ + 4/B index bytes per row)', () => {
+    const rows = 70_839;
+    const dim = 64;
+    for (const fraction of [0.5, 0.25]) {
+      const budget = Math.floor(rows * dim * 4 * fraction);
+      const d = densityForBudget(budget, rows, dim);
+      expect(d.format).toBe('bitmap');
+      // With uint32 row offsets the index took 8 + 4 bytes per row; now 8 + 4/B (+ 4 for the final offset).
+      const perRowOffsetsNnz = Math.floor((budget - rows * 8 - 4 * (rows + 1)) / 4);
+      const blockOffsetsNnz = Math.floor((budget - rows * 8 - 4 * (Math.ceil(rows / B) + 1)) / 4);
+      expect(d.nnz).toBe(blockOffsetsNnz);
+      expect(d.nnz - perRowOffsetsNnz).toBeGreaterThan(rows * 0.96);
+    }
   });
 
   it('should throw BudgetError when the index overhead alone does not fit', () => {
@@ -171,24 +311,77 @@ describe('compact table persistence', () => {
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
   it('should round-trip a trained-like DslTable through save/load in both formats', async () => {
-    for (const density of [0.04, 0.5]) {
-      const t = new DslTable(120, 32, 10, { density, seed: 3 });
+    const formats = new Set<string>();
+    for (const density of [0.02, 0.5]) {
+      const t = new DslTable(120, 64, 10, { density, seed: 3 });
       t.initValues(0.1, new Rng(4));
       const c = t.toCompact();
-      expect(c.format).toBe(density < 1 / 16 ? 'csr16' : 'bitmap');
+      expect(c.format).toBe(chooseCompactFormat(120, 64, t.activeCount));
+      formats.add(c.format);
       const path = join(dir, `t-${density}.crck`);
       await saveCompactTable(path, c);
       const back = await loadCompactTable(path);
       expect(back.format).toBe(c.format);
       expect(back.bytes).toBe(c.bytes);
-      const out = new Float32Array(32);
+      const out = new Float32Array(64);
       for (let r = 0; r < 120; r++) {
         back.lookupRow(r, out);
-        expect(out).toEqual(maskedRow(t.table.data, t.mask, r, 32));
+        expect(out).toEqual(maskedRow(t.table.data, t.mask, r, 64));
         expect(out).toEqual(t.table.row(r)); // inactive weights are exactly 0 in the dense table too
       }
-      expect(decodeCompactTable(encodeCompactTable(c)).toDense()).toEqual(c.toDense());
+      const bytes = encodeCompactTable(c);
+      expect(decodeCheckpoint(bytes, 'mem').header).toMatchObject({ version: DSL_COMPACT_TABLE_VERSION });
+      expect(decodeCompactTable(bytes).toDense()).toEqual(c.toDense());
     }
+    expect([...formats].sort()).toEqual(['bitmap', 'csr16']);
+  });
+
+  it('should load version-1 files (per-row bitmap offsets) and check their row offsets', async () => {
+    const rows = 3 * B + 9;
+    const dim = 64;
+    const [values, mask] = mixedMasked(rows, dim, 21);
+    const rowOffsets = rowOffsetsOf(mask, rows, dim);
+    const c = CompactSparseTable.fromDense(values, mask, rows, dim, 'bitmap');
+    const header = { version: 1, rows, dim, format: 'bitmap', nnz: c.nnz };
+    const v1 = join(dir, 'v1.crck');
+    await writeCheckpoint(v1, DSL_COMPACT_TABLE_KIND, header, {
+      offsets: rowOffsets,
+      index: c.index,
+      values: c.values,
+    });
+    const back = await loadCompactTable(v1);
+    expect(back.offsets).toEqual(c.offsets);
+    expect(back.bytes).toBe(c.bytes);
+    expect(back.toDense()).toEqual(c.toDense());
+    // A row offset inside a block (not kept in the new layout) that disagrees with the bitmaps.
+    const inner = rowOffsets.slice();
+    inner[B + 3] = inner[B + 3]! + 1;
+    const bad = join(dir, 'v1-bad.crck');
+    await writeCheckpoint(bad, DSL_COMPACT_TABLE_KIND, header, { offsets: inner, index: c.index, values: c.values });
+    await expect(loadCompactTable(bad)).rejects.toThrow(DataFormatError);
+    await expect(loadCompactTable(bad)).rejects.toThrow(`offsets[${B + 3}]`);
+    // Block-layout offsets under a version-1 header.
+    const mislabeled = join(dir, 'v1-blocks.crck');
+    await writeCheckpoint(mislabeled, DSL_COMPACT_TABLE_KIND, header, {
+      offsets: c.offsets,
+      index: c.index,
+      values: c.values,
+    });
+    await expect(loadCompactTable(mislabeled)).rejects.toThrow(DataFormatError);
+    // csr16 did not change between versions.
+    const csr = CompactSparseTable.fromDense(values, mask, rows, dim, 'csr16');
+    const v1csr = join(dir, 'v1-csr.crck');
+    await writeCheckpoint(
+      v1csr,
+      DSL_COMPACT_TABLE_KIND,
+      { ...header, format: 'csr16' },
+      { offsets: csr.offsets, index: csr.index, values: csr.values },
+    );
+    expect((await loadCompactTable(v1csr)).toDense()).toEqual(c.toDense());
+    // A version this build does not know.
+    const future = join(dir, 'v99.crck');
+    await writeCheckpoint(future, DSL_COMPACT_TABLE_KIND, { ...header, version: 99 }, { offsets: c.offsets });
+    await expect(loadCompactTable(future)).rejects.toThrow(UsageError);
   });
 
   it('should report missing, foreign and corrupt files with the right error class', async () => {
@@ -201,7 +394,7 @@ describe('compact table persistence', () => {
     await writeCheckpoint(
       bad,
       'dsl-compact-table',
-      { version: 1, rows: 10, dim: 8, format: c.format, nnz: c.nnz },
+      { version: DSL_COMPACT_TABLE_VERSION, rows: 10, dim: 8, format: c.format, nnz: c.nnz },
       {
         offsets: c.offsets,
         index: c.index,

@@ -41,6 +41,14 @@ export interface MfBprOptions {
   lr?: number;
   /** Adam learning rate of learnable per-ID weights (hash embeddings). @default lr */
   weightLr?: number;
+  /**
+   * Learning-rate schedule over the run: 'constant', or 'cosine' annealing from `lr` down to
+   * `lr · lrFinal` (set at every kernel call from the fraction of the run done), which lets the
+   * last epochs settle instead of ending on Adam's full-size steps. @default 'constant'
+   */
+  lrSchedule?: 'constant' | 'cosine';
+  /** Cosine schedule: the final learning rate as a fraction of `lr`. @default 0.01 */
+  lrFinal?: number;
   /** L2 coefficient on the batch's composed embeddings (LightGCN's `decay`). @default 0.0001 */
   reg?: number;
   /** Adam β1, β2, ε. @default 0.9, 0.999, 1e-8 */
@@ -95,6 +103,8 @@ export const DEFAULT_MF_BPR_OPTIONS = Object.freeze({
   epochs: 150,
   batchSize: 2048,
   lr: 0.001,
+  lrSchedule: 'constant' as 'constant' | 'cosine',
+  lrFinal: 0.01,
   reg: 0.0001,
   beta1: 0.9,
   beta2: 0.999,
@@ -153,6 +163,12 @@ export function trainMfBpr(data: RetrievalDataset, user: Tower, item: Tower, opt
   if (!Number.isInteger(o.batchSize) || o.batchSize < 1)
     throw new InvalidArgumentError(`${where}: batchSize (${o.batchSize}) must be a positive integer`);
   if (!(o.lr > 0)) throw new InvalidArgumentError(`${where}: lr (${o.lr}) must be positive`);
+  if (o.lrSchedule !== 'constant' && o.lrSchedule !== 'cosine') {
+    throw new InvalidArgumentError(`${where}: lrSchedule '${String(o.lrSchedule)}' is unknown; use 'constant' or 'cosine'`);
+  }
+  if (!(o.lrFinal >= 0 && o.lrFinal <= 1)) {
+    throw new InvalidArgumentError(`${where}: lrFinal (${o.lrFinal}) must be in [0, 1]`);
+  }
   if (user.dim !== item.dim) throw new InvalidArgumentError(`${where}: user dim ${user.dim} != item dim ${item.dim}`);
   if (user.numIds !== data.train.numUsers || item.numIds !== data.train.numItems) {
     throw new InvalidArgumentError(
@@ -216,6 +232,7 @@ export function trainMfBpr(data: RetrievalDataset, user: Tower, item: Tower, opt
         end = Math.min(end, pos + o.refreshEvery * o.batchSize);
         gcn.refresh();
       }
+      const scale = lrScale(o.lrSchedule, o.lrFinal, (epoch - 1 + pos / n) / o.epochs);
       const r = kernels.bprTrain({
         dim,
         user: user.arrays(),
@@ -230,8 +247,8 @@ export function trainMfBpr(data: RetrievalDataset, user: Tower, item: Tower, opt
         end,
         shuffle: first,
         batchSize: o.batchSize,
-        lr: o.lr,
-        weightLr: o.weightLr,
+        lr: o.lr * scale,
+        weightLr: o.weightLr * scale,
         beta1: o.beta1,
         beta2: o.beta2,
         eps: o.eps,
@@ -293,4 +310,10 @@ export function trainMfBpr(data: RetrievalDataset, user: Tower, item: Tower, opt
     triplesPerSecond: (n * o.epochs) / (trainMs / 1000),
     losses,
   };
+}
+
+/** The learning-rate multiplier at `progress` ∈ [0, 1) of the run. */
+export function lrScale(schedule: 'constant' | 'cosine', final: number, progress: number): number {
+  if (schedule === 'constant') return 1;
+  return final + (1 - final) * 0.5 * (1 + Math.cos(Math.PI * Math.min(1, Math.max(0, progress))));
 }

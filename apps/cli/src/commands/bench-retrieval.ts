@@ -48,6 +48,13 @@ export const benchRetrievalCommand: Command = {
     { name: 'epochs', type: 'int', default: 150, min: 1, description: 'Training epochs' },
     { name: 'dim', type: 'int', default: 64, min: 1, description: 'Embedding dimension' },
     { name: 'lr', type: 'number', default: 0.001, gt: 0, description: 'Adam learning rate' },
+    {
+      name: 'lr-schedule',
+      type: 'string',
+      default: 'constant',
+      choices: ['constant', 'cosine'],
+      description: 'Learning rate over the run: constant, or cosine annealing to 1% of --lr',
+    },
     { name: 'reg', type: 'number', default: 0.0001, min: 0, description: 'L2 on the batch embeddings' },
     { name: 'batch', type: 'int', default: 2048, min: 1, description: 'Triples per mini-batch' },
     {
@@ -80,6 +87,7 @@ export const benchRetrievalCommand: Command = {
       epochs: a.epochs as number,
       dim: a.dim as number,
       lr: a.lr as number,
+      lrSchedule: a['lr-schedule'] as 'constant' | 'cosine',
       reg: a.reg as number,
       batchSize: a.batch as number,
       evalEvery: a['eval-every'] as number,
