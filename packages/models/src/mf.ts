@@ -164,7 +164,9 @@ export function trainMfBpr(data: RetrievalDataset, user: Tower, item: Tower, opt
     throw new InvalidArgumentError(`${where}: batchSize (${o.batchSize}) must be a positive integer`);
   if (!(o.lr > 0)) throw new InvalidArgumentError(`${where}: lr (${o.lr}) must be positive`);
   if (o.lrSchedule !== 'constant' && o.lrSchedule !== 'cosine') {
-    throw new InvalidArgumentError(`${where}: lrSchedule '${String(o.lrSchedule)}' is unknown; use 'constant' or 'cosine'`);
+    throw new InvalidArgumentError(
+      `${where}: lrSchedule '${String(o.lrSchedule)}' is unknown; use 'constant' or 'cosine'`,
+    );
   }
   if (!(o.lrFinal >= 0 && o.lrFinal <= 1)) {
     throw new InvalidArgumentError(`${where}: lrFinal (${o.lrFinal}) must be in [0, 1]`);
