@@ -3,6 +3,7 @@ export { createPropagation, type NormalizedAdjacency, normalizedAdjacency, type 
 export {
   type BprData,
   DEFAULT_MF_BPR_OPTIONS,
+  lrScale,
   type MfBprOptions,
   type MfBprResult,
   type MfEpochReport,

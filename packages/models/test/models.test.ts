@@ -1,6 +1,6 @@
 import { generateRetrievalDataset, InvalidArgumentError } from '@compactrec/core';
 import { ID_HASHING_METHODS } from '@compactrec/id-hashing';
-import { createPropagation, normalizedAdjacency, Tower, trainMfBpr } from '@compactrec/models';
+import { createPropagation, lrScale, normalizedAdjacency, Tower, trainMfBpr } from '@compactrec/models';
 import { getKernels } from '@compactrec/native';
 import { describe, expect, it } from 'vitest';
 
@@ -27,6 +27,18 @@ describe('@compactrec/models', () => {
     expect(() => trainMfBpr(data, u, i, { epochs: 0 })).toThrow(InvalidArgumentError);
     expect(() => trainMfBpr(data, u, i, { lr: -1 })).toThrow(InvalidArgumentError);
     expect(() => trainMfBpr(data, i, u, { epochs: 1 })).toThrow(InvalidArgumentError);
+    expect(() => trainMfBpr(data, u, i, { lrFinal: 2 })).toThrow(InvalidArgumentError);
+    expect(() => trainMfBpr(data, u, i, { lrSchedule: 'step' as 'cosine' })).toThrow(InvalidArgumentError);
+  });
+
+  it('cosine learning-rate schedule anneals from lr to lr·lrFinal', () => {
+    expect(lrScale('constant', 0.01, 0.7)).toBe(1);
+    expect(lrScale('cosine', 0.01, 0)).toBe(1);
+    expect(lrScale('cosine', 0.01, 0.5)).toBeCloseTo(0.505, 12);
+    expect(lrScale('cosine', 0.01, 1)).toBeCloseTo(0.01, 12);
+    expect(lrScale('cosine', 0, 0.25)).toBeCloseTo((1 + Math.cos(Math.PI / 4)) / 2, 12);
+    for (let p = 0.1; p < 1; p += 0.1)
+      expect(lrScale('cosine', 0.01, p)).toBeLessThan(lrScale('cosine', 0.01, p - 0.1));
   });
 
   it('reports table, mapping and optimizer bytes separately', () => {
