@@ -26,6 +26,14 @@ export interface RetrievalBenchOptions {
   model?: 'mf' | 'lightgcn';
   /** LightGCN layers. @default 2 */
   layers?: number;
+  /** LightGCN gradient estimator: 1-hop neighbours per node (0 = all), see MfBprOptions.maxNeighbors. @default 8 */
+  maxNeighbors?: number;
+  /** LightGCN gradient estimator: sampled 2-hop paths per node, see MfBprOptions.twoHopSamples. @default 8 */
+  twoHopSamples?: number;
+  /** LightGCN: batches between refreshes of the propagated embeddings. @default 40 */
+  refreshEvery?: number;
+  /** LightGCN: sum each node's gradient over the batch before the neighbour scatter. @default false */
+  aggregateNeighbors?: boolean;
   /** DSL: prune/grow rounds over the whole run (ΔT = total steps / rounds; 30 beat 100 on Gowalla MF). @default 30 */
   dslUpdates?: number;
   /** DSL: growth score, |gradient| accumulated since the last update or the last batch's only. @default 'accumulated' */
@@ -60,6 +68,10 @@ export interface RetrievalBenchOptions {
 export const DEFAULT_RETRIEVAL_BENCH_OPTIONS = Object.freeze({
   model: 'mf' as 'mf' | 'lightgcn',
   layers: 2,
+  maxNeighbors: 8,
+  twoHopSamples: 8,
+  refreshEvery: 40,
+  aggregateNeighbors: false,
   sampling: 'interaction' as 'user' | 'interaction',
   dslUpdates: 30,
   dslGrowth: 'accumulated' as 'accumulated' | 'batch',
@@ -181,6 +193,10 @@ export async function runRetrievalBench(options: RetrievalBenchOptions): Promise
     const res = trainMfBpr(dataset, user, item, {
       model: o.model,
       layers: o.layers,
+      maxNeighbors: o.maxNeighbors,
+      twoHopSamples: o.twoHopSamples,
+      refreshEvery: o.refreshEvery,
+      aggregateNeighbors: o.aggregateNeighbors,
       sampling: o.sampling,
       epochs: o.epochs,
       lr,
@@ -234,6 +250,14 @@ export async function runRetrievalBench(options: RetrievalBenchOptions): Promise
       epochs: o.epochs,
       lr,
       lrSchedule: o.lrSchedule,
+      ...(o.model === 'lightgcn'
+        ? {
+            maxNeighbors: o.maxNeighbors,
+            twoHopSamples: o.twoHopSamples,
+            refreshEvery: o.refreshEvery,
+            aggregateNeighbors: o.aggregateNeighbors,
+          }
+        : {}),
       trainSeconds: res.trainSeconds,
       evalSeconds: res.evalSeconds,
       fitSeconds,

@@ -86,6 +86,11 @@ export interface MfBprOptions {
    * (unbiased; 0 = leave that term out). @default 8
    */
   twoHopSamples?: number;
+  /**
+   * LightGCN: sum each node's gradient over the batch before sending it to its neighbours (one
+   * scatter per distinct node; popular items drawn many times scatter once). @default false
+   */
+  aggregateNeighbors?: boolean;
   /** Sparse-training hooks per tower (DSL). */
   sparsity?: { user?: SparsityHook; item?: SparsityHook };
   /** Called after every epoch. */
@@ -100,6 +105,7 @@ export const DEFAULT_MF_BPR_OPTIONS = Object.freeze({
   neighborGradients: true,
   maxNeighbors: 8,
   twoHopSamples: 8,
+  aggregateNeighbors: false,
   epochs: 150,
   batchSize: 2048,
   lr: 0.001,
@@ -271,6 +277,7 @@ export function trainMfBpr(data: RetrievalDataset, user: Tower, item: Tower, opt
                     graphValues: gcn.adjacency.values,
                     alpha1: 1 / (o.layers + 1),
                     maxNeighbors: o.maxNeighbors,
+                    aggregateNeighbors: o.aggregateNeighbors ? 1 : 0,
                     ...(o.layers >= 2 ? { alpha2: 1 / (o.layers + 1), twoHopSamples: o.twoHopSamples } : {}),
                   }
                 : {}),

@@ -93,7 +93,43 @@ describe('@compactrec/models', () => {
     const [u2, i2] = towers('full');
     const gcn = trainMfBpr(data, u2, i2, { model: 'lightgcn', epochs: 6, lr: 0.01, batchSize: 512, seed: 2 });
     expect(gcn.final.recall).toBeGreaterThan(mf.final.recall);
+    const [u3, i3] = towers('full');
+    const agg = trainMfBpr(data, u3, i3, {
+      model: 'lightgcn',
+      epochs: 6,
+      lr: 0.01,
+      batchSize: 512,
+      seed: 2,
+      aggregateNeighbors: true,
+      maxNeighbors: 0,
+    });
+    expect(agg.final.recall).toBeGreaterThan(mf.final.recall);
   });
+
+  it.skipIf(getKernels().kind !== 'native')(
+    'aggregating gradients per node before the exact 1-hop scatter gives the same step as scattering per triple',
+    () => {
+      // No sampling (all neighbours, no 2-hop paths): both paths compute Â·G exactly, so one epoch
+      // must end at the same tables up to float summation order.
+      const opts = { model: 'lightgcn', epochs: 1, lr: 0.01, batchSize: 256, seed: 4, maxNeighbors: 0 } as const;
+      const [u1, i1] = towers('full');
+      trainMfBpr(data, u1, i1, { ...opts, twoHopSamples: 0 });
+      const [u2, i2] = towers('full');
+      trainMfBpr(data, u2, i2, { ...opts, twoHopSamples: 0, aggregateNeighbors: true });
+      const a = [...u1.composeAll(), ...i1.composeAll()];
+      const b = [...u2.composeAll(), ...i2.composeAll()];
+      let maxDiff = 0;
+      let changed = 0;
+      const [u0, i0] = towers('full');
+      const start = [...u0.composeAll(), ...i0.composeAll()];
+      for (let j = 0; j < a.length; j++) {
+        maxDiff = Math.max(maxDiff, Math.abs(a[j]! - b[j]!));
+        if (a[j] !== start[j]) changed++;
+      }
+      expect(changed).toBeGreaterThan(a.length / 2);
+      expect(maxDiff).toBeLessThan(1e-4);
+    },
+  );
 
   it('trains every sharing method end to end at a 25% budget', () => {
     for (const method of ['modulo', 'double', 'frequency', 'double-frequency', 'qr', 'hash-embedding']) {

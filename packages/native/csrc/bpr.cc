@@ -257,6 +257,10 @@ napi_value bprTrain(napi_env env, Args& a) {
   // 2-hop gradient term (Â²G): `twoHopSamples` sampled paths x → v → w per node, unbiased.
   const float a2 = (float)a.num("alpha2", 0.0, true);
   const uint32_t twoHop = (uint32_t)a.num("twoHopSamples", 0, true);
+  // Aggregate the batch's final-embedding gradients per node before sending them through Â: a
+  // node drawn many times in a batch (popular items) scatters once, so the 1-hop term can be exact
+  // (maxNeighbors 0) at a cost of Σ deg over the batch's distinct nodes, not over its triples.
+  const bool aggregate = a.num("aggregateNeighbors", 0, true) != 0;
   const size_t numNodes = U.numIds + I.numIds;
   if (H && (nH != numNodes * (size_t)dim || !S0 || nS != nH)) throw ArgError{"history and snapshot must both be (numUsers + numItems) × dim"};
   const bool hop = gOff && a1 != 0.f;
@@ -279,6 +283,8 @@ napi_value bprTrain(napi_env env, Args& a) {
   const size_t cap = hop ? std::max(U.rows, I.rows) : (size_t)B * 3 * 4;
   U.acc.init(U.rows, U.rowDim, std::min(cap, U.rows));
   I.acc.init(I.rows, I.rowDim, std::min(cap, I.rows));
+  Acc gnode;  // per-node gradient of the final embeddings of this batch (aggregate mode)
+  if (hop && aggregate) gnode.init(numNodes, dim, numNodes);
   if (U.learnW) U.wacc.init(U.numIds, U.K, std::min(cap, U.numIds));
   if (I.learnW) I.wacc.init(I.numIds, I.K, std::min(cap, I.numIds));
 
@@ -286,6 +292,43 @@ napi_value bprTrain(napi_env env, Args& a) {
   // Ego (layer-0) embeddings of the batch, kept apart from the scored ones in LightGCN mode.
   std::vector<float> xu(H ? (size_t)B * dim : 0), xi(H ? (size_t)B * dim : 0), xj(H ? (size_t)B * dim : 0);
   std::vector<int32_t> bu(B), bi(B), bj(B);
+  // Sends a node's final-embedding gradient g through Â (weight a1) and Â² (weight a2, sampled
+  // paths) to the layer-0 rows of its 1-hop and 2-hop neighbours.
+  auto scatterNeighbours = [&](size_t node, const float* g) {
+    const bool isUser = node < U.numIds;
+    const uint32_t lo = gOff[node], hi = gOff[node + 1], deg = hi - lo;
+    Side& other = isUser ? I : U;
+    const size_t base = isUser ? U.numIds : 0;
+    Side& same = isUser ? U : I;
+    const size_t sameBase = isUser ? 0 : U.numIds;
+    if (a2 != 0.f && twoHop > 0 && deg > 0) {
+      for (uint32_t s = 0; s < twoHop; s++) {
+        const uint32_t e = lo + rng.below(deg);
+        const uint32_t v = (uint32_t)gIdx[e];
+        const uint32_t lo2 = gOff[v], deg2 = gOff[v + 1] - lo2;
+        const uint32_t e2 = lo2 + rng.below(deg2);
+        const float w = a2 * gVal[e] * gVal[e2] * (float)deg * (float)deg2 / (float)twoHop;
+        for (int c = 0; c < dim; c++) d[c] = w * g[c];
+        same.backward((int32_t)(gIdx[e2] - sameBase), d.data(), dim);
+      }
+    }
+    if (maxNb == 0 || deg <= maxNb) {
+      for (uint32_t e = lo; e < hi; e++) {
+        const float w = a1 * gVal[e];
+        for (int c = 0; c < dim; c++) d[c] = w * g[c];
+        other.backward((int32_t)(gIdx[e] - base), d.data(), dim);
+      }
+    } else {
+      // Unbiased sampled estimate of the neighbour sum: maxNb draws scaled by deg / maxNb.
+      const float scale = (float)deg / (float)maxNb;
+      for (uint32_t s = 0; s < maxNb; s++) {
+        const uint32_t e = lo + rng.below(deg);
+        const float w = a1 * gVal[e] * scale;
+        for (int c = 0; c < dim; c++) d[c] = w * g[c];
+        other.backward((int32_t)(gIdx[e] - base), d.data(), dim);
+      }
+    }
+  };
   double lossSum = 0;
   size_t triples = 0;
   double t = state[0];
@@ -370,39 +413,17 @@ napi_value bprTrain(napi_env env, Args& a) {
         else I.backward(ids[q], d.data(), dim);
         if (!hop) continue;
         const size_t node = q == 0 ? (size_t)ids[q] : U.numIds + (size_t)ids[q];
-        const uint32_t lo = gOff[node], hi = gOff[node + 1], deg = hi - lo;
-        Side& other = q == 0 ? I : U;
-        const size_t base = q == 0 ? U.numIds : 0;
-        Side& same = q == 0 ? U : I;
-        const size_t sameBase = q == 0 ? 0 : U.numIds;
-        if (a2 != 0.f && twoHop > 0 && deg > 0) {
-          for (uint32_t s = 0; s < twoHop; s++) {
-            const uint32_t e = lo + rng.below(deg);
-            const uint32_t v = (uint32_t)gIdx[e];
-            const uint32_t lo2 = gOff[v], deg2 = gOff[v + 1] - lo2;
-            const uint32_t e2 = lo2 + rng.below(deg2);
-            const float w = a2 * gVal[e] * gVal[e2] * (float)deg * (float)deg2 / (float)twoHop;
-            for (int c = 0; c < dim; c++) d[c] = w * dn[c];
-            same.backward((int32_t)(gIdx[e2] - sameBase), d.data(), dim);
-          }
+        if (aggregate) {
+          float* gn = gnode.at((int32_t)node);
+          for (int c = 0; c < dim; c++) gn[c] += dn[c];
+          continue;
         }
-        if (maxNb == 0 || deg <= maxNb) {
-          for (uint32_t e = lo; e < hi; e++) {
-            const float w = a1 * gVal[e];
-            for (int c = 0; c < dim; c++) d[c] = w * dn[c];
-            other.backward((int32_t)(gIdx[e] - base), d.data(), dim);
-          }
-        } else {
-          // Unbiased sampled estimate of the neighbour sum: maxNb draws scaled by deg / maxNb.
-          const float scale = (float)deg / (float)maxNb;
-          for (uint32_t s = 0; s < maxNb; s++) {
-            const uint32_t e = lo + rng.below(deg);
-            const float w = a1 * gVal[e] * scale;
-            for (int c = 0; c < dim; c++) d[c] = w * dn[c];
-            other.backward((int32_t)(gIdx[e] - base), d.data(), dim);
-          }
-        }
+        scatterNeighbours(node, dn.data());
       }
+    }
+    if (hop && aggregate) {
+      for (int s = 0; s < gnode.count; s++) scatterNeighbours((size_t)gnode.touched[s], &gnode.grad[(size_t)s * dim]);
+      gnode.reset();
     }
     t += 1;
     const bool score = scoreLastBatches < 0 || batchIdx + (size_t)scoreLastBatches >= numBatches;

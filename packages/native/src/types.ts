@@ -78,6 +78,12 @@ export interface BprTrainArgs {
   /** Weight of the 2-hop term Â²G (1/(L+1) for L ≥ 2), estimated from `twoHopSamples` sampled paths per node. */
   alpha2?: number;
   twoHopSamples?: number;
+  /**
+   * Sum each node's final-embedding gradient over the batch before sending it to its neighbours
+   * (one scatter per distinct node instead of one per occurrence; with maxNeighbors 0 the 1-hop
+   * term is then exact at Σ deg over the batch's distinct nodes): 1 = on, 0 = off. @default 0
+   */
+  aggregateNeighbors?: number;
   /** xoshiro128** state, advanced in place. */
   rngState: Uint32Array;
   /** `[adamStep]`, advanced in place. */
