@@ -91,6 +91,11 @@ export interface MfBprOptions {
    * scatter per distinct node; popular items drawn many times scatter once). @default false
    */
   aggregateNeighbors?: boolean;
+  /**
+   * LightGCN: threads (1 or 2) of the Adam steps and the aggregated neighbour scatter; a run is
+   * deterministic for a given count (the 2-thread scatter draws from per-side generators). @default 2
+   */
+  threads?: number;
   /** Sparse-training hooks per tower (DSL). */
   sparsity?: { user?: SparsityHook; item?: SparsityHook };
   /** Called after every epoch. */
@@ -106,6 +111,7 @@ export const DEFAULT_MF_BPR_OPTIONS = Object.freeze({
   maxNeighbors: 8,
   twoHopSamples: 8,
   aggregateNeighbors: false,
+  threads: 2 as number,
   epochs: 150,
   batchSize: 2048,
   lr: 0.001,
@@ -169,6 +175,9 @@ export function trainMfBpr(data: RetrievalDataset, user: Tower, item: Tower, opt
   if (!Number.isInteger(o.batchSize) || o.batchSize < 1)
     throw new InvalidArgumentError(`${where}: batchSize (${o.batchSize}) must be a positive integer`);
   if (!(o.lr > 0)) throw new InvalidArgumentError(`${where}: lr (${o.lr}) must be positive`);
+  if (o.threads !== 1 && o.threads !== 2) {
+    throw new InvalidArgumentError(`${where}: threads (${o.threads}) must be 1 or 2`);
+  }
   if (o.lrSchedule !== 'constant' && o.lrSchedule !== 'cosine') {
     throw new InvalidArgumentError(
       `${where}: lrSchedule '${String(o.lrSchedule)}' is unknown; use 'constant' or 'cosine'`,
@@ -270,6 +279,7 @@ export function trainMfBpr(data: RetrievalDataset, user: Tower, item: Tower, opt
               history: gcn.final,
               snapshot: gcn.ego,
               alpha0: 1 / (o.layers + 1),
+              threads: o.threads,
               ...(o.neighborGradients
                 ? {
                     graphOffsets: gcn.adjacency.offsets,

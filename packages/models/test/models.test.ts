@@ -115,7 +115,7 @@ describe('@compactrec/models', () => {
       const [u1, i1] = towers('full');
       trainMfBpr(data, u1, i1, { ...opts, twoHopSamples: 0 });
       const [u2, i2] = towers('full');
-      trainMfBpr(data, u2, i2, { ...opts, twoHopSamples: 0, aggregateNeighbors: true });
+      trainMfBpr(data, u2, i2, { ...opts, twoHopSamples: 0, aggregateNeighbors: true, threads: 2 });
       const a = [...u1.composeAll(), ...i1.composeAll()];
       const b = [...u2.composeAll(), ...i2.composeAll()];
       let maxDiff = 0;
@@ -130,6 +130,21 @@ describe('@compactrec/models', () => {
       expect(maxDiff).toBeLessThan(1e-4);
     },
   );
+
+  it.skipIf(getKernels().kind !== 'native')('2-thread sampled LightGCN training is deterministic for a seed', () => {
+    const opts = { model: 'lightgcn', epochs: 2, lr: 0.01, batchSize: 256, seed: 6, threads: 2 } as const;
+    const run = (aggregateNeighbors: boolean) => {
+      const [u, i] = towers('full');
+      const r = trainMfBpr(data, u, i, { ...opts, aggregateNeighbors });
+      return { emb: [...u.composeAll(), ...i.composeAll()], loss: r.losses };
+    };
+    for (const agg of [false, true]) {
+      const a = run(agg);
+      const b = run(agg);
+      expect(b.loss).toEqual(a.loss);
+      expect(b.emb).toEqual(a.emb);
+    }
+  });
 
   it('trains every sharing method end to end at a 25% budget', () => {
     for (const method of ['modulo', 'double', 'frequency', 'double-frequency', 'qr', 'hash-embedding']) {

@@ -4,6 +4,7 @@
 // at the same parameters, summed per row, then one lazy Adam step updates only the touched rows.
 // Work per batch is O(batch × K × dim); nothing is O(table) per step.
 #include <cmath>
+#include <thread>
 #include <vector>
 
 #include "kernels.h"
@@ -261,6 +262,8 @@ napi_value bprTrain(napi_env env, Args& a) {
   // node drawn many times in a batch (popular items) scatters once, so the 1-hop term can be exact
   // (maxNeighbors 0) at a cost of Σ deg over the batch's distinct nodes, not over its triples.
   const bool aggregate = a.num("aggregateNeighbors", 0, true) != 0;
+  // Threads of the LightGCN neighbour scatter (aggregate mode) and Adam steps: 1 or 2.
+  const int threads = (int)a.num("threads", 1, true);
   const size_t numNodes = U.numIds + I.numIds;
   if (H && (nH != numNodes * (size_t)dim || !S0 || nS != nH)) throw ArgError{"history and snapshot must both be (numUsers + numItems) × dim"};
   const bool hop = gOff && a1 != 0.f;
@@ -292,46 +295,80 @@ napi_value bprTrain(napi_env env, Args& a) {
   // Ego (layer-0) embeddings of the batch, kept apart from the scored ones in LightGCN mode.
   std::vector<float> xu(H ? (size_t)B * dim : 0), xi(H ? (size_t)B * dim : 0), xj(H ? (size_t)B * dim : 0);
   std::vector<int32_t> bu(B), bi(B), bj(B);
-  // Sends a node's final-embedding gradient g through Â (weight a1) and Â² (weight a2, sampled
-  // paths) to the layer-0 rows of its 1-hop and 2-hop neighbours.
-  auto scatterNeighbours = [&](size_t node, const float* g) {
+  // Send a node's final-embedding gradient g through Â (weight a1) and Â² (weight a2, sampled
+  // paths) to the layer-0 rows of its 1-hop and 2-hop neighbours. 1-hop rows are on the other side
+  // (user → item rows, item → user rows), 2-hop rows on the node's own side.
+  auto oneHop = [&](size_t node, const float* g, Rng& r, float* buf) {
     const bool isUser = node < U.numIds;
     const uint32_t lo = gOff[node], hi = gOff[node + 1], deg = hi - lo;
     Side& other = isUser ? I : U;
     const size_t base = isUser ? U.numIds : 0;
-    Side& same = isUser ? U : I;
-    const size_t sameBase = isUser ? 0 : U.numIds;
-    if (a2 != 0.f && twoHop > 0 && deg > 0) {
-      for (uint32_t s = 0; s < twoHop; s++) {
-        const uint32_t e = lo + rng.below(deg);
-        const uint32_t v = (uint32_t)gIdx[e];
-        const uint32_t lo2 = gOff[v], deg2 = gOff[v + 1] - lo2;
-        const uint32_t e2 = lo2 + rng.below(deg2);
-        const float w = a2 * gVal[e] * gVal[e2] * (float)deg * (float)deg2 / (float)twoHop;
-        for (int c = 0; c < dim; c++) d[c] = w * g[c];
-        same.backward((int32_t)(gIdx[e2] - sameBase), d.data(), dim);
-      }
-    }
     if (maxNb == 0 || deg <= maxNb) {
       for (uint32_t e = lo; e < hi; e++) {
         const float w = a1 * gVal[e];
-        for (int c = 0; c < dim; c++) d[c] = w * g[c];
-        other.backward((int32_t)(gIdx[e] - base), d.data(), dim);
+        for (int c = 0; c < dim; c++) buf[c] = w * g[c];
+        other.backward((int32_t)(gIdx[e] - base), buf, dim);
       }
     } else {
       // Unbiased sampled estimate of the neighbour sum: maxNb draws scaled by deg / maxNb.
       const float scale = (float)deg / (float)maxNb;
       for (uint32_t s = 0; s < maxNb; s++) {
-        const uint32_t e = lo + rng.below(deg);
+        const uint32_t e = lo + r.below(deg);
         const float w = a1 * gVal[e] * scale;
-        for (int c = 0; c < dim; c++) d[c] = w * g[c];
-        other.backward((int32_t)(gIdx[e] - base), d.data(), dim);
+        for (int c = 0; c < dim; c++) buf[c] = w * g[c];
+        other.backward((int32_t)(gIdx[e] - base), buf, dim);
       }
+    }
+  };
+  auto twoHops = [&](size_t node, const float* g, Rng& r, float* buf) {
+    const bool isUser = node < U.numIds;
+    const uint32_t lo = gOff[node], deg = gOff[node + 1] - lo;
+    if (a2 == 0.f || twoHop == 0 || deg == 0) return;
+    Side& same = isUser ? U : I;
+    const size_t sameBase = isUser ? 0 : U.numIds;
+    for (uint32_t s = 0; s < twoHop; s++) {
+      const uint32_t e = lo + r.below(deg);
+      const uint32_t v = (uint32_t)gIdx[e];
+      const uint32_t lo2 = gOff[v], deg2 = gOff[v + 1] - lo2;
+      const uint32_t e2 = lo2 + r.below(deg2);
+      const float w = a2 * gVal[e] * gVal[e2] * (float)deg * (float)deg2 / (float)twoHop;
+      for (int c = 0; c < dim; c++) buf[c] = w * g[c];
+      same.backward((int32_t)(gIdx[e2] - sameBase), buf, dim);
+    }
+  };
+  auto scatterNeighbours = [&](size_t node, const float* g) {
+    twoHops(node, g, rng, d.data());
+    oneHop(node, g, rng, d.data());
+  };
+  // Aggregate mode on 2 threads: one thread writes only user rows, the other only item rows (the
+  // sides' accumulators are disjoint, so no locks), each with its own generator seeded from the
+  // main one — deterministic for a given thread count.
+  std::vector<float> d2(dim);
+  // Per-side generators of the 2-thread scatter, split off the call's starting state without
+  // advancing the main stream (negative sampling stays the same whatever the thread count).
+  Rng ru = rng, ri = rng;
+  ru.s[0] ^= 0x9E3779B9u;
+  ri.s[1] ^= 0x85EBCA6Bu;
+  for (int k = 0; k < 8; k++) {
+    ru.next();
+    ri.next();
+  }
+  auto scatterSide = [&](bool toUsers, Rng& r, float* buf) {
+    for (int s = 0; s < gnode.count; s++) {
+      const size_t node = (size_t)gnode.touched[s];
+      const float* g = &gnode.grad[(size_t)s * dim];
+      const bool isUser = node < U.numIds;
+      if (isUser == toUsers) twoHops(node, g, r, buf);
+      else oneHop(node, g, r, buf);
     }
   };
   double lossSum = 0;
   size_t triples = 0;
   double t = state[0];
+  auto adamSide = [&](Side& S, bool score) {
+    adamRows(S.table, S.m, S.v, S.acc, S.rowDim, lr, b1, b2, eps, t, S.mask, score ? S.scores : nullptr);
+    if (S.learnW) adamRows(S.weights, S.wm, S.wv, S.wacc, S.K, wlr, b1, b2, eps, t, nullptr, nullptr);
+  };
   const size_t numBatches = (end - start + B - 1) / B;
   size_t batchIdx = 0;
   for (size_t pos = start; pos < end; pos += B, batchIdx++) {
@@ -422,15 +459,26 @@ napi_value bprTrain(napi_env env, Args& a) {
       }
     }
     if (hop && aggregate) {
-      for (int s = 0; s < gnode.count; s++) scatterNeighbours((size_t)gnode.touched[s], &gnode.grad[(size_t)s * dim]);
+      if (threads >= 2) {
+        std::thread items([&] { scatterSide(false, ri, d2.data()); });
+        scatterSide(true, ru, d.data());
+        items.join();
+      } else {
+        for (int s = 0; s < gnode.count; s++) scatterNeighbours((size_t)gnode.touched[s], &gnode.grad[(size_t)s * dim]);
+      }
       gnode.reset();
     }
     t += 1;
     const bool score = scoreLastBatches < 0 || batchIdx + (size_t)scoreLastBatches >= numBatches;
-    adamRows(U.table, U.m, U.v, U.acc, U.rowDim, lr, b1, b2, eps, t, U.mask, score ? U.scores : nullptr);
-    adamRows(I.table, I.m, I.v, I.acc, I.rowDim, lr, b1, b2, eps, t, I.mask, score ? I.scores : nullptr);
-    if (U.learnW) adamRows(U.weights, U.wm, U.wv, U.wacc, U.K, wlr, b1, b2, eps, t, nullptr, nullptr);
-    if (I.learnW) adamRows(I.weights, I.wm, I.wv, I.wacc, I.K, wlr, b1, b2, eps, t, nullptr, nullptr);
+    if (hop && threads >= 2) {
+      // LightGCN steps touch most rows of both tables: the two sides' Adam steps run in parallel.
+      std::thread items([&] { adamSide(I, score); });
+      adamSide(U, score);
+      items.join();
+    } else {
+      adamSide(U, score);
+      adamSide(I, score);
+    }
     U.acc.reset();
     I.acc.reset();
     if (U.learnW) U.wacc.reset();

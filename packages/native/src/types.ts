@@ -84,6 +84,11 @@ export interface BprTrainArgs {
    * term is then exact at Σ deg over the batch's distinct nodes): 1 = on, 0 = off. @default 0
    */
   aggregateNeighbors?: number;
+  /**
+   * LightGCN mode: threads (1 or 2) of the Adam steps and, with aggregateNeighbors, of the
+   * neighbour scatter (one thread per side). Deterministic for a given count. @default 1
+   */
+  threads?: number;
   /** xoshiro128** state, advanced in place. */
   rngState: Uint32Array;
   /** `[adamStep]`, advanced in place. */
