@@ -23,6 +23,14 @@ export const benchRetrievalCommand: Command = {
     },
     { name: 'dsl-updates', type: 'int', default: 30, min: 1, description: 'DSL: prune/grow rounds over the run' },
     {
+      name: 'dsl-prune-rate',
+      type: 'number',
+      default: 0.75,
+      gt: 0,
+      max: 1,
+      description: 'DSL: prune rate of the first update, cosine-annealed to 0.005 (the reference uses 0.5)',
+    },
+    {
       name: 'dsl-growth',
       type: 'string',
       default: 'accumulated',
@@ -113,6 +121,7 @@ export const benchRetrievalCommand: Command = {
       sampling: a.sampling as 'user' | 'interaction',
       dslUpdates: a['dsl-updates'] as number,
       dslGrowth: a['dsl-growth'] as 'accumulated' | 'batch',
+      dslPruneRate: a['dsl-prune-rate'] as number,
       methods: a.methods as string[],
       budget: a.budget as number,
       epochs: a.epochs as number,
