@@ -1,5 +1,6 @@
 import { InvalidArgumentError, resolveOptions } from '@compactrec/core';
 import {
+  type BehaviourAge,
   type CtrDataFormat,
   type CtrModel,
   type CtrModelKind,
@@ -13,7 +14,7 @@ import {
   type SequenceModelKind,
   trainCtr,
 } from '@compactrec/ctr';
-import type { AttentionNormalization } from '@compactrec/sdim';
+import type { AttentionNormalization, BehaviourFeedback, SdimPooling } from '@compactrec/sdim';
 import { initTf, type TfPreference } from '@compactrec/tf-backend';
 import { methodSpec } from './methods.js';
 import type { ResultRecord } from './report.js';
@@ -44,6 +45,16 @@ export interface CtrBenchOptions {
   attentionNormalization?: AttentionNormalization;
   /** Sequence models: item table init, random or seq-synthetic's planted embeddings. @default 'random' */
   initItems?: 'random' | 'planted';
+  /** SDIM: how a bucket's behaviours pool (see `SequenceInterestBlockOptions.sdimPooling`). @default the block's */
+  sdimPooling?: SdimPooling;
+  /** Sequence models: training dropout on the long-term interest. @default 0 */
+  interestDropout?: number;
+  /** Sequence models: scale of the long module's gradient into the item rows. @default 1 */
+  longGradientScale?: number;
+  /** ml100k: side feature of each behaviour (see `OpenCtrDataOptions.behaviourFeedback`). @default the data's */
+  behaviourFeedback?: BehaviourFeedback;
+  /** Sequence data: behaviour age buckets (see `OpenCtrDataOptions.behaviourAge`). @default the data's */
+  behaviourAge?: BehaviourAge;
   /** Per-table fraction of full bytes (ignored by `full`). @default 0.25 */
   budget?: number;
   /** @default 16 */
@@ -134,6 +145,8 @@ export async function runCtrBench(options: CtrBenchOptions): Promise<ResultRecor
       minCount: o.minCount,
       maxRows: o.maxRows,
       ...(o.maxLength !== undefined ? { maxLength: o.maxLength } : {}),
+      ...(o.behaviourFeedback !== undefined ? { behaviourFeedback: o.behaviourFeedback } : {}),
+      ...(o.behaviourAge !== undefined ? { behaviourAge: o.behaviourAge } : {}),
     });
     o.log(
       `[bench ctr] ${data.schema.name}: ${data.schema.fieldNames.length} fields [${[...data.schema.cardinalities].join(', ')}], ${data.train.numSamples ?? '?'} train / ${data.valid.numSamples ?? '?'} valid / ${data.test.numSamples ?? '?'} test (opened in ${((performance.now() - t0) / 1000).toFixed(2)} s)`,
@@ -168,6 +181,9 @@ export async function runCtrBench(options: CtrBenchOptions): Promise<ResultRecor
               ...(o.bitsPerSignature !== undefined ? { bitsPerSignature: o.bitsPerSignature } : {}),
               ...(o.attentionNormalization !== undefined ? { attentionNormalization: o.attentionNormalization } : {}),
               ...(o.initItems !== undefined ? { initItems: o.initItems } : {}),
+              ...(o.sdimPooling !== undefined ? { sdimPooling: o.sdimPooling } : {}),
+              ...(o.interestDropout !== undefined ? { interestDropout: o.interestDropout } : {}),
+              ...(o.longGradientScale !== undefined ? { longGradientScale: o.longGradientScale } : {}),
             },
             counts ? { counts } : {},
           );

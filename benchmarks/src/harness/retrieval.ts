@@ -186,10 +186,28 @@ export async function runRetrievalBench(options: RetrievalBenchOptions): Promise
     const im = fitMapper(sparse ? 'full' : method, dataset, 'item', o.dim, sparse ? 1 : budget, o.seed, o.extra);
     const stepsPerEpoch = Math.ceil(dataset.train.items.length / o.batchSize);
     const dslUser = sparse
-      ? createDsl(um.rows, o.dim, budget, o.epochs * stepsPerEpoch, o.seed * 2 + 21, o.dslUpdates, o.dslGrowth, o.dslPruneRate)
+      ? createDsl(
+          um.rows,
+          o.dim,
+          budget,
+          o.epochs * stepsPerEpoch,
+          o.seed * 2 + 21,
+          o.dslUpdates,
+          o.dslGrowth,
+          o.dslPruneRate,
+        )
       : null;
     const dslItem = sparse
-      ? createDsl(im.rows, o.dim, budget, o.epochs * stepsPerEpoch, o.seed * 2 + 22, o.dslUpdates, o.dslGrowth, o.dslPruneRate)
+      ? createDsl(
+          im.rows,
+          o.dim,
+          budget,
+          o.epochs * stepsPerEpoch,
+          o.seed * 2 + 22,
+          o.dslUpdates,
+          o.dslGrowth,
+          o.dslPruneRate,
+        )
       : null;
     const fitSeconds = (performance.now() - tFit) / 1000;
     const user = new Tower(um, o.dim, { seed: o.seed * 2 + 11, ...(dslUser ? { table: dslUser.table.table } : {}) });

@@ -1,7 +1,9 @@
 import { InvalidArgumentError } from '@compactrec/core';
+import type { BehaviourFeedback } from '@compactrec/sdim';
 import { buildCriteoVocabulary, CriteoCtrSource, type CriteoNumeric, DEFAULT_CRITEO_OPTIONS } from './criteo.js';
 import { loadLibfmCtr } from './frappe.js';
 import type { CtrSchema, CtrSource, FieldCounts } from './schema.js';
+import type { BehaviourAge } from './sequence/block.js';
 import {
   isSequenceFormat,
   openSequenceCtrData,
@@ -41,6 +43,10 @@ export interface OpenCtrDataOptions {
   maxLength?: number;
   /** ml100k / seq-synthetic: each user's last fraction of train samples is validation. @default 0.1 */
   validFraction?: number;
+  /** ml100k: what each history behaviour carries besides its item. @default 'rating' (see `ML100K_SEQUENCE_PROTOCOL`) */
+  behaviourFeedback?: BehaviourFeedback;
+  /** ml100k / seq-synthetic: whether each behaviour carries its age bucket. @default ml100k 'log2', seq-synthetic 'none' */
+  behaviourAge?: BehaviourAge;
 }
 
 /** A dataset ready for training/evaluation. */
@@ -113,9 +119,14 @@ export async function openCtrData(
   if (isSequenceFormat(format)) {
     const maxLength = options.maxLength ?? num('maxLength');
     const validFraction = options.validFraction ?? num('validFraction');
+    const str = (k: string): string | undefined => (typeof saved[k] === 'string' ? (saved[k] as string) : undefined);
+    const behaviourFeedback = options.behaviourFeedback ?? (str('behaviourFeedback') as BehaviourFeedback | undefined);
+    const behaviourAge = options.behaviourAge ?? (str('behaviourAge') as BehaviourAge | undefined);
     const d = await openSequenceCtrData(format, path, {
       ...(maxLength !== undefined ? { maxLength } : {}),
       ...(validFraction !== undefined ? { validFraction } : {}),
+      ...(behaviourFeedback !== undefined ? { behaviourFeedback } : {}),
+      ...(behaviourAge !== undefined ? { behaviourAge } : {}),
     });
     return { ...d, counts: () => d.train.counts(), vocabulary: null };
   }

@@ -66,6 +66,7 @@ export {
 export { ParamSet, type ParamSpec } from './params.js';
 export type { CtrBatch, CtrBatchesOptions, CtrSchema, CtrSource, FieldCounts } from './schema.js';
 export {
+  type BehaviourAge,
   DEFAULT_SEQUENCE_INTEREST_BLOCK_OPTIONS,
   SEQUENCE_EXTRAS,
   SequenceInterestBlock,
@@ -74,6 +75,7 @@ export {
 export {
   DEFAULT_OPEN_SEQUENCE_CTR_DATA_OPTIONS,
   isSequenceFormat,
+  ML100K_SEQUENCE_PROTOCOL,
   type OpenSequenceCtrDataOptions,
   openSequenceCtrData,
   parseSequenceSpec,

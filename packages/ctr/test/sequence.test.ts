@@ -6,6 +6,7 @@ import {
   type CtrBatch,
   createSequenceCtrModel,
   openCtrData,
+  openSequenceCtrData,
   parseSequenceSpec,
   SEQUENCE_EXTRAS,
   SEQUENCE_MODEL_KINDS,
@@ -31,6 +32,16 @@ const SYN = syntheticLongSequences({
 });
 const SCHEMA = sequenceSchema('tiny', SYN.train);
 const INFO = { numItems: SYN.train.numItems, maxLength: SYN.train.maxLength };
+
+/** SYN.train with a random feedback id 1 .. 3 at every valid history position (0 at padding). */
+const SYN_FB = (() => {
+  const t = SYN.train;
+  const feedback = new Int32Array(t.numSamples * t.maxLength);
+  for (let i = 0; i < t.numSamples; i++) {
+    for (let j = 0; j < t.lengths[i]!; j++) feedback[i * t.maxLength + j] = 1 + ((i * 7 + j * 13) % 3);
+  }
+  return { ...t, feedback, numFeedback: 3 };
+})();
 
 /** The first batch of a source, copied (sources reuse their buffers). */
 async function batchOf(source: SequenceCtrSource, size: number): Promise<CtrBatch> {
@@ -139,6 +150,164 @@ describe('sequence CTR models', () => {
     });
   }
 
+  for (const kind of SEQUENCE_MODEL_KINDS) {
+    it(`${kind} with behaviour feedback and age: item-, feedback- and age-table gradients match finite differences`, async () => {
+      const block = new SequenceInterestBlock({
+        kind,
+        ...INFO,
+        numFeedback: 3,
+        behaviourAge: 'log2',
+        dim: 8,
+        shortLength: 5,
+        numHashes: 12,
+        initStd: 0.5,
+        attentionNormalization: 'softmax',
+        seed: 6,
+      });
+      expect(block.feedbackTable?.rows).toBe(4);
+      expect(block.ageTable?.rows).toBe(5); // ages 0 .. 23 → ⌊log2(age + 1)⌋ 0 .. 4
+      const batch = await batchOf(new SequenceCtrSource(SCHEMA, SYN_FB), 6);
+      const n = batch.size;
+      const W = block.width;
+      const w = new Float32Array(n * W);
+      for (let i = 0; i < w.length; i++) w[i] = Math.cos(2 + 5 * i);
+      const out = new Float32Array(n * W);
+      const loss = (): number => {
+        block.forward(batch, out, false);
+        return dot(out, w, n * W);
+      };
+      const before = loss();
+      // The feedback embeddings enter the features: changing them changes the output.
+      const F = block.feedbackTable!.data;
+      const saved = F.slice();
+      for (let i = 8; i < F.length; i++) F[i]! += 0.3;
+      expect(loss()).not.toBeCloseTo(before, 3);
+      F.set(saved);
+      block.forward(batch, out, true);
+      block.accumulate(batch, w);
+      const items = block.pendingItemGradients();
+      const fbs = block.pendingFeedbackGradients();
+      const ages = block.pendingAgeGradients();
+      expect(ages.count).toBeGreaterThanOrEqual(3);
+      expect(fbs.count).toBe(3);
+      const d = block.dim;
+      const check = (table: Float32Array, rows: Int32Array, grads: Float32Array, count: number): number => {
+        let checked = 0;
+        let maxErr = 0;
+        for (let s = 0; s < count; s += Math.max(1, Math.floor(count / 12))) {
+          for (const c of [0, 3, 7]) {
+            const k = rows[s]! * d + c;
+            const g = grads[s * d + c]!;
+            const fd = (eps: number): number => {
+              const v = table[k]!;
+              table[k] = v + eps;
+              const up = loss();
+              table[k] = v - eps;
+              const down = loss();
+              table[k] = v;
+              return (up - down) / (2 * eps);
+            };
+            const err = Math.min(...[1e-3, 1e-4, 3e-5].map((eps) => Math.abs(fd(eps) - g)));
+            maxErr = Math.max(maxErr, err / (3e-3 + 1e-2 * Math.abs(g)));
+            checked++;
+          }
+        }
+        expect(maxErr).toBeLessThan(1);
+        return checked;
+      };
+      expect(check(block.table.data, items.rows, items.grads, items.count)).toBeGreaterThan(10);
+      expect(check(F, fbs.rows, fbs.grads, fbs.count)).toBe(9);
+      expect(check(block.ageTable!.data, ages.rows, ages.grads, ages.count)).toBe(3 * ages.count);
+      expect(Math.max(...fbs.grads.subarray(0, 3 * d).map(Math.abs))).toBeGreaterThan(1e-3);
+      block.step();
+      expect(F).not.toEqual(saved);
+      expect(Array.from(F.subarray(0, d))).toEqual(new Array(d).fill(0)); // row 0 is never used
+    });
+  }
+
+  it('behaviour age alone: the age embeddings shift the pooled values by position', async () => {
+    const opts = { kind: 'avgpool', ...INFO, dim: 8, shortLength: 4, initStd: 0.5, seed: 3 } as const;
+    const aged = new SequenceInterestBlock({ ...opts, behaviourAge: 'log2' });
+    const plain = new SequenceInterestBlock(opts);
+    expect(aged.table.data).toEqual(plain.table.data);
+    const batch = await batchOf(new SequenceCtrSource(SCHEMA, SYN.train), 8);
+    const W = aged.width;
+    const a = new Float32Array(8 * W);
+    const p = new Float32Array(8 * W);
+    aged.forward(batch, a, false);
+    plain.forward(batch, p, false);
+    // avgpool: the long-term feature moves by the mean age embedding of each history.
+    const lens = batch.extras![SEQUENCE_EXTRAS.lengths]!;
+    const A = aged.ageTable!.data;
+    for (let b = 0; b < 8; b++) {
+      const len = lens[b]!;
+      for (let k = 0; k < 8; k++) {
+        let m = 0;
+        for (let age = 0; age < len; age++) m += A[Math.floor(Math.log2(age + 1)) * 8 + k]!;
+        const want = p[b * W + 8 + k]! + (len > 0 ? m / len : 0);
+        expect(a[b * W + 8 + k]).toBeCloseTo(want, 5);
+        expect(a[b * W + k]).toBe(p[b * W + k]); // the candidate has no age
+      }
+    }
+    expect(() => new SequenceInterestBlock({ ...opts, behaviourAge: 'days' as 'none' })).toThrow(InvalidArgumentError);
+  });
+
+  it('needs the feedback extras when built with numFeedback', async () => {
+    const block = new SequenceInterestBlock({ kind: 'sdim', ...INFO, numFeedback: 3, dim: 8, numHashes: 12 });
+    const batch = await batchOf(new SequenceCtrSource(SCHEMA, SYN.train), 4);
+    expect(() => block.forward(batch, new Float32Array(4 * block.width), true)).toThrow(InvalidArgumentError);
+    const bad = await batchOf(new SequenceCtrSource(SCHEMA, SYN_FB), 4);
+    (bad.extras![SEQUENCE_EXTRAS.feedback] as Int32Array).fill(4);
+    expect(() => block.forward(bad, new Float32Array(4 * block.width), true)).toThrow(InvalidArgumentError);
+    expect(() => new SequenceInterestBlock({ kind: 'sdim', ...INFO, numFeedback: -1 })).toThrow(InvalidArgumentError);
+  });
+
+  it('interestDropout drops long-term features in training only, and their gradients with them', async () => {
+    expect(() => new SequenceInterestBlock({ kind: 'sdim', ...INFO, interestDropout: 1 })).toThrow(
+      InvalidArgumentError,
+    );
+    const p = 0.5;
+    const opts = { kind: 'avgpool', ...INFO, dim: 8, shortLength: 4, initStd: 0.5, seed: 4 } as const;
+    const block = new SequenceInterestBlock({ ...opts, interestDropout: p });
+    const ref = new SequenceInterestBlock(opts);
+    const batch = await batchOf(new SequenceCtrSource(SCHEMA, SYN.train), 16);
+    const n = batch.size;
+    const d = 8;
+    const W = block.width;
+    const evalOut = new Float32Array(n * W);
+    const refOut = new Float32Array(n * W);
+    block.forward(batch, evalOut, false);
+    ref.forward(batch, refOut, true);
+    expect(evalOut).toEqual(refOut); // no dropout at evaluation
+    const trainOut = new Float32Array(n * W);
+    block.forward(batch, trainOut, true);
+    let dropped = 0;
+    let kept = 0;
+    for (let b = 0; b < n; b++) {
+      for (let k = 0; k < W; k++) {
+        const e = evalOut[b * W + k]!;
+        const t = trainOut[b * W + k]!;
+        if (k < d || k >= 2 * d) {
+          expect(t).toBe(e); // candidate and short-term untouched
+        } else if (t === 0 && e !== 0) {
+          dropped++;
+        } else {
+          expect(t).toBeCloseTo(e / (1 - p), 5);
+          kept++;
+        }
+      }
+    }
+    expect(dropped).toBeGreaterThan(n * d * 0.3);
+    expect(kept).toBeGreaterThan(n * d * 0.3);
+    // A gradient on the long-term columns only: dropped coordinates pass nothing back.
+    const g = new Float32Array(n * W);
+    for (let b = 0; b < n; b++) for (let k = d; k < 2 * d; k++) g[b * W + k] = trainOut[b * W + k] === 0 ? 1 : 0;
+    block.accumulate(batch, g);
+    const { grads, count } = block.pendingItemGradients();
+    expect(count).toBeGreaterThan(0);
+    expect(grads.subarray(0, count * d).every((v) => v === 0)).toBe(true);
+  });
+
   it('padding never contributes to the features or the gradients', async () => {
     const batch = await batchOf(new SequenceCtrSource(SCHEMA, SYN.train), 16);
     const L = SYN.train.maxLength;
@@ -224,7 +393,10 @@ describe('sequence data', () => {
 
   it('opens MovieLens-100K as sequence samples (L = 256, per-user time split)', async () => {
     const data = await openCtrData('ml100k', ML100K);
-    expect(data.sequence).toEqual({ numItems: 1682, maxLength: 256 });
+    // The protocol's default side features: each behaviour's rating (1 .. 5) and age.
+    expect(data.sequence).toEqual({ numItems: 1682, maxLength: 256, numFeedback: 5, behaviourAge: 'log2' });
+    const plain = await openSequenceCtrData('ml100k', ML100K, { behaviourFeedback: 'none', behaviourAge: 'none' });
+    expect(plain.sequence).toEqual({ numItems: 1682, maxLength: 256 });
     expect(data.schema.fieldNames).toEqual(['user_id']);
     expect(data.schema.cardinalities[0]).toBe(943);
     // 90,570 samples: 9,496 test; 10 % of each user's train samples validate.
@@ -235,6 +407,28 @@ describe('sequence data', () => {
     const e = b.extras!;
     expect(e[SEQUENCE_EXTRAS.histories]!.length).toBe(4 * 256);
     for (let i = 0; i < 4; i++) expect(e[SEQUENCE_EXTRAS.lengths]![i]).toBeGreaterThanOrEqual(10);
+  });
+
+  it('opens MovieLens-100K with each behaviour’s rating as feedback', async () => {
+    const data = await openSequenceCtrData('ml100k', ML100K, { behaviourFeedback: 'rating' });
+    expect(data.sequence?.numFeedback).toBe(5);
+    const b = await batchOf(data.test as SequenceCtrSource, 8);
+    const e = b.extras!;
+    const f = e[SEQUENCE_EXTRAS.feedback]!;
+    for (let i = 0; i < 8; i++) {
+      for (let j = 0; j < 256; j++) {
+        const valid = j < e[SEQUENCE_EXTRAS.lengths]![i]!;
+        expect(f[i * 256 + j]! >= 1 && f[i * 256 + j]! <= 5).toBe(valid);
+      }
+    }
+    const tf = await cpuTf();
+    const { model, block } = createSequenceCtrModel(tf, data, { model: 'sdim', dim: 8, mlp: [8] });
+    expect(block.feedbackTable?.rows).toBe(6);
+    expect(Number.isFinite(model.predictLogits(b)[0]!)).toBe(true);
+    model.dispose();
+    await expect(openSequenceCtrData('ml100k', ML100K, { behaviourFeedback: 'stars' as 'none' })).rejects.toThrow(
+      InvalidArgumentError,
+    );
   });
 
   it('opens seq-synthetic from a spec', async () => {

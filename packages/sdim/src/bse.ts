@@ -1,5 +1,6 @@
 import { DataFormatError, InvalidArgumentError, UsageError } from '@compactrec/core';
 import { addNormalized } from './internal/normalize.js';
+import type { SdimPooling } from './sdim-layer.js';
 import type { SimHasher } from './simhash.js';
 
 /**
@@ -7,6 +8,9 @@ import type { SimHasher } from './simhash.js';
  * any candidate depends on the user's sequence only through, per signature and bucket value, the
  * sum of the behaviour embeddings that fell in that bucket. This fixed-size state is precomputed
  * (and streamed) apart from the CTR server, which only hashes candidates and reads buckets.
+ *
+ * With behaviour side features the buckets sum value vectors (item + feedback embedding) while the
+ * signature comes from the item embedding, matching `SdimLayer.forward(..., values)`.
  *
  * Layout: `sums[(s * bucketsPerSignature + b) * dim + d]`, `counts[s * bucketsPerSignature + b]`.
  * Size: numSignatures × 2^τ × (8·dim + 4) bytes (33,280 B for m = 48, τ = 3, dim = 32).
@@ -63,29 +67,44 @@ function checkVector(fn: string, name: string, v: Float32Array, n: number, dim: 
   }
 }
 
-/** Adds one behaviour (its item embedding, `dim` values) to the state. O(numHashes·dim). */
-export function bseAdd(state: BseState, hasher: SimHasher, itemEmbedding: Float32Array): void {
+/**
+ * Adds one behaviour to the state: hashed by its item embedding (`dim` values), summed as `value`
+ * (its value vector with side features; default the item embedding). O(numHashes·dim).
+ */
+export function bseAdd(
+  state: BseState,
+  hasher: SimHasher,
+  itemEmbedding: Float32Array,
+  value: Float32Array = itemEmbedding,
+): void {
   checkShape('bseAdd', state, hasher);
   checkVector('bseAdd', 'itemEmbedding', itemEmbedding, 1, state.dim);
+  checkVector('bseAdd', 'value', value, 1, state.dim);
   const sig = hasher.signatureOf(itemEmbedding, 0);
   const { dim, numSignatures: S, bucketsPerSignature: K, sums, counts } = state;
   for (let s = 0; s < S; s++) {
     const cell = s * K + sig[s]!;
     counts[cell]!++;
     const o = cell * dim;
-    for (let d = 0; d < dim; d++) sums[o + d]! += itemEmbedding[d]!;
+    for (let d = 0; d < dim; d++) sums[o + d]! += value[d]!;
   }
   state.length++;
 }
 
 /**
- * Removes one behaviour previously added with the same embedding (e.g. the oldest one leaving a
- * length-L window). A bucket whose count drops to 0 is reset to exact zeros, so float residue
+ * Removes one behaviour previously added with the same embedding and value (e.g. the oldest one
+ * leaving a length-L window). A bucket whose count drops to 0 is reset to exact zeros, so float residue
  * never accumulates. Throws UsageError, leaving the state untouched, if the behaviour cannot be in it.
  */
-export function bseRemove(state: BseState, hasher: SimHasher, itemEmbedding: Float32Array): void {
+export function bseRemove(
+  state: BseState,
+  hasher: SimHasher,
+  itemEmbedding: Float32Array,
+  value: Float32Array = itemEmbedding,
+): void {
   checkShape('bseRemove', state, hasher);
   checkVector('bseRemove', 'itemEmbedding', itemEmbedding, 1, state.dim);
+  checkVector('bseRemove', 'value', value, 1, state.dim);
   const sig = hasher.signatureOf(itemEmbedding, 0);
   const { dim, numSignatures: S, bucketsPerSignature: K, sums, counts } = state;
   for (let s = 0; s < S; s++) {
@@ -100,17 +119,27 @@ export function bseRemove(state: BseState, hasher: SimHasher, itemEmbedding: Flo
     const cell = s * K + sig[s]!;
     const o = cell * dim;
     if (--counts[cell]! === 0) sums.fill(0, o, o + dim);
-    else for (let d = 0; d < dim; d++) sums[o + d]! -= itemEmbedding[d]!;
+    else for (let d = 0; d < dim; d++) sums[o + d]! -= value[d]!;
   }
   state.length--;
 }
 
-/** Builds a state from `length` behaviours (`[L × dim]` row-major, oldest first) in one batched hash pass. */
-export function encodeBse(hasher: SimHasher, behaviours: Float32Array, length: number, version: string): BseState {
+/**
+ * Builds a state from `length` behaviours (`[L × dim]` item embeddings, row-major, oldest first) in one
+ * batched hash pass; `values` (same shape, default the behaviours) are what the buckets sum.
+ */
+export function encodeBse(
+  hasher: SimHasher,
+  behaviours: Float32Array,
+  length: number,
+  version: string,
+  values: Float32Array = behaviours,
+): BseState {
   if (!Number.isInteger(length) || length < 0) {
     throw new InvalidArgumentError(`sdim/encodeBse: length (${String(length)}) must be a non-negative integer`);
   }
   checkVector('encodeBse', 'behaviours', behaviours, length, hasher.dim);
+  checkVector('encodeBse', 'values', values, length, hasher.dim);
   const state = createBseState(hasher, version);
   const { dim, numSignatures: S, bucketsPerSignature: K, sums, counts } = state;
   const sig = new Uint8Array(length * S);
@@ -121,7 +150,7 @@ export function encodeBse(hasher: SimHasher, behaviours: Float32Array, length: n
       const cell = s * K + sig[j * S + s]!;
       counts[cell]!++;
       const o = cell * dim;
-      for (let d = 0; d < dim; d++) sums[o + d]! += behaviours[x + d]!;
+      for (let d = 0; d < dim; d++) sums[o + d]! += values[x + d]!;
     }
   }
   state.length = length;
@@ -131,7 +160,10 @@ export function encodeBse(hasher: SimHasher, behaviours: Float32Array, length: n
 /**
  * SDIM interest of each of `n` candidates (`[n × dim]`) read from the state: `out[j*dim ..]` is the
  * mean over signatures of the ℓ2-normalised sum of the bucket the candidate hashes to (empty buckets
- * contribute 0). Equals {@link SdimLayer.forward} over the raw sequence. O(n·(numHashes + numSignatures)·dim).
+ * contribute 0); with `pooling` `'mean'` the bucket's mean instead (its sum / count), with `'sum'` the
+ * bucket's sum. Equals
+ * {@link SdimLayer.forward} of a layer with the same pooling over the raw sequence.
+ * O(n·(numHashes + numSignatures)·dim).
  */
 export function readInterest(
   state: BseState,
@@ -139,6 +171,7 @@ export function readInterest(
   candidates: Float32Array,
   n: number,
   out: Float32Array,
+  pooling: SdimPooling = 'l2',
 ): void {
   checkShape('readInterest', state, hasher);
   if (!Number.isInteger(n) || n < 0) {
@@ -148,14 +181,25 @@ export function readInterest(
   if (!(out instanceof Float32Array) || out.length < n * state.dim) {
     throw new InvalidArgumentError(`sdim/readInterest: out must be a Float32Array of at least ${n * state.dim} values`);
   }
-  const { dim, numSignatures: S, bucketsPerSignature: K, sums } = state;
+  if (pooling !== 'l2' && pooling !== 'mean' && pooling !== 'sum') {
+    throw new InvalidArgumentError(`sdim/readInterest: pooling ('${String(pooling)}') must be 'l2', 'mean' or 'sum'`);
+  }
+  const { dim, numSignatures: S, bucketsPerSignature: K, sums, counts } = state;
   const sig = new Uint8Array(n * S);
   hasher.signaturesAt(candidates, 0, n, sig, 0);
   const acc = new Float64Array(dim);
   const scale = 1 / S;
   for (let j = 0; j < n; j++) {
     acc.fill(0);
-    for (let s = 0; s < S; s++) addNormalized(sums, (s * K + sig[j * S + s]!) * dim, dim, scale, acc, 0, null, 0);
+    for (let s = 0; s < S; s++) {
+      const cell = s * K + sig[j * S + s]!;
+      if (pooling !== 'l2') {
+        const c = counts[cell]!;
+        if (c === 0) continue;
+        const f = pooling === 'sum' ? scale : scale / c;
+        for (let d = 0; d < dim; d++) acc[d]! += f * sums[cell * dim + d]!;
+      } else addNormalized(sums, cell * dim, dim, scale, acc, 0, null, 0);
+    }
     const o = j * dim;
     for (let d = 0; d < dim; d++) out[o + d] = acc[d]!;
   }

@@ -29,6 +29,10 @@ export const DEFAULT_DIN_ATTENTION_OPTIONS: Readonly<Required<Omit<DinAttentionO
  * a = score (or softmax(score)). Cost O(L · 4·dim · hidden) per row, forward and twice that backward,
  * which is what makes it slow on long sequences.
  *
+ * Side features: with `values` given, scores still compare q with the keys k_j (item embeddings)
+ * but the output is Σ_j a_j v_j (e.g. item + feedback embedding); backward then splits the
+ * behaviour gradient into the score path (keys) and the pooling path (values).
+ *
  * Weights are plain Float32Arrays (`params()`), gradients land in same-shaped arrays (`grads()`,
  * overwritten by each backward with the batch sum) for {@link DenseAdam} or any trainer.
  */
@@ -53,6 +57,7 @@ export class DinAttention {
   private maxLength = 0;
   private hasForward = false;
   private keys: Float32Array = new Float32Array(0);
+  private values: Float32Array | null = null;
   private queries: Float32Array = new Float32Array(0);
   private lengths = new Int32Array(0);
   private hidden = new Float32Array(0); // [B × L × H] post-ReLU
@@ -121,7 +126,8 @@ export class DinAttention {
    * @param keys `[batchSize × maxLength × dim]` behaviour embeddings; positions ≥ lengths[b] are padding
    * @param lengths `[batchSize]`, each in 0 .. maxLength
    * @param queries `[batchSize × dim]` candidate embeddings
-   * @param out `[batchSize × dim]`, overwritten with Σ_j a_j k_j
+   * @param out `[batchSize × dim]`, overwritten with Σ_j a_j k_j (Σ_j a_j v_j with `values`)
+   * @param values optional `[batchSize × maxLength × dim]` vectors pooled in place of the keys
    */
   forward(
     keys: Float32Array,
@@ -130,9 +136,16 @@ export class DinAttention {
     batchSize: number,
     maxLength: number,
     out: Float32Array,
+    values?: Float32Array,
   ): void {
     const { dim, hiddenUnits: H, w1, b1, w2, x } = this;
     checkBatch('DinAttention.forward', dim, keys, lengths, queries, batchSize, maxLength);
+    if (values !== undefined && (!(values instanceof Float32Array) || values.length < batchSize * maxLength * dim)) {
+      throw new InvalidArgumentError(
+        `sdim/DinAttention.forward: values must be a Float32Array of batchSize × maxLength × dim = ${batchSize * maxLength * dim} values`,
+      );
+    }
+    const pooled = values ?? keys;
     if (out.length < batchSize * dim) {
       throw new InvalidArgumentError(
         `sdim/DinAttention.forward: out has ${out.length} values; need ${batchSize * dim}`,
@@ -215,11 +228,12 @@ export class DinAttention {
       for (let j = 0; j < len; j++) {
         const a = weights[b * maxLength + j]!;
         const k0 = (b * maxLength + j) * dim;
-        for (let d = 0; d < dim; d++) x[d]! += a * keys[k0 + d]!;
+        for (let d = 0; d < dim; d++) x[d]! += a * pooled[k0 + d]!;
       }
       for (let d = 0; d < dim; d++) out[o + d] = x[d]!;
     }
     this.keys = keys;
+    this.values = values ?? null;
     this.queries = queries;
     this.batchSize = batchSize;
     this.maxLength = maxLength;
@@ -229,11 +243,20 @@ export class DinAttention {
   /**
    * Backward pass of the last {@link forward}: overwrites `gradKeys` (`[B × L × dim]`, 0 at padding),
    * `gradQueries` (`[B × dim]`) and the parameter gradients ({@link grads}, summed over the batch).
+   * If forward had `values`, `gradValues` (`[B × L × dim]`, required then) gets the pooling path
+   * a_j g and `gradKeys` only the score path.
    */
-  backward(gradOut: Float32Array, gradKeys: Float32Array, gradQueries: Float32Array): void {
+  backward(gradOut: Float32Array, gradKeys: Float32Array, gradQueries: Float32Array, gradValues?: Float32Array): void {
     if (!this.hasForward) throw new UsageError('sdim/DinAttention.backward: call forward first');
     const { dim, hiddenUnits: H, w1, w2, x, dx, delta, accW1, accB1, accW2, hidden, weights, keys, queries } = this;
-    const { batchSize: B, maxLength: L, lengths } = this;
+    const { batchSize: B, maxLength: L, lengths, values } = this;
+    if (values !== null && (gradValues === undefined || gradValues.length < B * L * dim)) {
+      throw new UsageError(
+        `sdim/DinAttention.backward: forward pooled values, so pass gradValues of ${B * L * dim} values (got ${gradValues?.length})`,
+      );
+    }
+    const pooled = values ?? keys;
+    const gPooled = values !== null ? gradValues! : gradKeys;
     if (gradOut.length < B * dim || gradKeys.length < B * L * dim || gradQueries.length < B * dim) {
       throw new InvalidArgumentError(
         `sdim/DinAttention.backward: gradOut/gradQueries need ${B * dim} values and gradKeys ${B * L * dim}; got ` +
@@ -253,6 +276,7 @@ export class DinAttention {
       const q0 = b * dim;
       const g0 = b * dim;
       gradKeys.fill(0, b * L * dim, (b + 1) * L * dim);
+      if (values !== null) gPooled.fill(0, b * L * dim, (b + 1) * L * dim);
       dqAcc.fill(0);
       // dLoss/da_j = g · k_j, and the weighted sum's part of dk_j = a_j g.
       let mean = 0;
@@ -262,8 +286,8 @@ export class DinAttention {
         let s = 0;
         for (let d = 0; d < dim; d++) {
           const g = gradOut[g0 + d]!;
-          s += g * keys[k0 + d]!;
-          gradKeys[k0 + d] = a * g;
+          s += g * pooled[k0 + d]!;
+          gPooled[k0 + d] = a * g;
         }
         ga[j] = s;
         mean += a * s;

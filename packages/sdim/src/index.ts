@@ -26,6 +26,8 @@ export {
 } from './model-version.js';
 export {
   allocSamples,
+  BEHAVIOUR_FEEDBACKS,
+  type BehaviourFeedback,
   DEFAULT_ML_SEQUENCE_OPTIONS,
   gatherSequenceBatch,
   type MlSequenceOptions,
@@ -33,7 +35,7 @@ export {
   type SequenceSamples,
   type SequenceSplit,
 } from './samples.js';
-export { SdimLayer } from './sdim-layer.js';
+export { SDIM_POOLINGS, SdimLayer, type SdimPooling } from './sdim-layer.js';
 export { DEFAULT_SIMHASH_OPTIONS, SimHasher, type SimHashOptions } from './simhash.js';
 export {
   DEFAULT_SYNTHETIC_SEQUENCE_OPTIONS,

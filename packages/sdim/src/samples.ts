@@ -26,6 +26,13 @@ export interface SequenceSamples {
   readonly histories: Int32Array;
   /** `[numSamples]` valid history length, 0 .. maxLength. */
   readonly lengths: Int32Array;
+  /**
+   * Behaviour side feature, aligned with `histories`: `[numSamples × maxLength]` feedback ids
+   * 1 .. numFeedback at valid positions, 0 = padding. Absent when behaviours carry no feedback.
+   */
+  readonly feedback?: Int32Array;
+  /** Feedback ids run 1 .. numFeedback (0 or absent: no feedback). */
+  readonly numFeedback?: number;
 }
 
 /** A train/test pair of {@link SequenceSamples} over one id space. */
@@ -33,6 +40,15 @@ export interface SequenceSplit {
   readonly train: SequenceSamples;
   readonly test: SequenceSamples;
 }
+
+/**
+ * What each history behaviour carries besides its item: `none`; `rating`, the rating it got (feedback id =
+ * the integer rating 1 .. max rating); `liked`, whether it was rated ≥ positiveRating (id 2) or not (id 1).
+ */
+export type BehaviourFeedback = 'none' | 'rating' | 'liked';
+
+/** Every {@link BehaviourFeedback}. */
+export const BEHAVIOUR_FEEDBACKS: readonly BehaviourFeedback[] = Object.freeze(['none', 'rating', 'liked']);
 
 /** Options of {@link mlSequenceSamples}; every field is optional. */
 export interface MlSequenceOptions {
@@ -44,6 +60,11 @@ export interface MlSequenceOptions {
   positiveRating?: number;
   /** Each user's last ⌈testFraction · samples⌉ samples (by time) go to the test split. @default 0.1 */
   testFraction?: number;
+  /**
+   * Feedback of each history behaviour stored in `feedback` (aligned with `histories`); the candidate
+   * never has one (its rating is the label). @default 'none'
+   */
+  behaviourFeedback?: BehaviourFeedback;
 }
 
 /** Defaults of {@link MlSequenceOptions}. */
@@ -52,6 +73,7 @@ export const DEFAULT_ML_SEQUENCE_OPTIONS: Readonly<Required<MlSequenceOptions>> 
   minHistory: 10,
   positiveRating: 4,
   testFraction: 0.1,
+  behaviourFeedback: 'none' as BehaviourFeedback,
 });
 
 /**
@@ -60,10 +82,16 @@ export const DEFAULT_ML_SEQUENCE_OPTIONS: Readonly<Required<MlSequenceOptions>> 
  * `minHistory` is a sample with label rating ≥ positiveRating, candidate = the rated item and
  * history = the up-to-L items rated before it. Split by time per user: the user's last
  * ⌈testFraction · n⌉ samples are test, so no test sample precedes a train sample of the same user.
+ * With `behaviourFeedback` ≠ 'none' each history position also carries its rating (see {@link BehaviourFeedback}).
  */
 export function mlSequenceSamples(inter: RecboleInteractions, options: MlSequenceOptions = {}): SequenceSplit {
   const o = { ...DEFAULT_ML_SEQUENCE_OPTIONS };
-  for (const [k, v] of Object.entries(options)) if (v !== undefined) (o as Record<string, number>)[k] = v;
+  for (const [k, v] of Object.entries(options)) if (v !== undefined) (o as Record<string, unknown>)[k] = v;
+  if (!BEHAVIOUR_FEEDBACKS.includes(o.behaviourFeedback)) {
+    throw new InvalidArgumentError(
+      `sdim/mlSequenceSamples: behaviourFeedback ('${String(o.behaviourFeedback)}') must be one of ${BEHAVIOUR_FEEDBACKS.join(', ')}`,
+    );
+  }
   if (!Number.isInteger(o.maxLength) || o.maxLength < 1) {
     throw new InvalidArgumentError(`sdim/mlSequenceSamples: maxLength (${o.maxLength}) must be a positive integer`);
   }
@@ -76,6 +104,19 @@ export function mlSequenceSamples(inter: RecboleInteractions, options: MlSequenc
     throw new InvalidArgumentError(`sdim/mlSequenceSamples: testFraction (${o.testFraction}) must be in [0, 1)`);
   }
   const { users, items, ratings, timestamps, numUsers, numItems, numRows } = inter;
+  let numFeedback = 0;
+  if (o.behaviourFeedback === 'liked') numFeedback = 2;
+  else if (o.behaviourFeedback === 'rating') {
+    for (let r = 0; r < numRows; r++) {
+      const v = ratings[r]!;
+      if (!(Number.isInteger(v) && v >= 1 && v <= 255)) {
+        throw new InvalidArgumentError(
+          `sdim/mlSequenceSamples: behaviourFeedback 'rating' needs integer ratings 1 .. 255; row ${r} has ${v} (use 'liked')`,
+        );
+      }
+      if (v > numFeedback) numFeedback = v;
+    }
+  }
   // Group rows by user (counting sort), then sort each user's rows by (timestamp, row).
   const offsets = new Uint32Array(numUsers + 1);
   for (let r = 0; r < numRows; r++) offsets[users[r]! + 1]!++;
@@ -97,8 +138,8 @@ export function mlSequenceSamples(inter: RecboleInteractions, options: MlSequenc
     nTrain += n - t;
   }
   const L = o.maxLength;
-  const train = allocSamples(nTrain, L, numUsers, numItems);
-  const test = allocSamples(nTest, L, numUsers, numItems);
+  const train = allocSamples(nTrain, L, numUsers, numItems, numFeedback);
+  const test = allocSamples(nTest, L, numUsers, numItems, numFeedback);
   let iTrain = 0;
   let iTest = 0;
   for (let u = 0; u < numUsers; u++) {
@@ -118,14 +159,28 @@ export function mlSequenceSamples(inter: RecboleInteractions, options: MlSequenc
       const from = Math.max(0, pos - L);
       out.lengths[i] = pos - from;
       for (let p = from; p < pos; p++) out.histories[i * L + p - from] = items[order[start + p]!]! + 1;
+      const fb = out.feedback;
+      if (fb !== undefined) {
+        const liked = o.behaviourFeedback === 'liked';
+        for (let p = from; p < pos; p++) {
+          const rating = ratings[order[start + p]!]!;
+          fb[i * L + p - from] = liked ? (rating >= o.positiveRating ? 2 : 1) : rating;
+        }
+      }
     }
   }
   return { train, test };
 }
 
-/** Zero-filled samples of the given size (for generators). */
-export function allocSamples(n: number, maxLength: number, numUsers: number, numItems: number): SequenceSamples {
-  return {
+/** Zero-filled samples of the given size (for generators); `numFeedback` > 0 adds a zero `feedback` array. */
+export function allocSamples(
+  n: number,
+  maxLength: number,
+  numUsers: number,
+  numItems: number,
+  numFeedback = 0,
+): SequenceSamples {
+  const base = {
     numSamples: n,
     maxLength,
     numUsers,
@@ -136,6 +191,7 @@ export function allocSamples(n: number, maxLength: number, numUsers: number, num
     histories: new Int32Array(n * maxLength),
     lengths: new Int32Array(n),
   };
+  return numFeedback > 0 ? { ...base, feedback: new Int32Array(n * maxLength), numFeedback } : base;
 }
 
 /**

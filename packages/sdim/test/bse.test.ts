@@ -97,6 +97,71 @@ describe('BSE state', () => {
     }
   });
 
+  it('with values ≠ item embeddings: hashes the items, sums the values, equal to the layer (l2, mean, sum)', () => {
+    const rng = new Rng(5);
+    const L = 300;
+    const numCandidates = 40;
+    const layer = new SdimLayer(hasher);
+    // Values = item embedding + one of 5 feedback embeddings, as the sequence CTR block builds them.
+    const feedback = new Float32Array(6 * dim);
+    rng.fillNormal(feedback, 0.5);
+    for (const len of [0, 25, 300]) {
+      const items = Array.from({ length: len }, () => rng.nextInt(300));
+      const fb = items.map(() => 1 + rng.nextInt(5));
+      const keys = gather(items);
+      const values = keys.slice();
+      for (let j = 0; j < len; j++) for (let d = 0; d < dim; d++) values[j * dim + d]! += feedback[fb[j]! * dim + d]!;
+      const state = encodeBse(hasher, keys, len, 'v1', values);
+      const inc = createBseState(hasher, 'v1');
+      for (let j = 0; j < len; j++) bseAdd(inc, hasher, row(items[j]!), values.subarray(j * dim, (j + 1) * dim));
+      expect(inc.counts).toEqual(state.counts);
+      expect(maxAbsDiff(inc.sums, state.sums)).toBeLessThanOrEqual(1e-9);
+      const candidates = gather(Array.from({ length: numCandidates }, () => rng.nextInt(300)));
+      const fromState = new Float32Array(numCandidates * dim);
+      readInterest(state, hasher, candidates, numCandidates, fromState);
+      const behaviours = new Float32Array(numCandidates * L * dim);
+      const vals = new Float32Array(numCandidates * L * dim);
+      for (let b = 0; b < numCandidates; b++) {
+        behaviours.set(keys, b * L * dim);
+        vals.set(values, b * L * dim);
+      }
+      const fromLayer = new Float32Array(numCandidates * dim);
+      layer.forward(behaviours, new Int32Array(numCandidates).fill(len), candidates, numCandidates, L, fromLayer, vals);
+      expect(maxAbsDiff(fromState, fromLayer)).toBeLessThanOrEqual(1e-5);
+      // Mean and sum pooling read the same from the state's counts.
+      for (const pooling of ['mean', 'sum'] as const) {
+        const fromCounts = new Float32Array(numCandidates * dim);
+        readInterest(state, hasher, candidates, numCandidates, fromCounts, pooling);
+        const pooled = new Float32Array(numCandidates * dim);
+        new SdimLayer(hasher, pooling).forward(
+          behaviours,
+          new Int32Array(numCandidates).fill(len),
+          candidates,
+          numCandidates,
+          L,
+          pooled,
+          vals,
+        );
+        expect(maxAbsDiff(fromCounts, pooled)).toBeLessThanOrEqual(1e-5);
+      }
+      if (len > 0) {
+        // The values matter: without them the interest differs.
+        const plain = new Float32Array(numCandidates * dim);
+        readInterest(encodeBse(hasher, keys, len, 'v1'), hasher, candidates, numCandidates, plain);
+        expect(maxAbsDiff(plain, fromState)).toBeGreaterThan(0.01);
+        // Removing every behaviour with its value empties the state exactly.
+        for (let j = 0; j < len; j++) bseRemove(inc, hasher, row(items[j]!), values.subarray(j * dim, (j + 1) * dim));
+        expect(inc.length).toBe(0);
+        expect(inc.sums.every((v) => v === 0)).toBe(true);
+      }
+    }
+    expect(() => encodeBse(hasher, gather([1, 2]), 2, 'v1', new Float32Array(dim))).toThrow(InvalidArgumentError);
+    const s0 = encodeBse(hasher, gather([1]), 1, 'v1');
+    expect(() => readInterest(s0, hasher, row(0), 1, new Float32Array(dim), 'max' as 'l2')).toThrow(
+      InvalidArgumentError,
+    );
+  });
+
   it('incremental add/remove matches recomputation from scratch over many random operations', () => {
     const rng = new Rng(3);
     const state = createBseState(hasher, 'v1');

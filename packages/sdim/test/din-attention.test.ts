@@ -148,6 +148,102 @@ describe('DinAttention', () => {
   }
 });
 
+describe('DinAttention with values', () => {
+  it('scores with the keys, pools the values, and splits the gradient between them', () => {
+    const B = 3;
+    const L = 4;
+    const layer = new DinAttention({ dim, hiddenUnits: H, normalization: 'softmax', seed: 12 });
+    layer.b1.fill(0.1);
+    const { keys, queries, lengths } = batch(13, B, L);
+    const values = new Float32Array(B * L * dim);
+    new Rng(14).fillNormal(values);
+    const out = new Float32Array(B * dim);
+    layer.forward(keys, lengths, queries, B, L, out, values);
+    const W1 = f64(layer.w1);
+    const B1 = f64(layer.b1);
+    const W2 = f64(layer.w2);
+    const b2 = layer.b2[0]!;
+    const g = new Float32Array(B * dim);
+    new Rng(15).fillNormal(g);
+    const loss = (k: Float64Array, v: Float64Array, q: Float64Array): number => {
+      let s = 0;
+      for (let b = 0; b < B; b++) {
+        const o = dinReference(
+          W1,
+          B1,
+          W2,
+          b2,
+          q.subarray(b * dim, (b + 1) * dim),
+          k.subarray(b * L * dim),
+          lengths[b]!,
+          dim,
+          H,
+          true,
+          v.subarray(b * L * dim),
+        );
+        s += dot(g.subarray(b * dim, (b + 1) * dim), o);
+      }
+      return s;
+    };
+    const K = f64(keys);
+    const V = f64(values);
+    const Q = f64(queries);
+    for (let b = 0; b < B; b++) {
+      const o = dinReference(
+        W1,
+        B1,
+        W2,
+        b2,
+        Q.subarray(b * dim, (b + 1) * dim),
+        K.subarray(b * L * dim),
+        lengths[b]!,
+        dim,
+        H,
+        true,
+        V.subarray(b * L * dim),
+      );
+      for (let d = 0; d < dim; d++) expect(out[b * dim + d]).toBeCloseTo(o[d]!, 5);
+    }
+    const gradKeys = new Float32Array(B * L * dim).fill(Number.NaN);
+    const gradValues = new Float32Array(B * L * dim).fill(Number.NaN);
+    const gradQueries = new Float32Array(B * dim).fill(Number.NaN);
+    expect(() => layer.backward(g, gradKeys, gradQueries)).toThrow(UsageError);
+    layer.backward(g, gradKeys, gradQueries, gradValues);
+    const h = 1e-6;
+    const check = (analytic: number, bump: (delta: number) => number): void => {
+      const numeric = (bump(h) - bump(-h)) / (2 * h);
+      expect(Math.abs(analytic - numeric)).toBeLessThan(2e-4 * (1 + Math.abs(numeric)));
+    };
+    for (let i = 0; i < K.length; i++) {
+      const b = Math.floor(i / (L * dim));
+      const j = Math.floor((i % (L * dim)) / dim);
+      if (j >= lengths[b]!) {
+        expect(gradKeys[i]).toBe(0);
+        expect(gradValues[i]).toBe(0);
+        continue;
+      }
+      check(gradKeys[i]!, (e) => {
+        const k = K.slice();
+        k[i]! += e;
+        return loss(k, V, Q);
+      });
+      check(gradValues[i]!, (e) => {
+        const v = V.slice();
+        v[i]! += e;
+        return loss(K, v, Q);
+      });
+    }
+    for (let i = 0; i < Q.length; i++) {
+      check(gradQueries[i]!, (e) => {
+        const q = Q.slice();
+        q[i]! += e;
+        return loss(K, V, q);
+      });
+    }
+    expect(gradValues.some((v) => Math.abs(v) > 1e-3)).toBe(true);
+  });
+});
+
 describe('DenseAdam', () => {
   it('validates options', () => {
     expect(() => new DenseAdam([new Float32Array(2)], { lr: 0 })).toThrow(InvalidArgumentError);

@@ -1,19 +1,31 @@
 /** Float64 reference implementations for the tests (deliberately naive: no bucket tricks). */
 
-/** Naive SDIM forward for one row with a fixed collision pattern: collide[j*S+s] = 1 if behaviour j collides under s. */
+/**
+ * Naive SDIM forward for one row with a fixed collision pattern: collide[j*S+s] = 1 if behaviour j
+ * collides under s; `pooling` 'mean' / 'sum' pools each bucket by its mean / sum instead of its
+ * ℓ2-normalised sum.
+ */
 export function sdimReference(
   beh: Float64Array,
   len: number,
   dim: number,
   S: number,
   collide: Uint8Array,
+  pooling: 'l2' | 'mean' | 'sum' = 'l2',
 ): Float64Array {
   const out = new Float64Array(dim);
   for (let s = 0; s < S; s++) {
     const v = new Float64Array(dim);
+    let count = 0;
     for (let j = 0; j < len; j++) {
       if (collide[j * S + s] !== 1) continue;
+      count++;
       for (let d = 0; d < dim; d++) v[d]! += beh[j * dim + d]!;
+    }
+    if (pooling !== 'l2') {
+      const div = pooling === 'mean' ? count : 1;
+      if (count > 0) for (let d = 0; d < dim; d++) out[d]! += v[d]! / div / S;
+      continue;
     }
     let n = 0;
     for (let d = 0; d < dim; d++) n += v[d]! * v[d]!;
@@ -23,7 +35,7 @@ export function sdimReference(
   return out;
 }
 
-/** Naive DIN attention forward for one row. */
+/** Naive DIN attention forward for one row (pooling `values`, default the keys). */
 export function dinReference(
   w1: Float64Array,
   b1: Float64Array,
@@ -35,6 +47,7 @@ export function dinReference(
   dim: number,
   H: number,
   softmax: boolean,
+  values: Float64Array = keys,
 ): Float64Array {
   const scores: number[] = [];
   for (let j = 0; j < len; j++) {
@@ -59,7 +72,7 @@ export function dinReference(
     a = e.map((v) => v / z);
   }
   const out = new Float64Array(dim);
-  for (let j = 0; j < len; j++) for (let d = 0; d < dim; d++) out[d]! += a[j]! * keys[j * dim + d]!;
+  for (let j = 0; j < len; j++) for (let d = 0; d < dim; d++) out[d]! += a[j]! * values[j * dim + d]!;
   return out;
 }
 

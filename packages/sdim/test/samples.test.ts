@@ -68,6 +68,29 @@ describe('mlSequenceSamples', () => {
     ]);
   });
 
+  it('attaches each behaviour’s rating (or liked flag) aligned with the history positions', () => {
+    expect(() => mlSequenceSamples(tiny(), { behaviourFeedback: 'stars' as 'none' })).toThrow(InvalidArgumentError);
+    const none = mlSequenceSamples(tiny(), { maxLength: 20, testFraction: 0 });
+    expect(none.train.feedback).toBeUndefined();
+    // tiny(): item k is rated (k % 5) + 1.
+    const rated = mlSequenceSamples(tiny(), { maxLength: 20, testFraction: 0, behaviourFeedback: 'rating' });
+    const liked = mlSequenceSamples(tiny(), { maxLength: 20, testFraction: 0, behaviourFeedback: 'liked' });
+    expect(rated.train.numFeedback).toBe(5);
+    expect(liked.train.numFeedback).toBe(2);
+    expect(rated.train.histories).toEqual(none.train.histories);
+    const t = rated.train;
+    for (let i = 0; i < t.numSamples; i++) {
+      for (let j = 0; j < t.maxLength; j++) {
+        const item = t.histories[i * 20 + j]!;
+        const want = item === 0 ? 0 : ((item - 1) % 5) + 1;
+        expect(t.feedback![i * 20 + j]).toBe(want);
+        expect(liked.train.feedback![i * 20 + j]).toBe(item === 0 ? 0 : want >= 4 ? 2 : 1);
+      }
+    }
+    const fractional = { ...tiny(), ratings: Float32Array.from(tiny().ratings, (r) => r + 0.5) };
+    expect(() => mlSequenceSamples(fractional, { behaviourFeedback: 'rating' })).toThrow(InvalidArgumentError);
+  });
+
   describe('on MovieLens-100K', () => {
     let inter: RecboleInteractions;
     let train: SequenceSamples;
@@ -93,6 +116,25 @@ describe('mlSequenceSamples', () => {
             const v = s.histories[i * 50 + j]!;
             if (j < len !== v > 0) throw new Error(`sample ${i}: history slot ${j} = ${v} with length ${len}`);
             if (v > inter.numItems) throw new Error(`sample ${i}: item ${v} out of range`);
+          }
+        }
+      }
+    });
+
+    it('gives each history position the rating its user gave that item', () => {
+      const split = mlSequenceSamples(inter, { maxLength: 64, behaviourFeedback: 'rating' });
+      const rating = new Map<number, number>();
+      for (let r = 0; r < inter.numRows; r++) rating.set(inter.users[r]! * 4096 + inter.items[r]!, inter.ratings[r]!);
+      for (const s of [split.train, split.test]) {
+        expect(s.numFeedback).toBe(5);
+        for (let i = 0; i < s.numSamples; i += 97) {
+          const u = s.userIds[i]!;
+          for (let j = 0; j < 64; j++) {
+            const item = s.histories[i * 64 + j]!;
+            if (j >= s.lengths[i]!) {
+              expect(item).toBe(0);
+              expect(s.feedback![i * 64 + j]).toBe(0);
+            } else expect(s.feedback![i * 64 + j]).toBe(rating.get(u * 4096 + item - 1));
           }
         }
       }

@@ -117,6 +117,98 @@ describe('SdimLayer', () => {
     expect(gradBeh.filter((v) => Math.abs(v) > 1e-3).length).toBeGreaterThan(50);
   });
 
+  it('with values: hashes the behaviours, sums the values, and passes the gradient to the values', () => {
+    const B = 5;
+    const L = 12;
+    const { candidates, behaviours, lengths } = makeBatch(6, B, L);
+    const values = new Float32Array(B * L * dim);
+    new Rng(7).fillNormal(values);
+    const layer = new SdimLayer(hasher);
+    expect(() =>
+      layer.forward(behaviours, lengths, candidates, B, L, new Float32Array(B * dim), new Float32Array(3)),
+    ).toThrow(InvalidArgumentError);
+    const out = new Float32Array(B * dim);
+    layer.forward(behaviours, lengths, candidates, B, L, out, values);
+    const gradOut = new Float32Array(B * dim);
+    new Rng(8).fillNormal(gradOut);
+    const gradValues = new Float32Array(B * L * dim).fill(Number.NaN);
+    layer.backward(gradOut, gradValues);
+    const h = 1e-6;
+    let checked = 0;
+    for (let b = 0; b < B; b++) {
+      const len = lengths[b]!;
+      const col = collisions(behaviours, candidates, b, L, len); // from the keys, not the values
+      const base = Float64Array.from(values.subarray(b * L * dim, (b + 1) * L * dim));
+      const ref = sdimReference(base, len, dim, S, col);
+      for (let d = 0; d < dim; d++) expect(out[b * dim + d]).toBeCloseTo(ref[d]!, 6);
+      const g = gradOut.subarray(b * dim, (b + 1) * dim);
+      for (let i = 0; i < L * dim; i++) {
+        const analytic = gradValues[b * L * dim + i]!;
+        if (i >= len * dim) {
+          expect(analytic).toBe(0);
+          continue;
+        }
+        const plus = base.slice();
+        plus[i]! += h;
+        const minus = base.slice();
+        minus[i]! -= h;
+        const numeric =
+          (dot(g, sdimReference(plus, len, dim, S, col)) - dot(g, sdimReference(minus, len, dim, S, col))) / (2 * h);
+        expect(Math.abs(analytic - numeric)).toBeLessThan(1e-4 * (1 + Math.abs(numeric)));
+        checked++;
+      }
+    }
+    expect(checked).toBeGreaterThan(100);
+    // Without values the same keys give another interest: the values really are what is summed.
+    const plain = new Float32Array(B * dim);
+    layer.forward(behaviours, lengths, candidates, B, L, plain);
+    expect(plain).not.toEqual(out);
+  });
+
+  for (const pooling of ['mean', 'sum'] as const) {
+    it(`pooling '${pooling}': bucket ${pooling}s, matching the reference and finite differences`, () => {
+      expect(() => new SdimLayer(hasher, 'max' as 'l2')).toThrow(InvalidArgumentError);
+      const B = 5;
+      const L = 12;
+      const { candidates, behaviours, lengths } = makeBatch(9, B, L);
+      const values = new Float32Array(B * L * dim);
+      new Rng(10).fillNormal(values);
+      const layer = new SdimLayer(hasher, pooling);
+      expect(layer.pooling).toBe(pooling);
+      const out = new Float32Array(B * dim);
+      layer.forward(behaviours, lengths, candidates, B, L, out, values);
+      const gradOut = new Float32Array(B * dim);
+      new Rng(11).fillNormal(gradOut);
+      const gradValues = new Float32Array(B * L * dim).fill(Number.NaN);
+      layer.backward(gradOut, gradValues);
+      const h = 1e-6;
+      let checked = 0;
+      for (let b = 0; b < B; b++) {
+        const len = lengths[b]!;
+        const col = collisions(behaviours, candidates, b, L, len);
+        const base = Float64Array.from(values.subarray(b * L * dim, (b + 1) * L * dim));
+        const ref = sdimReference(base, len, dim, S, col, pooling);
+        for (let d = 0; d < dim; d++) expect(out[b * dim + d]).toBeCloseTo(ref[d]!, 6);
+        const g = gradOut.subarray(b * dim, (b + 1) * dim);
+        for (let i = 0; i < len * dim; i++) {
+          const plus = base.slice();
+          plus[i]! += h;
+          const minus = base.slice();
+          minus[i]! -= h;
+          const numeric =
+            (dot(g, sdimReference(plus, len, dim, S, col, pooling)) -
+              dot(g, sdimReference(minus, len, dim, S, col, pooling))) /
+            (2 * h);
+          expect(Math.abs(gradValues[b * L * dim + i]! - numeric)).toBeLessThan(1e-4 * (1 + Math.abs(numeric)));
+          checked++;
+        }
+        for (let i = len * dim; i < L * dim; i++) expect(gradValues[b * L * dim + i]).toBe(0);
+      }
+      expect(checked).toBeGreaterThan(100);
+      expect(Array.from(out.subarray(0, dim))).toEqual(new Array(dim).fill(0)); // empty history
+    });
+  }
+
   it('candidate perturbations that keep its signatures leave the output unchanged (zero gradient)', () => {
     const B = 3;
     const L = 20;

@@ -11,7 +11,7 @@ import {
 import { ID_HASHING_METHODS } from '@compactrec/id-hashing';
 import type { TfPreference } from '@compactrec/tf-backend';
 import type { Command } from '../args.js';
-import { SEQUENCE_OPTIONS } from './ctr.js';
+import { SEQUENCE_OPTIONS, SEQUENCE_TRAIN_OPTIONS, sequenceArgs } from './ctr.js';
 
 type ResultRecord = Awaited<ReturnType<typeof runCtrBench>>[number];
 
@@ -90,6 +90,7 @@ export const benchCtrCommand: Command = {
     { name: 'dim', type: 'int', default: 16, min: 1, description: 'Embedding dimension' },
     { name: 'mlp', type: 'list', default: ['400', '400'], description: 'Hidden layer widths, comma-separated' },
     ...SEQUENCE_OPTIONS,
+    ...SEQUENCE_TRAIN_OPTIONS,
     { name: 'min-count', type: 'int', default: 10, min: 1, description: 'Criteo: rarer values share the OOV id' },
     { name: 'max-rows', type: 'int', min: 1, description: 'Read at most this many rows per file' },
     { name: 'seed', type: 'int', default: 0, description: 'Seed of every random choice' },
@@ -128,6 +129,8 @@ export const benchCtrCommand: Command = {
       bitsPerSignature: a.tau as number,
       attentionNormalization: a.attention as 'none' | 'softmax',
       initItems: a['init-items'] as 'random' | 'planted',
+      ...sequenceArgs(a).data,
+      ...sequenceArgs(a).model,
       ...(a['max-length'] !== undefined ? { maxLength: a['max-length'] as number } : {}),
       ...(a.seeds !== undefined ? { seeds: parseSeeds(a.seeds as string[]) } : {}),
       methods: a.methods as string[],

@@ -1,5 +1,6 @@
 import { InvalidArgumentError, UsageError } from '@compactrec/core';
 import {
+  type BehaviourAge,
   CTR_DATA_FORMATS,
   CTR_MODEL_KINDS,
   type CtrDataFormat,
@@ -8,8 +9,10 @@ import {
   evaluateCtr,
   isSequenceFormat,
   isSequenceModelKind,
+  type OpenCtrDataOptions,
   openCtrData,
   SEQUENCE_MODEL_KINDS,
+  type SequenceInterestBlockOptions,
   type SequenceModelKind,
   trainCtr,
 } from '@compactrec/ctr';
@@ -33,7 +36,7 @@ const BACKEND: OptionSpec = {
 
 const DATA_DETAILS =
   "Data: --format frappe reads a libFM file or directory (the NFM Frappe directory: validation + test, a seeded 80/20 split of their union, 10 % of train for early stopping); criteo reads a raw Criteo TSV file (streamed; row-hash 80/10/10 split); synthetic takes a spec as --data, e.g. 'fields=26,cardinality=1000000,rows=2000000'. " +
-  "Sequence data (for --model sdim, din, avgpool, din-short): ml100k reads ml-100k.inter or its directory (each rating after a user's 10th is a sample, label rating >= 4, history = the earlier items up to --max-length; per-user time split: last 10 % test, then 10 % of train for early stopping); seq-synthetic takes a spec of planted multi-interest users, e.g. 'users=1000,items=200,clusters=20,length=1024'.";
+  "Sequence data (for --model sdim, din, avgpool, din-short): ml100k reads ml-100k.inter or its directory (each rating after a user's 10th is a sample, label rating >= 4, history = the earlier items up to --max-length, each carrying its rating and age as side features; per-user time split: last 10 % test, then 10 % of train for early stopping); seq-synthetic takes a spec of planted multi-interest users, e.g. 'users=1000,items=200,clusters=20,length=1024'.";
 
 /** Sequence-model options of `ctr train` and `bench ctr` (ignored by the other models). */
 export const SEQUENCE_OPTIONS: readonly OptionSpec[] = [
@@ -62,6 +65,69 @@ export const SEQUENCE_OPTIONS: readonly OptionSpec[] = [
   },
 ];
 
+/** Sequence data and model options shared by `ctr train` and `bench ctr` (see {@link sequenceArgs}). */
+export const SEQUENCE_TRAIN_OPTIONS: readonly OptionSpec[] = [
+  {
+    name: 'behaviour-feedback',
+    type: 'string',
+    choices: ['none', 'rating', 'liked'],
+    description:
+      'ml100k: what each history behaviour carries besides its item (its rating 1-5, or liked = rating >= 4); models pool item + feedback embeddings [default: rating]',
+  },
+  {
+    name: 'behaviour-age',
+    type: 'string',
+    choices: ['none', 'log2'],
+    description:
+      'Sequence data: whether each behaviour carries its age (log2 buckets of how many behaviours followed it) as a side feature [default: ml100k log2, seq-synthetic none]',
+  },
+  {
+    name: 'sdim-pooling',
+    type: 'string',
+    choices: ['l2', 'mean', 'sum'],
+    description: "SDIM: a bucket's interest is its l2-normalised sum (the paper), its mean or its sum [default: l2]",
+  },
+  {
+    name: 'interest-dropout',
+    type: 'number',
+    default: 0,
+    min: 0,
+    max: 0.95,
+    description: 'Sequence models: training dropout rate on the long-term interest vector',
+  },
+  {
+    name: 'long-grad-scale',
+    type: 'number',
+    default: 1,
+    min: 0,
+    max: 1,
+    description: 'Sequence models: scale of the gradient the long-term module passes to the item rows',
+  },
+];
+
+type BehaviourFeedback = NonNullable<OpenCtrDataOptions['behaviourFeedback']>;
+type SdimPooling = NonNullable<SequenceInterestBlockOptions['sdimPooling']>;
+
+/** The {@link SEQUENCE_TRAIN_OPTIONS} given on the command line, split into data and model options. */
+export function sequenceArgs(a: Record<string, unknown>): {
+  data: { behaviourFeedback?: BehaviourFeedback; behaviourAge?: BehaviourAge };
+  model: { sdimPooling?: SdimPooling; interestDropout: number; longGradientScale: number };
+} {
+  return {
+    data: {
+      ...(a['behaviour-feedback'] !== undefined
+        ? { behaviourFeedback: a['behaviour-feedback'] as BehaviourFeedback }
+        : {}),
+      ...(a['behaviour-age'] !== undefined ? { behaviourAge: a['behaviour-age'] as BehaviourAge } : {}),
+    },
+    model: {
+      ...(a['sdim-pooling'] !== undefined ? { sdimPooling: a['sdim-pooling'] as SdimPooling } : {}),
+      interestDropout: a['interest-dropout'] as number,
+      longGradientScale: a['long-grad-scale'] as number,
+    },
+  };
+}
+
 /** `ctr train` for a sequence model: train, early-stop, test; no model directory yet. */
 async function trainSequence(a: Record<string, unknown>): Promise<number> {
   const model = a.model as string;
@@ -81,9 +147,11 @@ async function trainSequence(a: Record<string, unknown>): Promise<number> {
   };
   const rt = await initTf({ prefer: a.backend as TfPreference, quiet: true });
   log(`[ctr] backend ${rt.backend}: ${rt.reason}`);
+  const seq = sequenceArgs(a);
   const data = await openCtrData(format, a.data as string, {
     seed: a.seed as number,
     ...(a['max-length'] !== undefined ? { maxLength: a['max-length'] as number } : {}),
+    ...seq.data,
   });
   log(
     `[ctr] ${data.schema.name}: ${data.train.numSamples} train / ${data.valid.numSamples} valid / ${data.test.numSamples} test samples`,
@@ -105,6 +173,7 @@ async function trainSequence(a: Record<string, unknown>): Promise<number> {
       bitsPerSignature: a.tau as number,
       attentionNormalization: a.attention as 'none' | 'softmax',
       initItems: a['init-items'] as 'random' | 'planted',
+      ...seq.model,
     },
     { counts: data.counts() },
   );
@@ -195,6 +264,7 @@ export const ctrTrainCommand: Command = {
     { name: 'max-rows', type: 'int', min: 1, description: 'Read at most this many rows per file' },
     { name: 'seed', type: 'int', default: 0, description: 'Seed of the split, init and shuffles' },
     ...SEQUENCE_OPTIONS,
+    ...SEQUENCE_TRAIN_OPTIONS,
     BACKEND,
     { name: 'out', type: 'string', description: 'Model directory to write (not yet for sequence models)' },
   ],

@@ -1,8 +1,15 @@
 import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { InvalidArgumentError, readRecboleInter } from '@compactrec/core';
-import { mlSequenceSamples, type SyntheticSequenceOptions, syntheticLongSequences } from '@compactrec/sdim';
+import {
+  BEHAVIOUR_FEEDBACKS,
+  type BehaviourFeedback,
+  mlSequenceSamples,
+  type SyntheticSequenceOptions,
+  syntheticLongSequences,
+} from '@compactrec/sdim';
 import type { CtrSchema } from '../schema.js';
+import type { BehaviourAge } from './block.js';
 import { SequenceCtrSource, sequenceSchema, splitUserTail } from './source.js';
 
 /** Sequence data formats: MovieLens-100K rating histories and the planted long-sequence task. */
@@ -24,6 +31,10 @@ export interface SequenceDataInfo {
   readonly maxLength: number;
   /** seq-synthetic: the planted item embeddings `[(numItems + 1) × plantedDim]` (a model may start from them). */
   readonly plantedItemEmbeddings?: Float32Array;
+  /** Behaviour feedback ids run 1 .. numFeedback in `batch.extras.feedback` (absent or 0: none). */
+  readonly numFeedback?: number;
+  /** Whether the protocol gives each behaviour its age as a side feature (the models' default; absent: 'none'). */
+  readonly behaviourAge?: BehaviourAge;
 }
 
 /** Options of {@link openSequenceCtrData}; every field is optional. */
@@ -32,10 +43,38 @@ export interface OpenSequenceCtrDataOptions {
   maxLength?: number;
   /** Each user's last ⌈validFraction · n⌉ training samples (by time) are the validation split. @default 0.1 */
   validFraction?: number;
+  /**
+   * ml100k: what each history behaviour carries besides its item — `'none'`, its `'rating'` (1 .. 5) or
+   * `'liked'` (rating ≥ 4). Sequence models then pool item + feedback embeddings (see
+   * `SequenceInterestBlockOptions.numFeedback`). seq-synthetic has no feedback.
+   * @default 'rating' (ml100k, see {@link ML100K_SEQUENCE_PROTOCOL})
+   */
+  behaviourFeedback?: BehaviourFeedback;
+  /**
+   * Whether each behaviour also carries its age (how many behaviours came after it) as a side feature:
+   * `'log2'` = ⌊log2(age + 1)⌋ buckets (see `SequenceInterestBlockOptions.behaviourAge`), recorded in
+   * `sequence.behaviourAge` as the sequence models' default.
+   * @default 'log2' for ml100k (see {@link ML100K_SEQUENCE_PROTOCOL}), 'none' for seq-synthetic
+   */
+  behaviourAge?: BehaviourAge;
 }
 
+/**
+ * The ml100k protocol's behaviour side features, chosen by validation AUC (seed 0, every sequence
+ * model): each history behaviour carries the rating the user gave it and its age. The candidate has
+ * neither (its rating is the label), so SDIM's hashes and DIN's keys stay item embeddings; only the
+ * pooled values (item + rating + age embedding) see them — the same for all four models.
+ */
+export const ML100K_SEQUENCE_PROTOCOL = Object.freeze({
+  behaviourFeedback: 'rating' as BehaviourFeedback,
+  behaviourAge: 'log2' as BehaviourAge,
+});
+
 /** Defaults of {@link OpenSequenceCtrDataOptions}. */
-export const DEFAULT_OPEN_SEQUENCE_CTR_DATA_OPTIONS = Object.freeze({ maxLength: 256, validFraction: 0.1 });
+export const DEFAULT_OPEN_SEQUENCE_CTR_DATA_OPTIONS = Object.freeze({
+  maxLength: 256,
+  validFraction: 0.1,
+});
 
 /** Train/valid/test sources of sequence samples. */
 export interface SequenceCtrData {
@@ -105,7 +144,8 @@ export function parseSequenceSpec(spec: string): SyntheticSequenceOptions {
  * Opens sequence CTR data. `ml100k`: `path` is `ml-100k.inter` (or its directory), read with
  * `readRecboleInter` and turned into samples by `mlSequenceSamples` (each rating after a user's
  * 10th is a sample, label rating ≥ 4, history = the earlier items up to L, each user's last 10 %
- * test). `seq-synthetic`: `path` is a spec for `syntheticLongSequences` (see
+ * test; by default each history behaviour carries its rating and age, see {@link ML100K_SEQUENCE_PROTOCOL}).
+ * `seq-synthetic`: `path` is a spec for `syntheticLongSequences` (see
  * {@link parseSequenceSpec}); the data seed is the spec's `seed` (default 0), so runs with
  * different model seeds see the same data. Validation: each user's last `validFraction` of train.
  */
@@ -123,27 +163,39 @@ export async function openSequenceCtrData(
   let split: ReturnType<typeof mlSequenceSamples>;
   let planted: Float32Array | undefined;
   let descriptor: Record<string, unknown>;
+  let behaviourAge: BehaviourAge;
   if (format === 'ml100k') {
     const maxLength = options.maxLength ?? DEFAULT_OPEN_SEQUENCE_CTR_DATA_OPTIONS.maxLength;
     let file = path;
     const st = await stat(path).catch(() => null);
     if (st?.isDirectory()) file = join(path, 'ml-100k.inter');
+    const behaviourFeedback = options.behaviourFeedback ?? ML100K_SEQUENCE_PROTOCOL.behaviourFeedback;
+    behaviourAge = options.behaviourAge ?? ML100K_SEQUENCE_PROTOCOL.behaviourAge;
+    if (!BEHAVIOUR_FEEDBACKS.includes(behaviourFeedback)) {
+      throw new InvalidArgumentError(
+        `${where}: behaviourFeedback ('${String(behaviourFeedback)}') must be one of ${BEHAVIOUR_FEEDBACKS.join(', ')}`,
+      );
+    }
     const inter = await readRecboleInter(file);
-    split = mlSequenceSamples(inter, { maxLength });
-    name = `ml-100k-seq${maxLength}`;
-    descriptor = { format, path, maxLength, validFraction };
+    split = mlSequenceSamples(inter, { maxLength, behaviourFeedback });
+    name = `ml-100k-seq${maxLength}${behaviourFeedback === 'none' ? '' : `-${behaviourFeedback}`}${behaviourAge === 'none' ? '' : '-age'}`;
+    descriptor = { format, path, maxLength, validFraction, behaviourFeedback, behaviourAge };
   } else if (format === 'seq-synthetic') {
     const spec = parseSequenceSpec(path);
     if (options.maxLength !== undefined && spec.maxLength === undefined) spec.maxLength = options.maxLength;
     const syn = syntheticLongSequences(spec);
     split = syn;
     planted = syn.itemEmbeddings;
-    name = `seq-synthetic${split.train.maxLength}`;
-    descriptor = { format, path, ...spec, validFraction };
+    behaviourAge = options.behaviourAge ?? 'none';
+    name = `seq-synthetic${split.train.maxLength}${behaviourAge === 'none' ? '' : '-age'}`;
+    descriptor = { format, path, ...spec, validFraction, behaviourAge };
   } else {
     throw new InvalidArgumentError(
       `${where}: format '${String(format)}' is unknown; use one of ${SEQUENCE_CTR_DATA_FORMATS.join(', ')}`,
     );
+  }
+  if (behaviourAge !== 'none' && behaviourAge !== 'log2') {
+    throw new InvalidArgumentError(`${where}: behaviourAge ('${String(behaviourAge)}') must be 'none' or 'log2'`);
   }
   const { train, test } = split;
   const schema = sequenceSchema(name, train);
@@ -157,6 +209,8 @@ export async function openSequenceCtrData(
       numItems: train.numItems,
       maxLength: train.maxLength,
       ...(planted ? { plantedItemEmbeddings: planted } : {}),
+      ...(train.numFeedback ? { numFeedback: train.numFeedback } : {}),
+      ...(behaviourAge !== 'none' ? { behaviourAge } : {}),
     },
     descriptor,
   };

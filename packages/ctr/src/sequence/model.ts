@@ -16,7 +16,16 @@ export interface SequenceCtrModelOptions
   extends Omit<CtrModelOptions, 'model'>,
     Omit<
       SequenceInterestBlockOptions,
-      'kind' | 'numItems' | 'maxLength' | 'dim' | 'lr' | 'sparseOptimizer' | 'initStd' | 'seed' | 'initialTable'
+      | 'kind'
+      | 'numItems'
+      | 'maxLength'
+      | 'dim'
+      | 'lr'
+      | 'sparseOptimizer'
+      | 'initStd'
+      | 'seed'
+      | 'initialTable'
+      | 'numFeedback'
     > {
   /** The sequence model. @default 'sdim' */
   model?: SequenceModelKind;
@@ -37,7 +46,9 @@ export interface SequenceCtrModel {
 /**
  * Builds a sequence CTR model: MLP over [user-id embedding (and any other fields), candidate,
  * long-term interest, short-term interest], the last three from a {@link SequenceInterestBlock}
- * whose item table is shared by candidate and behaviours. `data` is what `openCtrData` returns for
+ * whose item table is shared by candidate and behaviours (and, when the data's behaviours carry
+ * feedback or age, feedback / age tables added to the pooled values; `data.sequence` sets both).
+ * `data` is what `openCtrData` returns for
  * a sequence format (its `sequence` says the item count and L).
  */
 export function createSequenceCtrModel(
@@ -63,9 +74,13 @@ export function createSequenceCtrModel(
     shortLength,
     numHashes,
     bitsPerSignature,
+    sdimPooling,
     attentionHidden,
     attentionNormalization,
     evalChunk,
+    interestDropout,
+    longGradientScale,
+    behaviourAge,
     initItems,
     ...ctr
   } = options;
@@ -85,14 +100,19 @@ export function createSequenceCtrModel(
     kind,
     numItems: data.sequence.numItems,
     maxLength: data.sequence.maxLength,
+    numFeedback: data.sequence.numFeedback ?? 0,
     ...(initialTable ? { initialTable } : {}),
     ...defined({
       shortLength,
       numHashes,
       bitsPerSignature,
+      sdimPooling,
       attentionHidden,
       attentionNormalization,
       evalChunk,
+      interestDropout,
+      longGradientScale,
+      behaviourAge: behaviourAge ?? data.sequence.behaviourAge,
       dim: ctr.dim,
       lr,
       sparseOptimizer: ctr.sparseOptimizer,

@@ -15,7 +15,8 @@ export function sequenceSchema(name: string, samples: SequenceSamples): CtrSchem
 /**
  * A subset of {@link SequenceSamples} (the samples listed in `indices`) as a {@link CtrSource}:
  * `ids` holds the user id, `batch.extras` the candidate item, the padded history row and its
- * length (see `SEQUENCE_EXTRAS`). Seeded shuffles per pass; batches reuse their buffers.
+ * length, and the history's feedback row when the samples have one (see `SEQUENCE_EXTRAS`). Seeded
+ * shuffles per pass; batches reuse their buffers.
  */
 export class SequenceCtrSource implements CtrSource {
   readonly schema: CtrSchema;
@@ -55,6 +56,8 @@ export class SequenceCtrSource implements CtrSource {
     const candidates = new Int32Array(B);
     const histories = new Int32Array(B * L);
     const lengths = new Int32Array(B);
+    const fb = s.feedback;
+    const feedback = fb !== undefined ? new Int32Array(B * L) : null;
     for (let start = 0; start < order.length; start += B) {
       const n = Math.min(B, order.length - start);
       for (let j = 0; j < n; j++) {
@@ -64,6 +67,7 @@ export class SequenceCtrSource implements CtrSource {
         candidates[j] = s.candidates[i]!;
         lengths[j] = s.lengths[i]!;
         histories.set(s.histories.subarray(i * L, i * L + L), j * L);
+        if (feedback !== null) feedback.set(fb!.subarray(i * L, i * L + L), j * L);
       }
       const full = n === B;
       yield {
@@ -75,6 +79,7 @@ export class SequenceCtrSource implements CtrSource {
           [SEQUENCE_EXTRAS.candidates]: full ? candidates : candidates.subarray(0, n),
           [SEQUENCE_EXTRAS.histories]: full ? histories : histories.subarray(0, n * L),
           [SEQUENCE_EXTRAS.lengths]: full ? lengths : lengths.subarray(0, n),
+          ...(feedback !== null ? { [SEQUENCE_EXTRAS.feedback]: full ? feedback : feedback.subarray(0, n * L) } : {}),
         },
       };
     }
