@@ -2,7 +2,8 @@
 // hashed table rows (sum / mult / concat of K rows per ID, optional learnable per-ID weights).
 // Mini-batch semantics match PyTorch MF-BPR with SparseAdam: all gradients of a batch are taken
 // at the same parameters, summed per row, then one lazy Adam step updates only the touched rows.
-// Work per batch is O(batch × K × dim); nothing is O(table) per step.
+// MF work per batch is O(batch × K × dim); nothing is O(table) per step. LightGCN mode also sends
+// gradients to graph neighbours, which on a real graph touches most rows of both tables per step.
 #include <cmath>
 #include <thread>
 #include <vector>
@@ -341,11 +342,10 @@ napi_value bprTrain(napi_env env, Args& a) {
     oneHop(node, g, rng, d.data());
   };
   // Aggregate mode on 2 threads: one thread writes only user rows, the other only item rows (the
-  // sides' accumulators are disjoint, so no locks), each with its own generator seeded from the
-  // main one — deterministic for a given thread count.
+  // sides' accumulators are disjoint, so no locks). Each has its own generator, split off the
+  // call's starting state without advancing the main stream, so negative sampling is the same
+  // whatever the thread count and a run is deterministic for a given count.
   std::vector<float> d2(dim);
-  // Per-side generators of the 2-thread scatter, split off the call's starting state without
-  // advancing the main stream (negative sampling stays the same whatever the thread count).
   Rng ru = rng, ri = rng;
   ru.s[0] ^= 0x9E3779B9u;
   ri.s[1] ^= 0x85EBCA6Bu;
