@@ -26,13 +26,13 @@ export interface RetrievalBenchOptions {
   model?: 'mf' | 'lightgcn';
   /** LightGCN layers. @default 2 */
   layers?: number;
-  /** LightGCN gradient estimator: 1-hop neighbours per node (0 = all), see MfBprOptions.maxNeighbors. @default 8 */
+  /** LightGCN gradient estimator: 1-hop neighbours per node (0 = all), see MfBprOptions.maxNeighbors. @default 0 */
   maxNeighbors?: number;
   /** LightGCN gradient estimator: sampled 2-hop paths per node, see MfBprOptions.twoHopSamples. @default 8 */
   twoHopSamples?: number;
   /** LightGCN: batches between refreshes of the propagated embeddings. @default 40 */
   refreshEvery?: number;
-  /** LightGCN: sum each node's gradient over the batch before the neighbour scatter. @default false */
+  /** LightGCN: sum each node's gradient over the batch before the neighbour scatter. @default true */
   aggregateNeighbors?: boolean;
   /** DSL: prune/grow rounds over the whole run (ΔT = total steps / rounds; 30 beat 100 on Gowalla MF). @default 30 */
   dslUpdates?: number;
@@ -74,10 +74,10 @@ export interface RetrievalBenchOptions {
 export const DEFAULT_RETRIEVAL_BENCH_OPTIONS = Object.freeze({
   model: 'mf' as 'mf' | 'lightgcn',
   layers: 2,
-  maxNeighbors: 8,
+  maxNeighbors: 0,
   twoHopSamples: 8,
   refreshEvery: 40,
-  aggregateNeighbors: false,
+  aggregateNeighbors: true,
   sampling: 'interaction' as 'user' | 'interaction',
   dslUpdates: 30,
   dslGrowth: 'accumulated' as 'accumulated' | 'batch',

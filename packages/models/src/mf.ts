@@ -79,7 +79,7 @@ export interface MfBprOptions {
   refreshEvery?: number;
   /** LightGCN: also send each batch node's gradient to its 1-hop neighbours' rows (Â-weighted). @default true */
   neighborGradients?: boolean;
-  /** LightGCN: cap on neighbours per node for those gradients (sampled, unbiased); 0 = all. @default 8 */
+  /** LightGCN: cap on neighbours per node for those gradients (sampled, unbiased); 0 = all. @default 0 */
   maxNeighbors?: number;
   /**
    * LightGCN (L ≥ 2): sampled 2-hop paths per batch node carrying the Â²G gradient term
@@ -88,7 +88,9 @@ export interface MfBprOptions {
   twoHopSamples?: number;
   /**
    * LightGCN: sum each node's gradient over the batch before sending it to its neighbours (one
-   * scatter per distinct node; popular items drawn many times scatter once). @default false
+   * scatter per distinct node; popular items drawn many times scatter once). With maxNeighbors 0 the
+   * 1-hop term is exact; on Gowalla this learns faster per epoch than 8 sampled neighbours per
+   * triple (Recall@20 0.1607 vs 0.1577 at 60 epochs) at about the same speed on 2 threads. @default true
    */
   aggregateNeighbors?: boolean;
   /**
@@ -108,9 +110,9 @@ export const DEFAULT_MF_BPR_OPTIONS = Object.freeze({
   layers: 2,
   refreshEvery: 40,
   neighborGradients: true,
-  maxNeighbors: 8,
+  maxNeighbors: 0,
   twoHopSamples: 8,
-  aggregateNeighbors: false,
+  aggregateNeighbors: true,
   threads: 2 as number,
   epochs: 150,
   batchSize: 2048,

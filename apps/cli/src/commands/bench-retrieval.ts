@@ -41,7 +41,7 @@ export const benchRetrievalCommand: Command = {
     {
       name: 'max-neighbors',
       type: 'int',
-      default: 8,
+      default: 0,
       min: 0,
       description: 'LightGCN: 1-hop neighbours sampled per node for its gradient (0 = all, exact)',
     },
@@ -55,8 +55,9 @@ export const benchRetrievalCommand: Command = {
     {
       name: 'aggregate-neighbors',
       type: 'boolean',
-      default: false,
-      description: "LightGCN: sum each node's gradient over the batch before sending it to its neighbours",
+      default: true,
+      description:
+        "LightGCN: sum each node's gradient over the batch before sending it to its neighbours (--aggregate-neighbors=false: per triple)",
     },
     {
       name: 'refresh-every',
