@@ -8,12 +8,17 @@
  * printed with the load average; CPU seconds (user + system of this process) are printed too,
  * since they are less sensitive to other processes than wall time.
  *
+ * Before each repeat the previous repeat's graph (≈ 0.5 GB of graphology objects) is collected by a
+ * forced full GC, so that no repeat pays for the garbage of the one before it.
+ *
  * Run: `npx tsc -b benchmarks && node benchmarks/dist/graphhash-cluster.js [--data DIR] [--repeats N] [--json FILE]`
  */
 import { writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { readLightGcnDataset } from '@compactrec/core';
 import { clusterInteractions, clusterToBudget, type GraphClustering, rowsForBudget } from '@compactrec/graphhash';
 
@@ -44,6 +49,13 @@ function timed<T>(f: () => T): { value: T; wall: number; cpu: number } {
   return { value, wall, cpu: (c.user + c.system) / 1e6 };
 }
 
+/** A full garbage collection (exposed at run time; a no-op if the runtime refuses). */
+function collectGarbage(): void {
+  setFlagsFromString('--expose-gc');
+  const gc = runInNewContext('typeof gc === "function" ? gc : null') as (() => void) | null;
+  gc?.();
+}
+
 const f2 = (x: number): string => x.toFixed(2);
 const f4 = (x: number): string => x.toFixed(4);
 
@@ -64,6 +76,7 @@ async function main(): Promise<void> {
   // 1. The reference's fixed resolution, repeated.
   const runs: { c: GraphClustering; wall: number; cpu: number }[] = [];
   for (let r = 0; r < repeats; r++) {
+    collectGarbage();
     const t = timed(() => clusterInteractions(x, { resolution: RESOLUTION, seed: 0 }));
     runs.push({ c: t.value, wall: t.wall, cpu: t.cpu });
     process.stderr.write(

@@ -1,9 +1,12 @@
 // Speed of one LightGCN training epoch on Gowalla (d 64, batch 4096, 2 layers) for the gradient
 // estimators of `trainMfBpr`, as ratios to the sampled estimator on one thread measured in the same
 // run (interleaved rounds, so machine load hits every variant alike):
-//   sampled     8 sampled neighbours + 8 two-hop paths per batch node (the default estimator)
-//   aggregated  gradients summed per distinct node, then the exact 1-hop scatter + 8 two-hop paths
-// each on 1 and 2 threads. Evaluation is excluded (trainSeconds only).
+//   sampled     8 sampled neighbours + 8 two-hop walks per batch node, per triple (the first scheme)
+//   aggregated  gradients summed per distinct node, then the exact 1-hop scatter + 8 two-hop walks
+//               (the default), each on 1 and 2 threads
+//   + 32 walks  the aggregated scheme with 32 two-hop walks per node (the best-measured recall)
+//   3 layers    the aggregated scheme for L = 3 (8 walks per node for each of Â²G and Â³G)
+// Triples are drawn user-uniformly (LightGCN's default). Evaluation is excluded (trainSeconds only).
 //   node benchmarks/dist/lightgcn-speed.js [--data DIR] [--rounds N]
 import { loadavg } from 'node:os';
 import { readLightGcnDataset } from '@compactrec/core';
@@ -33,12 +36,28 @@ function tower(numIds: number, seed: number): Tower {
   return new Tower(m, dim, { seed });
 }
 
-const VARIANTS = [
+interface Variant {
+  readonly name: string;
+  readonly aggregateNeighbors: boolean;
+  readonly maxNeighbors: number;
+  readonly threads: number;
+  readonly twoHopSamples?: number;
+  readonly layers?: number;
+}
+const VARIANTS: readonly [Variant, ...Variant[]] = [
   { name: 'sampled, 1 thread', aggregateNeighbors: false, maxNeighbors: 8, threads: 1 },
   { name: 'sampled, 2 threads', aggregateNeighbors: false, maxNeighbors: 8, threads: 2 },
   { name: 'aggregated exact 1-hop, 1 thread', aggregateNeighbors: true, maxNeighbors: 0, threads: 1 },
   { name: 'aggregated exact 1-hop, 2 threads', aggregateNeighbors: true, maxNeighbors: 0, threads: 2 },
-] as const;
+  {
+    name: 'aggregated + 32 walks, 2 threads',
+    aggregateNeighbors: true,
+    maxNeighbors: 0,
+    threads: 2,
+    twoHopSamples: 32,
+  },
+  { name: 'aggregated, 3 layers, 2 threads', aggregateNeighbors: true, maxNeighbors: 0, threads: 2, layers: 3 },
+];
 
 process.stdout.write(
   `LightGCN epoch speed on ${data.name}: ${n} interactions, d ${dim}, batch 4096; load average ${loadavg()
@@ -57,6 +76,8 @@ for (let r = 0; r < rounds; r++) {
       aggregateNeighbors: v.aggregateNeighbors,
       maxNeighbors: v.maxNeighbors,
       threads: v.threads,
+      ...(v.twoHopSamples !== undefined ? { twoHopSamples: v.twoHopSamples } : {}),
+      ...(v.layers !== undefined ? { layers: v.layers } : {}),
     });
     seconds.get(v.name)!.push(res.trainSeconds);
     process.stderr.write(`round ${r + 1}/${rounds} ${v.name}: ${res.trainSeconds.toFixed(1)} s\n`);

@@ -28,12 +28,14 @@ export interface RetrievalBenchOptions {
   layers?: number;
   /** LightGCN gradient estimator: 1-hop neighbours per node (0 = all), see MfBprOptions.maxNeighbors. @default 0 */
   maxNeighbors?: number;
-  /** LightGCN gradient estimator: sampled 2-hop paths per node, see MfBprOptions.twoHopSamples. @default 8 */
+  /** LightGCN gradient estimator: sampled walks per node for each term beyond 1 hop, see MfBprOptions.twoHopSamples. @default 8 */
   twoHopSamples?: number;
   /** LightGCN: batches between refreshes of the propagated embeddings. @default 40 */
   refreshEvery?: number;
   /** LightGCN: sum each node's gradient over the batch before the neighbour scatter. @default true */
   aggregateNeighbors?: boolean;
+  /** LightGCN: threads (1 or 2) of the native kernel; deterministic per count. @default 2 */
+  threads?: number;
   /** DSL: prune/grow rounds over the whole run (ΔT = total steps / rounds; 30 beat 100 on Gowalla MF). @default 30 */
   dslUpdates?: number;
   /** DSL: growth score, |gradient| accumulated since the last update or the last batch's only. @default 'accumulated' */
@@ -44,7 +46,7 @@ export interface RetrievalBenchOptions {
    * 0.1197, 0.5 → 0.1259, 0.75 → 0.1325 (full table 0.1328). @default 0.75
    */
   dslPruneRate?: number;
-  /** Triple sampling (see MfBprOptions.sampling). @default 'interaction' */
+  /** Triple sampling (see MfBprOptions.sampling). @default 'user' for LightGCN, 'interaction' for MF */
   sampling?: 'user' | 'interaction';
   /** Fraction of each table's full embedding bytes every method may use. @default 0.25 */
   budget?: number;
@@ -78,7 +80,8 @@ export const DEFAULT_RETRIEVAL_BENCH_OPTIONS = Object.freeze({
   twoHopSamples: 8,
   refreshEvery: 40,
   aggregateNeighbors: true,
-  sampling: 'interaction' as 'user' | 'interaction',
+  threads: 2,
+  sampling: undefined as 'user' | 'interaction' | undefined,
   dslUpdates: 30,
   dslGrowth: 'accumulated' as 'accumulated' | 'batch',
   dslPruneRate: 0.75,
@@ -223,7 +226,8 @@ export async function runRetrievalBench(options: RetrievalBenchOptions): Promise
       twoHopSamples: o.twoHopSamples,
       refreshEvery: o.refreshEvery,
       aggregateNeighbors: o.aggregateNeighbors,
-      sampling: o.sampling,
+      threads: o.threads,
+      ...(o.sampling ? { sampling: o.sampling } : {}),
       epochs: o.epochs,
       lr,
       lrSchedule: o.lrSchedule,
@@ -276,8 +280,10 @@ export async function runRetrievalBench(options: RetrievalBenchOptions): Promise
       epochs: o.epochs,
       lr,
       lrSchedule: o.lrSchedule,
+      sampling: o.sampling ?? (o.model === 'lightgcn' ? 'user' : 'interaction'),
       ...(o.model === 'lightgcn'
         ? {
+            layers: o.layers,
             maxNeighbors: o.maxNeighbors,
             twoHopSamples: o.twoHopSamples,
             refreshEvery: o.refreshEvery,

@@ -64,12 +64,14 @@ export interface MfBprOptions {
   /**
    * How triples are drawn: 'user' draws a user uniformly then one of its items (the LightGCN/NGCF
    * samplers; every user weighs the same, as Recall@K averages over users); 'interaction' visits
-   * every training pair once per epoch in shuffled order (measured better on Gowalla MF). @default 'interaction'
+   * every training pair once per epoch in shuffled order. Measured on Gowalla: 'interaction' is
+   * better for MF; 'user' is better for LightGCN (Recall@20 0.1643 vs 0.1607 at 60 epochs).
+   * @default 'user' for LightGCN, 'interaction' for MF
    */
   sampling?: 'user' | 'interaction';
   /** Backbone: plain MF, or LightGCN propagation over the training graph. @default 'mf' */
   model?: 'mf' | 'lightgcn';
-  /** LightGCN: propagation layers. @default 2 */
+  /** LightGCN: propagation layers, 1 to 4 (every hop's gradient term is estimated). @default 2 */
   layers?: number;
   /**
    * LightGCN: batches between refreshes of the propagated (final) embeddings. Between refreshes a
@@ -82,8 +84,8 @@ export interface MfBprOptions {
   /** LightGCN: cap on neighbours per node for those gradients (sampled, unbiased); 0 = all. @default 0 */
   maxNeighbors?: number;
   /**
-   * LightGCN (L ≥ 2): sampled 2-hop paths per batch node carrying the Â²G gradient term
-   * (unbiased; 0 = leave that term out). @default 8
+   * LightGCN (L ≥ 2): sampled random walks per batch node carrying each gradient term beyond the
+   * first hop, Â²G … Â^L G (unbiased; 0 = leave those terms out). @default 8
    */
   twoHopSamples?: number;
   /**
@@ -105,7 +107,7 @@ export interface MfBprOptions {
 }
 
 export const DEFAULT_MF_BPR_OPTIONS = Object.freeze({
-  sampling: 'interaction' as 'user' | 'interaction',
+  sampling: undefined as 'user' | 'interaction' | undefined,
   model: 'mf' as 'mf' | 'lightgcn',
   layers: 2,
   refreshEvery: 40,
@@ -177,6 +179,9 @@ export function trainMfBpr(data: RetrievalDataset, user: Tower, item: Tower, opt
   if (!Number.isInteger(o.batchSize) || o.batchSize < 1)
     throw new InvalidArgumentError(`${where}: batchSize (${o.batchSize}) must be a positive integer`);
   if (!(o.lr > 0)) throw new InvalidArgumentError(`${where}: lr (${o.lr}) must be positive`);
+  if (o.model === 'lightgcn' && !(Number.isInteger(o.layers) && o.layers >= 1 && o.layers <= 4)) {
+    throw new InvalidArgumentError(`${where}: layers (${o.layers}) must be an integer from 1 to 4`);
+  }
   if (o.threads !== 1 && o.threads !== 2) {
     throw new InvalidArgumentError(`${where}: threads (${o.threads}) must be 1 or 2`);
   }
@@ -212,8 +217,12 @@ export function trainMfBpr(data: RetrievalDataset, user: Tower, item: Tower, opt
     item.mask = hooks.item.mask;
     item.scores = hooks.item.scores;
   }
+  const sampling = o.sampling ?? (o.model === 'lightgcn' ? 'user' : 'interaction');
+  if (sampling !== 'user' && sampling !== 'interaction') {
+    throw new InvalidArgumentError(`${where}: sampling '${String(sampling)}' is unknown; use 'user' or 'interaction'`);
+  }
   let sampleUsers: Int32Array | undefined;
-  if (o.sampling === 'user') {
+  if (sampling === 'user') {
     const active: number[] = [];
     for (let u = 0; u < data.train.numUsers; u++)
       if (data.train.offsets[u + 1]! > data.train.offsets[u]!) active.push(u);
@@ -290,7 +299,10 @@ export function trainMfBpr(data: RetrievalDataset, user: Tower, item: Tower, opt
                     alpha1: 1 / (o.layers + 1),
                     maxNeighbors: o.maxNeighbors,
                     aggregateNeighbors: o.aggregateNeighbors ? 1 : 0,
-                    ...(o.layers >= 2 ? { alpha2: 1 / (o.layers + 1), twoHopSamples: o.twoHopSamples } : {}),
+                    twoHopSamples: o.twoHopSamples,
+                    ...(o.layers >= 2 ? { alpha2: 1 / (o.layers + 1) } : {}),
+                    ...(o.layers >= 3 ? { alpha3: 1 / (o.layers + 1) } : {}),
+                    ...(o.layers >= 4 ? { alpha4: 1 / (o.layers + 1) } : {}),
                   }
                 : {}),
             }

@@ -29,6 +29,8 @@ describe('@compactrec/models', () => {
     expect(() => trainMfBpr(data, i, u, { epochs: 1 })).toThrow(InvalidArgumentError);
     expect(() => trainMfBpr(data, u, i, { lrFinal: 2 })).toThrow(InvalidArgumentError);
     expect(() => trainMfBpr(data, u, i, { lrSchedule: 'step' as 'cosine' })).toThrow(InvalidArgumentError);
+    expect(() => trainMfBpr(data, u, i, { sampling: 'item' as 'user' })).toThrow(/sampling 'item' is unknown/);
+    expect(() => trainMfBpr(data, u, i, { model: 'lightgcn', layers: 5 })).toThrow(/layers \(5\) must be/);
   });
 
   it('cosine learning-rate schedule anneals from lr to lr·lrFinal', () => {
@@ -128,6 +130,87 @@ describe('@compactrec/models', () => {
       }
       expect(changed).toBeGreaterThan(a.length / 2);
       expect(maxDiff).toBeLessThan(1e-4);
+    },
+  );
+
+  it.skipIf(getKernels().kind !== 'native')(
+    'the sampled-walk terms estimate Â²G and Â³G without bias (one linearized step, L = 3)',
+    () => {
+      // One batch holding every training pair, one Adam step with ε ≫ |g| and lr = ε: the update of
+      // each row is then the negated gradient itself (Adam's first step is lr·g/(|g| + ε)). With 2
+      // threads the walks draw from their own generators, so all runs score the same negatives and
+      // the hop terms can be told apart by differences of runs:
+      //   own term only (no graph):          Δc = −a0·G
+      //   + exact 1-hop, no walks:           Δa = Δc + Â·Δc           (a0 = a1 = a2 = a3 = 1/4)
+      //   + 2- and 3-hop walks:          E[Δb] = Δa + (Â² + Â³)·Δc
+      const small = generateRetrievalDataset({ numUsers: 24, numItems: 36, communities: 3, meanDegree: 6, seed: 5 });
+      const adj = normalizedAdjacency(small.train);
+      const N = adj.numNodes;
+      const d = 4;
+      const spec = ID_HASHING_METHODS.full!;
+      const mk = () => {
+        const u = new Tower(spec.create({ numIds: 24 }, { dim: d, budgetBytes: 24 * d * 4, seed: 0 }), d, { seed: 1 });
+        const i = new Tower(spec.create({ numIds: 36 }, { dim: d, budgetBytes: 36 * d * 4, seed: 0 }), d, { seed: 2 });
+        return [u, i] as const;
+      };
+      const step = (o: { neighborGradients: boolean; twoHopSamples: number }): Float64Array => {
+        const [u, i] = mk();
+        const before = [...u.composeAll(), ...i.composeAll()];
+        trainMfBpr(small, u, i, {
+          model: 'lightgcn',
+          layers: 3,
+          epochs: 1,
+          batchSize: small.train.items.length,
+          lr: 1e4,
+          eps: 1e4,
+          reg: 0,
+          seed: 9,
+          threads: 2,
+          aggregateNeighbors: true,
+          maxNeighbors: 0,
+          ...o,
+        });
+        const after = [...u.composeAll(), ...i.composeAll()];
+        return Float64Array.from(after, (x, j) => x - before[j]!);
+      };
+      const mul = (x: Float64Array): Float64Array => {
+        const y = new Float64Array(N * d);
+        for (let v = 0; v < N; v++)
+          for (let e = adj.offsets[v]!; e < adj.offsets[v + 1]!; e++)
+            for (let c = 0; c < d; c++) y[v * d + c]! += adj.values[e]! * x[adj.indices[e]! * d + c]!;
+        return y;
+      };
+      const relErr = (x: Float64Array, y: Float64Array): number => {
+        let num = 0;
+        let den = 0;
+        for (let j = 0; j < x.length; j++) {
+          num += (x[j]! - y[j]!) ** 2;
+          den += y[j]! ** 2;
+        }
+        return Math.sqrt(num / den);
+      };
+      const dc = step({ neighborGradients: false, twoHopSamples: 0 });
+      const da = step({ neighborGradients: true, twoHopSamples: 0 });
+      const db = step({ neighborGradients: true, twoHopSamples: 20000 });
+      const a1 = mul(dc);
+      const a2 = mul(a1);
+      const a3 = mul(a2);
+      // The exact 1-hop term, to float precision.
+      expect(
+        relErr(
+          Float64Array.from(da, (x, j) => x - dc[j]!),
+          a1,
+        ),
+      ).toBeLessThan(1e-3);
+      // The walks' part matches (Â² + Â³)·Δc within Monte-Carlo error, and not Â²·Δc alone.
+      const walks = Float64Array.from(db, (x, j) => x - da[j]!);
+      expect(
+        relErr(
+          walks,
+          Float64Array.from(a2, (x, j) => x + a3[j]!),
+        ),
+      ).toBeLessThan(0.03);
+      expect(relErr(walks, a2)).toBeGreaterThan(0.2);
     },
   );
 

@@ -256,8 +256,10 @@ napi_value bprTrain(napi_env env, Args& a) {
   const float a0 = (float)a.num("alpha0", 1.0, true);
   const float a1 = (float)a.num("alpha1", 0.0, true);
   const uint32_t maxNb = (uint32_t)a.num("maxNeighbors", 0, true);
-  // 2-hop gradient term (Â²G): `twoHopSamples` sampled paths x → v → w per node, unbiased.
-  const float a2 = (float)a.num("alpha2", 0.0, true);
+  // Gradient terms of hops 2..4 (Â^h G, weights alpha2..alpha4 = 1/(L+1) up to h = L): estimated
+  // per node from `twoHopSamples` uniform random walks of h steps each, unbiased.
+  const float aHop[5] = {0.f, 0.f, (float)a.num("alpha2", 0.0, true), (float)a.num("alpha3", 0.0, true),
+                         (float)a.num("alpha4", 0.0, true)};
   const uint32_t twoHop = (uint32_t)a.num("twoHopSamples", 0, true);
   // Aggregate the batch's final-embedding gradients per node before sending them through Â: a
   // node drawn many times in a batch (popular items) scatters once, so the 1-hop term can be exact
@@ -296,9 +298,9 @@ napi_value bprTrain(napi_env env, Args& a) {
   // Ego (layer-0) embeddings of the batch, kept apart from the scored ones in LightGCN mode.
   std::vector<float> xu(H ? (size_t)B * dim : 0), xi(H ? (size_t)B * dim : 0), xj(H ? (size_t)B * dim : 0);
   std::vector<int32_t> bu(B), bi(B), bj(B);
-  // Send a node's final-embedding gradient g through Â (weight a1) and Â² (weight a2, sampled
-  // paths) to the layer-0 rows of its 1-hop and 2-hop neighbours. 1-hop rows are on the other side
-  // (user → item rows, item → user rows), 2-hop rows on the node's own side.
+  // Send a node's final-embedding gradient g through Â (weight a1) and Â², Â³, Â⁴ (sampled walks)
+  // to the layer-0 rows of its neighbours. 1-hop rows are on the other side (user → item rows,
+  // item → user rows), 2-hop rows on the node's own side, and so on alternately.
   auto oneHop = [&](size_t node, const float* g, Rng& r, float* buf) {
     const bool isUser = node < U.numIds;
     const uint32_t lo = gOff[node], hi = gOff[node + 1], deg = hi - lo;
@@ -321,25 +323,39 @@ napi_value bprTrain(napi_env env, Args& a) {
       }
     }
   };
-  auto twoHops = [&](size_t node, const float* g, Rng& r, float* buf) {
-    const bool isUser = node < U.numIds;
-    const uint32_t lo = gOff[node], deg = gOff[node + 1] - lo;
-    if (a2 == 0.f || twoHop == 0 || deg == 0) return;
-    Side& same = isUser ? U : I;
-    const size_t sameBase = isUser ? 0 : U.numIds;
+  // The h-hop term (h = 2..4): a walk x → … → z of h uniform steps from the node estimates
+  // (Â^h)_{zx} by Π Â_e·deg_e; an even h lands on the node's own side, an odd h on the other.
+  auto longHops = [&](size_t node, int h, const float* g, Rng& r, float* buf) {
+    const uint32_t deg0 = gOff[node + 1] - gOff[node];
+    if (aHop[h] == 0.f || twoHop == 0 || deg0 == 0) return;
+    const bool landsOnUsers = (node < U.numIds) == (h % 2 == 0);
+    Side& dest = landsOnUsers ? U : I;
+    const size_t destBase = landsOnUsers ? 0 : U.numIds;
     for (uint32_t s = 0; s < twoHop; s++) {
-      const uint32_t e = lo + r.below(deg);
-      const uint32_t v = (uint32_t)gIdx[e];
-      const uint32_t lo2 = gOff[v], deg2 = gOff[v + 1] - lo2;
-      const uint32_t e2 = lo2 + r.below(deg2);
-      const float w = a2 * gVal[e] * gVal[e2] * (float)deg * (float)deg2 / (float)twoHop;
+      size_t v = node;
+      float w = aHop[h] / (float)twoHop;
+      for (int step = 0; step < h; step++) {
+        const uint32_t lo = gOff[v], deg = gOff[v + 1] - lo;
+        const uint32_t e = lo + r.below(deg);
+        w *= gVal[e] * (float)deg;
+        v = (size_t)gIdx[e];
+      }
       for (int c = 0; c < dim; c++) buf[c] = w * g[c];
-      same.backward((int32_t)(gIdx[e2] - sameBase), buf, dim);
+      dest.backward((int32_t)(v - destBase), buf, dim);
     }
   };
+  // Terms that land on the node's own side (even hops) or on the other side (1 and odd hops).
+  auto sameSideHops = [&](size_t node, const float* g, Rng& r, float* buf) {
+    longHops(node, 2, g, r, buf);
+    longHops(node, 4, g, r, buf);
+  };
+  auto otherSideHops = [&](size_t node, const float* g, Rng& r, float* buf) {
+    oneHop(node, g, r, buf);
+    longHops(node, 3, g, r, buf);
+  };
   auto scatterNeighbours = [&](size_t node, const float* g) {
-    twoHops(node, g, rng, d.data());
-    oneHop(node, g, rng, d.data());
+    sameSideHops(node, g, rng, d.data());
+    otherSideHops(node, g, rng, d.data());
   };
   // Aggregate mode on 2 threads: one thread writes only user rows, the other only item rows (the
   // sides' accumulators are disjoint, so no locks). Each has its own generator, split off the
@@ -358,8 +374,8 @@ napi_value bprTrain(napi_env env, Args& a) {
       const size_t node = (size_t)gnode.touched[s];
       const float* g = &gnode.grad[(size_t)s * dim];
       const bool isUser = node < U.numIds;
-      if (isUser == toUsers) twoHops(node, g, r, buf);
-      else oneHop(node, g, r, buf);
+      if (isUser == toUsers) sameSideHops(node, g, r, buf);
+      else otherSideHops(node, g, r, buf);
     }
   };
   double lossSum = 0;

@@ -75,8 +75,12 @@ export interface BprTrainArgs {
   alpha1?: number;
   /** Neighbours per node for those gradients, sampled when the degree is larger (0 = all). */
   maxNeighbors?: number;
-  /** Weight of the 2-hop term Â²G (1/(L+1) for L ≥ 2), estimated from `twoHopSamples` sampled paths per node. */
+  /** Weight of the 2-hop term Â²G (1/(L+1) for L ≥ 2), estimated from `twoHopSamples` sampled walks per node. */
   alpha2?: number;
+  /** Weights of the 3- and 4-hop terms Â³G, Â⁴G (1/(L+1) for L ≥ 3, 4), estimated the same way. */
+  alpha3?: number;
+  alpha4?: number;
+  /** Uniform random walks per node for each term beyond the first hop. */
   twoHopSamples?: number;
   /**
    * Sum each node's final-embedding gradient over the batch before sending it to its neighbours
