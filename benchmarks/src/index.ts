@@ -5,6 +5,8 @@ export {
   DEFAULT_RETRIEVAL_BENCH_OPTIONS,
   fitMapper,
   loadRetrievalData,
+  RETRIEVAL_RECIPES,
   type RetrievalBenchOptions,
+  type RetrievalRecipe,
   runRetrievalBench,
 } from './harness/retrieval.js';

@@ -1,11 +1,12 @@
 // Speed of one LightGCN training epoch on Gowalla (d 64, batch 4096, 2 layers) for the gradient
-// estimators of `trainMfBpr`, as ratios to the sampled estimator on one thread measured in the same
-// run (interleaved rounds, so machine load hits every variant alike):
+// schemes of `trainMfBpr`, as ratios to the first scheme on one thread measured in the same run
+// (interleaved rounds, so machine load hits every variant alike):
 //   sampled     8 sampled neighbours + 8 two-hop walks per batch node, per triple (the first scheme)
-//   aggregated  gradients summed per distinct node, then the exact 1-hop scatter + 8 two-hop walks
-//               (the default), each on 1 and 2 threads
-//   + 32 walks  the aggregated scheme with 32 two-hop walks per node (the best-measured recall)
-//   3 layers    the aggregated scheme for L = 3 (8 walks per node for each of Â²G and Â³G)
+//   walks       gradients summed per distinct node, then the exact 1-hop scatter + 8 or 32 two-hop
+//               walks per node (the sampled estimator)
+//   exact       gradients summed per distinct node, ÂG scattered and Â²G gathered over the whole graph
+//               every batch (the default), on 1 and 2 threads, and for L = 3
+//   + DNS       exact, with the recipe's dynamic negative sampling (highest-scored of the recipe's candidates)
 // Triples are drawn user-uniformly (LightGCN's default). Evaluation is excluded (trainSeconds only).
 //   node benchmarks/dist/lightgcn-speed.js [--data DIR] [--rounds N]
 import { loadavg } from 'node:os';
@@ -13,7 +14,7 @@ import { readLightGcnDataset } from '@compactrec/core';
 import { ID_HASHING_METHODS } from '@compactrec/id-hashing';
 import { Tower, trainMfBpr } from '@compactrec/models';
 import { getKernels } from '@compactrec/native';
-import { toMarkdown } from './index.js';
+import { RETRIEVAL_RECIPES, toMarkdown } from './index.js';
 
 const args = process.argv.slice(2);
 const flag = (name: string, def: string): string => {
@@ -39,24 +40,24 @@ function tower(numIds: number, seed: number): Tower {
 interface Variant {
   readonly name: string;
   readonly aggregateNeighbors: boolean;
+  readonly exactHops: boolean;
   readonly maxNeighbors: number;
   readonly threads: number;
   readonly twoHopSamples?: number;
   readonly layers?: number;
+  readonly negativeCandidates?: number;
 }
+const dnsK = RETRIEVAL_RECIPES.lightgcn.negativeCandidates;
+const walks = { aggregateNeighbors: true, exactHops: false, maxNeighbors: 0 } as const;
+const exact = { aggregateNeighbors: true, exactHops: true, maxNeighbors: 0 } as const;
 const VARIANTS: readonly [Variant, ...Variant[]] = [
-  { name: 'sampled, 1 thread', aggregateNeighbors: false, maxNeighbors: 8, threads: 1 },
-  { name: 'sampled, 2 threads', aggregateNeighbors: false, maxNeighbors: 8, threads: 2 },
-  { name: 'aggregated exact 1-hop, 1 thread', aggregateNeighbors: true, maxNeighbors: 0, threads: 1 },
-  { name: 'aggregated exact 1-hop, 2 threads', aggregateNeighbors: true, maxNeighbors: 0, threads: 2 },
-  {
-    name: 'aggregated + 32 walks, 2 threads',
-    aggregateNeighbors: true,
-    maxNeighbors: 0,
-    threads: 2,
-    twoHopSamples: 32,
-  },
-  { name: 'aggregated, 3 layers, 2 threads', aggregateNeighbors: true, maxNeighbors: 0, threads: 2, layers: 3 },
+  { name: 'sampled, 1 thread', aggregateNeighbors: false, exactHops: false, maxNeighbors: 8, threads: 1 },
+  { name: 'walks (8), 2 threads', ...walks, threads: 2 },
+  { name: 'walks (32), 2 threads', ...walks, threads: 2, twoHopSamples: 32 },
+  { name: 'exact, 1 thread', ...exact, threads: 1 },
+  { name: 'exact, 2 threads', ...exact, threads: 2 },
+  { name: 'exact, 3 layers, 2 threads', ...exact, threads: 2, layers: 3 },
+  { name: `exact + DNS (${dnsK} candidates), 2 threads`, ...exact, threads: 2, negativeCandidates: dnsK },
 ];
 
 process.stdout.write(
@@ -74,10 +75,12 @@ for (let r = 0; r < rounds; r++) {
       lr: 0.005,
       seed: r,
       aggregateNeighbors: v.aggregateNeighbors,
+      exactHops: v.exactHops,
       maxNeighbors: v.maxNeighbors,
       threads: v.threads,
       ...(v.twoHopSamples !== undefined ? { twoHopSamples: v.twoHopSamples } : {}),
       ...(v.layers !== undefined ? { layers: v.layers } : {}),
+      ...(v.negativeCandidates !== undefined ? { negativeCandidates: v.negativeCandidates } : {}),
     });
     seconds.get(v.name)!.push(res.trainSeconds);
     process.stderr.write(`round ${r + 1}/${rounds} ${v.name}: ${res.trainSeconds.toFixed(1)} s\n`);

@@ -54,6 +54,25 @@ describe('retrieval benchmark harness', () => {
     }
   });
 
+  it("takes each backbone's recipe for the training settings the caller leaves out", async () => {
+    const [mf] = await runRetrievalBench({ data: 'generated', methods: ['full'], epochs: 1, dim: 16, log: quiet });
+    expect(mf).toMatchObject({ lr: 0.001, lrSchedule: 'constant', batchSize: 2048, negativeCandidates: 1, epochs: 1 });
+    const [gcn] = await runRetrievalBench({
+      data: 'generated',
+      model: 'lightgcn',
+      methods: ['full'],
+      epochs: 1,
+      lr: 0.002,
+      dim: 16,
+      log: quiet,
+    });
+    expect(gcn).toMatchObject({ lr: 0.002, lrSchedule: 'cosine', batchSize: 4096, negativeCandidates: 32, epochs: 1 });
+    expect(gcn!['recall@20'] as number).toBeGreaterThan(0);
+    await expect(
+      runRetrievalBench({ data: 'generated', model: 'gcn' as 'mf', methods: ['full'], log: quiet }),
+    ).rejects.toThrow(/model 'gcn' is unknown/);
+  });
+
   it('writes results.json, results.csv, results.md and an SVG plot', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'cr-results-'));
     const files = await writeResults(dir, [{ method: 'a,b', recall: 0.5 }], '<svg></svg>');

@@ -51,6 +51,16 @@ export interface MfBprOptions {
   lrFinal?: number;
   /** L2 coefficient on the batch's composed embeddings (LightGCN's `decay`). @default 0.0001 */
   reg?: number;
+  /**
+   * Negatives drawn per positive pair; above 1 the one the model currently scores highest for the
+   * user is trained on (dynamic negative sampling, Zhang et al., SIGIR 2013). Uniform negatives are
+   * mostly scored far below the positive after a few epochs and carry almost no gradient; harder
+   * ones keep BPR learning. LightGCN scores the candidates by their (stale) final embeddings.
+   * Measured with LightGCN on Gowalla, 12 epochs: 16 → Recall@20 0.1715, 32 → 0.1750, 64 → 0.1743,
+   * 128 → 0.1673 (too many candidates pick unobserved positives); uniform needs ≈ 200 epochs for
+   * 0.1711. 1 = uniform sampling (the LightGCN and MF references). @default 1
+   */
+  negativeCandidates?: number;
   /** Adam β1, β2, ε. @default 0.9, 0.999, 1e-8 */
   beta1?: number;
   beta2?: number;
@@ -96,6 +106,13 @@ export interface MfBprOptions {
    */
   aggregateNeighbors?: boolean;
   /**
+   * LightGCN: compute every hop's gradient term exactly, Â^h G for h = 1..L (one scatter from the
+   * batch's distinct nodes for ÂG, then one sparse gather over the whole graph per further hop and
+   * batch), instead of sampling neighbours and walks; maxNeighbors and twoHopSamples are then
+   * unused. Needs aggregateNeighbors. @default true
+   */
+  exactHops?: boolean;
+  /**
    * LightGCN: threads (1 or 2) of the Adam steps and the aggregated neighbour scatter; a run is
    * deterministic for a given count (the 2-thread scatter draws from per-side generators). @default 2
    */
@@ -115,6 +132,7 @@ export const DEFAULT_MF_BPR_OPTIONS = Object.freeze({
   maxNeighbors: 0,
   twoHopSamples: 8,
   aggregateNeighbors: true,
+  exactHops: true,
   threads: 2 as number,
   epochs: 150,
   batchSize: 2048,
@@ -122,6 +140,7 @@ export const DEFAULT_MF_BPR_OPTIONS = Object.freeze({
   lrSchedule: 'constant' as 'constant' | 'cosine',
   lrFinal: 0.01,
   reg: 0.0001,
+  negativeCandidates: 1,
   beta1: 0.9,
   beta2: 0.999,
   eps: 1e-8,
@@ -167,9 +186,10 @@ export function prepareBprData(train: Interactions): BprData {
 }
 
 /**
- * Matrix factorization with BPR (one uniformly sampled negative per positive) over two towers of
- * any compression method, trained by the native (or JS) kernel with lazy Adam, then evaluated by
- * full ranking. Deterministic for a seed and a kernel kind.
+ * MF or LightGCN with BPR (one negative per positive: uniform, or the hardest of
+ * `negativeCandidates` uniform draws) over two towers of any compression method, trained by the
+ * native (or JS, MF only) kernel with lazy Adam, then evaluated by full ranking. Deterministic for a
+ * seed, a kernel kind and a thread count.
  */
 export function trainMfBpr(data: RetrievalDataset, user: Tower, item: Tower, options: MfBprOptions = {}): MfBprResult {
   const o = resolveOptions({ ...DEFAULT_MF_BPR_OPTIONS, weightLr: options.lr ?? DEFAULT_MF_BPR_OPTIONS.lr }, options);
@@ -181,6 +201,11 @@ export function trainMfBpr(data: RetrievalDataset, user: Tower, item: Tower, opt
   if (!(o.lr > 0)) throw new InvalidArgumentError(`${where}: lr (${o.lr}) must be positive`);
   if (o.model === 'lightgcn' && !(Number.isInteger(o.layers) && o.layers >= 1 && o.layers <= 4)) {
     throw new InvalidArgumentError(`${where}: layers (${o.layers}) must be an integer from 1 to 4`);
+  }
+  if (!Number.isInteger(o.negativeCandidates) || o.negativeCandidates < 1 || o.negativeCandidates > 1024) {
+    throw new InvalidArgumentError(
+      `${where}: negativeCandidates (${o.negativeCandidates}) must be an integer from 1 to 1024`,
+    );
   }
   if (o.threads !== 1 && o.threads !== 2) {
     throw new InvalidArgumentError(`${where}: threads (${o.threads}) must be 1 or 2`);
@@ -281,6 +306,7 @@ export function trainMfBpr(data: RetrievalDataset, user: Tower, item: Tower, opt
         beta2: o.beta2,
         eps: o.eps,
         reg: o.reg,
+        negativeCandidates: o.negativeCandidates,
         scoreLastBatches: batchGrowth ? 1 : -1,
         rngState,
         state,
@@ -299,6 +325,7 @@ export function trainMfBpr(data: RetrievalDataset, user: Tower, item: Tower, opt
                     alpha1: 1 / (o.layers + 1),
                     maxNeighbors: o.maxNeighbors,
                     aggregateNeighbors: o.aggregateNeighbors ? 1 : 0,
+                    exactHops: o.exactHops && o.aggregateNeighbors ? 1 : 0,
                     twoHopSamples: o.twoHopSamples,
                     ...(o.layers >= 2 ? { alpha2: 1 / (o.layers + 1) } : {}),
                     ...(o.layers >= 3 ? { alpha3: 1 / (o.layers + 1) } : {}),

@@ -1,6 +1,13 @@
 import { generateRetrievalDataset, InvalidArgumentError } from '@compactrec/core';
 import { ID_HASHING_METHODS } from '@compactrec/id-hashing';
-import { createPropagation, lrScale, normalizedAdjacency, Tower, trainMfBpr } from '@compactrec/models';
+import {
+  createPropagation,
+  lrScale,
+  type MfBprOptions,
+  normalizedAdjacency,
+  Tower,
+  trainMfBpr,
+} from '@compactrec/models';
 import { getKernels } from '@compactrec/native';
 import { describe, expect, it } from 'vitest';
 
@@ -111,30 +118,43 @@ describe('@compactrec/models', () => {
   it.skipIf(getKernels().kind !== 'native')(
     'aggregating gradients per node before the exact 1-hop scatter gives the same step as scattering per triple',
     () => {
-      // No sampling (all neighbours, no 2-hop paths): both paths compute Â·G exactly, so one epoch
-      // must end at the same tables up to float summation order.
-      const opts = { model: 'lightgcn', epochs: 1, lr: 0.01, batchSize: 256, seed: 4, maxNeighbors: 0 } as const;
-      const [u1, i1] = towers('full');
-      trainMfBpr(data, u1, i1, { ...opts, twoHopSamples: 0 });
-      const [u2, i2] = towers('full');
-      trainMfBpr(data, u2, i2, { ...opts, twoHopSamples: 0, aggregateNeighbors: true, threads: 2 });
-      const a = [...u1.composeAll(), ...i1.composeAll()];
-      const b = [...u2.composeAll(), ...i2.composeAll()];
-      let maxDiff = 0;
-      let changed = 0;
+      // One layer, all neighbours: every path computes Â·G exactly (the exact mode through its own
+      // scatter), so one epoch must end at the same tables up to float summation order.
+      const opts = {
+        model: 'lightgcn',
+        layers: 1,
+        epochs: 1,
+        lr: 0.01,
+        batchSize: 256,
+        seed: 4,
+        maxNeighbors: 0,
+      } as const;
+      const run = (o: MfBprOptions): number[] => {
+        const [u, i] = towers('full');
+        trainMfBpr(data, u, i, { ...opts, ...o });
+        return [...u.composeAll(), ...i.composeAll()];
+      };
+      const a = run({ aggregateNeighbors: false, threads: 1 });
       const [u0, i0] = towers('full');
       const start = [...u0.composeAll(), ...i0.composeAll()];
-      for (let j = 0; j < a.length; j++) {
-        maxDiff = Math.max(maxDiff, Math.abs(a[j]! - b[j]!));
-        if (a[j] !== start[j]) changed++;
-      }
+      let changed = 0;
+      for (let j = 0; j < a.length; j++) if (a[j] !== start[j]) changed++;
       expect(changed).toBeGreaterThan(a.length / 2);
-      expect(maxDiff).toBeLessThan(1e-4);
+      for (const o of [
+        { aggregateNeighbors: true, exactHops: false, threads: 2 },
+        { aggregateNeighbors: true, exactHops: true, threads: 2 },
+        { aggregateNeighbors: true, exactHops: true, threads: 1 },
+      ]) {
+        const b = run(o);
+        let maxDiff = 0;
+        for (let j = 0; j < a.length; j++) maxDiff = Math.max(maxDiff, Math.abs(a[j]! - b[j]!));
+        expect(maxDiff, JSON.stringify(o)).toBeLessThan(1e-4);
+      }
     },
   );
 
   it.skipIf(getKernels().kind !== 'native')(
-    'the sampled-walk terms estimate Â²G and Â³G without bias (one linearized step, L = 3)',
+    'the sampled walks estimate Â²G and Â³G without bias, the exact mode computes them (one linearized step, L = 3)',
     () => {
       // One batch holding every training pair, one Adam step with ε ≫ |g| and lr = ε: the update of
       // each row is then the negated gradient itself (Adam's first step is lr·g/(|g| + ε)). With 2
@@ -153,7 +173,7 @@ describe('@compactrec/models', () => {
         const i = new Tower(spec.create({ numIds: 36 }, { dim: d, budgetBytes: 36 * d * 4, seed: 0 }), d, { seed: 2 });
         return [u, i] as const;
       };
-      const step = (o: { neighborGradients: boolean; twoHopSamples: number }): Float64Array => {
+      const step = (o: { neighborGradients: boolean; twoHopSamples: number; exactHops?: boolean }): Float64Array => {
         const [u, i] = mk();
         const before = [...u.composeAll(), ...i.composeAll()];
         trainMfBpr(small, u, i, {
@@ -168,6 +188,7 @@ describe('@compactrec/models', () => {
           threads: 2,
           aggregateNeighbors: true,
           maxNeighbors: 0,
+          exactHops: false,
           ...o,
         });
         const after = [...u.composeAll(), ...i.composeAll()];
@@ -211,23 +232,39 @@ describe('@compactrec/models', () => {
         ),
       ).toBeLessThan(0.03);
       expect(relErr(walks, a2)).toBeGreaterThan(0.2);
+      // The exact mode gives (Â + Â² + Â³)·Δc to float precision, on 1 and 2 threads alike.
+      const hops = Float64Array.from(a1, (x, j) => x + a2[j]! + a3[j]!);
+      const de = step({ neighborGradients: true, twoHopSamples: 0, exactHops: true });
+      expect(
+        relErr(
+          Float64Array.from(de, (x, j) => x - dc[j]!),
+          hops,
+        ),
+      ).toBeLessThan(1e-3);
     },
   );
 
-  it.skipIf(getKernels().kind !== 'native')('2-thread sampled LightGCN training is deterministic for a seed', () => {
-    const opts = { model: 'lightgcn', epochs: 2, lr: 0.01, batchSize: 256, seed: 6, threads: 2 } as const;
-    const run = (aggregateNeighbors: boolean) => {
-      const [u, i] = towers('full');
-      const r = trainMfBpr(data, u, i, { ...opts, aggregateNeighbors });
-      return { emb: [...u.composeAll(), ...i.composeAll()], loss: r.losses };
-    };
-    for (const agg of [false, true]) {
-      const a = run(agg);
-      const b = run(agg);
-      expect(b.loss).toEqual(a.loss);
-      expect(b.emb).toEqual(a.emb);
-    }
-  });
+  it.skipIf(getKernels().kind !== 'native')(
+    '2-thread LightGCN training (sampled and exact hops) is deterministic for a seed',
+    () => {
+      const opts = { model: 'lightgcn', epochs: 2, lr: 0.01, batchSize: 256, seed: 6, threads: 2 } as const;
+      const run = (o: MfBprOptions) => {
+        const [u, i] = towers('full');
+        const r = trainMfBpr(data, u, i, { ...opts, ...o });
+        return { emb: [...u.composeAll(), ...i.composeAll()], loss: r.losses };
+      };
+      for (const o of [
+        { aggregateNeighbors: false },
+        { aggregateNeighbors: true, exactHops: false },
+        { aggregateNeighbors: true, exactHops: true },
+      ]) {
+        const a = run(o);
+        const b = run(o);
+        expect(b.loss).toEqual(a.loss);
+        expect(b.emb).toEqual(a.emb);
+      }
+    },
+  );
 
   it('trains every sharing method end to end at a 25% budget', () => {
     for (const method of ['modulo', 'double', 'frequency', 'double-frequency', 'qr', 'hash-embedding']) {

@@ -201,6 +201,35 @@ static inline bool contains(const int32_t* a, uint32_t lo, uint32_t hi, int32_t 
   return lo < end && a[lo] == x;
 }
 
+// Row r of y = A·x over the rows of x flagged `on` (others read as zero); whether any was. D > 0
+// fixes the width at compile time so the row sum stays in registers (d = 64 is the common case).
+template <int D>
+static inline bool gatherRow(const uint32_t* off, const int32_t* idx, const float* val, size_t r,
+                             const float* __restrict x, const uint8_t* on, float* __restrict y, int dim) {
+  const int n = D > 0 ? D : dim;
+  float acc[D > 0 ? D : 1];
+  float* __restrict s = D > 0 ? acc : y;
+  for (int c = 0; c < n; c++) s[c] = 0.f;
+  bool any = false;
+  for (uint32_t e = off[r]; e < off[r + 1]; e++) {
+    const int32_t k = idx[e];
+    if (!on[k]) continue;
+    any = true;
+    const float* __restrict q = x + (size_t)k * n;
+    const float v = val[e];
+    for (int c = 0; c < n; c++) s[c] += v * q[c];
+  }
+  if (D > 0)
+    for (int c = 0; c < n; c++) y[c] = s[c];
+  return any;
+}
+
+static inline float dot(const float* a, const float* b, int dim) {
+  float s = 0.f;
+  for (int c = 0; c < dim; c++) s += a[c] * b[c];
+  return s;
+}
+
 static inline float softplus(float x) { return x > 20.f ? x : (x < -20.f ? std::exp(x) : std::log1p(std::exp(x))); }
 
 napi_value bprTrain(napi_env env, Args& a) {
@@ -243,6 +272,9 @@ napi_value bprTrain(napi_env env, Args& a) {
   const float b2 = (float)a.num("beta2", 0.999, true);
   const float eps = (float)a.num("eps", 1e-8, true);
   const float reg = (float)a.num("reg", 0, true);
+  // Negatives drawn per triple; above 1 the highest-scored one is used (dynamic negative sampling).
+  const int negCandidates = (int)a.num("negativeCandidates", 1, true);
+  if (negCandidates < 1 || negCandidates > 1024) throw ArgError{"negativeCandidates must be 1 to 1024"};
   const int scoreLastBatches = (int)a.num("scoreLastBatches", -1, true);
   // LightGCN mode: scores use stale final embeddings H (refreshed by the caller) corrected by the
   // live change of the node's own layer-0 embedding; gradients reach the node's rows (weight a0)
@@ -265,12 +297,17 @@ napi_value bprTrain(napi_env env, Args& a) {
   // node drawn many times in a batch (popular items) scatters once, so the 1-hop term can be exact
   // (maxNeighbors 0) at a cost of Σ deg over the batch's distinct nodes, not over its triples.
   const bool aggregate = a.num("aggregateNeighbors", 0, true) != 0;
+  // Exact hop terms (aggregate mode): P1 = ÂG by a scatter from the batch's distinct nodes, then
+  // P_h = Â·P_{h-1} by a gather over every node, one SpMM-sized pass per hop and batch. Replaces
+  // maxNeighbors and the walks; on Gowalla this costs less per epoch than 32 walks per node.
+  const bool exact = a.num("exactHops", 0, true) != 0;
   // Threads of the LightGCN neighbour scatter (aggregate mode) and Adam steps: 1 or 2.
   const int threads = (int)a.num("threads", 1, true);
   const size_t numNodes = U.numIds + I.numIds;
   if (H && (nH != numNodes * (size_t)dim || !S0 || nS != nH)) throw ArgError{"history and snapshot must both be (numUsers + numItems) × dim"};
   const bool hop = gOff && a1 != 0.f;
   if (hop && (nGo != numNodes + 1 || nGi != nGv || gOff[numNodes] != nGi)) throw ArgError{"graph CSR must cover numUsers + numItems nodes"};
+  if (exact && !(hop && aggregate)) throw ArgError{"exactHops needs the graph, alpha1 and aggregateNeighbors"};
   if (hop)
     for (size_t j = 0; j < nGi; j++)
       if ((size_t)gIdx[j] >= numNodes) throw ArgError{"graphIndices holds a node outside the graph"};
@@ -378,6 +415,90 @@ napi_value bprTrain(napi_env env, Args& a) {
       else otherSideHops(node, g, r, buf);
     }
   };
+  // Exact mode: two node-indexed level buffers (level h lives in buffer h & 1) with their
+  // "holds a value" flags, and the level-1 touched list per side (0 users, 1 items).
+  int maxHop = 1;
+  for (int h = 2; h <= 4; h++)
+    if (aHop[h] != 0.f) maxHop = h;
+  std::vector<float> P[2];
+  std::vector<uint8_t> on[2];
+  std::vector<int32_t> touched1[2];
+  if (exact) {
+    P[1].resize(numNodes * (size_t)dim);
+    on[1].assign(numNodes, 0);
+    if (maxHop >= 2) {
+      P[0].resize(numNodes * (size_t)dim);
+      on[0].assign(numNodes, 0);
+    }
+  }
+  // One hop level for the nodes of one side (users if toUsers); reads only the previous level's
+  // other side, writes only this side's level rows and this side's table accumulators.
+  auto exactLevel = [&](int h, bool toUsers, float* buf) {
+    Side& S = toUsers ? U : I;
+    const size_t lo = toUsers ? 0 : U.numIds, hi = toUsers ? U.numIds : numNodes;
+    float* out = P[h & 1].data();
+    uint8_t* onOut = on[h & 1].data();
+    const float w = h == 1 ? a1 : aHop[h];
+    if (h == 1) {
+      std::vector<int32_t>& list = touched1[toUsers ? 0 : 1];
+      list.clear();
+      std::memset(onOut + lo, 0, hi - lo);
+      for (int s = 0; s < gnode.count; s++) {
+        const size_t node = (size_t)gnode.touched[s];
+        if ((node < U.numIds) == toUsers) continue;
+        const float* g = &gnode.grad[(size_t)s * dim];
+        for (uint32_t e = gOff[node]; e < gOff[node + 1]; e++) {
+          const int32_t x = gIdx[e];
+          float* __restrict p = out + (size_t)x * dim;
+          if (!onOut[x]) {
+            onOut[x] = 1;
+            std::memset(p, 0, sizeof(float) * dim);
+            list.push_back(x);
+          }
+          const float v = gVal[e];
+          for (int c = 0; c < dim; c++) p[c] += v * g[c];
+        }
+      }
+      for (const int32_t x : list) {
+        const float* p = out + (size_t)x * dim;
+        for (int c = 0; c < dim; c++) buf[c] = w * p[c];
+        S.backward((int32_t)(x - lo), buf, dim);
+      }
+      return;
+    }
+    const float* in = P[(h - 1) & 1].data();
+    const uint8_t* onIn = on[(h - 1) & 1].data();
+    for (size_t x = lo; x < hi; x++) {
+      float* p = out + x * dim;
+      const bool any = dim == 64 ? gatherRow<64>(gOff, gIdx, gVal, x, in, onIn, p, dim)
+                                 : gatherRow<0>(gOff, gIdx, gVal, x, in, onIn, p, dim);
+      onOut[x] = any;
+      if (!any || w == 0.f) continue;
+      for (int c = 0; c < dim; c++) buf[c] = w * p[c];
+      S.backward((int32_t)(x - lo), buf, dim);
+    }
+  };
+  // The embedding a triple scores with: composed rows (MF), or in LightGCN mode the stale final
+  // embedding plus the live change of its layer-0 part (ego, kept for the gradient).
+  auto embed = [&](const Side& S, size_t base, int32_t id, float* ego, float* fin) {
+    if (!H) {
+      S.compose(id, fin, dim);
+      return;
+    }
+    S.compose(id, ego, dim);
+    const float* h = H + (base + (size_t)id) * dim;
+    const float* s0 = S0 + (base + (size_t)id) * dim;
+    for (int c = 0; c < dim; c++) fin[c] = h[c] + a0 * (ego[c] - s0[c]);
+  };
+  // A uniform item outside the user's training items [lo, hi).
+  auto drawNegative = [&](uint32_t lo, uint32_t hi) -> int32_t {
+    if (hi - lo >= numItems) return (int32_t)rng.below(numItems);  // no true negative exists
+    int32_t j;
+    do j = (int32_t)rng.below(numItems);
+    while (contains(trainItems, lo, hi, j));
+    return j;
+  };
+  std::vector<float> candFin(dim);
   double lossSum = 0;
   size_t triples = 0;
   double t = state[0];
@@ -402,30 +523,31 @@ napi_value bprTrain(napi_env env, Args& a) {
         bi[b] = pairItems[p];
       }
       const uint32_t lo = offsets[u], hi = offsets[u + 1];
-      int32_t j;
-      if (hi - lo >= numItems) {
-        j = (int32_t)rng.below(numItems);  // user has every item: no true negative exists
-      } else {
-        do j = (int32_t)rng.below(numItems);
-        while (contains(trainItems, lo, hi, j));
-      }
-      bj[b] = j;
-      U.compose(u, &eu[(size_t)b * dim], dim);
-      I.compose(bi[b], &ei[(size_t)b * dim], dim);
-      I.compose(j, &ej[(size_t)b * dim], dim);
-      if (H) {
-        const size_t nodes[3] = {(size_t)u, U.numIds + (size_t)bi[b], U.numIds + (size_t)j};
-        float* ego[3] = {&xu[(size_t)b * dim], &xi[(size_t)b * dim], &xj[(size_t)b * dim]};
-        float* fin[3] = {&eu[(size_t)b * dim], &ei[(size_t)b * dim], &ej[(size_t)b * dim]};
-        for (int q = 0; q < 3; q++) {
-          const float* h = H + nodes[q] * dim;
-          const float* s0 = S0 + nodes[q] * dim;
-          for (int c = 0; c < dim; c++) {
-            ego[q][c] = fin[q][c];
-            fin[q][c] = h[c] + a0 * (ego[q][c] - s0[c]);
+      const size_t o = (size_t)b * dim;
+      embed(U, 0, u, H ? &xu[o] : nullptr, &eu[o]);
+      embed(I, U.numIds, bi[b], H ? &xi[o] : nullptr, &ei[o]);
+      int32_t j = drawNegative(lo, hi);
+      if (negCandidates > 1) {
+        // Dynamic negative sampling: keep the candidate the model scores highest for u. LightGCN
+        // scores candidates by their stale final embeddings (one row read each; the live layer-0
+        // change only matters for the kept one, embedded exactly below).
+        auto score = [&](int32_t c) {
+          if (H) return dot(&eu[o], H + (U.numIds + (size_t)c) * dim, dim);
+          I.compose(c, candFin.data(), dim);
+          return dot(&eu[o], candFin.data(), dim);
+        };
+        float best = score(j);
+        for (int k = 1; k < negCandidates; k++) {
+          const int32_t c = drawNegative(lo, hi);
+          const float sc = score(c);
+          if (sc > best) {
+            best = sc;
+            j = c;
           }
         }
       }
+      embed(I, U.numIds, j, H ? &xj[o] : nullptr, &ej[o]);
+      bj[b] = j;
     }
     const float invB = 1.f / (float)nb;
     for (int b = 0; b < nb; b++) {
@@ -474,7 +596,19 @@ napi_value bprTrain(napi_env env, Args& a) {
         scatterNeighbours(node, dn.data());
       }
     }
-    if (hop && aggregate) {
+    if (exact) {
+      for (int h = 1; h <= maxHop; h++) {
+        if (threads >= 2) {
+          std::thread items([&] { exactLevel(h, false, d2.data()); });
+          exactLevel(h, true, d.data());
+          items.join();
+        } else {
+          exactLevel(h, true, d.data());
+          exactLevel(h, false, d.data());
+        }
+      }
+      gnode.reset();
+    } else if (hop && aggregate) {
       if (threads >= 2) {
         std::thread items([&] { scatterSide(false, ri, d2.data()); });
         scatterSide(true, ru, d.data());

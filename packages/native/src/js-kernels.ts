@@ -1,4 +1,4 @@
-import { Rng, UsageError } from '@compactrec/core';
+import { InvalidArgumentError, Rng, UsageError } from '@compactrec/core';
 import type {
   BprTrainArgs,
   BprTrainResult,
@@ -144,6 +144,12 @@ function adamRows(
   }
 }
 
+function dotAt(a: Float32Array, ao: number, b: Float32Array, bo: number, dim: number): number {
+  let s = 0;
+  for (let c = 0; c < dim; c++) s += a[ao + c]! * b[bo + c]!;
+  return Math.fround(s);
+}
+
 function softplus(x: number): number {
   return x > 20 ? x : x < -20 ? Math.exp(x) : Math.log1p(Math.exp(x));
 }
@@ -182,6 +188,23 @@ function bprTrain(a: BprTrainArgs): BprTrainResult {
   const bu = new Int32Array(B);
   const bi = new Int32Array(B);
   const bj = new Int32Array(B);
+  const negK = a.negativeCandidates ?? 1;
+  if (!(Number.isInteger(negK) && negK >= 1 && negK <= 1024)) {
+    throw new InvalidArgumentError(`native/bprTrain: negativeCandidates (${negK}) must be an integer from 1 to 1024`);
+  }
+  const cand = new Float32Array(dim);
+  const drawNegative = (lo: number, hi: number): number => {
+    if (hi - lo >= numItems) return rng.nextInt(numItems); // no true negative exists
+    let j: number;
+    do j = rng.nextInt(numItems);
+    while (containsRange(trainItems, lo, hi, j));
+    return j;
+  };
+  // A candidate negative's score for the user embedded at eu[o..].
+  const candidateScore = (c: number, o: number): number => {
+    compose(I, c, cand, 0, dim);
+    return dotAt(eu, o, cand, 0, dim);
+  };
   let lossSum = 0;
   let triples = 0;
   let t = a.state[0]!;
@@ -203,15 +226,24 @@ function bprTrain(a: BprTrainArgs): BprTrainResult {
       }
       const lo = off[u]!;
       const hi = off[u + 1]!;
-      let j: number;
-      if (hi - lo >= numItems) j = rng.nextInt(numItems);
-      else
-        do j = rng.nextInt(numItems);
-        while (containsRange(trainItems, lo, hi, j));
+      const o = b * dim;
+      compose(U, u, eu, o, dim);
+      compose(I, bi[b]!, ei, o, dim);
+      let j = drawNegative(lo, hi);
+      if (negK > 1) {
+        // Dynamic negative sampling: keep the candidate the model scores highest for u.
+        let best = candidateScore(j, o);
+        for (let k = 1; k < negK; k++) {
+          const c = drawNegative(lo, hi);
+          const sc = candidateScore(c, o);
+          if (sc > best) {
+            best = sc;
+            j = c;
+          }
+        }
+      }
+      compose(I, j, ej, o, dim);
       bj[b] = j;
-      compose(U, u, eu, b * dim, dim);
-      compose(I, bi[b]!, ei, b * dim, dim);
-      compose(I, j, ej, b * dim, dim);
     }
     const invB = Math.fround(1 / nb);
     for (let b = 0; b < nb; b++) {

@@ -58,6 +58,8 @@ export interface BprTrainArgs {
   eps: number;
   /** L2 coefficient on the batch's composed embeddings (LightGCN's `decay`). */
   reg: number;
+  /** Negatives drawn per triple; above 1 the one the model scores highest is used (DNS). @default 1 */
+  negativeCandidates?: number;
   /** DSL: accumulate growth scores only in the last N batches of this call (−1 = all). */
   scoreLastBatches: number;
   /**
@@ -88,6 +90,12 @@ export interface BprTrainArgs {
    * term is then exact at Σ deg over the batch's distinct nodes): 1 = on, 0 = off. @default 0
    */
   aggregateNeighbors?: number;
+  /**
+   * Exact hop terms (needs the graph, alpha1 and aggregateNeighbors): ÂG by a scatter from the
+   * batch's distinct nodes, then Â^h G = Â·(Â^{h−1} G) by a gather over every node, for every h with
+   * a non-zero weight; maxNeighbors and twoHopSamples are then unused. 1 = on, 0 = off. @default 0
+   */
+  exactHops?: number;
   /**
    * LightGCN mode: threads (1 or 2) of the Adam steps and, with aggregateNeighbors, of the
    * neighbour scatter (one thread per side). Deterministic for a given count. @default 1

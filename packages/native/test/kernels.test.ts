@@ -165,6 +165,41 @@ describe('@compactrec/native', () => {
     });
   }
 
+  it.skipIf(!haveNative)('dynamic negative sampling: native equals JavaScript', () => {
+    const p = { ...problem(0, 0, 1, false), negativeCandidates: 4 };
+    const a = run(native, p);
+    const b = run(JS_KERNELS, p);
+    expect(Array.from(a.rngState)).toEqual(Array.from(b.rngState));
+    expect(a.loss).toBeCloseTo(b.loss, 3);
+    let maxDiff = 0;
+    for (let j = 0; j < a.item.table.length; j++)
+      maxDiff = Math.max(maxDiff, Math.abs(a.item.table[j]! - b.item.table[j]!));
+    expect(maxDiff).toBeLessThan(1e-4);
+    // Four candidates per triple consume more of the random stream than one.
+    expect(Array.from(a.rngState)).not.toEqual(Array.from(run(native, problem(0, 0, 1, false)).rngState));
+  });
+
+  it('dynamic negative sampling trains on negatives the model scores higher', () => {
+    for (const k of haveNative ? [native, JS_KERNELS] : [JS_KERNELS]) {
+      // Fit a model with uniform negatives, then score one more epoch (lr ≈ 0) both ways: the
+      // highest-scored of 8 candidates is a harder negative, so its BPR loss is larger.
+      const p = problem(0, 0, 1, false);
+      const q = { ...p, user: cloneTower(p.user), item: cloneTower(p.item) };
+      for (let e = 0; e < 30; e++) k.bprTrain(q);
+      const lossWith = (negativeCandidates: number) =>
+        k.bprTrain({
+          ...q,
+          lr: 1e-12,
+          reg: 0,
+          negativeCandidates,
+          rngState: q.rngState.slice(),
+          state: q.state.slice(),
+        }).lossSum;
+      expect(lossWith(8)).toBeGreaterThan(lossWith(1) * 1.5);
+      expect(() => k.bprTrain({ ...q, negativeCandidates: 0 })).toThrow(/negativeCandidates/);
+    }
+  });
+
   it('BPR training lowers the loss (JavaScript kernels)', () => {
     const p = problem(0, 0, 1, false);
     p.shuffle = true;
