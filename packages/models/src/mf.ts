@@ -91,10 +91,10 @@ export interface MfBprOptions {
   refreshEvery?: number;
   /** LightGCN: also send each batch node's gradient to its 1-hop neighbours' rows (Â-weighted). @default true */
   neighborGradients?: boolean;
-  /** LightGCN: cap on neighbours per node for those gradients (sampled, unbiased); 0 = all. @default 0 */
+  /** LightGCN, exactHops false: cap on neighbours per node for those gradients (sampled, unbiased); 0 = all. @default 0 */
   maxNeighbors?: number;
   /**
-   * LightGCN (L ≥ 2): sampled random walks per batch node carrying each gradient term beyond the
+   * LightGCN (L ≥ 2), exactHops false: sampled random walks per batch node carrying each term beyond the
    * first hop, Â²G … Â^L G (unbiased; 0 = leave those terms out). @default 8
    */
   twoHopSamples?: number;
