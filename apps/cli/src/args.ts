@@ -1,5 +1,19 @@
 import { InvalidArgumentError } from '@compactrec/core';
 
+/**
+ * A command-line usage error (unknown option, bad option value, stray word, options that do not go
+ * together). `main` prints it once, prefixed by the command, and exits with {@link USAGE_EXIT_CODE}.
+ */
+export class CliUsageError extends InvalidArgumentError {
+  constructor(message: string) {
+    super(message);
+    this.name = 'CliUsageError';
+  }
+}
+
+/** Exit code of every usage error (the POSIX/getopt convention); runtime failures exit 1. */
+export const USAGE_EXIT_CODE = 2;
+
 /** One option of a subcommand, as shown by `--help` and checked by {@link parseArgs}. */
 export interface OptionSpec {
   /** Long name without dashes, e.g. `budget`. */
@@ -16,6 +30,13 @@ export interface OptionSpec {
   readonly max?: number;
   /** Exclusive lower bound (e.g. budget > 0). */
   readonly gt?: number;
+  /** list only: each item must be an integer (checked against min/max/gt), e.g. `--mlp 400,400`. */
+  readonly items?: 'int';
+  /**
+   * The option only does something when another option has one of these values (e.g. `--layers`
+   * only with `--model lightgcn`); giving it otherwise is a usage error naming both options.
+   */
+  readonly onlyWith?: { readonly option: string; readonly values: readonly string[] };
 }
 
 export type ArgValue = string | number | boolean | string[];
@@ -33,13 +54,28 @@ export interface Command {
   run(args: ParsedArgs): Promise<number>;
 }
 
-/** Parses `--name value`, `--name=value` and `--flag` against the specs; errors name the option. */
-export function parseArgs(argv: readonly string[], specs: readonly OptionSpec[], where: string): ParsedArgs {
+/**
+ * Parses `--name value`, `--name=value` and `--flag` against the specs; errors ({@link CliUsageError})
+ * name the option. Words that are not options are rejected unless `positionals` is true (then they
+ * are returned in `_`). An option given twice keeps the last value.
+ */
+export function parseArgs(
+  argv: readonly string[],
+  specs: readonly OptionSpec[],
+  where: string,
+  positionals = false,
+): ParsedArgs {
   const byName = new Map(specs.map((s) => [s.name, s]));
   const out: ParsedArgs = { _: [] };
+  const given = new Set<string>();
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
     if (!a.startsWith('--')) {
+      if (!positionals) {
+        throw new CliUsageError(
+          `${where}: unexpected argument '${a}'; options are written --name value (see '${where} --help')`,
+        );
+      }
       out._.push(a);
       continue;
     }
@@ -52,15 +88,16 @@ export function parseArgs(argv: readonly string[], specs: readonly OptionSpec[],
     }
     const spec = byName.get(name);
     if (!spec) {
-      throw new InvalidArgumentError(`${where}: unknown option --${name}; see '${where} --help'`);
+      throw new CliUsageError(`${where}: unknown option --${name}; see '${where} --help'`);
     }
+    given.add(name);
     if (spec.type === 'boolean') {
       out[name] = raw === undefined ? true : raw !== 'false' && raw !== '0';
       continue;
     }
     if (raw === undefined) {
       raw = argv[++i];
-      if (raw === undefined) throw new InvalidArgumentError(`${where}: option --${name} needs a value`);
+      if (raw === undefined) throw new CliUsageError(`${where}: option --${name} needs a value`);
     }
     out[name] = convert(spec, raw, where);
   }
@@ -69,7 +106,18 @@ export function parseArgs(argv: readonly string[], specs: readonly OptionSpec[],
       out[s.name] = Array.isArray(s.default) ? [...s.default] : (s.default as ArgValue);
     }
     if (out[s.name] === undefined && s.required) {
-      throw new InvalidArgumentError(`${where}: option --${s.name} is required (${s.description})`);
+      throw new CliUsageError(`${where}: option --${s.name} is required (${s.description})`);
+    }
+  }
+  for (const name of given) {
+    const w = byName.get(name)!.onlyWith;
+    if (!w) continue;
+    const v = out[w.option];
+    const values = Array.isArray(v) ? v : v === undefined ? [] : [String(v)];
+    if (!values.some((x) => w.values.includes(x))) {
+      throw new CliUsageError(
+        `${where}: --${name} only applies with --${w.option} ${w.values.join(' or ')} (here --${w.option} is ${values.join(',') || 'unset'}); drop --${name}`,
+      );
     }
   }
   return out;
@@ -77,7 +125,12 @@ export function parseArgs(argv: readonly string[], specs: readonly OptionSpec[],
 
 function convert(spec: OptionSpec, raw: string, where: string): ArgValue {
   const bad = (why: string): never => {
-    throw new InvalidArgumentError(`${where}: --${spec.name} '${raw}' ${why}`);
+    throw new CliUsageError(`${where}: --${spec.name} '${raw}' ${why}`);
+  };
+  const checkRange = (v: number, what: string): void => {
+    if (spec.min !== undefined && v < spec.min) bad(`${what}is below the minimum ${spec.min}`);
+    if (spec.max !== undefined && v > spec.max) bad(`${what}is above the maximum ${spec.max}`);
+    if (spec.gt !== undefined && !(v > spec.gt)) bad(`${what}must be greater than ${spec.gt}`);
   };
   switch (spec.type) {
     case 'string':
@@ -92,6 +145,15 @@ function convert(spec: OptionSpec, raw: string, where: string): ArgValue {
       if (spec.choices) {
         for (const it of items)
           if (!spec.choices.includes(it)) bad(`names unknown value '${it}'; known: ${spec.choices.join(', ')}`);
+        const dup = items.find((it, i) => items.indexOf(it) !== i);
+        if (dup !== undefined) bad(`names '${dup}' twice; list each value once`);
+      }
+      if (spec.items === 'int') {
+        for (const it of items) {
+          const v = Number(it);
+          if (!/^[+-]?\d+$/.test(it) || !Number.isSafeInteger(v)) bad(`has '${it}', which is not an integer`);
+          checkRange(v, `has ${it}, which `);
+        }
       }
       return items;
     }
@@ -100,9 +162,7 @@ function convert(spec: OptionSpec, raw: string, where: string): ArgValue {
       const v = Number(raw);
       if (raw.trim() === '' || !Number.isFinite(v)) bad('is not a number');
       if (spec.type === 'int' && !Number.isInteger(v)) bad('is not an integer');
-      if (spec.min !== undefined && v < spec.min) bad(`is below the minimum ${spec.min}`);
-      if (spec.max !== undefined && v > spec.max) bad(`is above the maximum ${spec.max}`);
-      if (spec.gt !== undefined && !(v > spec.gt)) bad(`must be greater than ${spec.gt}`);
+      checkRange(v, '');
       return v;
     }
     default:
@@ -121,10 +181,16 @@ export function formatHelp(cmd: Command): string {
         ? ` [default: ${Array.isArray(o.default) ? o.default.join(',') : String(o.default)}]`
         : '';
     const req = o.required ? ' (required)' : '';
-    const choices = o.choices && o.type !== 'list' ? ` (one of: ${o.choices.join(', ')})` : '';
-    lines.push(`${left.padEnd(width + 4)}${o.description}${choices}${def}${req}`);
+    const choices = o.choices
+      ? o.type === 'list'
+        ? ` (any of: ${o.choices.join(', ')})`
+        : ` (one of: ${o.choices.join(', ')})`
+      : '';
+    const only = o.onlyWith ? ` (only with --${o.onlyWith.option} ${o.onlyWith.values.join('/')})` : '';
+    lines.push(`${left.padEnd(width + 4)}${o.description}${choices}${def}${req}${only}`);
   }
   lines.push(`${'  --help'.padEnd(width + 4)}Show this help`);
+  lines.push(`${'  --version'.padEnd(width + 4)}Print the compactrec version`);
   if (cmd.details) lines.push('', cmd.details);
   return lines.join('\n');
 }

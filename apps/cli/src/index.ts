@@ -1,3 +1,11 @@
-export { type Command, formatHelp, type OptionSpec, type ParsedArgs, parseArgs } from './args.js';
+export {
+  CliUsageError,
+  type Command,
+  formatHelp,
+  type OptionSpec,
+  type ParsedArgs,
+  parseArgs,
+  USAGE_EXIT_CODE,
+} from './args.js';
 export { COMMANDS } from './commands/index.js';
-export { main } from './main.js';
+export { cliVersion, main } from './main.js';

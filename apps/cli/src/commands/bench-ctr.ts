@@ -11,7 +11,7 @@ import {
 import { ID_HASHING_METHODS } from '@compactrec/id-hashing';
 import type { TfPreference } from '@compactrec/tf-backend';
 import type { Command } from '../args.js';
-import { SEQUENCE_OPTIONS, SEQUENCE_TRAIN_OPTIONS, sequenceArgs } from './ctr.js';
+import { MAX_ROWS, MIN_COUNT, SEQUENCE_OPTIONS, SEQUENCE_TRAIN_OPTIONS, sequenceArgs } from './ctr.js';
 
 type ResultRecord = Awaited<ReturnType<typeof runCtrBench>>[number];
 
@@ -88,15 +88,23 @@ export const benchCtrCommand: Command = {
     { name: 'batch', type: 'int', default: 1024, min: 1, description: 'Samples per mini-batch' },
     { name: 'lr', type: 'number', default: 0.001, gt: 0, description: 'Adam learning rate' },
     { name: 'dim', type: 'int', default: 16, min: 1, description: 'Embedding dimension' },
-    { name: 'mlp', type: 'list', default: ['400', '400'], description: 'Hidden layer widths, comma-separated' },
+    {
+      name: 'mlp',
+      type: 'list',
+      items: 'int',
+      min: 1,
+      default: ['400', '400'],
+      description: 'Hidden layer widths, comma-separated',
+    },
     ...SEQUENCE_OPTIONS,
     ...SEQUENCE_TRAIN_OPTIONS,
-    { name: 'min-count', type: 'int', default: 10, min: 1, description: 'Criteo: rarer values share the OOV id' },
-    { name: 'max-rows', type: 'int', min: 1, description: 'Read at most this many rows per file' },
+    MIN_COUNT,
+    MAX_ROWS,
     { name: 'seed', type: 'int', default: 0, description: 'Seed of every random choice' },
     {
       name: 'seeds',
       type: 'list',
+      items: 'int',
       description: 'Comma-separated seeds: repeat every model × method per seed (overrides --seed; prints means)',
     },
     {

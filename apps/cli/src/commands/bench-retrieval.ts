@@ -1,5 +1,8 @@
 import { barChartSvg, methodNames, runRetrievalBench, toMarkdown, writeResults } from '@compactrec/benchmarks';
-import type { Command } from '../args.js';
+import type { Command, OptionSpec } from '../args.js';
+
+const LIGHTGCN_ONLY: OptionSpec['onlyWith'] = { option: 'model', values: ['lightgcn'] };
+const DSL_ONLY: OptionSpec['onlyWith'] = { option: 'methods', values: ['dsl'] };
 
 /** `compactrec bench retrieval`: every method at one memory budget on one dataset. */
 export const benchRetrievalCommand: Command = {
@@ -21,9 +24,17 @@ export const benchRetrievalCommand: Command = {
       description:
         "Triples: every training pair once per epoch ('interaction') or a uniform user then one of its items ('user'); auto = user for LightGCN, interaction for MF",
     },
-    { name: 'dsl-updates', type: 'int', default: 30, min: 1, description: 'DSL: prune/grow rounds over the run' },
+    {
+      name: 'dsl-updates',
+      type: 'int',
+      default: 30,
+      min: 1,
+      onlyWith: DSL_ONLY,
+      description: 'DSL: prune/grow rounds over the run',
+    },
     {
       name: 'dsl-prune-rate',
+      onlyWith: DSL_ONLY,
       type: 'number',
       default: 0.75,
       gt: 0,
@@ -32,6 +43,7 @@ export const benchRetrievalCommand: Command = {
     },
     {
       name: 'dsl-growth',
+      onlyWith: DSL_ONLY,
       type: 'string',
       default: 'accumulated',
       choices: ['accumulated', 'batch'],
@@ -39,6 +51,7 @@ export const benchRetrievalCommand: Command = {
     },
     {
       name: 'layers',
+      onlyWith: LIGHTGCN_ONLY,
       type: 'int',
       default: 2,
       min: 1,
@@ -47,6 +60,7 @@ export const benchRetrievalCommand: Command = {
     },
     {
       name: 'hop-gradients',
+      onlyWith: LIGHTGCN_ONLY,
       type: 'string',
       default: 'exact',
       choices: ['exact', 'sampled'],
@@ -55,6 +69,7 @@ export const benchRetrievalCommand: Command = {
     },
     {
       name: 'max-neighbors',
+      onlyWith: LIGHTGCN_ONLY,
       type: 'int',
       default: 0,
       min: 0,
@@ -62,6 +77,7 @@ export const benchRetrievalCommand: Command = {
     },
     {
       name: 'two-hop-samples',
+      onlyWith: LIGHTGCN_ONLY,
       type: 'int',
       default: 8,
       min: 0,
@@ -70,6 +86,7 @@ export const benchRetrievalCommand: Command = {
     },
     {
       name: 'aggregate-neighbors',
+      onlyWith: LIGHTGCN_ONLY,
       type: 'boolean',
       default: true,
       description:
@@ -77,6 +94,7 @@ export const benchRetrievalCommand: Command = {
     },
     {
       name: 'refresh-every',
+      onlyWith: LIGHTGCN_ONLY,
       type: 'int',
       default: 40,
       min: 1,
@@ -84,6 +102,7 @@ export const benchRetrievalCommand: Command = {
     },
     {
       name: 'threads',
+      onlyWith: LIGHTGCN_ONLY,
       type: 'int',
       default: 2,
       min: 1,

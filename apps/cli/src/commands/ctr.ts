@@ -1,4 +1,3 @@
-import { InvalidArgumentError, UsageError } from '@compactrec/core';
 import {
   type BehaviourAge,
   CTR_DATA_FORMATS,
@@ -19,7 +18,7 @@ import {
 import { evaluateCtrApp, trainCtrApp } from '@compactrec/ctr-app';
 import { ID_HASHING_METHODS } from '@compactrec/id-hashing';
 import { initTf, type TfPreference } from '@compactrec/tf-backend';
-import type { Command, OptionSpec } from '../args.js';
+import { CliUsageError, type Command, type OptionSpec } from '../args.js';
 
 /** Methods usable on CTR fields (graph methods need user–item interactions a CTR field does not have). */
 const CTR_METHODS = Object.values(ID_HASHING_METHODS)
@@ -34,26 +33,67 @@ const BACKEND: OptionSpec = {
   description: 'TensorFlow.js backend (auto: native, then wasm, then cpu)',
 };
 
+/** `--min-count` of `ctr train` and `bench ctr` (Criteo only). */
+export const MIN_COUNT: OptionSpec = {
+  name: 'min-count',
+  type: 'int',
+  default: 10,
+  min: 1,
+  onlyWith: { option: 'format', values: ['criteo'] },
+  description: 'Criteo: rarer values share the OOV id',
+};
+
+/** `--max-rows` of `ctr train` and `bench ctr` (the file formats). */
+export const MAX_ROWS: OptionSpec = {
+  name: 'max-rows',
+  type: 'int',
+  min: 1,
+  onlyWith: { option: 'format', values: ['frappe', 'criteo'] },
+  description: 'Read at most this many rows per file',
+};
+
 const DATA_DETAILS =
   "Data: --format frappe reads a libFM file or directory (the NFM Frappe directory: validation + test, a seeded 80/20 split of their union, 10 % of train for early stopping); criteo reads a raw Criteo TSV file (streamed; row-hash 80/10/10 split); synthetic takes a spec as --data, e.g. 'fields=26,cardinality=1000000,rows=2000000'. " +
   "Sequence data (for --model sdim, din, avgpool, din-short): ml100k reads ml-100k.inter or its directory (each rating after a user's 10th is a sample, label rating >= 4, history = the earlier items up to --max-length, each carrying its rating and age as side features; per-user time split: last 10 % test, then 10 % of train for early stopping); seq-synthetic takes a spec of planted multi-interest users, e.g. 'users=1000,items=200,clusters=20,length=1024'.";
 
-/** Sequence-model options of `ctr train` and `bench ctr` (ignored by the other models). */
+/** `onlyWith` of options that only sequence models read. */
+const SEQUENCE_MODELS_ONLY: OptionSpec['onlyWith'] = { option: 'model', values: SEQUENCE_MODEL_KINDS };
+const SDIM_ONLY: OptionSpec['onlyWith'] = { option: 'model', values: ['sdim'] };
+const SEQUENCE_FORMATS_ONLY: OptionSpec['onlyWith'] = { option: 'format', values: ['ml100k', 'seq-synthetic'] };
+
+/** Sequence-model options of `ctr train` and `bench ctr` (a usage error with the other models). */
 export const SEQUENCE_OPTIONS: readonly OptionSpec[] = [
   {
     name: 'max-length',
     type: 'int',
     min: 1,
+    onlyWith: SEQUENCE_FORMATS_ONLY,
     description: "ml100k: history length L [default: 256] (seq-synthetic: the spec's maxLength, default 1024)",
   },
-  { name: 'short-length', type: 'int', default: 16, min: 1, description: 'Sequence models: short-term window' },
-  { name: 'hashes', type: 'int', default: 48, min: 1, description: 'SDIM: m SimHash functions' },
-  { name: 'tau', type: 'int', default: 3, min: 1, max: 8, description: 'SDIM: τ bits per signature' },
+  {
+    name: 'short-length',
+    type: 'int',
+    default: 16,
+    min: 1,
+    onlyWith: SEQUENCE_MODELS_ONLY,
+    description: 'Sequence models: short-term window',
+  },
+  { name: 'hashes', type: 'int', default: 48, min: 1, onlyWith: SDIM_ONLY, description: 'SDIM: m SimHash functions' },
+  {
+    name: 'tau',
+    type: 'int',
+    default: 3,
+    min: 1,
+    max: 8,
+    onlyWith: SDIM_ONLY,
+    description: 'SDIM: τ bits per signature',
+  },
   {
     name: 'attention',
     type: 'string',
     default: 'none',
     choices: ['none', 'softmax'],
+    onlyWith: SEQUENCE_MODELS_ONLY,
     description: 'DIN pooling weights (short- and long-term)',
   },
   {
@@ -61,6 +101,7 @@ export const SEQUENCE_OPTIONS: readonly OptionSpec[] = [
     type: 'string',
     default: 'random',
     choices: ['random', 'planted'],
+    onlyWith: SEQUENCE_MODELS_ONLY,
     description: "Sequence models: item table init (planted = seq-synthetic's planted embeddings; spec dim = --dim)",
   },
 ];
@@ -71,6 +112,7 @@ export const SEQUENCE_TRAIN_OPTIONS: readonly OptionSpec[] = [
     name: 'behaviour-feedback',
     type: 'string',
     choices: ['none', 'rating', 'liked'],
+    onlyWith: { option: 'format', values: ['ml100k'] },
     description:
       'ml100k: what each history behaviour carries besides its item (its rating 1-5, or liked = rating >= 4); models pool item + feedback embeddings [default: rating]',
   },
@@ -78,6 +120,7 @@ export const SEQUENCE_TRAIN_OPTIONS: readonly OptionSpec[] = [
     name: 'behaviour-age',
     type: 'string',
     choices: ['none', 'log2'],
+    onlyWith: SEQUENCE_FORMATS_ONLY,
     description:
       'Sequence data: whether each behaviour carries its age (log2 buckets of how many behaviours followed it) as a side feature [default: ml100k log2, seq-synthetic none]',
   },
@@ -85,6 +128,7 @@ export const SEQUENCE_TRAIN_OPTIONS: readonly OptionSpec[] = [
     name: 'sdim-pooling',
     type: 'string',
     choices: ['l2', 'mean', 'sum'],
+    onlyWith: SDIM_ONLY,
     description: "SDIM: a bucket's interest is its l2-normalised sum (the paper), its mean or its sum [default: l2]",
   },
   {
@@ -93,6 +137,7 @@ export const SEQUENCE_TRAIN_OPTIONS: readonly OptionSpec[] = [
     default: 0,
     min: 0,
     max: 0.95,
+    onlyWith: SEQUENCE_MODELS_ONLY,
     description: 'Sequence models: training dropout rate on the long-term interest vector',
   },
   {
@@ -101,6 +146,7 @@ export const SEQUENCE_TRAIN_OPTIONS: readonly OptionSpec[] = [
     default: 1,
     min: 0,
     max: 1,
+    onlyWith: SEQUENCE_MODELS_ONLY,
     description: 'Sequence models: scale of the gradient the long-term module passes to the item rows',
   },
 ];
@@ -133,12 +179,12 @@ async function trainSequence(a: Record<string, unknown>): Promise<number> {
   const model = a.model as string;
   const format = a.format as CtrDataFormat;
   if (!isSequenceModelKind(model) || !isSequenceFormat(format)) {
-    throw new InvalidArgumentError(
+    throw new CliUsageError(
       `--model ${model} with --format ${format}: sequence models (${SEQUENCE_MODEL_KINDS.join(', ')}) need a sequence format (ml100k, seq-synthetic) and sequence formats need a sequence model`,
     );
   }
   if (a.out !== undefined) {
-    throw new UsageError(
+    throw new CliUsageError(
       `--out is not supported for the sequence model '${model}' yet (the model directory has no item table or attention weights); drop --out`,
     );
   }
@@ -258,10 +304,17 @@ export const ctrTrainCommand: Command = {
     { name: 'batch', type: 'int', default: 1024, min: 1, description: 'Samples per mini-batch' },
     { name: 'lr', type: 'number', default: 0.001, gt: 0, description: 'Adam learning rate (dense and embeddings)' },
     { name: 'dim', type: 'int', default: 16, min: 1, description: 'Embedding dimension' },
-    { name: 'mlp', type: 'list', default: ['400', '400'], description: 'Hidden layer widths, comma-separated' },
+    {
+      name: 'mlp',
+      type: 'list',
+      items: 'int',
+      min: 1,
+      default: ['400', '400'],
+      description: 'Hidden layer widths, comma-separated',
+    },
     { name: 'dropout', type: 'number', default: 0, min: 0, max: 0.99, description: 'Dropout after hidden layers' },
-    { name: 'min-count', type: 'int', default: 10, min: 1, description: 'Criteo: rarer values share the OOV id' },
-    { name: 'max-rows', type: 'int', min: 1, description: 'Read at most this many rows per file' },
+    MIN_COUNT,
+    MAX_ROWS,
     { name: 'seed', type: 'int', default: 0, description: 'Seed of the split, init and shuffles' },
     ...SEQUENCE_OPTIONS,
     ...SEQUENCE_TRAIN_OPTIONS,
