@@ -1,6 +1,17 @@
 export { type CtrBenchOptions, DEFAULT_CTR_BENCH_OPTIONS, runCtrBench } from './harness/ctr.js';
 export { methodNames, methodSpec, SHARING_METHODS } from './harness/methods.js';
-export { barChartSvg, type ResultRecord, toCsv, toMarkdown, writeResults } from './harness/report.js';
+export {
+  type BarChartOptions,
+  barChartSvg,
+  formatBytes,
+  type RecordSink,
+  type ResultRecord,
+  type ResultValue,
+  resultsSink,
+  toCsv,
+  toMarkdown,
+  writeResults,
+} from './harness/report.js';
 export {
   DEFAULT_RETRIEVAL_BENCH_OPTIONS,
   fitMapper,

@@ -17,7 +17,7 @@ import {
 import type { AttentionNormalization, BehaviourFeedback, SdimPooling } from '@compactrec/sdim';
 import { initTf, type TfPreference } from '@compactrec/tf-backend';
 import { methodSpec } from './methods.js';
-import type { ResultRecord } from './report.js';
+import type { RecordSink, ResultRecord } from './report.js';
 
 /** Options of {@link runCtrBench}; every field but `data`, `format` and `methods` is optional. */
 export interface CtrBenchOptions {
@@ -83,6 +83,8 @@ export interface CtrBenchOptions {
   extra?: Readonly<Record<string, number | string | boolean>>;
   /** Progress sink. @default stderr */
   log?: (line: string) => void;
+  /** Receives each record as soon as its model × method × seed finishes (e.g. {@link resultsSink} writes it to disk). */
+  onRecord?: RecordSink;
 }
 
 /** A model name the CTR benchmark accepts. */
@@ -241,8 +243,9 @@ export async function runCtrBench(options: CtrBenchOptions): Promise<ResultRecor
             rssBytes: process.memoryUsage().rss,
             backend: rt.backend,
             seed,
-            params: JSON.stringify(model.mappers.map((m) => ({ method: m.method, rows: m.rows, ...m.params }))),
+            params: model.mappers.map((m) => ({ method: m.method, rows: m.rows, ...m.params })),
           });
+          await o.onRecord?.(records[records.length - 1]!, records);
           o.log(
             `[${tag}] test auc ${test.auc.toFixed(4)} logloss ${test.logloss.toFixed(4)} (best epoch ${res.bestEpoch}, ${(res.trainSeconds + res.evalSeconds).toFixed(1)} s)`,
           );

@@ -15,7 +15,7 @@ import { DslTable, densityForBudget } from '@compactrec/dsl';
 import { type MfEpochReport, type SparsityHook, Tower, trainMfBpr } from '@compactrec/models';
 import { kernelInfo } from '@compactrec/native';
 import { methodSpec } from './methods.js';
-import type { ResultRecord } from './report.js';
+import type { RecordSink, ResultRecord } from './report.js';
 
 /** Options of {@link runRetrievalBench}; every field but `data` and `methods` is optional. */
 export interface RetrievalBenchOptions {
@@ -75,6 +75,8 @@ export interface RetrievalBenchOptions {
   extra?: Readonly<Record<string, number | string | boolean>>;
   /** Progress sink (one line per event); default stderr. */
   log?: (line: string) => void;
+  /** Receives each record as soon as its method finishes (e.g. {@link resultsSink} writes it to disk). */
+  onRecord?: RecordSink;
 }
 
 /** The training settings a backbone runs with unless the caller overrides them. */
@@ -329,10 +331,10 @@ export async function runRetrievalBench(options: RetrievalBenchOptions): Promise
       fitSeconds,
       triplesPerSecond: Math.round(res.triplesPerSecond),
       seed: o.seed,
-      params: JSON.stringify(
+      params:
         dslUser && dslItem ? { user: dslUser.params, item: dslItem.params } : { user: um.params, item: im.params },
-      ),
     });
+    await o.onRecord?.(records[records.length - 1]!, records);
     o.log(
       `[${method}] recall@20 ${res.final.recall.toFixed(4)} ndcg@20 ${res.final.ndcg.toFixed(4)} (${emb.toLocaleString('en-US')} embedding bytes, ${(res.trainSeconds + res.evalSeconds).toFixed(1)} s)`,
     );

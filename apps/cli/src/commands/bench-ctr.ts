@@ -1,4 +1,4 @@
-import { barChartSvg, runCtrBench, toMarkdown, writeResults } from '@compactrec/benchmarks';
+import { barChartSvg, resultsSink, runCtrBench, toMarkdown, writeResults } from '@compactrec/benchmarks';
 import { InvalidArgumentError } from '@compactrec/core';
 import {
   CTR_DATA_FORMATS,
@@ -11,6 +11,7 @@ import {
 import { ID_HASHING_METHODS } from '@compactrec/id-hashing';
 import type { TfPreference } from '@compactrec/tf-backend';
 import type { Command } from '../args.js';
+import { checkOutputDir } from '../output.js';
 import { MAX_ROWS, MIN_COUNT, SEQUENCE_OPTIONS, SEQUENCE_TRAIN_OPTIONS, sequenceArgs } from './ctr.js';
 
 type ResultRecord = Awaited<ReturnType<typeof runCtrBench>>[number];
@@ -127,6 +128,15 @@ export const benchCtrCommand: Command = {
     "  compactrec bench ctr --data 'users=1000,items=1000,clusters=20' --format seq-synthetic --model sdim,din,avgpool,din-short --seeds 0,1,2",
   async run(a) {
     const models = a.model as (CtrModelKind | SequenceModelKind)[];
+    const out = a.out as string;
+    await checkOutputDir('compactrec bench ctr', 'out', out);
+    const label = (r: ResultRecord): string =>
+      `${models.length > 1 ? `${r.model} ` : ''}${r.method} · budget ${r.budget}${r.seed !== undefined && a.seeds !== undefined ? ` s${r.seed}` : ''}`;
+    const plot = (rs: readonly ResultRecord[]): string =>
+      barChartSvg(rs, 'auc', label, `Test AUC on ${rs[0]?.dataset}`, {
+        baseline: 0.5,
+        axisLabel: 'test AUC (bars start at 0.5, the AUC of a random ranking)',
+      });
     const records = await runCtrBench({
       data: a.data as string,
       format: a.format as CtrDataFormat,
@@ -152,11 +162,9 @@ export const benchCtrCommand: Command = {
       seed: a.seed as number,
       backend: a.backend as TfPreference,
       ...(a['max-rows'] !== undefined ? { maxRows: a['max-rows'] as number } : {}),
+      onRecord: resultsSink(out, plot),
     });
-    const label = (r: ResultRecord): string =>
-      `${models.length > 1 ? `${r.model} ` : ''}${r.method} @ ${r.budget}${r.seed !== undefined && a.seeds !== undefined ? ` s${r.seed}` : ''}`;
-    const svg = barChartSvg(records, 'auc', label, `Test AUC on ${records[0]?.dataset}`);
-    const files = await writeResults(a.out as string, records, svg);
+    const files = await writeResults(out, records, plot(records));
     const table = toMarkdown(records, [
       'dataset',
       'model',

@@ -1,5 +1,14 @@
-import { barChartSvg, methodNames, runRetrievalBench, toMarkdown, writeResults } from '@compactrec/benchmarks';
+import {
+  barChartSvg,
+  methodNames,
+  type ResultRecord,
+  resultsSink,
+  runRetrievalBench,
+  toMarkdown,
+  writeResults,
+} from '@compactrec/benchmarks';
 import type { Command, OptionSpec } from '../args.js';
+import { checkOutputDir } from '../output.js';
 
 const LIGHTGCN_ONLY: OptionSpec['onlyWith'] = { option: 'model', values: ['lightgcn'] };
 const DSL_ONLY: OptionSpec['onlyWith'] = { option: 'methods', values: ['dsl'] };
@@ -174,6 +183,12 @@ export const benchRetrievalCommand: Command = {
     'lightgcn trains 12 epochs (Adam 5e-3 cosine, batch 4096, the hardest of 32 sampled negatives), ≈ 4 min per method on Gowalla.\n' +
     'Example:\n  compactrec bench retrieval --data ../shared/datasets/gowalla --model lightgcn --methods full,modulo,graphhash --budget 0.25',
   async run(a) {
+    const out = a.out as string;
+    await checkOutputDir('compactrec bench retrieval', 'out', out);
+    const plot = (rs: readonly ResultRecord[]): string =>
+      barChartSvg(rs, 'recall@20', (r) => `${r.method} · budget ${r.budget}`, `Recall@20 on ${rs[0]?.dataset}`, {
+        axisLabel: 'Recall@20 on the test split',
+      });
     const records = await runRetrievalBench({
       data: a.data as string,
       model: a.model as 'mf' | 'lightgcn',
@@ -199,14 +214,9 @@ export const benchRetrievalCommand: Command = {
       batchSize: a.batch as number | undefined,
       evalEvery: a['eval-every'] as number,
       seed: a.seed as number,
+      onRecord: resultsSink(out, plot),
     });
-    const svg = barChartSvg(
-      records,
-      'recall@20',
-      (r) => `${r.method} @ ${r.budget}`,
-      `Recall@20 on ${records[0]?.dataset}`,
-    );
-    const files = await writeResults(a.out as string, records, svg);
+    const files = await writeResults(out, records, plot(records));
     process.stdout.write(
       `${toMarkdown(records, ['dataset', 'model', 'method', 'budget', 'rows', 'embeddingBytes', 'mappingBytes', 'optimizerBytes', 'recall@20', 'ndcg@20', 'trainSeconds', 'evalSeconds'])}\n\nWrote ${files.join(', ')}\n`,
     );

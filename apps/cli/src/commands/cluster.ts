@@ -1,5 +1,5 @@
-import { access } from 'node:fs/promises';
-import { join } from 'node:path';
+import { access, mkdir } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import { type Interactions, readInteractionsFile, readLightGcnDataset } from '@compactrec/core';
 import {
   type ClusterSearchStep,
@@ -11,6 +11,7 @@ import {
   saveClustering,
 } from '@compactrec/graphhash';
 import type { Command } from '../args.js';
+import { checkOutputFile } from '../output.js';
 
 /** Training interactions of a LightGCN-format directory, in the ID space train and test share. */
 async function readTrain(dir: string): Promise<Interactions> {
@@ -79,6 +80,7 @@ export const clusterCommand: Command = {
     const log = (line: string): void => {
       process.stderr.write(`cluster: ${line}\n`);
     };
+    await checkOutputFile('compactrec cluster', 'out', out);
     const t0 = performance.now();
     log(`reading ${join(dir, 'train.txt')}`);
     const x = await readTrain(dir);
@@ -106,6 +108,7 @@ export const clusterCommand: Command = {
         },
       );
     }
+    await mkdir(dirname(out), { recursive: true });
     await saveClustering(out, c);
     const fits = c.numUserClusters <= maxUserClusters && c.numItemClusters <= maxItemClusters;
     const lines = [

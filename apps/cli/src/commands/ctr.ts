@@ -1,6 +1,9 @@
+import { unlink } from 'node:fs/promises';
+import { join } from 'node:path';
 import {
   type BehaviourAge,
   CTR_DATA_FORMATS,
+  CTR_MODEL_FILES,
   CTR_MODEL_KINDS,
   type CtrDataFormat,
   type CtrModelKind,
@@ -19,6 +22,7 @@ import { evaluateCtrApp, trainCtrApp } from '@compactrec/ctr-app';
 import { ID_HASHING_METHODS } from '@compactrec/id-hashing';
 import { initTf, type TfPreference } from '@compactrec/tf-backend';
 import { CliUsageError, type Command, type OptionSpec } from '../args.js';
+import { checkOutputDir } from '../output.js';
 
 /** Methods usable on CTR fields (graph methods need user–item interactions a CTR field does not have). */
 const CTR_METHODS = Object.values(ID_HASHING_METHODS)
@@ -320,10 +324,25 @@ export const ctrTrainCommand: Command = {
     ...SEQUENCE_TRAIN_OPTIONS,
     BACKEND,
     { name: 'out', type: 'string', description: 'Model directory to write (not yet for sequence models)' },
+    {
+      name: 'force',
+      type: 'boolean',
+      default: false,
+      description: '--out: overwrite a directory that already holds a model',
+    },
   ],
   details: `${DATA_DETAILS}\nExamples:\n  compactrec ctr train --data ../shared/datasets/frappe_nfm --format frappe --model deepfm --method double-frequency --budget 0.25 --out models/frappe-deepfm\n  compactrec ctr train --data ../shared/datasets/ml-100k --format ml100k --model sdim --mlp 200,80 --batch 256`,
   async run(a) {
     if (isSequenceModelKind(a.model as string) || isSequenceFormat(a.format as string)) return trainSequence(a);
+    const out = a.out as string | undefined;
+    const modelFiles = Object.values(CTR_MODEL_FILES);
+    if (out !== undefined) {
+      await checkOutputDir('compactrec ctr train', 'out', out, {
+        protect: modelFiles,
+        force: a.force === true,
+        what: 'a model',
+      });
+    }
     const mlp = (a.mlp as string[]).map(Number);
     const r = await trainCtrApp({
       data: a.data as string,
@@ -342,8 +361,15 @@ export const ctrTrainCommand: Command = {
       seed: a.seed as number,
       backend: a.backend as TfPreference,
       ...(a['max-rows'] !== undefined ? { maxRows: a['max-rows'] as number } : {}),
-      ...(a.out !== undefined ? { out: a.out as string } : {}),
+      ...(out !== undefined ? { out } : {}),
     });
+    if (out !== undefined) {
+      // --force over an older model: drop its files this model did not write (e.g. a vocabulary).
+      const written = new Set(r.files.map((f) => f.split(/[/\\]/).pop()));
+      for (const name of modelFiles) {
+        if (!written.has(name)) await unlink(join(out, name)).catch(() => undefined);
+      }
+    }
     process.stdout.write(
       `${JSON.stringify(
         {
