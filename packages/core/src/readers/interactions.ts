@@ -28,7 +28,19 @@ interface ParsedUserItems {
   readonly items: Int32Array;
   readonly maxUser: number;
   readonly maxItem: number;
+  /** 1-based lines where the largest user / item id was read (for the ID-space check). */
+  readonly maxUserLine: number;
+  readonly maxItemLine: number;
 }
+
+/**
+ * An ID space may be at most this many times the number of ids in the file (and above
+ * {@link SPARSE_ID_FLOOR}) before the reader refuses it: a few huge ids would otherwise allocate
+ * rows for billions of users that never appear (two billion → an out-of-memory abort).
+ */
+export const MAX_ID_SPACE_PER_ENTRY = 64;
+/** ID spaces up to this size are always accepted, however short the file (a few MB of row offsets). */
+export const SPARSE_ID_FLOOR = 1 << 20;
 
 /**
  * Parses `user item item ...` lines (mode 'lines') or `user item` lines (mode 'pairs'), tokens
@@ -40,6 +52,8 @@ async function parseUserItems(path: string, where: string, mode: 'lines' | 'pair
   const items = new Growable(Int32Array, 1 << 16);
   let maxUser = -1;
   let maxItem = -1;
+  let maxUserLine = 0;
+  let maxItemLine = 0;
   await forEachLine(path, where, (buf, start, end, line) => {
     let p = start;
     let tok = 0;
@@ -57,11 +71,14 @@ async function parseUserItems(path: string, where: string, mode: 'lines' | 'pair
         if (c === SPACE || c === TAB) break;
         const d = c - 48;
         if (d < 0 || d > 9) {
-          const what = tok === 0 ? 'user id' : 'item id';
+          const what = tok === 0 ? 'a user id' : 'an item id';
+          const text = tokenText(buf, t0, end);
           throw new DataFormatError(
             path,
             line,
-            `non-integer token '${tokenText(buf, t0, end)}' where a ${what} was expected`,
+            /^-\d+$/.test(text)
+              ? `negative id '${text}' where ${what} was expected; ids are integers from 0`
+              : `'${text}' is not an integer, where ${what} was expected`,
           );
         }
         v = v * 10 + d;
@@ -71,7 +88,10 @@ async function parseUserItems(path: string, where: string, mode: 'lines' | 'pair
       }
       if (tok === 0) {
         users.push(v);
-        if (v > maxUser) maxUser = v;
+        if (v > maxUser) {
+          maxUser = v;
+          maxUserLine = line;
+        }
       } else {
         if (mode === 'pairs' && tok > 1) {
           throw new DataFormatError(
@@ -81,7 +101,10 @@ async function parseUserItems(path: string, where: string, mode: 'lines' | 'pair
           );
         }
         items.push(v);
-        if (v > maxItem) maxItem = v;
+        if (v > maxItem) {
+          maxItem = v;
+          maxItemLine = line;
+        }
       }
       tok++;
     }
@@ -97,7 +120,35 @@ async function parseUserItems(path: string, where: string, mode: 'lines' | 'pair
     items: items.trimmed(),
     maxUser,
     maxItem,
+    maxUserLine,
+    maxItemLine,
   };
+}
+
+/**
+ * Refuses an ID space far sparser than the file is long (see {@link MAX_ID_SPACE_PER_ENTRY}) before
+ * any row is allocated, naming the id and its line. `parts` are the files sharing the ID space.
+ */
+function checkIdSpace(parts: readonly { path: string; parsed: ParsedUserItems }[]): void {
+  let entries = 0;
+  for (const { parsed } of parts) entries += parsed.lineUsers.length + parsed.items.length;
+  const limit = Math.max(SPARSE_ID_FLOOR, MAX_ID_SPACE_PER_ENTRY * entries);
+  for (const side of ['user', 'item'] as const) {
+    let worst: { path: string; id: number; line: number } | null = null;
+    for (const { path, parsed } of parts) {
+      const id = side === 'user' ? parsed.maxUser : parsed.maxItem;
+      if (!worst || id > worst.id) {
+        worst = { path, id, line: side === 'user' ? parsed.maxUserLine : parsed.maxItemLine };
+      }
+    }
+    if (worst && worst.id + 1 > limit) {
+      throw new DataFormatError(
+        worst.path,
+        worst.line,
+        `${side} id ${worst.id} would make an ID space of ${(worst.id + 1).toLocaleString('en-US')} ${side}s for ${entries.toLocaleString('en-US')} ids in the file (at most ${limit.toLocaleString('en-US')} accepted); ids must be dense row numbers 0..n-1. There is no remapping option for LightGCN-format files yet: renumber the ids first (as the LightGCN datasets do with user_list.txt / item_list.txt, org_id → remap_id)`,
+      );
+    }
+  }
 }
 
 /**
@@ -158,6 +209,7 @@ export async function readInteractionsFile(path: string, options: ReadInteractio
   checkCount(where, 'numUsers', options.numUsers);
   checkCount(where, 'numItems', options.numItems);
   const parsed = await parseUserItems(path, where, 'lines');
+  if (options.numUsers === undefined || options.numItems === undefined) checkIdSpace([{ path, parsed }]);
   const numUsers = resolveCount(where, 'numUsers', options.numUsers, parsed.maxUser + 1);
   const numItems = resolveCount(where, 'numItems', options.numItems, parsed.maxItem + 1);
   return buildCsr(parsed, numUsers, numItems);
@@ -183,6 +235,10 @@ export async function readLightGcnDataset(dir: string): Promise<RetrievalDataset
   }
   const train = await parseUserItems(trainPath, where, 'lines');
   const test = await parseUserItems(testPath, where, 'lines');
+  checkIdSpace([
+    { path: trainPath, parsed: train },
+    { path: testPath, parsed: test },
+  ]);
   const numUsers = Math.max(train.maxUser, test.maxUser) + 1;
   const numItems = Math.max(train.maxItem, test.maxItem) + 1;
   return {
@@ -199,6 +255,7 @@ export async function readLightGcnDataset(dir: string): Promise<RetrievalDataset
  */
 export async function readSequencesFile(path: string): Promise<Sequences> {
   const parsed = await parseUserItems(path, 'core/readSequencesFile', 'lines');
+  checkIdSpace([{ path, parsed }]);
   return buildCsr(parsed, parsed.maxUser + 1, parsed.maxItem + 1);
 }
 
@@ -209,5 +266,6 @@ export async function readSequencesFile(path: string): Promise<Sequences> {
  */
 export async function readPairsFile(path: string): Promise<Sequences> {
   const parsed = await parseUserItems(path, 'core/readPairsFile', 'pairs');
+  checkIdSpace([{ path, parsed }]);
   return buildCsr(parsed, parsed.maxUser + 1, parsed.maxItem + 1);
 }
