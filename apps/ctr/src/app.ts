@@ -4,6 +4,7 @@
  * `@compactrec/tf-backend` picks the tfjs backend, `@compactrec/ctr` holds data, models and the
  * model directory format.
  */
+import { resolve } from 'node:path';
 import { InvalidArgumentError, type OptimizerKind } from '@compactrec/core';
 import {
   type CtrDataFormat,
@@ -12,6 +13,7 @@ import {
   type CtrModel,
   type CtrModelKind,
   type CtrTrainResult,
+  checkCtrSplits,
   createCtrModel,
   evaluateCtr,
   type FieldVocabulary,
@@ -79,6 +81,7 @@ export async function trainCtrApp(o: CtrTrainAppOptions): Promise<CtrTrainAppRes
   const rt = await initTf({ prefer: o.backend ?? 'auto', quiet: true });
   log(`[ctr] backend ${rt.backend}: ${rt.reason}`);
   const data = await openCtrData(o.format, o.data, defined({ seed: o.seed, minCount: o.minCount, maxRows: o.maxRows }));
+  checkCtrSplits(data, o.data); // a file too small to split fails here, not after training
   log(
     `[ctr] ${data.schema.name}: ${data.schema.fieldNames.length} fields, ${data.train.numSamples ?? '?'} train / ${data.valid.numSamples ?? '?'} valid / ${data.test.numSamples ?? '?'} test samples`,
   );
@@ -150,14 +153,26 @@ export interface CtrEvalAppOptions {
   readonly data?: string;
   /** Data format; unset = the model's. */
   readonly format?: CtrDataFormat;
-  /** Which part: the seeded split's test/valid/train part, or every row. @default 'test' */
-  readonly split?: 'train' | 'valid' | 'test';
+  /**
+   * Which rows: the seeded split's test/valid/train part, or every row ('all', frappe and criteo).
+   * @default 'test' for the data the model was trained on, 'all' for another file
+   */
+  readonly split?: CtrEvalSplit;
   readonly backend?: TfPreference;
   readonly log?: (line: string) => void;
 }
 
-/** Evaluates a model directory on data encoded with the model's vocabulary and split settings. */
-export async function evaluateCtrApp(o: CtrEvalAppOptions): Promise<CtrEvaluation & { backend: string }> {
+/** Rows `evaluateCtrApp` scores: one part of the seeded split, or every row of the file. */
+export type CtrEvalSplit = 'train' | 'valid' | 'test' | 'all';
+
+/**
+ * Evaluates a model directory on data encoded with the model's vocabulary and split settings. A
+ * file other than the training file is scored whole unless `split` says otherwise; the result says
+ * which rows were scored (`split`, `samples`, `path`).
+ */
+export async function evaluateCtrApp(
+  o: CtrEvalAppOptions,
+): Promise<CtrEvaluation & { backend: string; split: CtrEvalSplit; path: string }> {
   const log = o.log ?? stderr;
   const rt = await initTf({ prefer: o.backend ?? 'auto', quiet: true });
   const loaded = await loadCtrModel(rt.tf, o.modelDir);
@@ -175,12 +190,20 @@ export async function evaluateCtrApp(o: CtrEvalAppOptions): Promise<CtrEvaluatio
       ...(loaded.vocabulary ? { vocabulary: loaded.vocabulary } : {}),
     });
     checkSchema(loaded.model, data.schema.cardinalities, o.modelDir, path);
-    const split = o.split ?? 'test';
-    const r = await evaluateCtr(loaded.model, data[split]);
+    const trainedOn =
+      typeof saved.path === 'string' && format === saved.format && resolve(path) === resolve(saved.path);
+    const split = o.split ?? (trainedOn ? 'test' : 'all');
+    const source = split === 'all' ? data.all : data[split];
+    if (!source) {
+      throw new InvalidArgumentError(
+        `ctr-app/evaluateCtrApp: split 'all' is not available for ${format} data; use train, valid or test`,
+      );
+    }
+    const r = await evaluateCtr(loaded.model, source);
     log(
-      `[ctr] ${o.modelDir} on ${path} (${split}, ${rt.backend}): auc ${r.auc.toFixed(4)} logloss ${r.logloss.toFixed(4)}`,
+      `[ctr] ${o.modelDir} on ${path}: scored ${split === 'all' ? `all ${r.samples} rows` : `the ${split} part of the seeded split (${r.samples} rows)`} (${rt.backend}): auc ${r.auc.toFixed(4)} logloss ${r.logloss.toFixed(4)}`,
     );
-    return { ...r, backend: rt.backend };
+    return { ...r, backend: rt.backend, split, path };
   } finally {
     loaded.model.dispose();
   }

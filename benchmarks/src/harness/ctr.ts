@@ -4,6 +4,7 @@ import {
   type CtrDataFormat,
   type CtrModel,
   type CtrModelKind,
+  checkCtrSplits,
   createCtrModel,
   createSequenceCtrModel,
   evaluateCtr,
@@ -150,6 +151,7 @@ export async function runCtrBench(options: CtrBenchOptions): Promise<ResultRecor
       ...(o.behaviourFeedback !== undefined ? { behaviourFeedback: o.behaviourFeedback } : {}),
       ...(o.behaviourAge !== undefined ? { behaviourAge: o.behaviourAge } : {}),
     });
+    checkCtrSplits(data, o.data);
     o.log(
       `[bench ctr] ${data.schema.name}: ${data.schema.fieldNames.length} fields [${[...data.schema.cardinalities].join(', ')}], ${data.train.numSamples ?? '?'} train / ${data.valid.numSamples ?? '?'} valid / ${data.test.numSamples ?? '?'} test (opened in ${((performance.now() - t0) / 1000).toFixed(2)} s)`,
     );
@@ -215,6 +217,8 @@ export async function runCtrBench(options: CtrBenchOptions): Promise<ResultRecor
             rows: mem.rows,
             embeddingBytes: mem.embeddingBytes,
             budgetBytes: mem.budgetBytes,
+            keepFullBelow: o.keepFullBelow,
+            fullFields: model.mappers.filter((m) => m.method === 'full').length,
             fullEmbeddingBytes: mem.fullEmbeddingBytes,
             embeddingFraction: mem.embeddingBytes / mem.fullEmbeddingBytes,
             mappingBytes: mem.mappingBytes,

@@ -2,6 +2,7 @@ import { InvalidArgumentError } from '@compactrec/core';
 import type { BehaviourFeedback } from '@compactrec/sdim';
 import { buildCriteoVocabulary, CriteoCtrSource, type CriteoNumeric, DEFAULT_CRITEO_OPTIONS } from './criteo.js';
 import { loadLibfmCtr } from './frappe.js';
+import { MemoryCtrSource } from './memory-source.js';
 import type { CtrSchema, CtrSource, FieldCounts } from './schema.js';
 import type { BehaviourAge } from './sequence/block.js';
 import {
@@ -55,6 +56,11 @@ export interface CtrData {
   readonly train: CtrSource;
   readonly valid: CtrSource;
   readonly test: CtrSource;
+  /**
+   * Every row of the file(s), unsplit (frappe, criteo): what scoring a file the model was not
+   * trained on uses. Undefined for generated and sequence data.
+   */
+  readonly all?: CtrSource;
   /** Training counts per field (for frequency-based methods); computed on first call. */
   counts(): FieldCounts;
   /** The raw value → ID mapping to save with a model (null for synthetic data). */
@@ -142,6 +148,7 @@ export async function openCtrData(
         train: d.train,
         valid: d.valid,
         test: d.test,
+        all: new MemoryCtrSource(d.dataset),
         counts: () => d.train.counts(),
         vocabulary: d.vocabulary,
         descriptor: {
@@ -171,6 +178,7 @@ export async function openCtrData(
         train: new CriteoCtrSource(path, e, 'train', v.rows.train),
         valid: new CriteoCtrSource(path, e, 'valid', v.rows.valid),
         test: new CriteoCtrSource(path, e, 'test', v.rows.test),
+        all: new CriteoCtrSource(path, e, 'all', v.rows.train + v.rows.valid + v.rows.test),
         counts: () => v.counts,
         vocabulary: enc.vocabulary,
         descriptor: { format, path, seed, minCount, numeric, ...(Number.isFinite(maxRows) ? { maxRows } : {}) },
@@ -193,5 +201,37 @@ export async function openCtrData(
       throw new InvalidArgumentError(
         `ctr/openCtrData: format '${String(format)}' is unknown; use one of ${CTR_DATA_FORMATS.join(', ')}`,
       );
+  }
+}
+
+/** Splits a training run needs: the train part, validation for early stopping, test for the report. */
+const TRAINING_SPLITS = ['train', 'valid', 'test'] as const;
+
+/**
+ * Checks, before any training, that `data` splits into usable parts: every part of the seeded split
+ * has samples, and (where the labels are in memory) validation and test hold both classes, which
+ * AUC needs. Throws an InvalidArgumentError naming the file, the part sizes and what to do.
+ */
+export function checkCtrSplits(data: CtrData, path: string): void {
+  const where = 'ctr/checkCtrSplits';
+  const sizes = TRAINING_SPLITS.map((p) => `${data[p].numSamples ?? '?'} ${p}`).join(' / ');
+  for (const part of TRAINING_SPLITS) {
+    if (data[part].numSamples === 0) {
+      throw new InvalidArgumentError(
+        `${where}: '${path}' is too small to split for training: ${sizes} samples, so the ${part} part is empty (early stopping needs valid, the report needs test); use a larger file`,
+      );
+    }
+  }
+  for (const part of ['valid', 'test'] as const) {
+    const src = data[part];
+    if (!(src instanceof MemoryCtrSource)) continue;
+    let pos = 0;
+    for (let i = 0; i < src.indices.length; i++) if (src.dataset.labels[src.indices[i]!]! > 0.5) pos++;
+    const neg = src.indices.length - pos;
+    if (pos === 0 || neg === 0) {
+      throw new InvalidArgumentError(
+        `${where}: '${path}' is too small to split for training: ${sizes} samples, and the ${part} part has ${pos} positive and ${neg} negative labels (AUC needs both); use a larger file`,
+      );
+    }
   }
 }

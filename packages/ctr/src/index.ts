@@ -14,6 +14,7 @@ export {
   CTR_DATA_FORMATS,
   type CtrData,
   type CtrDataFormat,
+  checkCtrSplits,
   type OpenCtrDataOptions,
   openCtrData,
   parseSyntheticSpec,

@@ -10,7 +10,11 @@ export interface FieldMapperPlan {
   readonly budget: number;
   readonly dim: number;
   readonly seed: number;
-  /** Fields with at most this many IDs keep a full table. */
+  /**
+   * Fields with at most this many IDs keep a full table, above the budget: the one exception to
+   * "every table at most budget × its full bytes" (0 = none). Callers must surface it (the CLI's
+   * `--keep-full-below`, the benchmark record's `keepFullBelow` / `fullFields`).
+   */
   readonly keepFullBelow: number;
   /** Method-specific settings (e.g. `{ combine: 'sum' }` for qr). */
   readonly extra?: Readonly<Record<string, number | string | boolean>>;

@@ -12,7 +12,7 @@ import { ID_HASHING_METHODS } from '@compactrec/id-hashing';
 import type { TfPreference } from '@compactrec/tf-backend';
 import type { Command } from '../args.js';
 import { checkOutputDir } from '../output.js';
-import { MAX_ROWS, MIN_COUNT, SEQUENCE_OPTIONS, SEQUENCE_TRAIN_OPTIONS, sequenceArgs } from './ctr.js';
+import { KEEP_FULL_BELOW, MAX_ROWS, MIN_COUNT, SEQUENCE_OPTIONS, SEQUENCE_TRAIN_OPTIONS, sequenceArgs } from './ctr.js';
 
 type ResultRecord = Awaited<ReturnType<typeof runCtrBench>>[number];
 
@@ -99,6 +99,7 @@ export const benchCtrCommand: Command = {
     },
     ...SEQUENCE_OPTIONS,
     ...SEQUENCE_TRAIN_OPTIONS,
+    KEEP_FULL_BELOW,
     MIN_COUNT,
     MAX_ROWS,
     { name: 'seed', type: 'int', default: 0, description: 'Seed of every random choice' },
@@ -159,6 +160,7 @@ export const benchCtrCommand: Command = {
       lr: a.lr as number,
       dim: a.dim as number,
       minCount: a['min-count'] as number,
+      keepFullBelow: a['keep-full-below'] as number,
       seed: a.seed as number,
       backend: a.backend as TfPreference,
       ...(a['max-rows'] !== undefined ? { maxRows: a['max-rows'] as number } : {}),
@@ -174,6 +176,7 @@ export const benchCtrCommand: Command = {
       'rows',
       'embeddingBytes',
       'budgetBytes',
+      'fullFields',
       'mappingBytes',
       'optimizerBytes',
       'auc',

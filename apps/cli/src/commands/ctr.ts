@@ -7,6 +7,7 @@ import {
   CTR_MODEL_KINDS,
   type CtrDataFormat,
   type CtrModelKind,
+  checkCtrSplits,
   createSequenceCtrModel,
   evaluateCtr,
   isSequenceFormat,
@@ -45,6 +46,16 @@ export const MIN_COUNT: OptionSpec = {
   min: 1,
   onlyWith: { option: 'format', values: ['criteo'] },
   description: 'Criteo: rarer values share the OOV id',
+};
+
+/** `--keep-full-below` of `ctr train` and `bench ctr`: the explicit exception to the per-table budget. */
+export const KEEP_FULL_BELOW: OptionSpec = {
+  name: 'keep-full-below',
+  type: 'int',
+  default: 100,
+  min: 0,
+  description:
+    'Fields with at most this many IDs keep a full table, above the budget (compressing 7 weekdays into 1 row only destroys the field); 0 = every table within --budget',
 };
 
 /** `--max-rows` of `ctr train` and `bench ctr` (the file formats). */
@@ -206,6 +217,7 @@ async function trainSequence(a: Record<string, unknown>): Promise<number> {
   log(
     `[ctr] ${data.schema.name}: ${data.train.numSamples} train / ${data.valid.numSamples} valid / ${data.test.numSamples} test samples`,
   );
+  checkCtrSplits(data, a.data as string);
   const { model: m, block } = createSequenceCtrModel(
     rt.tf,
     data,
@@ -317,6 +329,7 @@ export const ctrTrainCommand: Command = {
       description: 'Hidden layer widths, comma-separated',
     },
     { name: 'dropout', type: 'number', default: 0, min: 0, max: 0.99, description: 'Dropout after hidden layers' },
+    KEEP_FULL_BELOW,
     MIN_COUNT,
     MAX_ROWS,
     { name: 'seed', type: 'int', default: 0, description: 'Seed of the split, init and shuffles' },
@@ -358,6 +371,7 @@ export const ctrTrainCommand: Command = {
       mlp,
       dropout: a.dropout as number,
       minCount: a['min-count'] as number,
+      keepFullBelow: a['keep-full-below'] as number,
       seed: a.seed as number,
       backend: a.backend as TfPreference,
       ...(a['max-rows'] !== undefined ? { maxRows: a['max-rows'] as number } : {}),
@@ -380,6 +394,7 @@ export const ctrTrainCommand: Command = {
           valid: { auc: r.valid.auc, logloss: r.valid.logloss },
           test: { auc: r.test.auc, logloss: r.test.logloss },
           memory: r.memory,
+          keepFullBelow: a['keep-full-below'],
           samplesPerSecond: Math.round(r.train.samplesPerSecond),
           files: r.files,
         },
@@ -411,9 +426,9 @@ export const ctrEvalCommand: Command = {
     {
       name: 'split',
       type: 'string',
-      default: 'test',
-      choices: ['train', 'valid', 'test'],
-      description: 'Part of the seeded split to evaluate',
+      choices: ['train', 'valid', 'test', 'all'],
+      description:
+        "Rows to score: a part of the seeded split, or every row (all; frappe, criteo) [default: test on the model's training data, all on another file]",
     },
     BACKEND,
   ],
@@ -421,13 +436,13 @@ export const ctrEvalCommand: Command = {
   async run(a) {
     const r = await evaluateCtrApp({
       modelDir: a['model-dir'] as string,
-      split: a.split as 'train' | 'valid' | 'test',
+      ...(a.split !== undefined ? { split: a.split as 'train' | 'valid' | 'test' | 'all' } : {}),
       backend: a.backend as TfPreference,
       ...(a.data !== undefined ? { data: a.data as string } : {}),
       ...(a.format !== undefined ? { format: a.format as CtrDataFormat } : {}),
     });
     process.stdout.write(
-      `${JSON.stringify({ auc: r.auc, logloss: r.logloss, samples: r.samples, backend: r.backend })}\n`,
+      `${JSON.stringify({ auc: r.auc, logloss: r.logloss, samples: r.samples, split: r.split, data: r.path, backend: r.backend })}\n`,
     );
     return 0;
   },
