@@ -1,4 +1,7 @@
+import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { connect } from 'node:net';
 import { availableParallelism, cpus, totalmem } from 'node:os';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -37,17 +40,135 @@ function parts(root: string): Part[] {
   ];
 }
 
+/**
+ * tfjs calls its native backend `tensorflow`; the CLI (`--backend`, `--prefer`) calls it `native`.
+ * Doctor prints the CLI's names.
+ */
+export function backendName(tfjsName: string): string {
+  return tfjsName === 'tensorflow' ? 'native' : tfjsName;
+}
+
+/** One external tool or service a feature needs, and whether this machine has it. */
+export interface ToolCheck {
+  readonly what: string;
+  /** 'ok', 'missing' (not installed / not reachable) or 'unset' (nothing to check). */
+  readonly status: 'ok' | 'missing' | 'unset';
+  readonly detail: string;
+  /** The features that need it. */
+  readonly neededBy: string;
+}
+
+/** First line of `cmd args` (stdout or stderr), or null when it cannot run. */
+function versionOf(cmd: string, args: readonly string[]): string | null {
+  const r = spawnSync(cmd, args, { encoding: 'utf8', timeout: 10_000 });
+  if (r.error || r.status !== 0) return null;
+  const text = `${r.stdout ?? ''}\n${r.stderr ?? ''}`.trim();
+  return text.split('\n')[0]?.trim() ?? '';
+}
+
+/** Whether a TCP connection to `host:port` opens within `ms`. */
+function reachable(hostPort: string, ms: number): Promise<string | null> {
+  const m = /^\[?([^\]]+?)\]?:(\d+)$/.exec(hostPort.trim());
+  if (!m) return Promise.resolve(`'${hostPort}' is not host:port`);
+  return new Promise((done) => {
+    const sock = connect({ host: m[1]!, port: Number(m[2]) });
+    const finish = (why: string | null): void => {
+      sock.destroy();
+      done(why);
+    };
+    sock.setTimeout(ms, () => finish(`no answer within ${ms} ms`));
+    sock.once('connect', () => finish(null));
+    sock.once('error', (e: NodeJS.ErrnoException) => finish(e.code ?? e.message));
+  });
+}
+
+/** Java, the broker of KAFKA_BROKERS, SQLite (better-sqlite3), Chromium and Python, each with the features needing it. */
+export async function toolChecks(env: NodeJS.ProcessEnv = process.env): Promise<ToolCheck[]> {
+  const out: ToolCheck[] = [];
+  const java = versionOf('java', ['-version']);
+  out.push({
+    what: 'java',
+    status: java ? 'ok' : 'missing',
+    detail: java ?? 'java not found on PATH (install a JDK 17+, e.g. via bash scripts/setup.sh)',
+    neededBy: 'the local Kafka broker of the streaming tests (npm test) and of a self-hosted bse setup',
+  });
+  const brokers = env.KAFKA_BROKERS?.trim();
+  if (!brokers) {
+    out.push({
+      what: 'kafka broker',
+      status: 'unset',
+      detail: 'KAFKA_BROKERS is not set (bse commands take --brokers)',
+      neededBy: 'bse serve, bse produce, bse replay',
+    });
+  } else {
+    const list = brokers.split(',').filter((b) => b.trim() !== '');
+    const fails: string[] = [];
+    for (const b of list) {
+      const why = await reachable(b, 2000);
+      if (why) fails.push(`${b.trim()}: ${why}`);
+    }
+    out.push({
+      what: 'kafka broker',
+      status: fails.length === 0 ? 'ok' : 'missing',
+      detail:
+        fails.length === 0
+          ? `KAFKA_BROKERS ${brokers}: reachable`
+          : `KAFKA_BROKERS ${brokers}: cannot connect (${fails.join('; ')})`,
+      neededBy: 'bse serve, bse produce, bse replay',
+    });
+  }
+  let sqlite: string | null = null;
+  let sqliteWhy = '';
+  try {
+    const req = createRequire(import.meta.url);
+    const Database = req('better-sqlite3') as new (
+      path: string,
+    ) => { prepare(sql: string): { pluck(): { get(): unknown } }; close(): void };
+    const db = new Database(':memory:');
+    sqlite = `SQLite ${String(db.prepare('select sqlite_version()').pluck().get())} (better-sqlite3)`;
+    db.close();
+  } catch (err) {
+    sqliteWhy = (err as Error).message.split('\n')[0] ?? '';
+  }
+  out.push({
+    what: 'sqlite',
+    status: sqlite ? 'ok' : 'missing',
+    detail: sqlite ?? `better-sqlite3 does not load: ${sqliteWhy} (rebuild with bash scripts/setup.sh)`,
+    neededBy: 'the bse state store (bse serve)',
+  });
+  const chromium =
+    versionOf('chromium', ['--version']) ??
+    versionOf('chromium-browser', ['--version']) ??
+    versionOf('google-chrome', ['--version']);
+  out.push({
+    what: 'chromium',
+    status: chromium ? 'ok' : 'missing',
+    detail: chromium ?? 'chromium not found on PATH',
+    neededBy: 'optional: no command needs it yet (rendering HTML reports headlessly)',
+  });
+  const python = versionOf('python3', ['--version']);
+  out.push({
+    what: 'python',
+    status: python ? 'ok' : 'missing',
+    detail: python ?? 'python3 not found on PATH',
+    neededBy:
+      'bash scripts/setup.sh: node-gyp builds of the native kernels and better-sqlite3, the native TensorFlow install',
+  });
+  return out;
+}
+
 function formatReport(
   rt: { backend: string; reason: string; threads?: number },
   report: BackendReport,
   found: readonly Part[],
   root: string,
+  tools: readonly ToolCheck[],
 ): string {
   const cpu = cpus()[0]?.model ?? 'unknown CPU';
   const lines = [
     `node        ${process.version} (${process.platform}-${process.arch}, N-API ${process.versions.napi})`,
     `cores       ${availableParallelism()} (${cpu}), ${(totalmem() / 2 ** 30).toFixed(1)} GiB memory`,
-    `TensorFlow  ${rt.backend}${rt.threads === undefined ? '' : `, ${rt.threads} thread(s)`}: ${rt.reason}`,
+    `TensorFlow  ${backendName(rt.backend)}${rt.threads === undefined ? '' : `, ${rt.threads} thread(s)`}: ${rt.reason}`,
     `tfjs        ${report.tfjs} (native install: ${report.tfjsHome})`,
     'backends',
   ];
@@ -59,11 +180,16 @@ function formatReport(
       : b.reason;
     const source =
       b.backend === 'tensorflow' && b.available && report.nativeSource ? ` (from ${report.nativeSource})` : '';
-    lines.push(`  ${b.backend.padEnd(11)} ${(b.available ? 'ok' : 'unavailable').padEnd(12)}${details}${source}`);
+    lines.push(
+      `  ${backendName(b.backend).padEnd(11)} ${(b.available ? 'ok' : 'unavailable').padEnd(12)}${details}${source}`,
+    );
   }
   for (const p of found) {
     const rel = relative(root, p.path);
     lines.push(`${p.what.padEnd(15)} ${p.found ? `found    ${rel}` : `missing  ${rel} (${p.hint})`}`);
+  }
+  for (const t of tools) {
+    lines.push(`${t.what.padEnd(15)} ${t.status.padEnd(8)} ${t.detail} [needed by: ${t.neededBy}]`);
   }
   return lines.join('\n');
 }
@@ -75,7 +201,8 @@ function formatReport(
  */
 export const doctorCommand: Command = {
   name: 'doctor',
-  summary: 'Show the machine, the TensorFlow.js backend chosen and why, and which optional parts are installed',
+  summary:
+    'Show the machine, the TensorFlow.js backend chosen and why, and which optional parts and tools (Java, Kafka, SQLite, Chromium, Python) are there',
   options: [
     {
       name: 'prefer',
@@ -86,23 +213,32 @@ export const doctorCommand: Command = {
     },
     { name: 'json', type: 'boolean', description: 'Print one JSON object instead of text', default: false },
   ],
-  details: 'The native backend is built by scripts/setup.sh (scripts/setup.d/tfjs-native.sh) into .tfjs/.',
+  details:
+    "The native backend is built by scripts/setup.sh (scripts/setup.d/tfjs-native.sh) into .tfjs/. Set KAFKA_BROKERS (host:port,...) to check that the bse commands' broker answers.",
   async run(args: ParsedArgs): Promise<number> {
     const prefer = args.prefer as TfPreference;
     const rt = await initTf({ prefer, quiet: true });
     const report = await backendReport();
     const found = parts(REPO_ROOT);
+    const tools = await toolChecks();
     if (args.json === true) {
       const out = {
         node: process.version,
         cores: availableParallelism(),
-        tf: { backend: rt.backend, reason: rt.reason, threads: rt.threads ?? null },
+        tf: {
+          backend: backendName(rt.backend),
+          tfjsBackend: rt.backend,
+          reason: rt.reason,
+          threads: rt.threads ?? null,
+        },
         ...report,
+        backends: report.backends.map((b) => ({ ...b, backend: backendName(b.backend), tfjsBackend: b.backend })),
         parts: found,
+        tools,
       };
       process.stdout.write(`${JSON.stringify(out, null, 2)}\n`);
     } else {
-      process.stdout.write(`${formatReport(rt, report, found, REPO_ROOT)}\n`);
+      process.stdout.write(`${formatReport(rt, report, found, REPO_ROOT, tools)}\n`);
     }
     return 0;
   },
