@@ -441,3 +441,51 @@ describe('issue 20, item 19: doctor', () => {
     expect(['native', 'wasm', 'cpu']).toContain(j.tf.backend);
   });
 });
+
+describe('issue 20, item 18: header CSV files', () => {
+  const AVAZU = join(FRAPPE, '..', 'avazu_sample', 'deepctr_avazu_sample.txt');
+  const CRITEO_CSV = join(FRAPPE, '..', 'criteo_sample', 'deepctr_criteo_sample.txt');
+
+  it('ctr train --format csv reads the Avazu sample with a column mapping, and the model directory evaluates', async () => {
+    const dir = join(tmp, 'avazu-model');
+    const t = await run(
+      'ctr',
+      'train',
+      '--data',
+      AVAZU,
+      '--format',
+      'csv',
+      '--label-column',
+      'click',
+      '--drop-columns',
+      'id,hour',
+      '--model',
+      'lr',
+      '--epochs',
+      '2',
+      '--out',
+      dir,
+    );
+    expect(t.code).toBe(0);
+    expect(t.err).toMatch(/deepctr_avazu_sample\.txt: 21 fields, 72 train \/ 8 valid \/ 20 test samples/);
+    const trained = JSON.parse(t.out) as { test: { auc: number } };
+    const e = await run('ctr', 'eval', '--model-dir', dir);
+    expect(e.code).toBe(0);
+    const ev = JSON.parse(e.out) as { auc: number; samples: number };
+    expect(ev.samples).toBe(20);
+    expect(ev.auc).toBeCloseTo(trained.test.auc, 6);
+  });
+
+  it('reads the DeepCTR Criteo sample (label column found by name)', async () => {
+    const r = await run('ctr', 'train', '--data', CRITEO_CSV, '--format', 'csv', '--model', 'lr', '--epochs', '1');
+    expect(r.code).toBe(0);
+    expect(r.err).toMatch(/deepctr_criteo_sample\.txt: 39 fields, 144 train \/ 16 valid \/ 40 test samples/);
+  });
+
+  it('a header CSV read as criteo names the csv format and lists the supported formats', async () => {
+    const r = await run('ctr', 'train', '--data', AVAZU, '--format', 'criteo', '--model', 'lr');
+    expect(r.code).toBe(1);
+    expect(r.err).toMatch(/deepctr_avazu_sample\.txt:1: .*looks like the header of a CSV file .*--format csv/);
+    expect(r.err).toMatch(/Formats: libFM \(frappe\), Criteo TSV \(criteo\), header CSV \(csv\)/);
+  });
+});

@@ -42,6 +42,9 @@ export interface CtrTrainAppOptions {
   readonly seed?: number;
   readonly minCount?: number;
   readonly maxRows?: number;
+  /** csv: label column and columns to leave out (see `OpenCtrDataOptions`). */
+  readonly labelColumn?: string;
+  readonly dropColumns?: readonly string[];
   readonly keepFullBelow?: number;
   readonly extra?: Readonly<Record<string, number | string | boolean>>;
   /** tfjs backend. @default 'auto' */
@@ -80,7 +83,17 @@ export async function trainCtrApp(o: CtrTrainAppOptions): Promise<CtrTrainAppRes
   const log = o.log ?? stderr;
   const rt = await initTf({ prefer: o.backend ?? 'auto', quiet: true });
   log(`[ctr] backend ${rt.backend}: ${rt.reason}`);
-  const data = await openCtrData(o.format, o.data, defined({ seed: o.seed, minCount: o.minCount, maxRows: o.maxRows }));
+  const data = await openCtrData(
+    o.format,
+    o.data,
+    defined({
+      seed: o.seed,
+      minCount: o.minCount,
+      maxRows: o.maxRows,
+      labelColumn: o.labelColumn,
+      dropColumns: o.dropColumns,
+    }),
+  );
   checkCtrSplits(data, o.data); // a file too small to split fails here, not after training
   log(
     `[ctr] ${data.schema.name}: ${data.schema.fieldNames.length} fields, ${data.train.numSamples ?? '?'} train / ${data.valid.numSamples ?? '?'} valid / ${data.test.numSamples ?? '?'} test samples`,

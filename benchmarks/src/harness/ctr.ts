@@ -78,6 +78,9 @@ export interface CtrBenchOptions {
   minCount?: number;
   /** Read at most this many rows per file. @default Infinity */
   maxRows?: number;
+  /** csv: label column and columns to leave out (see `OpenCtrDataOptions`). @default the reader's */
+  labelColumn?: string;
+  dropColumns?: readonly string[];
   /** tfjs backend. @default 'auto' */
   backend?: TfPreference;
   /** Method-specific settings passed to every mapper. */
@@ -150,6 +153,8 @@ export async function runCtrBench(options: CtrBenchOptions): Promise<ResultRecor
       ...(o.maxLength !== undefined ? { maxLength: o.maxLength } : {}),
       ...(o.behaviourFeedback !== undefined ? { behaviourFeedback: o.behaviourFeedback } : {}),
       ...(o.behaviourAge !== undefined ? { behaviourAge: o.behaviourAge } : {}),
+      ...(o.labelColumn !== undefined ? { labelColumn: o.labelColumn } : {}),
+      ...(o.dropColumns !== undefined ? { dropColumns: o.dropColumns } : {}),
     });
     checkCtrSplits(data, o.data);
     o.log(

@@ -71,6 +71,7 @@ export {
   type ReadCriteoOptions,
   readCriteo,
 } from './readers/criteo.js';
+export { CSV_LABEL_NAMES, type HeaderCsvData, type ReadHeaderCsvOptions, readHeaderCsv } from './readers/csv.js';
 export {
   DEFAULT_READ_INTERACTIONS_OPTIONS,
   type ReadInteractionsOptions,

@@ -1,6 +1,7 @@
 import { InvalidArgumentError } from '@compactrec/core';
 import type { BehaviourFeedback } from '@compactrec/sdim';
 import { buildCriteoVocabulary, CriteoCtrSource, type CriteoNumeric, DEFAULT_CRITEO_OPTIONS } from './criteo.js';
+import { loadCsvCtr } from './csv.js';
 import { loadLibfmCtr } from './frappe.js';
 import { MemoryCtrSource } from './memory-source.js';
 import type { CtrSchema, CtrSource, FieldCounts } from './schema.js';
@@ -14,8 +15,11 @@ import {
 import { SyntheticCtr, type SyntheticCtrOptions } from './synthetic.js';
 import type { FieldVocabulary } from './vocabulary.js';
 
-/** Data formats `openCtrData` reads (`ml100k` and `seq-synthetic` carry behaviour histories for sequence models). */
-export type CtrDataFormat = 'frappe' | 'criteo' | 'synthetic' | SequenceCtrDataFormat;
+/**
+ * Data formats `openCtrData` reads (`ml100k` and `seq-synthetic` carry behaviour histories for
+ * sequence models; `csv` is a header CSV such as Avazu's, with a column mapping).
+ */
+export type CtrDataFormat = 'frappe' | 'criteo' | 'synthetic' | SequenceCtrDataFormat | 'csv';
 
 /** Every {@link CtrDataFormat}. */
 export const CTR_DATA_FORMATS: readonly CtrDataFormat[] = Object.freeze([
@@ -24,6 +28,7 @@ export const CTR_DATA_FORMATS: readonly CtrDataFormat[] = Object.freeze([
   'synthetic',
   'ml100k',
   'seq-synthetic',
+  'csv',
 ]);
 
 /** Options of {@link openCtrData}; every field is optional. */
@@ -48,6 +53,10 @@ export interface OpenCtrDataOptions {
   behaviourFeedback?: BehaviourFeedback;
   /** ml100k / seq-synthetic: whether each behaviour carries its age bucket. @default ml100k 'log2', seq-synthetic 'none' */
   behaviourAge?: BehaviourAge;
+  /** csv: the label column. @default the first of label, click, clicked, y, target in the header */
+  labelColumn?: string;
+  /** csv: columns to leave out. @default ['id'] when the header has one */
+  dropColumns?: readonly string[];
 }
 
 /** A dataset ready for training/evaluation. */
@@ -182,6 +191,37 @@ export async function openCtrData(
         counts: () => v.counts,
         vocabulary: enc.vocabulary,
         descriptor: { format, path, seed, minCount, numeric, ...(Number.isFinite(maxRows) ? { maxRows } : {}) },
+      };
+    }
+    case 'csv': {
+      const label = options.labelColumn ?? (typeof saved.label === 'string' ? saved.label : undefined);
+      const drop =
+        options.dropColumns ?? (Array.isArray(saved.drop) ? (saved.drop as unknown[]).map(String) : undefined);
+      const d = await loadCsvCtr(path, {
+        seed,
+        maxRows,
+        ...(label !== undefined ? { label } : {}),
+        ...(drop !== undefined ? { drop } : {}),
+        ...(options.vocabulary ? { vocabulary: options.vocabulary } : {}),
+      });
+      return {
+        schema: d.train.schema,
+        train: d.train,
+        valid: d.valid,
+        test: d.test,
+        all: d.all,
+        counts: () => d.train.counts(),
+        vocabulary: d.vocabulary,
+        descriptor: {
+          format,
+          path,
+          seed,
+          label: d.label,
+          drop: [...d.dropped],
+          ...(Number.isFinite(maxRows) ? { maxRows } : {}),
+          testFraction: 0.2,
+          validFraction: 0.1,
+        },
       };
     }
     case 'synthetic': {

@@ -12,7 +12,16 @@ import { ID_HASHING_METHODS } from '@compactrec/id-hashing';
 import type { TfPreference } from '@compactrec/tf-backend';
 import type { Command } from '../args.js';
 import { checkOutputDir } from '../output.js';
-import { KEEP_FULL_BELOW, MAX_ROWS, MIN_COUNT, SEQUENCE_OPTIONS, SEQUENCE_TRAIN_OPTIONS, sequenceArgs } from './ctr.js';
+import {
+  CSV_OPTIONS,
+  csvArgs,
+  KEEP_FULL_BELOW,
+  MAX_ROWS,
+  MIN_COUNT,
+  SEQUENCE_OPTIONS,
+  SEQUENCE_TRAIN_OPTIONS,
+  sequenceArgs,
+} from './ctr.js';
 
 type ResultRecord = Awaited<ReturnType<typeof runCtrBench>>[number];
 
@@ -102,6 +111,7 @@ export const benchCtrCommand: Command = {
     KEEP_FULL_BELOW,
     MIN_COUNT,
     MAX_ROWS,
+    ...CSV_OPTIONS,
     { name: 'seed', type: 'int', default: 0, description: 'Seed of every random choice' },
     {
       name: 'seeds',
@@ -161,6 +171,7 @@ export const benchCtrCommand: Command = {
       dim: a.dim as number,
       minCount: a['min-count'] as number,
       keepFullBelow: a['keep-full-below'] as number,
+      ...csvArgs(a),
       seed: a.seed as number,
       backend: a.backend as TfPreference,
       ...(a['max-rows'] !== undefined ? { maxRows: a['max-rows'] as number } : {}),

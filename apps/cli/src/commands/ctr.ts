@@ -58,17 +58,42 @@ export const KEEP_FULL_BELOW: OptionSpec = {
     'Fields with at most this many IDs keep a full table, above the budget (compressing 7 weekdays into 1 row only destroys the field); 0 = every table within --budget',
 };
 
+/** `--label-column` / `--drop-columns` of `ctr train` and `bench ctr`: the column mapping of a header CSV. */
+export const CSV_OPTIONS: readonly OptionSpec[] = [
+  {
+    name: 'label-column',
+    type: 'string',
+    onlyWith: { option: 'format', values: ['csv'] },
+    description: 'csv: the 0/1 label column [default: the first of label, click, clicked, y, target]',
+  },
+  {
+    name: 'drop-columns',
+    type: 'list',
+    onlyWith: { option: 'format', values: ['csv'] },
+    description:
+      'csv: columns to leave out, comma-separated [default: id, when there is one]; every other column is a categorical field',
+  },
+];
+
+/** The {@link CSV_OPTIONS} given on the command line. */
+export function csvArgs(a: Record<string, unknown>): { labelColumn?: string; dropColumns?: string[] } {
+  return {
+    ...(a['label-column'] !== undefined ? { labelColumn: a['label-column'] as string } : {}),
+    ...(a['drop-columns'] !== undefined ? { dropColumns: a['drop-columns'] as string[] } : {}),
+  };
+}
+
 /** `--max-rows` of `ctr train` and `bench ctr` (the file formats). */
 export const MAX_ROWS: OptionSpec = {
   name: 'max-rows',
   type: 'int',
   min: 1,
-  onlyWith: { option: 'format', values: ['frappe', 'criteo'] },
+  onlyWith: { option: 'format', values: ['frappe', 'criteo', 'csv'] },
   description: 'Read at most this many rows per file',
 };
 
 const DATA_DETAILS =
-  "Data: --format frappe reads a libFM file or directory (the NFM Frappe directory: validation + test, a seeded 80/20 split of their union, 10 % of train for early stopping); criteo reads a raw Criteo TSV file (streamed; row-hash 80/10/10 split); synthetic takes a spec as --data, e.g. 'fields=26,cardinality=1000000,rows=2000000'. " +
+  "Data: --format csv reads a header CSV file (Avazu's id,click,…; DeepCTR's Criteo sample label,I1,…,C26): the label column (--label-column), every other column not in --drop-columns a categorical field (values hashed; a vocabulary of the file's values plus an OOV id), seeded 80/20 split with 10 % of train for early stopping. --format frappe reads a libFM file or directory (the NFM Frappe directory: validation + test, a seeded 80/20 split of their union, 10 % of train for early stopping); criteo reads a raw Criteo TSV file (streamed; row-hash 80/10/10 split); synthetic takes a spec as --data, e.g. 'fields=26,cardinality=1000000,rows=2000000'. " +
   "Sequence data (for --model sdim, din, avgpool, din-short): ml100k reads ml-100k.inter or its directory (each rating after a user's 10th is a sample, label rating >= 4, history = the earlier items up to --max-length, each carrying its rating and age as side features; per-user time split: last 10 % test, then 10 % of train for early stopping); seq-synthetic takes a spec of planted multi-interest users, e.g. 'users=1000,items=200,clusters=20,length=1024'.";
 
 /** `onlyWith` of options that only sequence models read. */
@@ -332,6 +357,7 @@ export const ctrTrainCommand: Command = {
     KEEP_FULL_BELOW,
     MIN_COUNT,
     MAX_ROWS,
+    ...CSV_OPTIONS,
     { name: 'seed', type: 'int', default: 0, description: 'Seed of the split, init and shuffles' },
     ...SEQUENCE_OPTIONS,
     ...SEQUENCE_TRAIN_OPTIONS,
@@ -372,6 +398,7 @@ export const ctrTrainCommand: Command = {
       dropout: a.dropout as number,
       minCount: a['min-count'] as number,
       keepFullBelow: a['keep-full-below'] as number,
+      ...csvArgs(a),
       seed: a.seed as number,
       backend: a.backend as TfPreference,
       ...(a['max-rows'] !== undefined ? { maxRows: a['max-rows'] as number } : {}),

@@ -1,6 +1,7 @@
 import { DataFormatError, InvalidArgumentError } from '../errors.js';
 import { lineChunks } from '../internal/lines.js';
 import { TAB, tokenText } from '../internal/parse.js';
+import { csvHeaderHint } from './csv.js';
 
 /** Integer (dense) columns I1..I13 of a Criteo row. */
 export const CRITEO_NUM_INTS = 13;
@@ -82,7 +83,11 @@ function parseCriteoRow(
     while (e < end && buf[e] !== TAB) e++;
     if (f === 0) {
       if (e - p !== 1 || (buf[p] !== 48 && buf[p] !== 49)) {
-        throw new DataFormatError(file, line, `label '${tokenText(buf, p, end, true)}' is not 0 or 1`);
+        throw new DataFormatError(
+          file,
+          line,
+          `label '${tokenText(buf, p, end, true)}' is not 0 or 1${csvHeaderHint(buf, p, end)}`,
+        );
       }
       labels[r] = buf[p]! - 48;
     } else if (f <= CRITEO_NUM_INTS) {

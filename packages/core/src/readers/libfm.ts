@@ -3,6 +3,7 @@ import { DataFormatError, InvalidArgumentError } from '../errors.js';
 import { Growable } from '../internal/growable.js';
 import { forEachLine } from '../internal/lines.js';
 import { parseDecimal, SPACE, TAB, tokenText } from '../internal/parse.js';
+import { csvHeaderHint } from './csv.js';
 
 /**
  * A libFM / libSVM file with the same number of features on every line (one per field, as in
@@ -65,7 +66,12 @@ export async function readLibfm(path: string, options: ReadLibfmOptions = {}): P
       let y: number;
       if (lab === 1) y = 1;
       else if (lab === 0 || lab === -1) y = 0;
-      else throw new DataFormatError(path, line, `label '${tokenText(buf, l0, end)}' is not 1, 0 or -1`);
+      else
+        throw new DataFormatError(
+          path,
+          line,
+          `label '${tokenText(buf, l0, end)}' is not 1, 0 or -1${csvHeaderHint(buf, l0, end)}`,
+        );
       // Features.
       let nf = 0;
       while (p < end) {
