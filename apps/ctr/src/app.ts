@@ -233,3 +233,20 @@ export async function openCtrPredictor(
     dispose: () => model.dispose(),
   };
 }
+
+export {
+  type PredictInput,
+  type PredictOutput,
+  type PredictPath,
+  RequestError,
+  SequencePredictor,
+  type VersionMismatchPolicy,
+} from './serving/predictor.js';
+export {
+  type CtrServer,
+  type CtrServerOptions,
+  DEFAULT_CTR_SERVER_OPTIONS,
+  parsePredictBody,
+  startCtrServer,
+} from './serving/server.js';
+export { HttpUserStates, StoreUserStates, type UserState, type UserStateSource } from './serving/user-state.js';

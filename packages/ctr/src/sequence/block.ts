@@ -27,12 +27,16 @@ import { SEQUENCE_MODEL_KINDS, type SequenceModelKind } from './kinds.js';
  * reads: `candidates` `[B]` (1-based item ids), `histories` `[B × maxLength]` (1-based item ids,
  * oldest first, 0 = padding after `lengths[b]`), `lengths` `[B]`, and, when the behaviours carry
  * feedback, `feedback` `[B × maxLength]` (feedback ids 1 .. numFeedback aligned with `histories`).
+ * Serving only: `longInterest` `[B × dim]` (Float32Array), the long-term interest already read from the
+ * user's precomputed state (SDIM: sdim's `readInterest` over a BSE state); the block then skips its
+ * long-term module and reads `histories` for the short-term module alone (evaluation forwards only).
  */
 export const SEQUENCE_EXTRAS = Object.freeze({
   candidates: 'candidates',
   histories: 'histories',
   lengths: 'lengths',
   feedback: 'feedback',
+  longInterest: 'longInterest',
 } as const);
 
 /** How a behaviour's position in the history enters its value vector (see `SequenceInterestBlockOptions.behaviourAge`). */
@@ -353,7 +357,7 @@ export class SequenceInterestBlock implements CtrInputBlock {
   private extras(
     batch: CtrBatch,
     where: string,
-  ): { cands: Int32Array; hists: Int32Array; lens: Int32Array; fbs: Int32Array | null } {
+  ): { cands: Int32Array; hists: Int32Array; lens: Int32Array; fbs: Int32Array | null; longIn: Float32Array | null } {
     const e = batch.extras;
     const cands = e?.[SEQUENCE_EXTRAS.candidates];
     const hists = e?.[SEQUENCE_EXTRAS.histories];
@@ -381,20 +385,38 @@ export class SequenceInterestBlock implements CtrInputBlock {
       }
       fbs = f;
     }
-    return { cands, hists, lens, fbs };
+    const li = e?.[SEQUENCE_EXTRAS.longInterest];
+    let longIn: Float32Array | null = null;
+    if (li !== undefined) {
+      if (!(li instanceof Float32Array) || li.length < n * this.dim || !this.hasLong) {
+        throw new InvalidArgumentError(
+          `${where}: batch.extras.longInterest must be a Float32Array [${n} × ${this.dim}] of a model with a long-term module (got ${li instanceof Float32Array ? li.length : typeof li} values, kind ${this.kind})`,
+        );
+      }
+      longIn = li;
+    }
+    return { cands, hists, lens, fbs, longIn };
+  }
+
+  /** SDIM's SimHash (the one its BSE states must be built with), or null for the other kinds. */
+  get hasher(): SimHasher | null {
+    return this.sdim ? this.sdim.hasher : null;
   }
 
   /** Writes `[candidate, long-term, short-term]` features of the batch (see the class doc). */
   forward(batch: CtrBatch, out: Float32Array, training: boolean): void {
     const where = `ctr/SequenceInterestBlock(${this.kind}).forward`;
-    const { cands, hists, lens, fbs } = this.extras(batch, where);
+    const { cands, hists, lens, fbs, longIn } = this.extras(batch, where);
     const n = batch.size;
     const W = this.width;
     if (out.length < n * W) {
       throw new InvalidArgumentError(`${where}: out has ${out.length} values; need ${n} × ${W}`);
     }
     if (training) {
-      this.run(cands, hists, lens, fbs, n, out, where, true);
+      if (longIn !== null) {
+        throw new InvalidArgumentError(`${where}: batch.extras.longInterest is for serving; training needs histories`);
+      }
+      this.run(cands, hists, lens, fbs, n, out, where, true, null);
       this.trainedRows = n;
       return;
     }
@@ -412,6 +434,7 @@ export class SequenceInterestBlock implements CtrInputBlock {
         out.subarray(s * W, (s + c) * W),
         where,
         false,
+        longIn ? longIn.subarray(s * this.dim, (s + c) * this.dim) : null,
       );
     }
   }
@@ -425,6 +448,7 @@ export class SequenceInterestBlock implements CtrInputBlock {
     out: Float32Array,
     where: string,
     training: boolean,
+    longIn: Float32Array | null,
   ): void {
     this.ensure(n);
     const { dim: d, maxLength: L, shortLength: S, numItems, width: W } = this;
@@ -460,7 +484,7 @@ export class SequenceInterestBlock implements CtrInputBlock {
           }
         }
       }
-      if (this.hasLong) {
+      if (this.hasLong && longIn === null) {
         const o = row * d;
         for (let j = 0; j < len; j++) {
           const src = hists[row + j]! * d;
@@ -482,7 +506,8 @@ export class SequenceInterestBlock implements CtrInputBlock {
     }
     const fb = this.hasValues;
     const pooled = fb ? val : beh;
-    if (this.sdim) this.sdim.forward(beh, lens, cand, n, L, longOut, fb ? val : undefined);
+    if (longIn !== null) longOut.set(longIn.subarray(0, n * d));
+    else if (this.sdim) this.sdim.forward(beh, lens, cand, n, L, longOut, fb ? val : undefined);
     else if (this.dinLong) this.dinLong.forward(beh, lens, cand, n, L, longOut, fb ? val : undefined);
     else if (this.kind === 'avgpool') {
       for (let b = 0; b < n; b++) {
