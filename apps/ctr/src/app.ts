@@ -234,6 +234,7 @@ export async function openCtrPredictor(
   };
 }
 
+export { type CtrPredictAppOptions, type CtrPredictAppResult, predictCtrApp } from './serving/batch.js';
 export {
   type PredictInput,
   type PredictOutput,

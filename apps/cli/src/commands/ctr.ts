@@ -1,4 +1,4 @@
-import { InvalidArgumentError, UsageError } from '@compactrec/core';
+import { InvalidArgumentError } from '@compactrec/core';
 import {
   type BehaviourAge,
   CTR_DATA_FORMATS,
@@ -20,6 +20,7 @@ import { evaluateCtrApp, trainCtrApp } from '@compactrec/ctr-app';
 import { ID_HASHING_METHODS } from '@compactrec/id-hashing';
 import { initTf, type TfPreference } from '@compactrec/tf-backend';
 import type { Command, OptionSpec } from '../args.js';
+import { writeSequenceModelDir } from './ctr-serve.js';
 
 /** Methods usable on CTR fields (graph methods need user–item interactions a CTR field does not have). */
 const CTR_METHODS = Object.values(ID_HASHING_METHODS)
@@ -137,11 +138,6 @@ async function trainSequence(a: Record<string, unknown>): Promise<number> {
       `--model ${model} with --format ${format}: sequence models (${SEQUENCE_MODEL_KINDS.join(', ')}) need a sequence format (ml100k, seq-synthetic) and sequence formats need a sequence model`,
     );
   }
-  if (a.out !== undefined) {
-    throw new UsageError(
-      `--out is not supported for the sequence model '${model}' yet (the model directory has no item table or attention weights); drop --out`,
-    );
-  }
   const log = (line: string): void => {
     process.stderr.write(`${line}\n`);
   };
@@ -192,6 +188,13 @@ async function trainSequence(a: Record<string, unknown>): Promise<number> {
     const valid = await evaluateCtr(m, data.valid);
     const test = await evaluateCtr(m, data.test);
     log(`[ctr] ${model} test auc ${test.auc.toFixed(4)} logloss ${test.logloss.toFixed(4)} (${test.samples} samples)`);
+    const files =
+      a.out === undefined
+        ? []
+        : await writeSequenceModelDir({ model: m, block, kind: model as SequenceModelKind }, a.out as string, {
+            data: data.descriptor,
+            training: { bestEpoch: train.bestEpoch, valid: { auc: valid.auc }, test: { auc: test.auc } },
+          });
     process.stdout.write(
       `${JSON.stringify(
         {
@@ -206,6 +209,7 @@ async function trainSequence(a: Record<string, unknown>): Promise<number> {
           samplesPerSecond: Math.round(train.samplesPerSecond),
           itemTableBytes: block.tableBytes,
           memory: m.memory(),
+          files,
         },
         null,
         2,
@@ -266,7 +270,7 @@ export const ctrTrainCommand: Command = {
     ...SEQUENCE_OPTIONS,
     ...SEQUENCE_TRAIN_OPTIONS,
     BACKEND,
-    { name: 'out', type: 'string', description: 'Model directory to write (not yet for sequence models)' },
+    { name: 'out', type: 'string', description: 'Model directory to write (sequence models: also bse/<version>.sdim)' },
   ],
   details: `${DATA_DETAILS}\nExamples:\n  compactrec ctr train --data ../shared/datasets/frappe_nfm --format frappe --model deepfm --method double-frequency --budget 0.25 --out models/frappe-deepfm\n  compactrec ctr train --data ../shared/datasets/ml-100k --format ml100k --model sdim --mlp 200,80 --batch 256`,
   async run(a) {

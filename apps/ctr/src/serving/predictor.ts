@@ -8,6 +8,9 @@
  *   O(candidates × L)); the short-term module reads the user's last `shortLength` behaviours.
  * - `window`: the model over the raw behaviour window (DIN, avgpool, din-short; SDIM on a version
  *   mismatch with `onVersionMismatch: 'window'`). Equal to the offline model on the same history.
+ * - Item id 0 is the item table's padding row: behaviours on item 0 are dropped from histories (with
+ *   SDIM's default l2 or sum pooling they add nothing to a bucket either; with mean pooling they would
+ *   change bucket counts, so do not send item 0 to an encoder serving a mean-pooled SDIM model).
  * - `cold-start`: the encoder has no state for the user: the model's empty-history path (no long- or
  *   short-term behaviours; the user-id embedding still applies), exactly what the offline model gives
  *   a user with an empty history.
@@ -222,6 +225,11 @@ export class SequencePredictor {
       }
     } else if (this.usesBse) {
       history = null; // no state: cold start
+    }
+    if (history !== null && history.includes(0)) {
+      // Item 0 is the item table's padding row (zero, never trained): a behaviour on it carries nothing
+      // (its zero vector adds nothing to an l2- or sum-pooled bucket), so it is dropped from the history.
+      history = history.filter((h) => h !== 0);
     }
     if (history !== null) {
       for (let j = 0; j < history.length; j++) {

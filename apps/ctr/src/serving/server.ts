@@ -328,6 +328,10 @@ export async function startCtrServer(options: CtrServerOptions, tf?: Tf): Promis
   app.setNotFoundHandler((req, reply) => fail(reply, 404, 'not_found', `no route ${req.method} ${req.url}`));
 
   app.post('/v1/predict', async (req, reply) => {
+    const ct = String(req.headers['content-type'] ?? '');
+    if (!ct.startsWith('application/json')) {
+      return fail(reply, 415, 'unsupported_media_type', `content-type '${ct}' is not supported; send application/json`);
+    }
     const p = slot.acquire();
     try {
       const { userId, input } = parsePredictBody(req.body, p, o.maxCandidates);
