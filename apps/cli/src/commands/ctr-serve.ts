@@ -74,6 +74,12 @@ export const ctrServeCommand: Command = {
         "A user's BSE state of another model version: error = 409, window = score the raw window (--bse-state-dir only)",
     },
     {
+      name: 'user-prefix',
+      type: 'string',
+      default: '',
+      description: "The encoder's user ids are <prefix><user id of the model> (bse produce writes u0, u1, ...: use u)",
+    },
+    {
       name: 'backend',
       type: 'string',
       default: 'auto',
@@ -96,6 +102,7 @@ export const ctrServeCommand: Command = {
       port: a.port as number,
       maxCandidates: a['max-candidates'] as number,
       onVersionMismatch: a['on-version-mismatch'] as 'error' | 'window',
+      userPrefix: a['user-prefix'] as string,
       backend: a.backend as TfPreference,
     });
     process.stdout.write(`ctr: serving ${server.version()} on ${server.url}; Ctrl-C to stop\n`);

@@ -40,6 +40,11 @@ export interface CtrServerOptions {
   bodyLimit?: number;
   /** A user's BSE state of another model version: `'error'` (409) or `'window'` (score the raw window; store only). @default 'error' */
   onVersionMismatch?: VersionMismatchPolicy;
+  /**
+   * The encoder's user ids are `<userPrefix><user-id field value>` (e.g. `u42` with `'u'`, what
+   * `bse produce` writes); ids without the prefix are a 422 `unknown_user`. @default ''
+   */
+  userPrefix?: string;
   /** tfjs backend. @default 'auto' */
   backend?: TfPreference;
   /** Log lines. @default stderr */
@@ -53,6 +58,7 @@ export const DEFAULT_CTR_SERVER_OPTIONS = Object.freeze({
   maxCandidates: 1000,
   bodyLimit: 1 << 20,
   onVersionMismatch: 'error' as VersionMismatchPolicy,
+  userPrefix: '',
   backend: 'auto' as TfPreference,
 });
 
@@ -256,6 +262,9 @@ export async function startCtrServer(options: CtrServerOptions, tf?: Tf): Promis
     first.dispose();
     throw err;
   }
+  await source
+    .check()
+    .catch((err: unknown) => log(`[ctr serve] not ready yet: ${String((err as Error).message ?? err)}`));
   const slot = new ModelSlot(first);
   let modelDir = o.modelDir;
 
@@ -335,7 +344,14 @@ export async function startCtrServer(options: CtrServerOptions, tf?: Tf): Promis
     const p = slot.acquire();
     try {
       const { userId, input } = parsePredictBody(req.body, p, o.maxCandidates);
-      const userField = p.userFieldId(userId);
+      if (!userId.startsWith(o.userPrefix)) {
+        throw new RequestError(
+          422,
+          'unknown_user',
+          `userId '${userId}' does not start with the user prefix '${o.userPrefix}'`,
+        );
+      }
+      const userField = p.userFieldId(userId.slice(o.userPrefix.length));
       let state: Awaited<ReturnType<UserStateSource['get']>>;
       try {
         state = await source.get(userId);

@@ -37,21 +37,29 @@ export interface UserStateSource {
 export class StoreUserStates implements UserStateSource {
   readonly kind = 'store' as const;
   readonly hasWindows = true;
-  private readonly store: StateStore;
+  private store: StateStore | null = null;
   /** Reads that saw a window and a state of different lengths (an ingest commit between them) and re-read. */
   rereads = 0;
 
   /**
-   * Opens `stateDir` (the encoder's `--state-dir`); `windowLength` must be the store's (the model's L).
-   * A folder without a store is a NotFoundError: start `compactrec bse serve` first.
+   * Reads `stateDir` (the encoder's `--state-dir`); `windowLength` must be the store's (the model's L).
+   * The store is opened on first use, so the server may start before the encoder: until the encoder
+   * has created it, reads fail with a NotFoundError (→ 503, and /readyz says why).
    */
-  constructor(stateDir: string, windowLength: number) {
-    if (!existsSync(join(stateDir, STATE_DB_FILE))) {
+  constructor(
+    readonly stateDir: string,
+    readonly windowLength: number,
+  ) {}
+
+  private open(): StateStore {
+    if (this.store) return this.store;
+    if (!existsSync(join(this.stateDir, STATE_DB_FILE))) {
       throw new NotFoundError(
-        `ctr-app/StoreUserStates: '${stateDir}' has no ${STATE_DB_FILE}; start 'compactrec bse serve --state-dir ${stateDir}' first or pass the encoder's --state-dir`,
+        `ctr-app/StoreUserStates: '${this.stateDir}' has no ${STATE_DB_FILE} yet; start 'compactrec bse serve --state-dir ${this.stateDir}' (or pass the encoder's --state-dir)`,
       );
     }
-    this.store = StateStore.open(stateDir, { windowLength, stateCacheMiB: 0, cacheMiB: 16 });
+    this.store = StateStore.open(this.stateDir, { windowLength: this.windowLength, stateCacheMiB: 0, cacheMiB: 16 });
+    return this.store;
   }
 
   async get(userId: string): Promise<UserState> {
@@ -63,9 +71,10 @@ export class StoreUserStates implements UserStateSource {
    * lengths disagree (the state holds exactly the window's behaviours) and both are read again.
    */
   getSync(userId: string): UserState {
+    const store = this.open();
     for (let attempt = 0; ; attempt++) {
-      const w = this.store.getWindow(userId);
-      const s = this.store.getState(userId);
+      const w = store.getWindow(userId);
+      const s = store.getState(userId);
       const window = w ? Int32Array.from(w.items.subarray(0, w.length)) : null;
       const bse = s ? deserializeBse(s.bytes) : null;
       if (attempt < 5 && window && bse && bse.length !== window.length) {
@@ -77,16 +86,12 @@ export class StoreUserStates implements UserStateSource {
   }
 
   async check(): Promise<void> {
-    this.store.versions();
-  }
-
-  /** The store's active and pending BSE versions. */
-  versions(): { active: string | undefined; pending: string | undefined } {
-    return this.store.versions();
+    this.open().versions();
   }
 
   async close(): Promise<void> {
-    this.store.close();
+    this.store?.close();
+    this.store = null;
   }
 }
 
