@@ -138,6 +138,26 @@ describe('ctr serve: predictions', () => {
     }
   });
 
+  it('starts before the encoder created its store: /readyz 503 and predictions 503 bse_unavailable until then', async () => {
+    const empty = join(root, 'not-yet');
+    const early = await startCtrServer({ modelDir: sdim.dir, bseStateDir: empty, port: 0, log: () => {} }, tf);
+    try {
+      const ready = await fetch(`${early.url}/readyz`);
+      expect(ready.status).toBe(503);
+      expect(((await ready.json()) as { reason: string }).reason).toMatch(/has no bse-state\.sqlite yet/);
+      expect((await fetch(`${early.url}/healthz`)).status).toBe(200);
+      const r = await postJson(`${early.url}/v1/predict`, { userId: '1', candidates: [{ itemId: 3 }] });
+      expect(r.status).toBe(503);
+      expect(r.json.error).toBe('bse_unavailable');
+      buildStore(empty, sdim.bse!, events, SERVE_L);
+      expect((await fetch(`${early.url}/readyz`)).status).toBe(200);
+      const ok = await postJson(`${early.url}/v1/predict`, { userId: '1', candidates: [{ itemId: 3 }] });
+      expect(ok.status).toBe(200);
+    } finally {
+      await early.close();
+    }
+  });
+
   it('serves health, readiness and Prometheus metrics', async () => {
     expect((await fetch(`${server.url}/healthz`)).status).toBe(200);
     const ready = await fetch(`${server.url}/readyz`);

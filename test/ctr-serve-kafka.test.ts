@@ -113,6 +113,12 @@ describe('ctr serve end to end with bse serve on a real Kafka broker', () => {
       tf,
     );
     await checkAll(http, m1, events, true);
+    // Over HTTP the short-term behaviours must come with the request.
+    const user = events[0]!.userId;
+    const missing = await postJson(`${http.url}/v1/predict`, { userId: user, candidates: [{ itemId: 3 }] });
+    expect(missing.status).toBe(400);
+    expect(missing.json.error).toBe('missing_field');
+    expect(String(missing.json.message)).toMatch(/^recentItems is required/);
   });
 
   it('after a reload of the same model, and after rolling out a new model version on both services', async () => {
