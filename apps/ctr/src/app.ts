@@ -16,7 +16,9 @@ import {
   evaluateCtr,
   type FieldVocabulary,
   loadCtrModel,
+  loadSequenceCtrModel,
   openCtrData,
+  readCtrModelConfig,
   saveCtrModel,
   trainCtr,
 } from '@compactrec/ctr';
@@ -160,7 +162,9 @@ export interface CtrEvalAppOptions {
 export async function evaluateCtrApp(o: CtrEvalAppOptions): Promise<CtrEvaluation & { backend: string }> {
   const log = o.log ?? stderr;
   const rt = await initTf({ prefer: o.backend ?? 'auto', quiet: true });
-  const loaded = await loadCtrModel(rt.tf, o.modelDir);
+  const loaded = (await readCtrModelConfig(o.modelDir)).sequence
+    ? await loadSequenceCtrModel(rt.tf, o.modelDir)
+    : await loadCtrModel(rt.tf, o.modelDir);
   try {
     const saved = loaded.config.data ?? {};
     const format = o.format ?? (saved.format as CtrDataFormat | undefined);

@@ -1,10 +1,10 @@
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createSequenceCtrModel, openCtrData, saveSequenceCtrModel, trainCtr } from '@compactrec/ctr';
+import { createSequenceCtrModel, evaluateCtr, openCtrData, saveSequenceCtrModel, trainCtr } from '@compactrec/ctr';
 import { initTf } from '@compactrec/tf-backend';
 import { afterAll, describe, expect, it } from 'vitest';
-import { predictCtrApp } from '../src/app.js';
+import { evaluateCtrApp, predictCtrApp } from '../src/app.js';
 
 const dirs: string[] = [];
 afterAll(async () => {
@@ -41,6 +41,11 @@ describe('ctr predict (batch scoring)', () => {
     const got = csv.slice(1).map((l) => Number(l.split(',')[5]));
     expect(got).toEqual(want);
     expect(lines.some((l) => /\/\d+ rows \(\d+\.\d%\), \d+ rows\/s, ETA/.test(l))).toBe(true);
+    // ctr eval reads sequence model directories too.
+    const ev = await evaluateCtrApp({ modelDir: join(dir, 'model'), backend: 'cpu', log: () => {} });
+    const direct = await evaluateCtr(seq.model, data.test);
+    expect(ev.auc).toBe(direct.auc);
+    expect(ev.samples).toBe(direct.samples);
     await expect(predictCtrApp({ modelDir: join(dir, 'nope'), out, backend: 'cpu', log: () => {} })).rejects.toThrow(
       /not a CTR model directory/,
     );
