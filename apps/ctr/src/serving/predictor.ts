@@ -15,7 +15,7 @@
  *   short-term behaviours; the user-id embedding still applies), exactly what the offline model gives
  *   a user with an empty history.
  */
-import { InvalidArgumentError, NotFoundError } from '@compactrec/core';
+import { InvalidArgumentError, NotFoundError, UsageError } from '@compactrec/core';
 import { type CtrBatch, type LoadedSequenceCtrModel, loadSequenceCtrModel, SEQUENCE_EXTRAS } from '@compactrec/ctr';
 import { readInterest } from '@compactrec/sdim';
 import type { Tf } from '@compactrec/tf-backend';
@@ -63,8 +63,6 @@ export class SequencePredictor {
   readonly dir: string;
   private ids = new Int32Array(0);
   private labels = new Float32Array(0);
-  private hists = new Int32Array(0);
-  private lens = new Int32Array(0);
   private cands = new Int32Array(0);
   private candEmb = new Float32Array(0);
   private longIn = new Float32Array(0);
@@ -81,6 +79,12 @@ export class SequencePredictor {
   /** Loads a sequence model directory (see `loadSequenceCtrModel`) and scores one probe request. */
   static async open(tf: Tf, dir: string): Promise<SequencePredictor> {
     const loaded = await loadSequenceCtrModel(tf, dir);
+    if (loaded.block.feedbackTable !== null) {
+      loaded.model.dispose();
+      throw new UsageError(
+        `ctr-app/SequencePredictor: '${dir}' is a ${loaded.kind} model whose behaviours carry feedback (numFeedback ${loaded.block.options.numFeedback}); the BSE encoder keeps items only, so it cannot be served — train with --behaviour-feedback none`,
+      );
+    }
     const p = new SequencePredictor(loaded, dir);
     try {
       p.predict({ userField: 0, candidates: Int32Array.of(1) }, { bse: null, window: null }, 'error');
@@ -150,13 +154,10 @@ export class SequencePredictor {
 
   private grow(n: number): void {
     if (this.cands.length >= n) return;
-    const L = this.maxLength;
     const d = this.loaded.block.dim;
     const F = this.loaded.model.numFields;
     this.ids = new Int32Array(n * F);
     this.labels = new Float32Array(n);
-    this.hists = new Int32Array(n * L);
-    this.lens = new Int32Array(n);
     this.cands = new Int32Array(n);
     this.candEmb = new Float32Array(n * d);
     this.longIn = new Float32Array(n * d);
@@ -243,18 +244,11 @@ export class SequencePredictor {
         }
       }
     }
-    const hists = this.hists;
-    const lens = this.lens.subarray(0, n);
     const len = history === null ? 0 : Math.min(history.length, useState ? S : L);
-    if (len > 0) {
-      const from = history!.length - len;
-      for (let i = 0; i < n; i++) hists.set(history!.subarray(from, from + len), i * L);
-    }
-    lens.fill(len);
+    const userHistory = history === null ? new Int32Array(0) : history.subarray(history.length - len);
     const extras: Record<string, Int32Array | Float32Array> = {
       [SEQUENCE_EXTRAS.candidates]: cands,
-      [SEQUENCE_EXTRAS.histories]: hists.subarray(0, n * L),
-      [SEQUENCE_EXTRAS.lengths]: lens,
+      [SEQUENCE_EXTRAS.userHistory]: userHistory,
     };
     if (useState) {
       const bm = this.loaded.bseModel!;
