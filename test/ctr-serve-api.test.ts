@@ -4,6 +4,7 @@
  * User states come from a BSE store built in-process with the encoder's own StateStore.
  */
 import { cp, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type CtrServer, startCtrServer } from '@compactrec/ctr-app';
@@ -65,6 +66,14 @@ async function raw(
 ): Promise<{ status: number; json: Record<string, unknown> }> {
   const res = await fetch(url, { method: 'POST', headers: { 'content-type': contentType }, body });
   return { status: res.status, json: (await res.json()) as Record<string, unknown> };
+}
+
+async function waitUntil(cond: () => boolean, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!cond()) {
+    if (Date.now() > deadline) throw new Error('timed out');
+    await new Promise((r) => setTimeout(r, 5));
+  }
 }
 
 function counter(text: string, reason: string, status: number): number {
@@ -155,6 +164,41 @@ describe('ctr serve: predictions', () => {
       expect(ok.status).toBe(200);
     } finally {
       await early.close();
+    }
+  });
+
+  it('shuts down gracefully: requests already running finish, then the port is closed', async () => {
+    // A slow BSE HTTP API (300 ms per batchGet, no users), so the requests are truly in flight at close().
+    const slow = createServer((req, res) => {
+      req.resume();
+      req.on('end', () =>
+        setTimeout(() => {
+          res.setHeader('content-type', 'application/json');
+          res.end(JSON.stringify({ results: [{ userId: '1', found: false }] }));
+        }, 300),
+      );
+    });
+    await new Promise<void>((r) => slow.listen(0, '127.0.0.1', () => r()));
+    const port = (slow.address() as { port: number }).port;
+    const s = await startCtrServer(
+      { modelDir: sdim.dir, bseUrl: `http://127.0.0.1:${port}`, port: 0, log: () => {} },
+      tf,
+    );
+    try {
+      const inFlight = [0, 1, 2].map((u) =>
+        postJson(`${s.url}/v1/predict`, { userId: String(u), candidates: [{ itemId: 4 }, { itemId: 9 }] }),
+      );
+      await waitUntil(() => s.inflight() === 3);
+      const closed = s.close();
+      const results = await Promise.all(inFlight);
+      for (const r of results) {
+        expect(r.status).toBe(200);
+        expect(r.json.path).toBe('cold-start');
+      }
+      await closed;
+      await expect(fetch(`${s.url}/healthz`)).rejects.toThrow();
+    } finally {
+      await new Promise((r) => slow.close(r));
     }
   });
 

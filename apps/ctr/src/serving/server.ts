@@ -69,6 +69,8 @@ export interface CtrServer {
   readonly app: FastifyInstance;
   /** The version currently served. */
   version(): string;
+  /** Requests received and not yet answered. */
+  inflight(): number;
   /** Loads `modelDir` (default: the current one) and switches to it; throws (keeping the old model) if it fails. */
   reload(modelDir?: string): Promise<{ version: string; previous: string }>;
   /** Stops listening, waits for in-flight requests, frees the model and the state source. */
@@ -315,10 +317,25 @@ export async function startCtrServer(options: CtrServerOptions, tf?: Tf): Promis
 
   const app = Fastify({ logger: false, bodyLimit: o.bodyLimit });
   const started = new WeakMap<object, bigint>();
+  // In-flight requests and the last arrival, for a graceful close (see close()).
+  let inflight = 0;
+  let lastArrival = 0;
+  let closing = false;
+  const open = new WeakSet<object>();
+  const done = (req: object): void => {
+    if (open.delete(req)) inflight--;
+  };
   app.addHook('onRequest', async (req) => {
     started.set(req, process.hrtime.bigint());
+    open.add(req);
+    inflight++;
+    lastArrival = performance.now();
+  });
+  app.addHook('onRequestAbort', async (req) => {
+    done(req);
   });
   app.addHook('onResponse', async (req, reply) => {
+    done(req);
     const route = req.routeOptions.url ?? 'unknown';
     requests.inc({ route, status: String(reply.statusCode) });
     const t0 = started.get(req);
@@ -378,6 +395,7 @@ export async function startCtrServer(options: CtrServerOptions, tf?: Tf): Promis
   app.get('/healthz', async (_req, reply) => reply.send({ ok: true, version: slot.get().version }));
 
   app.get('/readyz', async (_req, reply) => {
+    if (closing) return reply.code(503).send({ ready: false, reason: 'shutting down' });
     try {
       await source.check();
       return reply.send({ ready: true, version: slot.get().version, source: source.kind });
@@ -451,8 +469,16 @@ export async function startCtrServer(options: CtrServerOptions, tf?: Tf): Promis
     port,
     app,
     version: () => slot.get().version,
+    inflight: () => inflight,
     reload,
     async close() {
+      // Graceful: /readyz turns 503 at once; requests already received (including ones still queued behind a
+      // running one) are answered; the port closes once nothing arrived for 50 ms and none runs (at most 5 s).
+      closing = true;
+      const deadline = performance.now() + 5000;
+      while ((inflight > 0 || performance.now() - lastArrival < 50) && performance.now() < deadline) {
+        await new Promise((r) => setTimeout(r, 10));
+      }
       await app.close();
       slot.dispose();
       await source.close();
