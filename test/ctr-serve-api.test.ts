@@ -120,6 +120,36 @@ describe('ctr serve: predictions', () => {
     }
   });
 
+  it('a hashed (compressed) user table places users it never saw; they get the cold-start path, equal to the offline model', async () => {
+    const hashed = await trainSaved(tf, 'din', 6, join(root, 'din-modulo'), {
+      method: 'modulo',
+      budget: 0.5,
+      keepFullBelow: 0,
+    });
+    expect(hashed.seq.model.mappers[0]!.method).toBe('modulo');
+    expect(hashed.seq.model.mappers[0]!.rows).toBeLessThan(60);
+    const s = await startCtrServer({ modelDir: hashed.dir, bseStateDir: stateDir, port: 0, log: () => {} }, tf);
+    try {
+      const cands = candidatesFor(77, 6);
+      const r = await postJson(`${s.url}/v1/predict`, {
+        userId: '5000',
+        candidates: [...cands].map((itemId) => ({ itemId })),
+      });
+      expect(r.status).toBe(200);
+      expect(r.json.path).toBe('cold-start');
+      const want = offlinePredict(hashed.seq.model, 5000, new Int32Array(0), cands, SERVE_L);
+      expect(maxAbsDiff(r.json.probabilities as number[], want)).toBeLessThan(1e-5);
+      const known = await postJson(`${s.url}/v1/predict`, {
+        userId: '1',
+        candidates: [...cands].map((itemId) => ({ itemId })),
+      });
+      expect(maxAbsDiff(known.json.probabilities as number[], want)).toBeGreaterThan(0); // the user embedding matters
+    } finally {
+      await s.close();
+      hashed.seq.model.dispose();
+    }
+  });
+
   it('never mixes versions: a state of another model version is a 409 naming both (or the documented window fallback)', async () => {
     const other = await startCtrServer({ modelDir: sdimOther.dir, bseStateDir: stateDir, port: 0, log: () => {} }, tf);
     const fallback = await startCtrServer(

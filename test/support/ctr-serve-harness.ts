@@ -33,9 +33,20 @@ export interface SavedModel {
 }
 
 /** Trains `kind` for one epoch on {@link SERVE_SPEC} and saves it to `dir`. */
-export async function trainSaved(tf: Tf, kind: SequenceModelKind, seed: number, dir: string): Promise<SavedModel> {
+export async function trainSaved(
+  tf: Tf,
+  kind: SequenceModelKind,
+  seed: number,
+  dir: string,
+  userTable: { method?: string; budget?: number; keepFullBelow?: number } = {},
+): Promise<SavedModel> {
   const data = await openCtrData('seq-synthetic', SERVE_SPEC);
-  const seq = createSequenceCtrModel(tf, data, { model: kind, dim: 8, mlp: [16], numHashes: 24, seed });
+  const seq = createSequenceCtrModel(
+    tf,
+    data,
+    { model: kind, dim: 8, mlp: [16], numHashes: 24, seed, ...userTable },
+    { counts: data.train.counts() },
+  );
   await trainCtr(seq.model, { train: data.train, valid: data.valid }, { epochs: 1, batchSize: 32, seed });
   const { bseVersion, files } = await saveSequenceCtrModel(seq, dir, { data: data.descriptor });
   const bseFile = files.find((f) => f.endsWith('.sdim'));
