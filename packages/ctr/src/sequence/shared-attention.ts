@@ -73,7 +73,30 @@ export class SharedDinScorer {
         const k0 = j * d;
         const kr = j * H;
         let score = b2;
-        for (let h = 0; h < H; h++) {
+        let h = 0;
+        // Four hidden units per pass share each load of the key.
+        for (; h + 4 <= H; h += 4) {
+          let z0 = kp[kr + h]! + qp[h]!;
+          let z1 = kp[kr + h + 1]! + qp[h + 1]!;
+          let z2 = kp[kr + h + 2]! + qp[h + 2]!;
+          let z3 = kp[kr + h + 3]! + qp[h + 3]!;
+          const m0 = h * d;
+          const m1 = m0 + d;
+          const m2 = m1 + d;
+          const m3 = m2 + d;
+          for (let t = 0; t < d; t++) {
+            const k = keys[k0 + t]!;
+            z0 += m[m0 + t]! * k;
+            z1 += m[m1 + t]! * k;
+            z2 += m[m2 + t]! * k;
+            z3 += m[m3 + t]! * k;
+          }
+          if (z0 > 0) score += w2[h]! * z0;
+          if (z1 > 0) score += w2[h + 1]! * z1;
+          if (z2 > 0) score += w2[h + 2]! * z2;
+          if (z3 > 0) score += w2[h + 3]! * z3;
+        }
+        for (; h < H; h++) {
           let z = kp[kr + h]! + qp[h]!;
           const mr = h * d;
           for (let t = 0; t < d; t++) z += m[mr + t]! * keys[k0 + t]!;
