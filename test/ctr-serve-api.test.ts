@@ -7,9 +7,9 @@ import { cp, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { type CtrServer, startCtrServer } from '@compactrec/ctr-app';
 import { initTf, type Tf } from '@compactrec/tf-backend';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type CtrServer, startCtrServer } from '../apps/ctr/src/app.js';
 import {
   buildStore,
   candidatesFor,

@@ -9,9 +9,9 @@ import { cp, mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { BehaviourEvent } from '@compactrec/bse-stream';
-import { type CtrServer, startCtrServer } from '@compactrec/ctr-app';
 import { initTf, type Tf } from '@compactrec/tf-backend';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { type CtrServer, startCtrServer } from '../apps/ctr/src/app.js';
 import { createTopic, EncoderChild, FAST, produce, waitCaughtUp, waitFor } from './support/bse-harness.js';
 import {
   candidatesFor,
