@@ -227,7 +227,7 @@ export class SequencePredictor {
     } else if (this.usesBse) {
       history = null; // no state: cold start
     }
-    if (history !== null && history.includes(0)) {
+    if (history?.includes(0)) {
       // Item 0 is the item table's padding row (zero, never trained): a behaviour on it carries nothing
       // (its zero vector adds nothing to an l2- or sum-pooled bucket), so it is dropped from the history.
       history = history.filter((h) => h !== 0);

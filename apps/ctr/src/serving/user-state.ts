@@ -116,7 +116,7 @@ export class HttpUserStates implements UserStateSource {
     if (!res.ok) throw new Error(`BSE service ${this.url} answered ${res.status} to batchGet`);
     const body = (await res.json()) as { results: Record<string, unknown>[] };
     const r = body.results[0];
-    if (!r || r.found !== true) return { bse: null, window: null };
+    if (r?.found !== true) return { bse: null, window: null };
     const counts = Uint32Array.from(r.counts as number[]);
     return {
       bse: {
