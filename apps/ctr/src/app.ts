@@ -18,7 +18,9 @@ import {
   evaluateCtr,
   type FieldVocabulary,
   loadCtrModel,
+  loadSequenceCtrModel,
   openCtrData,
+  readCtrModelConfig,
   saveCtrModel,
   trainCtr,
 } from '@compactrec/ctr';
@@ -188,7 +190,9 @@ export async function evaluateCtrApp(
 ): Promise<CtrEvaluation & { backend: string; split: CtrEvalSplit; path: string }> {
   const log = o.log ?? stderr;
   const rt = await initTf({ prefer: o.backend ?? 'auto', quiet: true });
-  const loaded = await loadCtrModel(rt.tf, o.modelDir);
+  const loaded = (await readCtrModelConfig(o.modelDir)).sequence
+    ? await loadSequenceCtrModel(rt.tf, o.modelDir)
+    : await loadCtrModel(rt.tf, o.modelDir);
   try {
     const saved = loaded.config.data ?? {};
     const format = o.format ?? (saved.format as CtrDataFormat | undefined);
@@ -269,3 +273,21 @@ export async function openCtrPredictor(
     dispose: () => model.dispose(),
   };
 }
+
+export { type CtrPredictAppOptions, type CtrPredictAppResult, predictCtrApp } from './serving/batch.js';
+export {
+  type PredictInput,
+  type PredictOutput,
+  type PredictPath,
+  RequestError,
+  SequencePredictor,
+  type VersionMismatchPolicy,
+} from './serving/predictor.js';
+export {
+  type CtrServer,
+  type CtrServerOptions,
+  DEFAULT_CTR_SERVER_OPTIONS,
+  parsePredictBody,
+  startCtrServer,
+} from './serving/server.js';
+export { HttpUserStates, StoreUserStates, type UserState, type UserStateSource } from './serving/user-state.js';

@@ -91,6 +91,14 @@ export {
   type SequenceCtrModel,
   type SequenceCtrModelOptions,
 } from './sequence/model.js';
+export {
+  type LoadedSequenceCtrModel,
+  loadSequenceCtrModel,
+  type SaveableSequenceModel,
+  SEQUENCE_MODEL_FILES,
+  type SequenceModelSection,
+  saveSequenceCtrModel,
+} from './sequence/model-dir.js';
 export { SequenceCtrSource, sequenceSchema, splitUserTail } from './sequence/source.js';
 export { DEFAULT_SYNTHETIC_CTR_OPTIONS, SyntheticCtr, type SyntheticCtrOptions } from './synthetic.js';
 export {

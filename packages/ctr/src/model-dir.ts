@@ -53,6 +53,8 @@ export interface CtrModelConfig {
   readonly data?: Readonly<Record<string, unknown>>;
   /** Training summary (epochs, best validation AUC, test metrics...). */
   readonly training?: Readonly<Record<string, unknown>>;
+  /** Sequence models only: the sequence block (see `saveSequenceCtrModel` in sequence/model-dir.ts). */
+  readonly sequence?: Readonly<Record<string, unknown>>;
 }
 
 /** Extra content of {@link saveCtrModel}. */
@@ -60,6 +62,8 @@ export interface SaveCtrModelExtras {
   readonly vocabulary?: FieldVocabulary;
   readonly data?: Readonly<Record<string, unknown>>;
   readonly training?: Readonly<Record<string, unknown>>;
+  /** Sequence models: the config's `sequence` section (written by `saveSequenceCtrModel`). */
+  readonly sequence?: Readonly<Record<string, unknown>>;
 }
 
 async function writeJsonAtomic(path: string, value: unknown): Promise<void> {
@@ -136,6 +140,7 @@ export async function saveCtrModel(model: CtrModel, dir: string, extras: SaveCtr
     hasVocabulary: extras.vocabulary !== undefined,
     ...(extras.data ? { data: extras.data } : {}),
     ...(extras.training ? { training: extras.training } : {}),
+    ...(extras.sequence ? { sequence: extras.sequence } : {}),
   };
   const configPath = join(dir, files.config);
   await writeJsonAtomic(configPath, config);
@@ -202,6 +207,11 @@ function need<T>(value: T | undefined, what: string, dir: string): T {
 /** Loads a model directory written by {@link saveCtrModel}; predictions equal the saved model's. */
 export async function loadCtrModel(tf: Tf, dir: string, options: LoadCtrModelOptions = {}): Promise<LoadedCtrModel> {
   const config = await readCtrModelConfig(dir);
+  if (config.sequence !== undefined && !options.blocks?.length) {
+    throw new UsageError(
+      `ctr/loadCtrModel: '${dir}' holds a sequence model (${String(config.sequence.kind)}); load it with loadSequenceCtrModel`,
+    );
+  }
   const files = CTR_MODEL_FILES;
   const [dense, tables, mappersCk] = await Promise.all([
     readCheckpoint(join(dir, files.dense), { kind: 'ctr-dense' }),

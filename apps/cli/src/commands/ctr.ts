@@ -24,6 +24,7 @@ import { ID_HASHING_METHODS } from '@compactrec/id-hashing';
 import { initTf, type TfPreference } from '@compactrec/tf-backend';
 import { CliUsageError, type Command, type OptionSpec } from '../args.js';
 import { checkOutputDir } from '../output.js';
+import { writeSequenceModelDir } from './ctr-serve.js';
 
 /** Methods usable on CTR fields (graph methods need user–item interactions a CTR field does not have). */
 const CTR_METHODS = Object.values(ID_HASHING_METHODS)
@@ -224,9 +225,11 @@ async function trainSequence(a: Record<string, unknown>): Promise<number> {
     );
   }
   if (a.out !== undefined) {
-    throw new CliUsageError(
-      `--out is not supported for the sequence model '${model}' yet (the model directory has no item table or attention weights); drop --out`,
-    );
+    await checkOutputDir('compactrec ctr train', 'out', a.out as string, {
+      protect: Object.values(CTR_MODEL_FILES),
+      force: a.force === true,
+      what: 'a model',
+    });
   }
   const log = (line: string): void => {
     process.stderr.write(`${line}\n`);
@@ -279,6 +282,13 @@ async function trainSequence(a: Record<string, unknown>): Promise<number> {
     const valid = await evaluateCtr(m, data.valid);
     const test = await evaluateCtr(m, data.test);
     log(`[ctr] ${model} test auc ${test.auc.toFixed(4)} logloss ${test.logloss.toFixed(4)} (${test.samples} samples)`);
+    const files =
+      a.out === undefined
+        ? []
+        : await writeSequenceModelDir({ model: m, block, kind: model as SequenceModelKind }, a.out as string, {
+            data: data.descriptor,
+            training: { bestEpoch: train.bestEpoch, valid: { auc: valid.auc }, test: { auc: test.auc } },
+          });
     process.stdout.write(
       `${JSON.stringify(
         {
@@ -293,6 +303,7 @@ async function trainSequence(a: Record<string, unknown>): Promise<number> {
           samplesPerSecond: Math.round(train.samplesPerSecond),
           itemTableBytes: block.tableBytes,
           memory: m.memory(),
+          files,
         },
         null,
         2,
@@ -362,7 +373,7 @@ export const ctrTrainCommand: Command = {
     ...SEQUENCE_OPTIONS,
     ...SEQUENCE_TRAIN_OPTIONS,
     BACKEND,
-    { name: 'out', type: 'string', description: 'Model directory to write (not yet for sequence models)' },
+    { name: 'out', type: 'string', description: 'Model directory to write (sequence models: also bse/<version>.sdim)' },
     {
       name: 'force',
       type: 'boolean',

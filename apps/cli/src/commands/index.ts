@@ -4,6 +4,7 @@ import { benchRetrievalCommand } from './bench-retrieval.js';
 import { BSE_COMMANDS } from './bse.js';
 import { clusterCommand } from './cluster.js';
 import { ctrEvalCommand, ctrTrainCommand } from './ctr.js';
+import { ctrPredictCommand, ctrServeCommand } from './ctr-serve.js';
 import { doctorCommand } from './doctor.js';
 
 /**
@@ -16,6 +17,8 @@ export const COMMANDS: readonly Command[] = [
   clusterCommand,
   ctrTrainCommand,
   ctrEvalCommand,
+  ctrServeCommand,
+  ctrPredictCommand,
   doctorCommand,
   ...BSE_COMMANDS,
 ];

@@ -13,6 +13,8 @@ import {
   type AttentionNormalization,
   DenseAdam,
   DinAttention,
+  encodeBse,
+  readInterest,
   SdimLayer,
   type SdimPooling,
   SimHasher,
@@ -21,18 +23,29 @@ import type { CtrInputBlock } from '../block.js';
 import { checkInt, checkNumber } from '../internal/check.js';
 import type { CtrBatch } from '../schema.js';
 import { SEQUENCE_MODEL_KINDS, type SequenceModelKind } from './kinds.js';
+import { SharedDinScorer } from './shared-attention.js';
 
 /**
  * Names of the `batch.extras` arrays a sequence source provides and {@link SequenceInterestBlock}
  * reads: `candidates` `[B]` (1-based item ids), `histories` `[B × maxLength]` (1-based item ids,
  * oldest first, 0 = padding after `lengths[b]`), `lengths` `[B]`, and, when the behaviours carry
  * feedback, `feedback` `[B × maxLength]` (feedback ids 1 .. numFeedback aligned with `histories`).
+ * Serving only: `longInterest` `[B × dim]` (Float32Array), the long-term interest already read from the
+ * user's precomputed state (SDIM: sdim's `readInterest` over a BSE state); the block then skips its
+ * long-term module and reads `histories` for the short-term module alone (evaluation forwards only).
+ * Serving one user: `userHistory` `[len]` (Int32Array, item ids oldest first, len ≤ maxLength) replaces
+ * `histories`/`lengths`: every row has that history, so the block computes behaviour-side work once and
+ * scores the candidates against it (`SharedDinScorer`); `userFeedback` `[len]` goes with it when the
+ * behaviours carry feedback. Equal to the per-row path with each row = the user's history.
  */
 export const SEQUENCE_EXTRAS = Object.freeze({
   candidates: 'candidates',
   histories: 'histories',
   lengths: 'lengths',
   feedback: 'feedback',
+  longInterest: 'longInterest',
+  userHistory: 'userHistory',
+  userFeedback: 'userFeedback',
 } as const);
 
 /** How a behaviour's position in the history enters its value vector (see `SequenceInterestBlockOptions.behaviourAge`). */
@@ -204,6 +217,16 @@ export class SequenceInterestBlock implements CtrInputBlock {
   private gShortVal = new Float32Array(0);
   private dropMask = new Float32Array(0);
   private trainedRows = -1;
+  /** Serving buffers of {@link runShared}. */
+  private readonly shared = {
+    scorer: new SharedDinScorer(),
+    cand: new Float32Array(0),
+    longOut: new Float32Array(0),
+    shortOut: new Float32Array(0),
+    keys: new Float32Array(0),
+    vals: new Float32Array(0),
+    shortVals: new Float32Array(0),
+  };
 
   constructor(options: SequenceInterestBlockOptions) {
     const where = 'ctr/SequenceInterestBlock';
@@ -353,7 +376,7 @@ export class SequenceInterestBlock implements CtrInputBlock {
   private extras(
     batch: CtrBatch,
     where: string,
-  ): { cands: Int32Array; hists: Int32Array; lens: Int32Array; fbs: Int32Array | null } {
+  ): { cands: Int32Array; hists: Int32Array; lens: Int32Array; fbs: Int32Array | null; longIn: Float32Array | null } {
     const e = batch.extras;
     const cands = e?.[SEQUENCE_EXTRAS.candidates];
     const hists = e?.[SEQUENCE_EXTRAS.histories];
@@ -381,20 +404,45 @@ export class SequenceInterestBlock implements CtrInputBlock {
       }
       fbs = f;
     }
-    return { cands, hists, lens, fbs };
+    const li = e?.[SEQUENCE_EXTRAS.longInterest];
+    let longIn: Float32Array | null = null;
+    if (li !== undefined) {
+      if (!(li instanceof Float32Array) || li.length < n * this.dim || !this.hasLong) {
+        throw new InvalidArgumentError(
+          `${where}: batch.extras.longInterest must be a Float32Array [${n} × ${this.dim}] of a model with a long-term module (got ${li instanceof Float32Array ? li.length : typeof li} values, kind ${this.kind})`,
+        );
+      }
+      longIn = li;
+    }
+    return { cands, hists, lens, fbs, longIn };
+  }
+
+  /** SDIM's SimHash (the one its BSE states must be built with), or null for the other kinds. */
+  get hasher(): SimHasher | null {
+    return this.sdim ? this.sdim.hasher : null;
   }
 
   /** Writes `[candidate, long-term, short-term]` features of the batch (see the class doc). */
   forward(batch: CtrBatch, out: Float32Array, training: boolean): void {
     const where = `ctr/SequenceInterestBlock(${this.kind}).forward`;
-    const { cands, hists, lens, fbs } = this.extras(batch, where);
+    if (batch.extras?.[SEQUENCE_EXTRAS.userHistory] !== undefined) {
+      if (training)
+        throw new InvalidArgumentError(`${where}: batch.extras.userHistory is for serving; training needs histories`);
+      this.trainedRows = -1;
+      this.runShared(batch, out, where);
+      return;
+    }
+    const { cands, hists, lens, fbs, longIn } = this.extras(batch, where);
     const n = batch.size;
     const W = this.width;
     if (out.length < n * W) {
       throw new InvalidArgumentError(`${where}: out has ${out.length} values; need ${n} × ${W}`);
     }
     if (training) {
-      this.run(cands, hists, lens, fbs, n, out, where, true);
+      if (longIn !== null) {
+        throw new InvalidArgumentError(`${where}: batch.extras.longInterest is for serving; training needs histories`);
+      }
+      this.run(cands, hists, lens, fbs, n, out, where, true, null);
       this.trainedRows = n;
       return;
     }
@@ -412,6 +460,7 @@ export class SequenceInterestBlock implements CtrInputBlock {
         out.subarray(s * W, (s + c) * W),
         where,
         false,
+        longIn ? longIn.subarray(s * this.dim, (s + c) * this.dim) : null,
       );
     }
   }
@@ -425,6 +474,7 @@ export class SequenceInterestBlock implements CtrInputBlock {
     out: Float32Array,
     where: string,
     training: boolean,
+    longIn: Float32Array | null,
   ): void {
     this.ensure(n);
     const { dim: d, maxLength: L, shortLength: S, numItems, width: W } = this;
@@ -460,7 +510,7 @@ export class SequenceInterestBlock implements CtrInputBlock {
           }
         }
       }
-      if (this.hasLong) {
+      if (this.hasLong && longIn === null) {
         const o = row * d;
         for (let j = 0; j < len; j++) {
           const src = hists[row + j]! * d;
@@ -482,7 +532,8 @@ export class SequenceInterestBlock implements CtrInputBlock {
     }
     const fb = this.hasValues;
     const pooled = fb ? val : beh;
-    if (this.sdim) this.sdim.forward(beh, lens, cand, n, L, longOut, fb ? val : undefined);
+    if (longIn !== null) longOut.set(longIn.subarray(0, n * d));
+    else if (this.sdim) this.sdim.forward(beh, lens, cand, n, L, longOut, fb ? val : undefined);
     else if (this.dinLong) this.dinLong.forward(beh, lens, cand, n, L, longOut, fb ? val : undefined);
     else if (this.kind === 'avgpool') {
       for (let b = 0; b < n; b++) {
@@ -510,6 +561,104 @@ export class SequenceInterestBlock implements CtrInputBlock {
       }
     }
     this.dinShort.forward(shortBeh, shortLens, cand, n, S, shortOut, fb ? shortVal : undefined);
+    for (let b = 0; b < n; b++) {
+      const o = b * W;
+      out.set(cand.subarray(b * d, b * d + d), o);
+      let col = o + d;
+      if (this.hasLong) {
+        out.set(longOut.subarray(b * d, b * d + d), col);
+        col += d;
+      }
+      out.set(shortOut.subarray(b * d, b * d + d), col);
+    }
+  }
+
+  /** Serving forward of one user's candidates against one shared history (see `SEQUENCE_EXTRAS.userHistory`). */
+  private runShared(batch: CtrBatch, out: Float32Array, where: string): void {
+    const e = batch.extras!;
+    const n = batch.size;
+    const { dim: d, maxLength: L, shortLength: S, numItems, width: W } = this;
+    const cands = e[SEQUENCE_EXTRAS.candidates];
+    const hist = e[SEQUENCE_EXTRAS.userHistory];
+    const fbIn = e[SEQUENCE_EXTRAS.userFeedback];
+    const li = e[SEQUENCE_EXTRAS.longInterest];
+    if (!(cands instanceof Int32Array) || cands.length < n || !(hist instanceof Int32Array) || hist.length > L) {
+      throw new InvalidArgumentError(
+        `${where}: serving needs Int32Array candidates [${n}] and userHistory [≤ ${L}] in batch.extras`,
+      );
+    }
+    const len = hist.length;
+    let fbs: Int32Array | null = null;
+    if (this.feedbackTable !== null) {
+      if (!(fbIn instanceof Int32Array) || fbIn.length !== len) {
+        throw new InvalidArgumentError(
+          `${where}: the block has numFeedback ${this.options.numFeedback}, so serving needs userFeedback [${len}] beside userHistory`,
+        );
+      }
+      fbs = fbIn;
+    }
+    let longIn: Float32Array | null = null;
+    if (li !== undefined) {
+      if (!(li instanceof Float32Array) || li.length < n * d || !this.hasLong) {
+        throw new InvalidArgumentError(`${where}: batch.extras.longInterest must be a Float32Array [${n} × ${d}]`);
+      }
+      longIn = li;
+    }
+    if (out.length < n * W) throw new InvalidArgumentError(`${where}: out has ${out.length} values; need ${n} × ${W}`);
+    const T = this.table.data;
+    const nf = this.options.numFeedback;
+    for (let j = 0; j < len; j++) {
+      const h = hist[j]!;
+      if (!(h >= 1 && h <= numItems)) {
+        throw new InvalidArgumentError(`${where}: userHistory[${j}] (${h}) is outside [1, ${numItems}]`);
+      }
+      if (fbs !== null && !(fbs[j]! >= 1 && fbs[j]! <= nf)) {
+        throw new InvalidArgumentError(`${where}: userFeedback[${j}] (${fbs[j]}) is outside [1, ${nf}]`);
+      }
+    }
+    const sh = this.shared;
+    if (sh.cand.length < n * d) {
+      sh.cand = new Float32Array(n * d);
+      sh.longOut = new Float32Array(n * d);
+      sh.shortOut = new Float32Array(n * d);
+    }
+    if (sh.keys.length < L * d) {
+      sh.keys = new Float32Array(L * d);
+      sh.vals = new Float32Array(L * d);
+      sh.shortVals = new Float32Array(S * d);
+    }
+    const { cand, longOut, shortOut, keys, vals, shortVals } = sh;
+    for (let b = 0; b < n; b++) {
+      const id = cands[b]!;
+      if (!(id >= 1 && id <= numItems)) {
+        throw new InvalidArgumentError(`${where}: candidate item id ${id} (row ${b}) is outside [1, ${numItems}]`);
+      }
+      cand.set(T.subarray(id * d, id * d + d), b * d);
+    }
+    for (let j = 0; j < len; j++) keys.set(T.subarray(hist[j]! * d, hist[j]! * d + d), j * d);
+    const FT = this.feedbackTable ? this.feedbackTable.data : null;
+    const AT = this.ageTable ? this.ageTable.data : null;
+    const fb = this.hasValues;
+    if (this.hasLong) {
+      if (fb) this.values(T, FT, AT, hist, fbs, 0, len, len, vals, 0);
+      const pooled = fb ? vals : keys;
+      if (longIn !== null) longOut.set(longIn.subarray(0, n * d));
+      else if (this.sdim) {
+        const state = encodeBse(this.sdim.hasher, keys, len, 'serving', fb ? vals : keys);
+        readInterest(state, this.sdim.hasher, cand, n, longOut, this.options.sdimPooling);
+      } else if (this.dinLong) sh.scorer.forward(this.dinLong, keys, fb ? vals : null, len, cand, n, longOut);
+      else {
+        // avgpool: the same mean for every candidate.
+        longOut.fill(0, 0, d);
+        for (let j = 0; j < len; j++) for (let k = 0; k < d; k++) longOut[k]! += pooled[j * d + k]!;
+        if (len > 0) for (let k = 0; k < d; k++) longOut[k]! *= 1 / len;
+        for (let b = 1; b < n; b++) longOut.copyWithin(b * d, 0, d);
+      }
+    }
+    const sl = Math.min(len, S);
+    const from = len - sl;
+    if (fb) this.values(T, FT, AT, hist, fbs, from, sl, sl, shortVals, 0);
+    sh.scorer.forward(this.dinShort, keys.subarray(from * d, len * d), fb ? shortVals : null, sl, cand, n, shortOut);
     for (let b = 0; b < n; b++) {
       const o = b * W;
       out.set(cand.subarray(b * d, b * d + d), o);
