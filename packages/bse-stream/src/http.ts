@@ -10,7 +10,7 @@
  *   GET  /metrics               Prometheus text
  */
 import { deserializeBse } from '@compactrec/sdim';
-import Fastify, { type FastifyInstance } from 'fastify';
+import Fastify, { type FastifyInstance, type FastifyReply } from 'fastify';
 import { LatencyRing } from './metrics.js';
 import type { StateStore, StoredState } from './store.js';
 
@@ -31,6 +31,11 @@ export interface HttpDeps {
   health(): Promise<{ ok: boolean } & Record<string, unknown>> | ({ ok: boolean } & Record<string, unknown>);
   /** Requests a model switch (validates that the version can be loaded). */
   requestVersion(version: string): Promise<{ active: string; pending: string | undefined }>;
+  /**
+   * Rebuilds a user's states whose bytes fail their checksum from the user's window (the writer does
+   * it); returns how many it rebuilt. Without it, a corrupted state answers 503.
+   */
+  repair?(userId: string): Promise<number>;
 }
 
 /** Options of {@link buildHttpApp}. */
@@ -78,6 +83,30 @@ export function decodeSums(base64: string): Float64Array {
   return new Float64Array(copy.buffer);
 }
 
+/**
+ * The served state of `userId`, checked against its checksum. A corrupted state is rebuilt from the
+ * window through `deps.repair` and read again; `undefined` = unknown user; throws when it stays corrupt.
+ */
+async function readVerified(deps: HttpDeps, userId: string): Promise<{ s: StoredState; json: BseStateJson } | undefined> {
+  for (let attempt = 0; ; attempt++) {
+    const s = deps.store.getState(userId);
+    if (!s) return undefined;
+    try {
+      return { s, json: stateToJson(s) };
+    } catch (err) {
+      if (attempt > 0 || !deps.repair) throw err;
+      await deps.repair(userId);
+    }
+  }
+}
+
+function corrupt(reply: FastifyReply, userId: string, err: unknown) {
+  return reply.code(503).send({
+    error: 'state_corrupt',
+    message: `the stored state of user '${userId}' is corrupted and could not be rebuilt (${String((err as Error)?.message ?? err)}); see /healthz`,
+  });
+}
+
 /** The fastify app (not listening yet) and its latency ring. */
 export function buildHttpApp(
   deps: HttpDeps,
@@ -100,8 +129,14 @@ export function buildHttpApp(
   });
 
   app.get<{ Params: { id: string }; Querystring: { format?: string } }>('/v1/users/:id/bse', async (req, reply) => {
-    const s = deps.store.getState(req.params.id);
-    if (!s) return reply.code(404).send({ error: 'not_found', message: `no state for user '${req.params.id}'` });
+    let found: Awaited<ReturnType<typeof readVerified>>;
+    try {
+      found = await readVerified(deps, req.params.id);
+    } catch (err) {
+      return corrupt(reply, req.params.id, err);
+    }
+    if (!found) return reply.code(404).send({ error: 'not_found', message: `no state for user '${req.params.id}'` });
+    const s = found.s;
     const binary = req.query.format === 'binary' || (req.headers.accept ?? '').includes('application/octet-stream');
     if (binary) {
       return reply
@@ -109,7 +144,7 @@ export function buildHttpApp(
         .header('x-bse-version', s.version)
         .send(Buffer.from(s.bytes.buffer, s.bytes.byteOffset, s.bytes.byteLength));
     }
-    return reply.send(stateToJson(s));
+    return reply.send(found.json);
   });
 
   // '::' is fastify's escape for a literal ':' in a path (Google-style custom method).
@@ -123,10 +158,16 @@ export function buildHttpApp(
         .code(400)
         .send({ error: 'bad_request', message: `at most ${maxBatchGet} userIds per request; got ${ids.length}` });
     }
-    const results = (ids as string[]).map((id) => {
-      const s = deps.store.getState(id);
-      return s ? { found: true, ...stateToJson(s) } : { userId: id, found: false };
-    });
+    const results: ({ found: boolean; userId: string } & Partial<BseStateJson>)[] = [];
+    for (const id of ids as string[]) {
+      let found: Awaited<ReturnType<typeof readVerified>>;
+      try {
+        found = await readVerified(deps, id);
+      } catch (err) {
+        return corrupt(reply, id, err);
+      }
+      results.push(found ? { found: true, ...found.json } : { userId: id, found: false });
+    }
     return reply.send({ results });
   });
 

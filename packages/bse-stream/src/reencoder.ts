@@ -15,6 +15,8 @@ export interface ReencoderOptions {
   usersPerStep?: number;
   /** How often to look for a pending version, ms. @default 500 */
   pollMs?: number;
+  /** Pause between two re-encode transactions, ms: throttles a switch to leave the CPU to ingest. @default 0 */
+  pauseMs?: number;
   /** Log sink. */
   log?: (level: 'error' | 'warn' | 'info', message: string, extra?: Record<string, unknown>) => void;
 }
@@ -26,6 +28,7 @@ export class Reencoder {
   private stopped = false;
   private readonly usersPerStep: number;
   private readonly pollMs: number;
+  private readonly pauseMs: number;
   private readonly log: NonNullable<ReencoderOptions['log']>;
   /** Versions this instance switched to (for logs/tests). */
   readonly completed: string[] = [];
@@ -37,6 +40,7 @@ export class Reencoder {
   ) {
     this.usersPerStep = options.usersPerStep ?? 200;
     this.pollMs = options.pollMs ?? 500;
+    this.pauseMs = options.pauseMs ?? 0;
     this.log = options.log ?? (() => {});
   }
 
@@ -77,7 +81,8 @@ export class Reencoder {
           }
           return;
         }
-        await yieldToLoop();
+        if (this.pauseMs > 0) await new Promise((r) => setTimeout(r, this.pauseMs));
+        else await yieldToLoop();
       }
     } finally {
       this.running = false;

@@ -5,6 +5,13 @@
  * state changes and the partition's next offset → resolve the offset → heartbeat. It stops at a chunk
  * boundary as soon as the partition is revoked or the consumer stops, so a rebalance hands over a
  * store that is exactly at a committed offset. On assignment it seeks to the store's offsets.
+ *
+ * It never applies a log it cannot vouch for: on assignment it seeks one record BEFORE the stored
+ * offset and checks that record's fingerprint against the one stored with the offset (a re-created
+ * topic, or a stored offset that was changed, fails that check), that the log does not jump past the
+ * stored offset (a gap) and that the stored offset is inside the partition. A partition that fails a
+ * check, or whose events meet a corrupted user window, is stopped with a {@link PartitionProblem}
+ * that /healthz reports; good events are never dead-lettered because our state is broken.
  */
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import { CompactRecError, InvalidArgumentError } from '@compactrec/core';
@@ -21,7 +28,14 @@ import {
 import { RateMeter } from './metrics.js';
 import type { ModelRegistry } from './models.js';
 import { type RetryOptions, resolveRetryOptions, withRetry } from './retry.js';
-import type { ApplyModels, ApplyResult, StateStore, StoreRecord } from './store.js';
+import {
+  type ApplyModels,
+  type ApplyResult,
+  CorruptWindowError,
+  recordFingerprint,
+  type StateStore,
+  type StoreRecord,
+} from './store.js';
 import type {
   BatchControl,
   ConsumerOptions,
@@ -74,6 +88,17 @@ export interface PartitionView {
   owned: boolean;
 }
 
+/** Why a partition is stopped (or, for `store-unwritable`, why no partition can store). */
+export interface PartitionProblem {
+  /** Undefined for `store-unwritable`, which concerns the whole store. */
+  readonly partition: number | undefined;
+  readonly kind: 'log-mismatch' | 'offset-gap' | 'offset-beyond-end' | 'corrupt-window' | 'store-unwritable';
+  /** What is wrong and how to fix it. */
+  readonly message: string;
+  /** ISO time it was detected. */
+  readonly since: string;
+}
+
 /** The store reported an error SQLite may recover from (busy/locked/IO): retried with backoff. */
 class StoreBusyError extends CompactRecError {
   constructor(cause: unknown) {
@@ -110,6 +135,16 @@ export class EncoderRunner {
   deadLettered = 0;
   /** Store transactions that applied a chunk (events per transaction = rate total / this). */
   transactions = 0;
+  /** Store writes that failed (busy, I/O, full disk) and were retried. */
+  storeWriteFailures = 0;
+  /** Set while the store cannot be written (cleared by the next successful apply). */
+  storeFailure: PartitionProblem | undefined;
+  /** Partitions stopped because their log or state cannot be trusted (see the module doc). */
+  readonly halted = new Map<number, PartitionProblem>();
+  /** Per partition: the record expected first after the assignment's seek, and its stored fingerprint. */
+  private readonly verify = new Map<number, { nextOffset: number; fingerprint: number | undefined }>();
+  /** Resume functions of the partitions paused by a halt. */
+  private readonly resumers = new Map<number, () => void>();
   private readonly maxTx: number;
   private readonly codec: Required<CodecOptions>;
   private readonly retry: Required<RetryOptions>;
@@ -206,22 +241,98 @@ export class EncoderRunner {
     // The store's own checks already keep the cache exact (state-cache.ts); this keeps it to the users
     // of the partitions owned from now on.
     this.store.invalidateCache();
-    const stored = this.store.nextOffsets(this.topic);
+    const marks = this.store.partitionMarks(this.topic);
     for (const v of this.partitions.values()) v.owned = false;
     const seek = new Map<number, number>();
+    this.verify.clear();
+    this.halted.clear(); // checked again from scratch on this assignment
+    for (const resume of this.resumers.values()) resume();
+    this.resumers.clear();
     for (const p of partitions) {
       const v = this.view(p);
       v.owned = true;
-      v.nextOffset = stored.get(p) ?? 0;
+      const mark = marks.get(p);
+      v.nextOffset = mark?.nextOffset ?? 0;
       // Always from the store: a partition it never saw starts at 0 (Kafka resets to the earliest
       // offset if 0 is gone), never at Kafka's committed offset, which may be ahead of the store.
-      seek.set(p, v.nextOffset);
+      // With a stored fingerprint, one record earlier: the first record fetched proves the log is the
+      // one the store applied (the store skips records below its offset anyway).
+      if (mark !== undefined) this.verify.set(p, mark);
+      seek.set(p, mark?.fingerprint !== undefined && mark.nextOffset > 0 ? mark.nextOffset - 1 : v.nextOffset);
     }
     this.log('info', 'bse-stream/runner: partitions assigned', {
       partitions: [...partitions],
       seek: Object.fromEntries(seek),
     });
+    if (marks.size > 0) void this.checkRanges(partitions, marks);
     return seek;
+  }
+
+  /** A stored offset beyond the partition's end: the topic was re-created or truncated. */
+  private async checkRanges(partitions: readonly number[], marks: ReadonlyMap<number, { nextOffset: number }>) {
+    try {
+      const ends = new Map((await this.transport.topicOffsets(this.topic)).map((r) => [r.partition, r.high]));
+      for (const p of partitions) {
+        const next = marks.get(p)?.nextOffset;
+        const high = ends.get(p);
+        if (next !== undefined && high !== undefined && high < next && this.partitions.get(p)?.owned) {
+          this.halt(
+            p,
+            'offset-beyond-end',
+            `the stored offset ${next} of ${this.topic}/${p} is beyond the partition's end ${high}: the topic was re-created or truncated`,
+          );
+        }
+      }
+    } catch (err) {
+      this.log('warn', 'bse-stream/runner: could not read the partition ends to check the stored offsets', {
+        error: String(err),
+      });
+    }
+  }
+
+  /** Stops consuming `partition` and records why (reported by /healthz and /metrics). */
+  private halt(partition: number, kind: PartitionProblem['kind'], what: string): void {
+    const message = `${what}; partition ${partition} is stopped and nothing of it is applied. Rebuild the state with \`compactrec bse replay\` into a new --state-dir (or restore the store) and serve from it`;
+    this.halted.set(partition, { partition, kind, message, since: new Date().toISOString() });
+    this.log('error', `bse-stream/runner: ${message}`, { partition, kind });
+  }
+
+  /** Checks the first record fetched after an assignment against the stored mark; false = halted. */
+  private verifyFirst(partition: number, first: InboundMessage): boolean {
+    const mark = this.verify.get(partition);
+    if (mark === undefined) return true;
+    this.verify.delete(partition);
+    const where = `${this.topic}/${partition}`;
+    const next = mark.nextOffset;
+    if (mark.fingerprint !== undefined && next > 0 && first.offset === next - 1) {
+      if (recordFingerprint(first.value, first.timestamp) === mark.fingerprint) return true;
+      this.halt(
+        partition,
+        'log-mismatch',
+        `record ${next - 1} of ${where} is not the record the store applied there: the topic was re-created, or the stored offset was changed`,
+      );
+      return false;
+    }
+    if (first.offset < next - 1 || (mark.fingerprint === undefined && first.offset < next)) {
+      this.halt(
+        partition,
+        'log-mismatch',
+        `${where} restarts at offset ${first.offset}, below the stored offset ${next}: the topic was re-created or truncated`,
+      );
+      return false;
+    }
+    if (first.offset > next) {
+      this.halt(
+        partition,
+        'offset-gap',
+        `${where} jumps from the stored offset ${next} to ${first.offset}: ${first.offset - next} records were deleted (retention) or the topic was re-created`,
+      );
+      return false;
+    }
+    if (mark.fingerprint !== undefined && next > 0) {
+      this.log('warn', `bse-stream/runner: record ${next - 1} of ${where} is gone; the log identity is not verified`);
+    }
+    return true;
   }
 
   /** The models of the store's active and pending versions (loaded on demand). */
@@ -244,12 +355,25 @@ export class EncoderRunner {
     const v = this.view(batch.partition);
     v.endOffset = Math.max(v.endOffset, batch.highWatermark);
     const msgs = batch.messages;
+    if (!control.isActive() || this.stopping) return;
+    if (msgs.length > 0 && !this.halted.has(batch.partition)) this.verifyFirst(batch.partition, msgs[0]!);
+    if (this.halted.has(batch.partition)) {
+      this.resumers.set(batch.partition, control.pause());
+      return;
+    }
     let i = 0;
     while (i < msgs.length) {
       if (!control.isActive() || this.stopping) return;
       const end = Math.min(msgs.length, i + this.maxTx);
       const last = msgs[end - 1]!.offset;
-      await this.processChunk(batch.topic, batch.partition, msgs, i, end);
+      try {
+        await this.processChunk(batch.topic, batch.partition, msgs, i, end);
+      } catch (err) {
+        if (!(err instanceof CorruptWindowError)) throw err;
+        this.halt(batch.partition, 'corrupt-window', err.message);
+        this.resumers.set(batch.partition, control.pause());
+        return;
+      }
       v.nextOffset = last + 1;
       this.rate.add(end - i);
       control.resolveOffset(last);
@@ -276,9 +400,6 @@ export class EncoderRunner {
         this.retry,
         () => this.stopping,
       );
-      const numItems = models.pending
-        ? Math.min(models.active.numItems, models.pending.numItems)
-        : models.active.numItems;
       const stored = this.store.nextOffsets(topic).get(partition) ?? -1;
       const records: StoreRecord[] = [];
       const dead: OutboundMessage[] = [];
@@ -286,20 +407,18 @@ export class EncoderRunner {
         const m = msgs[k]!;
         if (m.offset < stored) continue; // applied before (earlier run or another instance)
         let failure: DecodeFailure | undefined;
+        const fingerprint = recordFingerprint(m.value, m.timestamp);
         try {
-          const r = decodeEvent(m.value, this.codec);
+          // Items the model does not know are applied too (they stay in the window and add nothing to
+          // that model's state): the rule of encodeUserState, the same for live events and re-encodes.
+          const r = decodeEvent(m.value, this.codec, m.timestamp);
           if (isDecodeFailure(r)) failure = r;
-          else if (r.itemId >= numItems) {
-            failure = {
-              reason: 'unknown-item',
-              detail: `itemId ${r.itemId} is not below numItems ${numItems} of the model`,
-            };
-          } else records.push({ offset: m.offset, event: r });
+          else records.push({ offset: m.offset, event: r, fingerprint });
         } catch (err) {
           failure = { reason: 'apply-failed', detail: `decoding threw: ${String(err)}` };
         }
         if (failure) {
-          records.push({ offset: m.offset, reason: failure.reason });
+          records.push({ offset: m.offset, reason: failure.reason, fingerprint });
           dead.push(this.deadLetter(failure, topic, partition, m));
         }
       }
@@ -374,18 +493,38 @@ export class EncoderRunner {
         'apply to the store',
         () => {
           try {
-            return this.store.apply(topic, partition, recs, models);
+            const r = this.store.apply(topic, partition, recs, models);
+            this.storeFailure = undefined;
+            return r;
           } catch (err) {
-            if (isRetriableStoreError(err)) throw new StoreBusyError(err);
+            if (isRetriableStoreError(err)) {
+              this.storeWriteFailures++;
+              if (this.storeFailure === undefined) {
+                const full = (err as { code?: string }).code === 'SQLITE_FULL';
+                this.storeFailure = {
+                  partition: undefined,
+                  kind: 'store-unwritable',
+                  message: `the state store cannot be written (${String((err as Error)?.message ?? err)}); ${
+                    full ? 'the disk (or maxDbBytes) is full: free space' : 'check the state folder'
+                  }; consumption resumes by itself once a write succeeds`,
+                  since: new Date().toISOString(),
+                };
+                this.log('error', `bse-stream/runner: ${this.storeFailure.message}`, { code: (err as { code?: string }).code });
+              }
+              throw new StoreBusyError(err);
+            }
             throw err;
           }
         },
         this.retry,
+        () => this.stopping,
       );
     try {
       return await once(records);
     } catch (err) {
       if (err instanceof CompactRecError && err.retriable) throw err;
+      // Our state is broken, not the event: never dead-letter for that (the caller stops the partition).
+      if (err instanceof CorruptWindowError) throw err;
       this.log('warn', 'bse-stream/runner: a chunk failed to apply; applying its records one by one', {
         error: String(err),
       });
@@ -410,6 +549,7 @@ export class EncoderRunner {
         r = await once([rec]);
       } catch (err) {
         if (err instanceof CompactRecError && err.retriable) throw err;
+        if (err instanceof CorruptWindowError) throw err;
         const failure: DecodeFailure = {
           reason: 'apply-failed',
           detail: `the store could not apply it: ${String(err)}`,
@@ -427,7 +567,13 @@ export class EncoderRunner {
             headers: { 'x-dlq-reason': failure.reason, 'x-dlq-source': `${topic}/${partition}/${rec.offset}` },
           },
         ]);
-        r = await once([{ offset: rec.offset, reason: 'apply-failed' }]);
+        r = await once([
+          {
+            offset: rec.offset,
+            reason: 'apply-failed',
+            ...(rec.fingerprint === undefined ? {} : { fingerprint: rec.fingerprint }),
+          },
+        ]);
       }
       if (!r.ok) return r;
       sum(r);

@@ -5,6 +5,7 @@
 import { randomUUID } from 'node:crypto';
 import { Worker } from 'node:worker_threads';
 import { InvalidArgumentError, NotFoundError, UsageError } from '@compactrec/core';
+import type { SdimModelVersion } from '@compactrec/sdim';
 import type { CodecOptions } from './codec.js';
 import { encodeEvent } from './codec.js';
 import { EventGenerator, type EventGeneratorOptions } from './generator.js';
@@ -14,7 +15,7 @@ import { renderPrometheus } from './metrics.js';
 import { checkVersionName, ModelRegistry } from './models.js';
 import { Reencoder } from './reencoder.js';
 import { type RetryOptions, sleep } from './retry.js';
-import { EncoderRunner } from './runner.js';
+import { EncoderRunner, type PartitionProblem } from './runner.js';
 import { StateStore, type StateStoreOptions } from './store.js';
 import { type ConsumerOptions, KafkaTransport, type OutboundMessage, type TransportLogLevel } from './transport.js';
 
@@ -28,8 +29,15 @@ export interface BseServiceOptions {
   modelDir: string;
   /** Folder of the durable state; instances sharing it form one logical encoder (required). */
   stateDir: string;
-  /** Version to serve. Empty store: served at once; otherwise a blue/green switch if it differs. @default the store's active version, else the last file name in modelDir */
+  /**
+   * Version to serve. Empty store: served at once; otherwise a blue/green switch if it differs. A switch
+   * already pending in the store (started by an operator, then interrupted by a crash or stop) is
+   * continued, also when this names the active version, unless `cancelModelSwitch` is set.
+   * @default the store's active version, else the last file name in modelDir
+   */
   modelVersion?: string;
+  /** Cancel a pending model switch at start (drops its states; logged). @default false */
+  cancelModelSwitch?: boolean;
   /** Dead-letter topic. @default `<topic>.dlq` */
   deadLetterTopic?: string;
   /** Consumer group. @default 'compactrec-bse' */
@@ -48,8 +56,8 @@ export interface BseServiceOptions {
   retry?: RetryOptions;
   consumer?: Omit<ConsumerOptions, 'groupId' | 'topic'>;
   http?: HttpOptions;
-  /** Re-encode batch and polling. */
-  reencode?: { usersPerStep?: number; pollMs?: number };
+  /** Re-encode batch, polling and throttling (see ReencoderOptions). */
+  reencode?: { usersPerStep?: number; pollMs?: number; pauseMs?: number };
   /** kafkajs log level. @default 'error' */
   kafkaLogLevel?: TransportLogLevel;
   /** Store tuning of this instance's writer: state cache size, WAL checkpointing, page cache (see StateStoreOptions). */
@@ -90,9 +98,16 @@ function checkCommon(o: { brokers: readonly string[]; topic: string }, where: st
 }
 
 /** Resolves which version to serve and records it in the store (see {@link BseServiceOptions.modelVersion}). */
-async function chooseVersion(store: StateStore, models: ModelRegistry, requested: string | undefined): Promise<void> {
+async function chooseVersion(
+  store: StateStore,
+  models: ModelRegistry,
+  requested: string | undefined,
+  cancel: boolean,
+  log: NonNullable<BseServiceOptions['log']>,
+): Promise<void> {
+  const before = store.versions();
   let version = requested;
-  if (version === undefined) version = store.versions().active;
+  if (version === undefined) version = before.active;
   if (version === undefined) {
     const available = await models.available();
     version = available[available.length - 1];
@@ -104,9 +119,26 @@ async function chooseVersion(store: StateStore, models: ModelRegistry, requested
   }
   checkVersionName(version, 'bse-stream/startBseService');
   await models.ensure(version);
-  const { active, pending } = store.requestVersion(version);
+  const { active, pending, cancelled } = store.requestVersion(version, { cancelPending: cancel });
   await models.ensure(active);
   if (pending !== undefined) await models.ensure(pending);
+  if (cancelled !== undefined) {
+    log('warn', 'bse-stream: cancelled the pending model switch (cancelModelSwitch)', { active, cancelled });
+  } else if (before.pending !== undefined && before.pending === pending) {
+    log('warn', 'bse-stream: continuing the pending model switch from the store', {
+      active,
+      pending,
+      remainingUsers: store.missingStates(pending),
+      hint:
+        requested === active
+          ? `--model-version ${requested} is the active version; the switch goes on unless you pass --cancel-model-switch`
+          : undefined,
+    });
+  } else if (before.pending !== undefined && pending !== before.pending) {
+    log('warn', 'bse-stream: replaced the pending model switch', { active, replaced: before.pending, pending });
+  } else if (cancel) {
+    log('info', 'bse-stream: no pending model switch to cancel', { active });
+  }
 }
 
 /** Starts one encoder instance: creates the topics if missing, joins the group, serves HTTP. */
@@ -123,7 +155,7 @@ export async function startBseService(options: BseServiceOptions): Promise<BseSe
   let reencoder: Reencoder | undefined;
   let http: RunningHttp | undefined;
   try {
-    await chooseVersion(store, models, options.modelVersion);
+    await chooseVersion(store, models, options.modelVersion, options.cancelModelSwitch === true, log);
     transport = new KafkaTransport({
       brokers: options.brokers,
       clientId: `compactrec-bse-${options.instanceId ?? process.pid}`,
@@ -152,6 +184,10 @@ export async function startBseService(options: BseServiceOptions): Promise<BseSe
     const instanceId = options.instanceId ?? randomUUID();
     const r = runner;
     const t = transport;
+    const problems = (): PartitionProblem[] => [
+      ...(r.storeFailure ? [r.storeFailure] : []),
+      ...[...r.halted.values()].sort((a, b) => (a.partition ?? -1) - (b.partition ?? -1)),
+    ];
     let endsCache: { at: number; ends: Map<number, number> } | undefined;
     const metricsText = async (latency: HttpLatency): Promise<string> => {
       // Partition ends from the broker (cached 1 s); the stored offsets are the store's, so the lag is
@@ -184,6 +220,8 @@ export async function startBseService(options: BseServiceOptions): Promise<BseSe
         activeVersion: active,
         pendingVersion: pending,
         reencodeRemaining: pending === undefined ? 0 : store.missingStates(pending),
+        problems: problems(),
+        storeWriteFailures: r.storeWriteFailures,
         requestLatencyP50: latency.p50,
         requestLatencyP99: latency.p99,
         requests: latency.requests,
@@ -197,18 +235,40 @@ export async function startBseService(options: BseServiceOptions): Promise<BseSe
       metricsText,
       health: () => {
         const { active, pending } = store.versions();
+        const p = problems();
         return {
-          ok: !stopped && active !== undefined,
+          ok: !stopped && active !== undefined && p.length === 0,
           activeVersion: active,
           pendingVersion: pending,
           ownedPartitions: r.ownedPartitions(),
           instanceId,
+          storeWritable: r.storeFailure === undefined,
+          repairedStates: store.counters().get('repaired_states') ?? 0,
+          problems: p,
         };
       },
       requestVersion: async (version) => {
         checkVersionName(version, 'bse-stream/requestVersion');
         await models.ensure(version);
-        return store.requestVersion(version);
+        // An operator asking for the active version while a switch is pending cancels that switch.
+        const res = store.requestVersion(version, { cancelPending: true });
+        if (res.cancelled !== undefined) {
+          log('warn', 'bse-stream: cancelled the pending model switch (POST /v1/admin/model)', {
+            active: res.active,
+            cancelled: res.cancelled,
+          });
+        } else if (res.pending !== undefined) {
+          log('info', 'bse-stream: model switch requested', { active: res.active, pending: res.pending });
+        }
+        return { active: res.active, pending: res.pending };
+      },
+      repair: async (userId) => {
+        const { active, pending } = store.versions();
+        const loaded = new Map<string, SdimModelVersion>();
+        for (const v of [active, pending]) if (v !== undefined) loaded.set(v, await models.ensure(v));
+        const n = store.repairUser(userId, loaded);
+        if (n > 0) log('warn', 'bse-stream: rebuilt corrupted BSE states of a user from its window', { userId, states: n });
+        return n;
       },
     };
     http = await startHttp(deps, {
@@ -320,6 +380,11 @@ async function startHttp(
           reply(
             m.id,
             Promise.resolve().then(() => deps.health()),
+          );
+        else if (m.kind === 'repair')
+          reply(
+            m.id,
+            Promise.resolve().then(() => deps.repair?.(m.arg as string) ?? 0),
           );
         else
           reply(

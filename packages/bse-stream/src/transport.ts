@@ -45,6 +45,8 @@ export interface InboundMessage {
   readonly offset: number;
   readonly key: Buffer | null;
   readonly value: Buffer | null;
+  /** The record's Kafka timestamp (epoch ms; CreateTime or LogAppendTime, as the topic is set up). */
+  readonly timestamp: number;
 }
 
 /** The messages of one partition fetched together. */
@@ -66,6 +68,8 @@ export interface BatchControl {
   heartbeat(): Promise<void>;
   /** Commits resolved offsets to Kafka if the auto-commit policy says so. */
   commitIfNecessary(): Promise<void>;
+  /** Stops fetching this partition; returns the function that resumes it. */
+  pause(): () => void;
 }
 
 /** Callbacks of {@link KafkaTransport.runConsumer}. */
@@ -244,6 +248,12 @@ export class KafkaTransport {
     }
   }
 
+  /** Deletes `topic` (tools and tests; deletion completes asynchronously on the broker). */
+  async deleteTopic(topic: string): Promise<void> {
+    const admin = await this.getAdmin();
+    await admin.deleteTopics({ topics: [topic] });
+  }
+
   /** Low and high (end) offsets of every partition of `topic`. */
   async topicOffsets(topic: string): Promise<PartitionOffsets[]> {
     const admin = await this.getAdmin();
@@ -346,7 +356,12 @@ export class KafkaTransport {
           const messages: InboundMessage[] = new Array(batch.messages.length);
           for (let i = 0; i < batch.messages.length; i++) {
             const m = batch.messages[i]!;
-            messages[i] = { offset: Number(m.offset), key: m.key ?? null, value: m.value ?? null };
+            messages[i] = {
+              offset: Number(m.offset),
+              key: m.key ?? null,
+              value: m.value ?? null,
+              timestamp: Number(m.timestamp),
+            };
           }
           await handlers.onBatch(
             { topic: batch.topic, partition: batch.partition, highWatermark: Number(batch.highWatermark), messages },
@@ -355,6 +370,7 @@ export class KafkaTransport {
               resolveOffset: (offset) => payload.resolveOffset(String(offset)),
               heartbeat: () => payload.heartbeat(),
               commitIfNecessary: () => payload.commitOffsetsIfNecessary(),
+              pause: () => payload.pause(),
             },
           );
         },
@@ -424,7 +440,12 @@ export class KafkaTransport {
               for (const m of batch.messages) {
                 const offset = Number(m.offset);
                 if (offset >= end) break;
-                onMessage(batch.partition, { offset, key: m.key ?? null, value: m.value ?? null });
+                onMessage(batch.partition, {
+                  offset,
+                  key: m.key ?? null,
+                  value: m.value ?? null,
+                  timestamp: Number(m.timestamp),
+                });
               }
               const last = Number(batch.lastOffset());
               if (last + 1 >= end) remaining.delete(batch.partition);
