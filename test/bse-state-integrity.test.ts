@@ -63,7 +63,16 @@ describe('bse-stream state integrity (issue #17)', () => {
     return d.dir;
   };
   const start = async (o: Partial<BseServiceOptions> & Pick<BseServiceOptions, 'topic' | 'modelDir' | 'stateDir'>) => {
-    const s = await startBseService({ brokers: [brokers], windowLength: 8, ...FAST, log: () => {}, ...o });
+    // Each topic its own consumer group: kafkajs assigns a group's partitions across all members,
+    // even members subscribed to other topics.
+    const s = await startBseService({
+      brokers: [brokers],
+      windowLength: 8,
+      groupId: `g-${o.topic}`,
+      ...FAST,
+      log: () => {},
+      ...o,
+    });
     running.push(s);
     return s;
   };

@@ -50,6 +50,20 @@ const ENCODER_OPTIONS: readonly OptionSpec[] = [
     default: 4096,
     min: 64,
   },
+  {
+    name: 'max-future-skew',
+    type: 'number',
+    description: "Seconds an event's ts may lie after its Kafka record timestamp; later ones are dead-lettered as future-ts",
+    default: 86400,
+    min: 0,
+  },
+  {
+    name: 'max-db-mib',
+    type: 'number',
+    description: 'Largest state database file, MiB (0 = no limit); beyond it the consumer stops storing and /healthz says so',
+    default: 0,
+    min: 0,
+  },
 ];
 
 function brokersOf(args: ParsedArgs, where: string): string[] {
@@ -69,7 +83,11 @@ function encoderOptions(args: ParsedArgs, where: string): BseServiceOptions {
     stateDir: args['state-dir'] as string,
     windowLength: args['window-length'] as number,
     maxEventsPerTransaction: args['max-events-per-tx'] as number,
-    codec: { maxEventBytes: args['max-event-bytes'] as number },
+    codec: {
+      maxEventBytes: args['max-event-bytes'] as number,
+      maxFutureSkewMs: (args['max-future-skew'] as number) * 1000,
+    },
+    store: { maxDbBytes: Math.floor((args['max-db-mib'] as number) * 1024 * 1024) },
     ...(args['model-version'] !== undefined ? { modelVersion: args['model-version'] as string } : {}),
     ...(args['dlq-topic'] !== undefined ? { deadLetterTopic: args['dlq-topic'] as string } : {}),
   };
@@ -90,10 +108,20 @@ export const bseServeCommand: Command = {
     },
     { name: 'host', type: 'string', description: 'HTTP interface', default: '127.0.0.1' },
     { name: 'port', type: 'int', description: 'HTTP port (0 = any free port)', default: 8080, min: 0, max: 65535 },
+    {
+      name: 'cancel-model-switch',
+      type: 'boolean',
+      description:
+        'Cancel a model switch left pending in the store (without it, a restart continues the switch, also with --model-version <active>)',
+      default: false,
+    },
   ],
   details: [
     'HTTP: GET /v1/users/:id/bse (JSON; binary with Accept: application/octet-stream), POST /v1/bse:batchGet {"userIds": [...]},',
-    '      POST /v1/admin/model {"version": "..."} (blue/green switch), GET /healthz, GET /metrics (Prometheus).',
+    '      POST /v1/admin/model {"version": "..."} (blue/green switch; the active version cancels a pending switch),',
+    '      GET /healthz (503 with "problems" when a partition is stopped or the store cannot be written), GET /metrics (Prometheus).',
+    'A partition whose log no longer matches the store (re-created topic, changed offset) or that meets a corrupted',
+    'user window is stopped, never skipped: rebuild with `compactrec bse replay --state-dir NEW` and serve from NEW.',
     'Example: compactrec bse produce --brokers 127.0.0.1:9092 --model-dir models --count 100000',
     '         compactrec bse serve --brokers 127.0.0.1:9092 --model-dir models --state-dir state',
     'A local broker for development: export $(bash scripts/kafka/start.sh)   # sets KAFKA_BROKERS and KAFKA_DIR',
@@ -106,6 +134,7 @@ export const bseServeCommand: Command = {
       groupId: args.group as string,
       host: args.host as string,
       port: args.port as number,
+      cancelModelSwitch: args['cancel-model-switch'] as boolean,
     });
     process.stdout.write(`bse: serving on ${service.url} (topic ${args.topic}, group ${args.group}); Ctrl-C to stop\n`);
     await new Promise<void>((resolve) => {
