@@ -10,6 +10,7 @@ import { EventGenerator, KafkaTransport } from '@compactrec/bse-stream';
 import { afterAll, describe, expect, it } from 'vitest';
 import {
   EncoderChild,
+  expectReplayAgrees,
   FAST,
   makeModelDir,
   produce,
@@ -89,5 +90,6 @@ describe('bse-stream survives a broker restart while consuming', () => {
     const log = await readEvents(brokers, topic);
     expect(log.length).toBe(50_000);
     verifyAgainstRecompute(state.dir, log, model, L);
+    await expectReplayAgrees({ brokers, topic, modelDir: models.dir, stateDir: state.dir, windowLength: L });
   });
 });

@@ -166,6 +166,10 @@ describe('bse-stream state integrity (issue #17)', () => {
     const m = parsePrometheus(await s.metricsText());
     expect(m.get(`bse_partition_stopped{topic="${topic}",partition="0",kind="log-mismatch"}`)).toBe(1);
     await s.stop();
+    // The stopped store holds the old topic's state: replay of the new topic disagrees, and says so.
+    await expect(expectReplayAgrees({ brokers, topic, modelDir, stateDir, windowLength: 8 })).rejects.toThrow(
+      /bse replay ≠ live service/,
+    );
 
     // The documented recovery: replay the new topic into a new state folder and serve from it.
     const rebuilt = dir('rec-rebuilt');
