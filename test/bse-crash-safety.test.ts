@@ -6,8 +6,8 @@
  */
 
 import { EventGenerator, parsePrometheus, saveModelToDir } from '@compactrec/bse-stream';
-import { createSdimModelVersion } from '@compactrec/sdim';
 import { Rng } from '@compactrec/core';
+import { createSdimModelVersion } from '@compactrec/sdim';
 import { afterAll, describe, expect, inject, it } from 'vitest';
 import {
   createTopic,
@@ -117,7 +117,7 @@ describe('bse-stream crash safety with a model switch in flight (SIGKILL during 
   const health = async (c: EncoderChild) =>
     (await (await c.http('/healthz')).json()) as { activeVersion?: string; pendingVersion?: string };
 
-  it('case 1: the operator\'s switch survives kill -9 and restarts with and without --model-version', async () => {
+  it("case 1: the operator's switch survives kill -9 and restarts with and without --model-version", async () => {
     await makeModelDir(models.dir, 'v1', 1);
     const v2 = createSdimModelVersion({
       version: 'v2',
@@ -152,7 +152,15 @@ describe('bse-stream crash safety with a model switch in flight (SIGKILL during 
     });
     expect(res.status).toBe(202);
     let first = 0;
-    await waitFor('the switch to start', async () => (first = await remaining(a)) > 0, 30_000, 10);
+    await waitFor(
+      'the switch to start',
+      async () => {
+        first = await remaining(a);
+        return first > 0;
+      },
+      30_000,
+      10,
+    );
     await waitFor(
       're-encode under way',
       async () => {

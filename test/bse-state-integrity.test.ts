@@ -16,9 +16,9 @@ import {
   KafkaTransport,
   parsePrometheus,
   replayTopic,
-  saveModelToDir,
   STATE_DB_FILE,
   StateStore,
+  saveModelToDir,
   startBseService,
 } from '@compactrec/bse-stream';
 import { createSdimModelVersion, deserializeBse, type SdimModelVersion } from '@compactrec/sdim';
@@ -173,7 +173,15 @@ describe('bse-stream state integrity (issue #17)', () => {
 
     // The documented recovery: replay the new topic into a new state folder and serve from it.
     const rebuilt = dir('rec-rebuilt');
-    await replayTopic({ brokers: [brokers], topic, modelDir, stateDir: rebuilt, windowLength: 8, ...FAST, log: () => {} });
+    await replayTopic({
+      brokers: [brokers],
+      topic,
+      modelDir,
+      stateDir: rebuilt,
+      windowLength: 8,
+      ...FAST,
+      log: () => {},
+    });
     s = await start({ topic, modelDir, stateDir: rebuilt });
     expect((await health(s)).status).toBe(200);
     await s.stop();
@@ -201,7 +209,15 @@ describe('bse-stream state integrity (issue #17)', () => {
     await s.stop();
 
     const rebuilt = dir('off-rebuilt');
-    await replayTopic({ brokers: [brokers], topic, modelDir, stateDir: rebuilt, windowLength: 8, ...FAST, log: () => {} });
+    await replayTopic({
+      brokers: [brokers],
+      topic,
+      modelDir,
+      stateDir: rebuilt,
+      windowLength: 8,
+      ...FAST,
+      log: () => {},
+    });
     await expectReplayAgrees({ brokers, topic, modelDir, stateDir: rebuilt, windowLength: 8 });
   });
 
@@ -282,7 +298,15 @@ describe('bse-stream state integrity (issue #17)', () => {
     await s.stop();
 
     const rebuilt = dir('win-rebuilt');
-    await replayTopic({ brokers: [brokers], topic, modelDir, stateDir: rebuilt, windowLength: 8, ...FAST, log: () => {} });
+    await replayTopic({
+      brokers: [brokers],
+      topic,
+      modelDir,
+      stateDir: rebuilt,
+      windowLength: 8,
+      ...FAST,
+      log: () => {},
+    });
     const r = StateStore.open(rebuilt, { windowLength: 8 });
     expect(r.getWindow('u3')!.eventIds).toContain('good-1');
     r.close();

@@ -345,7 +345,8 @@ export async function expectReplayAgrees(o: ReplayCheck): Promise<number> {
           continue;
         }
         const d = bseDistance(deserializeBse(sl.bytes), deserializeBse(sr.bytes));
-        if (!(d < 1e-9)) problems.push(`${userId}: served state differs (max |Δ| ${d}, versions ${sl.version}/${sr.version})`);
+        if (!(d < 1e-9))
+          problems.push(`${userId}: served state differs (max |Δ| ${d}, versions ${sl.version}/${sr.version})`);
       }
       if (problems.length > 0) throw new Error(`bse replay ≠ live service:\n${problems.join('\n')}`);
       return a.length;

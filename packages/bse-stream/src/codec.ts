@@ -117,7 +117,10 @@ export function decodeEvent(
   return r;
 }
 
-function decodeValue(value: Uint8Array | null | undefined, options: Required<CodecOptions>): BehaviourEvent | DecodeFailure {
+function decodeValue(
+  value: Uint8Array | null | undefined,
+  options: Required<CodecOptions>,
+): BehaviourEvent | DecodeFailure {
   if (value === null || value === undefined || value.length === 0) {
     return { reason: 'empty', detail: 'the message has no value' };
   }

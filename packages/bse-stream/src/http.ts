@@ -87,7 +87,10 @@ export function decodeSums(base64: string): Float64Array {
  * The served state of `userId`, checked against its checksum. A corrupted state is rebuilt from the
  * window through `deps.repair` and read again; `undefined` = unknown user; throws when it stays corrupt.
  */
-async function readVerified(deps: HttpDeps, userId: string): Promise<{ s: StoredState; json: BseStateJson } | undefined> {
+async function readVerified(
+  deps: HttpDeps,
+  userId: string,
+): Promise<{ s: StoredState; json: BseStateJson } | undefined> {
   for (let attempt = 0; ; attempt++) {
     const s = deps.store.getState(userId);
     if (!s) return undefined;

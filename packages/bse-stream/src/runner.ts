@@ -509,7 +509,9 @@ export class EncoderRunner {
                   }; consumption resumes by itself once a write succeeds`,
                   since: new Date().toISOString(),
                 };
-                this.log('error', `bse-stream/runner: ${this.storeFailure.message}`, { code: (err as { code?: string }).code });
+                this.log('error', `bse-stream/runner: ${this.storeFailure.message}`, {
+                  code: (err as { code?: string }).code,
+                });
               }
               throw new StoreBusyError(err);
             }

@@ -267,7 +267,8 @@ export async function startBseService(options: BseServiceOptions): Promise<BseSe
         const loaded = new Map<string, SdimModelVersion>();
         for (const v of [active, pending]) if (v !== undefined) loaded.set(v, await models.ensure(v));
         const n = store.repairUser(userId, loaded);
-        if (n > 0) log('warn', 'bse-stream: rebuilt corrupted BSE states of a user from its window', { userId, states: n });
+        if (n > 0)
+          log('warn', 'bse-stream: rebuilt corrupted BSE states of a user from its window', { userId, states: n });
         return n;
       },
     };

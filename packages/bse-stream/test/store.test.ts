@@ -13,9 +13,9 @@ import {
   type StoreRecord,
   sameWindow,
 } from '@compactrec/bse-stream';
-import Database from 'better-sqlite3';
 import { InvalidArgumentError, UsageError } from '@compactrec/core';
 import { createSdimModelVersion, deserializeBse } from '@compactrec/sdim';
+import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 
 const v1 = createSdimModelVersion({
@@ -259,7 +259,9 @@ describe('StateStore', () => {
     store.close();
     const db = new Database(join(dir, STATE_DB_FILE));
     const flip = (table: string, col: string, user: string) => {
-      const b = Buffer.from((db.prepare(`SELECT ${col} FROM ${table} WHERE user_id = ?`).get(user) as Record<string, Buffer>)[col]!);
+      const b = Buffer.from(
+        (db.prepare(`SELECT ${col} FROM ${table} WHERE user_id = ?`).get(user) as Record<string, Buffer>)[col]!,
+      );
       b[b.length - 6]! ^= 0x20;
       db.prepare(`UPDATE ${table} SET ${col} = ? WHERE user_id = ?`).run(b, user);
     };

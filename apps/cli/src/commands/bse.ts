@@ -53,14 +53,16 @@ const ENCODER_OPTIONS: readonly OptionSpec[] = [
   {
     name: 'max-future-skew',
     type: 'number',
-    description: "Seconds an event's ts may lie after its Kafka record timestamp; later ones are dead-lettered as future-ts",
+    description:
+      "Seconds an event's ts may lie after its Kafka record timestamp; later ones are dead-lettered as future-ts",
     default: 86400,
     min: 0,
   },
   {
     name: 'max-db-mib',
     type: 'number',
-    description: 'Largest state database file, MiB (0 = no limit); beyond it the consumer stops storing and /healthz says so',
+    description:
+      'Largest state database file, MiB (0 = no limit); beyond it the consumer stops storing and /healthz says so',
     default: 0,
     min: 0,
   },
