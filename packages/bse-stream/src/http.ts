@@ -9,7 +9,7 @@
  *   GET  /healthz               200 when the store is open and a version is served, else 503
  *   GET  /metrics               Prometheus text
  */
-import { deserializeBse } from '@compactrec/sdim';
+import { type BseState, deserializeBse } from '@compactrec/sdim';
 import Fastify, { type FastifyInstance, type FastifyReply } from 'fastify';
 import { LatencyRing } from './metrics.js';
 import type { StateStore, StoredState } from './store.js';
@@ -62,9 +62,12 @@ export interface BseStateJson {
 
 /** Converts a stored state to its JSON form. */
 export function stateToJson(s: StoredState): BseStateJson {
-  const st = deserializeBse(s.bytes);
+  return jsonOf(s.userId, deserializeBse(s.bytes));
+}
+
+function jsonOf(userId: string, st: BseState): BseStateJson {
   return {
-    userId: s.userId,
+    userId,
     version: st.version,
     length: st.length,
     dim: st.dim,
@@ -87,15 +90,12 @@ export function decodeSums(base64: string): Float64Array {
  * The served state of `userId`, checked against its checksum. A corrupted state is rebuilt from the
  * window through `deps.repair` and read again; `undefined` = unknown user; throws when it stays corrupt.
  */
-async function readVerified(
-  deps: HttpDeps,
-  userId: string,
-): Promise<{ s: StoredState; json: BseStateJson } | undefined> {
+async function readVerified(deps: HttpDeps, userId: string): Promise<{ s: StoredState; st: BseState } | undefined> {
   for (let attempt = 0; ; attempt++) {
     const s = deps.store.getState(userId);
     if (!s) return undefined;
     try {
-      return { s, json: stateToJson(s) };
+      return { s, st: deserializeBse(s.bytes) }; // checks the checksum
     } catch (err) {
       if (attempt > 0 || !deps.repair) throw err;
       await deps.repair(userId);
@@ -147,7 +147,7 @@ export function buildHttpApp(
         .header('x-bse-version', s.version)
         .send(Buffer.from(s.bytes.buffer, s.bytes.byteOffset, s.bytes.byteLength));
     }
-    return reply.send(found.json);
+    return reply.send(jsonOf(s.userId, found.st));
   });
 
   // '::' is fastify's escape for a literal ':' in a path (Google-style custom method).
@@ -169,7 +169,7 @@ export function buildHttpApp(
       } catch (err) {
         return corrupt(reply, id, err);
       }
-      results.push(found ? { found: true, ...found.json } : { userId: id, found: false });
+      results.push(found ? { found: true, ...jsonOf(id, found.st) } : { userId: id, found: false });
     }
     return reply.send({ results });
   });
