@@ -75,5 +75,6 @@ try {
     port: typeof address === 'object' && address ? address.port : 0,
   } satisfies HttpWorkerMessage);
 } catch (err) {
-  port.postMessage({ type: 'failed', error: String((err as Error)?.stack ?? err) } satisfies HttpWorkerMessage);
+  // One line (e.g. "listen EADDRINUSE: address already in use 127.0.0.1:8080"), no stack.
+  port.postMessage({ type: 'failed', error: String((err as Error)?.message ?? err) } satisfies HttpWorkerMessage);
 }

@@ -44,7 +44,32 @@ export interface HttpOptions {
   maxBatchGet?: number;
   /** Latency samples kept for the p50/p99 in /metrics. @default 8192 */
   latencySamples?: number;
+  /**
+   * A connection with no traffic for this long is closed (also one that never sends a request, and an
+   * idle keep-alive connection). @default 15000
+   */
+  idleTimeoutMs?: number;
+  /** Longest time to receive one whole request (headers and body), ms. @default 30000 */
+  requestTimeoutMs?: number;
 }
+
+/** Every error answer of the API has this one shape. */
+export interface HttpErrorBody {
+  /** Machine-readable kind, e.g. `bad_request`, `not_found`, `state_corrupt`. */
+  readonly error: string;
+  /** What was wrong, for a person. */
+  readonly message: string;
+}
+
+const ERROR_KINDS: Record<number, string> = {
+  400: 'bad_request',
+  404: 'not_found',
+  405: 'method_not_allowed',
+  408: 'request_timeout',
+  413: 'payload_too_large',
+  415: 'unsupported_media_type',
+  503: 'unavailable',
+};
 
 /** JSON form of a served state. `sums` is base64 of the little-endian float64 array. */
 export interface BseStateJson {
@@ -118,7 +143,27 @@ export function buildHttpApp(
   const maxBatchGet = options.maxBatchGet ?? 1000;
   const latency = new LatencyRing(options.latencySamples ?? 8192);
   let requests = 0;
-  const app = Fastify({ logger: false, bodyLimit: 1 << 20 });
+  const idle = options.idleTimeoutMs ?? 15_000;
+  const app = Fastify({
+    logger: false,
+    bodyLimit: 1 << 20,
+    connectionTimeout: idle,
+    keepAliveTimeout: Math.min(idle, 5000),
+    requestTimeout: options.requestTimeoutMs ?? 30_000,
+  });
+  app.server.headersTimeout = Math.min(options.requestTimeoutMs ?? 30_000, 20_000);
+  // fastify's own errors (bad JSON, unknown route, body too large...) in the API's one shape.
+  app.setErrorHandler((err: { statusCode?: number; message?: string }, _req, reply) => {
+    const code = err.statusCode !== undefined && err.statusCode >= 400 && err.statusCode < 500 ? err.statusCode : 500;
+    const body: HttpErrorBody = {
+      error: ERROR_KINDS[code] ?? (code === 500 ? 'internal' : 'error'),
+      message: code === 500 ? 'internal error; see the service log' : String(err.message ?? 'error'),
+    };
+    return reply.code(code).send(body);
+  });
+  app.setNotFoundHandler((req, reply) =>
+    reply.code(404).send({ error: 'not_found', message: `no route ${req.method} ${req.url}` } satisfies HttpErrorBody),
+  );
   const started = new WeakMap<object, bigint>();
   app.addHook('onRequest', async (req) => {
     started.set(req, process.hrtime.bigint());
@@ -185,7 +230,11 @@ export function buildHttpApp(
     } catch (err) {
       const name = (err as Error)?.name;
       const code = name === 'NotFoundError' ? 404 : name === 'InvalidArgumentError' ? 400 : 500;
-      return reply.code(code).send({ error: name ?? 'error', message: String((err as Error)?.message ?? err) });
+      const body: HttpErrorBody = {
+        error: ERROR_KINDS[code] ?? 'internal',
+        message: code === 500 ? 'the model switch failed; see the service log' : String((err as Error)?.message ?? err),
+      };
+      return reply.code(code).send(body);
     }
   });
 

@@ -68,6 +68,11 @@ export interface RunnerOptions {
   retry?: RetryOptions;
   /** Consumer-group timing and fetch sizes (groupId/topic are taken from above). */
   consumer?: Omit<ConsumerOptions, 'groupId' | 'topic'>;
+  /**
+   * Send dead letters to the dead-letter topic. A replay sets it to false: the live service already
+   * dead-lettered those messages, and they are still counted in the store. @default true
+   */
+  publishDeadLetters?: boolean;
   /** Log sink. @default JSON lines on stderr */
   log?: (level: 'error' | 'warn' | 'info', message: string, extra?: Record<string, unknown>) => void;
 }
@@ -153,6 +158,7 @@ export class EncoderRunner {
   private producer: OutboundProducer | undefined;
   private consumer: RunningConsumer | undefined;
   private stopping = false;
+  private readonly publishDeadLetters: boolean;
 
   constructor(
     private readonly store: StateStore,
@@ -180,6 +186,7 @@ export class EncoderRunner {
     this.codec = resolveCodecOptions(options.codec);
     this.retry = resolveRetryOptions(options.retry);
     this.consumerOptions = options.consumer;
+    this.publishDeadLetters = options.publishDeadLetters ?? true;
     this.log =
       options.log ??
       ((level, message, extra) =>
@@ -458,7 +465,9 @@ export class EncoderRunner {
     return {
       key: m.key,
       value: encodeDeadLetter(record),
+      // The producer's headers (trace ids...) travel with the dead letter.
       headers: {
+        ...m.headers,
         'x-dlq-reason': failure.reason,
         'x-dlq-source': `${topic}/${partition}/${m.offset}`,
       },
@@ -466,7 +475,7 @@ export class EncoderRunner {
   }
 
   private async sendDeadLetters(dead: readonly OutboundMessage[]): Promise<void> {
-    if (dead.length === 0) return;
+    if (dead.length === 0 || !this.publishDeadLetters) return;
     await withRetry(
       'send dead letters',
       async () => {

@@ -66,6 +66,13 @@ export interface BseServiceOptions {
   httpInWorker?: boolean;
   /** Name in metrics. @default a random UUID */
   instanceId?: string;
+  /**
+   * How long to wait at start for a broker to answer before failing with one error line (nothing is
+   * created before a broker answered). @default 15000
+   */
+  connectTimeoutMs?: number;
+  /** Send dead letters to the dead-letter topic (a replay does not: see RunnerOptions). @default true */
+  publishDeadLetters?: boolean;
   /** Log sink. @default JSON lines on stderr */
   log?: (level: 'error' | 'warn' | 'info', message: string, extra?: Record<string, unknown>) => void;
 }
@@ -145,26 +152,33 @@ async function chooseVersion(
 export async function startBseService(options: BseServiceOptions): Promise<BseService> {
   checkCommon(options, 'bse-stream/startBseService');
   const log = options.log ?? defaultLog;
-  const store = StateStore.open(options.stateDir, {
-    ...options.store,
-    ...(options.windowLength === undefined ? {} : { windowLength: options.windowLength }),
+  const transport: KafkaTransport | undefined = new KafkaTransport({
+    brokers: options.brokers,
+    clientId: `compactrec-bse-${options.instanceId ?? process.pid}`,
+    ...(options.retry ? { retry: options.retry } : {}),
+    logLevel: options.kafkaLogLevel ?? 'error',
+    log: (level, message, extra) => {
+      if (level === 'error' || level === 'warn' || level === 'info') log(level, message, extra);
+    },
   });
+  // A broker must answer before anything is created on disk.
+  await transport.probe(options.connectTimeoutMs ?? 15_000);
+  let store: StateStore;
+  try {
+    store = StateStore.open(options.stateDir, {
+      ...options.store,
+      ...(options.windowLength === undefined ? {} : { windowLength: options.windowLength }),
+    });
+  } catch (err) {
+    await transport.close().catch(() => {});
+    throw err;
+  }
   const models = new ModelRegistry(options.modelDir);
-  let transport: KafkaTransport | undefined;
   let runner: EncoderRunner | undefined;
   let reencoder: Reencoder | undefined;
   let http: RunningHttp | undefined;
   try {
     await chooseVersion(store, models, options.modelVersion, options.cancelModelSwitch === true, log);
-    transport = new KafkaTransport({
-      brokers: options.brokers,
-      clientId: `compactrec-bse-${options.instanceId ?? process.pid}`,
-      ...(options.retry ? { retry: options.retry } : {}),
-      logLevel: options.kafkaLogLevel ?? 'error',
-      log: (level, message, extra) => {
-        if (level === 'error' || level === 'warn' || level === 'info') log(level, message, extra);
-      },
-    });
     const deadLetterTopic = options.deadLetterTopic ?? `${options.topic}.dlq`;
     await transport.ensureTopic(options.topic, options.partitions ?? 4);
     await transport.ensureTopic(deadLetterTopic, 1);
@@ -178,6 +192,7 @@ export async function startBseService(options: BseServiceOptions): Promise<BseSe
       ...(options.codec ? { codec: options.codec } : {}),
       ...(options.retry ? { retry: options.retry } : {}),
       ...(options.consumer ? { consumer: options.consumer } : {}),
+      ...(options.publishDeadLetters === undefined ? {} : { publishDeadLetters: options.publishDeadLetters }),
       log,
     });
     reencoder = new Reencoder(store, models, { ...options.reencode, log });
@@ -249,7 +264,18 @@ export async function startBseService(options: BseServiceOptions): Promise<BseSe
       },
       requestVersion: async (version) => {
         checkVersionName(version, 'bse-stream/requestVersion');
-        await models.ensure(version);
+        try {
+          await models.ensure(version);
+        } catch (err) {
+          // The registry's message names the server's file path: not for HTTP clients.
+          if (err instanceof NotFoundError) {
+            throw new NotFoundError(
+              `model version '${version}' has no file in the service's model folder; save ${version}.sdim there first`,
+            );
+          }
+          log('error', 'bse-stream: a requested model version cannot be loaded', { version, error: String(err) });
+          throw err;
+        }
         // An operator asking for the active version while a switch is pending cancels that switch.
         const res = store.requestVersion(version, { cancelPending: true });
         if (res.cancelled !== undefined) {
@@ -334,9 +360,18 @@ async function startHttp(
     inWorker: boolean;
   },
 ): Promise<RunningHttp> {
+  const cannotListen = (detail: string): UsageError =>
+    new UsageError(
+      `bse-stream/startBseService: the HTTP server cannot listen on ${o.host}:${o.port} (${detail}); pick another --port (0 = any free port)`,
+    );
   if (!o.inWorker) {
     const { app } = buildHttpApp(deps, o.http ?? {});
-    await app.listen({ host: o.host, port: o.port });
+    try {
+      await app.listen({ host: o.host, port: o.port });
+    } catch (err) {
+      await app.close().catch(() => {});
+      throw cannotListen(String((err as Error)?.message ?? err));
+    }
     const address = app.server.address();
     return { port: typeof address === 'object' && address ? address.port : 0, close: () => app.close() };
   }
@@ -368,9 +403,11 @@ async function startHttp(
     worker.on('exit', (code) => reject(new UsageError(`bse-stream/startBseService: the HTTP worker exited (${code})`)));
     worker.on('message', (m: HttpWorkerMessage) => {
       if (m.type === 'listening') resolve(m.port);
-      else if (m.type === 'failed')
-        reject(new UsageError(`bse-stream/startBseService: the HTTP server failed to start: ${m.error}`));
-      else if (m.type === 'closed') closed?.();
+      else if (m.type === 'failed') {
+        // The worker holds a store connection and a message port: end it, or the process lingers.
+        void worker.terminate();
+        reject(cannotListen(m.error));
+      } else if (m.type === 'closed') closed?.();
       else if (m.type === 'call') {
         if (m.kind === 'metrics')
           reply(
@@ -446,14 +483,21 @@ export async function replayTopic(options: ReplayOptions): Promise<ReplayResult>
     );
   }
   const transport = new KafkaTransport({ brokers: options.brokers, logLevel: options.kafkaLogLevel ?? 'error' });
-  const ends = await transport.topicOffsets(options.topic);
-  await transport.close();
+  let ends: Awaited<ReturnType<KafkaTransport['topicOffsets']>>;
+  try {
+    await transport.probe(options.connectTimeoutMs ?? 15_000);
+    ends = await transport.topicOffsets(options.topic);
+  } finally {
+    await transport.close();
+  }
   const total = ends.reduce((s, p) => s + (p.high - p.low), 0);
   const t0 = Date.now();
   const service = await startBseService({
     ...options,
     groupId: `compactrec-bse-replay-${randomUUID()}`,
     port: 0,
+    // The live service dead-lettered these messages already; the replay only counts them.
+    publishDeadLetters: false,
     reencode: { pollMs: 1000 },
     log,
   });

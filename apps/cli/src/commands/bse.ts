@@ -7,7 +7,7 @@ import {
   startBseService,
   writeDemoModel,
 } from '@compactrec/bse-stream';
-import { InvalidArgumentError } from '@compactrec/core';
+import { CompactRecError, InvalidArgumentError } from '@compactrec/core';
 import type { Command, OptionSpec, ParsedArgs } from '../args.js';
 
 /** Options shared by the three `bse` commands (where the events are). */
@@ -111,6 +111,14 @@ export const bseServeCommand: Command = {
     { name: 'host', type: 'string', description: 'HTTP interface', default: '127.0.0.1' },
     { name: 'port', type: 'int', description: 'HTTP port (0 = any free port)', default: 8080, min: 0, max: 65535 },
     {
+      name: 'connect-timeout',
+      type: 'number',
+      description:
+        'Seconds to wait for a broker to answer at start; then exit 1 with one line (nothing is created before)',
+      default: 15,
+      gt: 0,
+    },
+    {
       name: 'cancel-model-switch',
       type: 'boolean',
       description:
@@ -137,6 +145,11 @@ export const bseServeCommand: Command = {
       host: args.host as string,
       port: args.port as number,
       cancelModelSwitch: args['cancel-model-switch'] as boolean,
+      connectTimeoutMs: (args['connect-timeout'] as number) * 1000,
+    }).catch((err: unknown) => {
+      // One line, never a stack trace: a failed start is an operator's problem to fix.
+      if (err instanceof CompactRecError) throw err;
+      throw new CompactRecError(`the service could not start: ${String((err as Error)?.message ?? err)}`);
     });
     process.stdout.write(`bse: serving on ${service.url} (topic ${args.topic}, group ${args.group}); Ctrl-C to stop\n`);
     await new Promise<void>((resolve) => {
@@ -199,6 +212,17 @@ export const bseProduceCommand: Command = {
     { name: 'items', type: 'int', description: 'Item indices drawn from [0, items)', default: 1000, min: 1 },
     { name: 'seed', type: 'int', description: 'Seed of the stream', default: 0 },
     {
+      name: 'event-prefix',
+      type: 'string',
+      description: 'Prefix of the event ids (default: a new one per run, so a second run is not taken for retries)',
+    },
+    {
+      name: 'start-ts',
+      type: 'number',
+      description: 'Event time of the first event, epoch ms (default: now, so a second run is not "too old")',
+      min: 0,
+    },
+    {
       name: 'duplicate-rate',
       type: 'number',
       description: 'Share of verbatim repeats (producer retries)',
@@ -242,6 +266,8 @@ export const bseProduceCommand: Command = {
         numItems: args.items as number,
         duplicateRate: args['duplicate-rate'] as number,
         lateRate: args['late-rate'] as number,
+        eventPrefix: (args['event-prefix'] as string | undefined) ?? `e${Date.now().toString(36)}-`,
+        startTs: (args['start-ts'] as number | undefined) ?? Date.now(),
       },
     });
     process.stdout.write(
