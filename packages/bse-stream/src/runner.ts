@@ -414,18 +414,26 @@ export class EncoderRunner {
         const m = msgs[k]!;
         if (m.offset < stored) continue; // applied before (earlier run or another instance)
         let failure: DecodeFailure | undefined;
-        const fingerprint = recordFingerprint(m.value, m.timestamp);
+        // Only the chunk's last record ends up stored with the offset (the log identity check).
+        const fingerprint = k === to - 1 ? recordFingerprint(m.value, m.timestamp) : undefined;
         try {
           // Items the model does not know are applied too (they stay in the window and add nothing to
           // that model's state): the rule of encodeUserState, the same for live events and re-encodes.
           const r = decodeEvent(m.value, this.codec, m.timestamp);
           if (isDecodeFailure(r)) failure = r;
-          else records.push({ offset: m.offset, event: r, fingerprint });
+          else
+            records.push(
+              fingerprint === undefined ? { offset: m.offset, event: r } : { offset: m.offset, event: r, fingerprint },
+            );
         } catch (err) {
           failure = { reason: 'apply-failed', detail: `decoding threw: ${String(err)}` };
         }
         if (failure) {
-          records.push({ offset: m.offset, reason: failure.reason, fingerprint });
+          records.push(
+            fingerprint === undefined
+              ? { offset: m.offset, reason: failure.reason }
+              : { offset: m.offset, reason: failure.reason, fingerprint },
+          );
           dead.push(this.deadLetter(failure, topic, partition, m));
         }
       }
