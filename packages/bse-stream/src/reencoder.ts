@@ -7,7 +7,7 @@
  */
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import type { ModelRegistry } from './models.js';
-import type { StateStore } from './store.js';
+import { CorruptWindowError, type StateStore } from './store.js';
 
 /** Options of {@link Reencoder}. */
 export interface ReencoderOptions {
@@ -32,6 +32,8 @@ export class Reencoder {
   private readonly log: NonNullable<ReencoderOptions['log']>;
   /** Versions this instance switched to (for logs/tests). */
   readonly completed: string[] = [];
+  /** Set while the pending switch cannot progress because a user's window is corrupted (reported by /healthz). */
+  blocked: CorruptWindowError | undefined;
 
   constructor(
     private readonly store: StateStore,
@@ -54,9 +56,13 @@ export class Reencoder {
     if (this.stopped) return;
     this.timer = setTimeout(() => {
       this.tick()
-        .catch((err) =>
-          this.log('error', 'bse-stream/reencoder: re-encode step failed; will retry', { error: String(err) }),
-        )
+        .then(() => {
+          this.blocked = undefined;
+        })
+        .catch((err) => {
+          if (err instanceof CorruptWindowError) this.blocked = err;
+          this.log('error', 'bse-stream/reencoder: re-encode step failed; will retry', { error: String(err) });
+        })
         .finally(() => this.schedule(this.pollMs));
     }, ms);
   }

@@ -97,7 +97,13 @@ export interface PartitionView {
 export interface PartitionProblem {
   /** Undefined for `store-unwritable`, which concerns the whole store. */
   readonly partition: number | undefined;
-  readonly kind: 'log-mismatch' | 'offset-gap' | 'offset-beyond-end' | 'corrupt-window' | 'store-unwritable';
+  readonly kind:
+    | 'log-mismatch'
+    | 'offset-gap'
+    | 'offset-beyond-end'
+    | 'corrupt-window'
+    | 'store-unwritable'
+    | 'switch-blocked';
   /** What is wrong and how to fix it. */
   readonly message: string;
   /** ISO time it was detected. */

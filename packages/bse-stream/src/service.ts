@@ -199,8 +199,19 @@ export async function startBseService(options: BseServiceOptions): Promise<BseSe
     const instanceId = options.instanceId ?? randomUUID();
     const r = runner;
     const t = transport;
+    const re0 = reencoder;
     const problems = (): PartitionProblem[] => [
       ...(r.storeFailure ? [r.storeFailure] : []),
+      ...(re0.blocked
+        ? [
+            {
+              partition: undefined,
+              kind: 'switch-blocked' as const,
+              message: `the pending model switch cannot complete: ${re0.blocked.message}`,
+              since: new Date().toISOString(),
+            },
+          ]
+        : []),
       ...[...r.halted.values()].sort((a, b) => (a.partition ?? -1) - (b.partition ?? -1)),
     ];
     let endsCache: { at: number; ends: Map<number, number> } | undefined;

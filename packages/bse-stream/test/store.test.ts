@@ -7,6 +7,8 @@ import {
   CorruptWindowError,
   EventGenerator,
   encodeUserState,
+  ModelRegistry,
+  Reencoder,
   recomputeStates,
   STATE_DB_FILE,
   StateStore,
@@ -290,5 +292,29 @@ describe('StateStore', () => {
     store.apply('t', 2, recs, { active: v1 });
     expect(store.partitionMarks('t').get(2)).toEqual({ nextOffset: 3, fingerprint: 102 });
     store.close();
+  });
+
+  it('a corrupted window blocks a model switch, and the re-encoder says so (blocked)', async () => {
+    const store = StateStore.open(dir, { windowLength: 4 });
+    store.requestVersion('v1');
+    store.apply('t', 0, records(new EventGenerator({ seed: 9, numUsers: 2, numItems: 50 }).take(10)), { active: v1 });
+    store.close();
+    const db = new Database(join(dir, STATE_DB_FILE));
+    const b = Buffer.from((db.prepare('SELECT win FROM users WHERE user_id = ?').get('u1') as { win: Buffer }).win);
+    b[6]! ^= 0x01;
+    db.prepare('UPDATE users SET win = ? WHERE user_id = ?').run(b, 'u1');
+    db.close();
+    const s2 = StateStore.open(dir, { windowLength: 4 });
+    s2.requestVersion('v2');
+    const registry = new ModelRegistry(dir);
+    registry.put(v2);
+    const re = new Reencoder(s2, registry, { pollMs: 10 });
+    re.start();
+    for (let i = 0; i < 200 && !re.blocked; i++) await new Promise((r) => setTimeout(r, 10));
+    re.stop();
+    expect(re.blocked).toBeInstanceOf(CorruptWindowError);
+    expect(re.blocked!.userId).toBe('u1');
+    expect(s2.versions()).toEqual({ active: 'v1', pending: 'v2' });
+    s2.close();
   });
 });
