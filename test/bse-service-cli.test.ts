@@ -27,7 +27,6 @@ import {
   expectReplayAgrees,
   FAST,
   makeModelDir,
-  produce,
   produceRaw,
   tempDir,
   waitCaughtUp,
