@@ -17,7 +17,6 @@ import {
   parsePrometheus,
   replayTopic,
   STATE_DB_FILE,
-  StateStore,
   saveModelToDir,
   startBseService,
 } from '@compactrec/bse-stream';
@@ -47,6 +46,7 @@ interface Health {
   pendingVersion?: string;
   storeWritable?: boolean;
   repairedStates?: number;
+  rebuiltUsers?: number;
   problems?: { partition?: number; kind: string; message: string }[];
 }
 
@@ -268,16 +268,25 @@ describe('bse-stream state integrity (issue #17)', () => {
     await expectReplayAgrees({ brokers, topic, modelDir, stateDir, windowLength: 8 });
   });
 
-  it('case 4c: a corrupted window stops its partition, and no good event is dead-lettered', async () => {
-    const modelDir = dir('win-models');
-    const stateDir = dir('win-state');
-    await makeModelDir(modelDir);
-    const topic = await createTopic(brokers, 'win-flip', 1);
+  /** Sets up a topic whose user u3 has a corrupted window and a new good event waiting. */
+  const corruptWindow = async (label: string, truncateTo?: number) => {
+    const modelDir = dir(`${label}-models`);
+    const stateDir = dir(`${label}-state`);
+    const model = await makeModelDir(modelDir);
+    const topic = await createTopic(brokers, label, 1);
     const gen = new EventGenerator({ seed: 5, numUsers: 20 });
     await produce(brokers, topic, gen.take(300));
-    let s = await start({ topic, modelDir, stateDir });
+    const s = await start({ topic, modelDir, stateDir });
     await waitCaughtUp(brokers, topic, stateDir, 8, 60_000);
     await s.stop();
+    if (truncateTo !== undefined) {
+      // Retention deleted the log's first records: the window can no longer be rebuilt exactly.
+      const admin = new Kafka({ brokers: [brokers], logLevel: logLevel.NOTHING }).admin();
+      await admin.connect();
+      await admin.fetchTopicMetadata({ topics: [topic] }); // kafkajs needs it loaded for deleteTopicRecords
+      await admin.deleteTopicRecords({ topic, partitions: [{ partition: 0, offset: String(truncateTo) }] });
+      await admin.disconnect();
+    }
     // One byte of the first entry's ts in u3's window.
     withDb(stateDir, (db) => {
       const row = db.prepare('SELECT win FROM users WHERE user_id = ?').get('u3') as { win: Buffer };
@@ -285,10 +294,29 @@ describe('bse-stream state integrity (issue #17)', () => {
       b[4 + 6]! ^= 0x01;
       db.prepare('UPDATE users SET win = ? WHERE user_id = ?').run(b, 'u3');
     });
-    const before = withDb(stateDir, (db) => db.prepare('SELECT next_offset FROM offsets').pluck().get() as number);
     await produce(brokers, topic, [{ eventId: 'good-1', userId: 'u3', itemId: 9, ts: 1_767_300_000_000 }]);
+    return { modelDir, stateDir, model, topic };
+  };
 
-    s = await start({ topic, modelDir, stateDir });
+  it('case 4c: a corrupted window is rebuilt from the log; its good event is applied, not dead-lettered', async () => {
+    const { modelDir, stateDir, model, topic } = await corruptWindow('win-flip');
+    const s = await start({ topic, modelDir, stateDir });
+    await waitCaughtUp(brokers, topic, stateDir, 8, 60_000);
+    expect(s.store.getWindow('u3')!.eventIds).toContain('good-1');
+    expect(await dlqCount(topic)).toBe(0);
+    const h = await health(s);
+    expect(h.status).toBe(200);
+    expect(h.body.rebuiltUsers).toBe(1);
+    expect(parsePrometheus(await s.metricsText()).get('bse_users_rebuilt_total')).toBe(1);
+    await s.stop();
+    verifyAgainstRecompute(stateDir, await readEvents(brokers, topic), model, 8);
+    await expectReplayAgrees({ brokers, topic, modelDir, stateDir, windowLength: 8 });
+  });
+
+  it('case 4c, truncated log: a window that cannot be rebuilt stops its partition; nothing is dead-lettered', async () => {
+    const { modelDir, stateDir, topic } = await corruptWindow('win-trunc', 10);
+    const before = withDb(stateDir, (db) => db.prepare('SELECT next_offset FROM offsets').pluck().get() as number);
+    let s = await start({ topic, modelDir, stateDir });
     await waitFor('health to report the corrupted window', async () => (await health(s)).status === 503, 30_000, 200);
     const p = (await health(s)).body.problems![0]!;
     expect(p).toMatchObject({ partition: 0, kind: 'corrupt-window' });
@@ -297,7 +325,8 @@ describe('bse-stream state integrity (issue #17)', () => {
     expect(s.store.nextOffsets(topic).get(0)).toBe(before);
     await s.stop();
 
-    const rebuilt = dir('win-rebuilt');
+    // The documented recovery: replay (what the log still holds) into a new state folder.
+    const rebuilt = dir('win-trunc-rebuilt');
     await replayTopic({
       brokers: [brokers],
       topic,
@@ -307,9 +336,10 @@ describe('bse-stream state integrity (issue #17)', () => {
       ...FAST,
       log: () => {},
     });
-    const r = StateStore.open(rebuilt, { windowLength: 8 });
-    expect(r.getWindow('u3')!.eventIds).toContain('good-1');
-    r.close();
+    s = await start({ topic, modelDir, stateDir: rebuilt });
+    expect(s.store.getWindow('u3')!.eventIds).toContain('good-1');
+    expect((await health(s)).status).toBe(200);
+    await s.stop();
     await expectReplayAgrees({ brokers, topic, modelDir, stateDir: rebuilt, windowLength: 8 });
   });
 

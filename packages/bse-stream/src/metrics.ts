@@ -148,6 +148,8 @@ export function renderPrometheus(m: MetricsSnapshot): string {
   out.push(`bse_events_unknown_item_total ${c('unknown_items')}`);
   metric('bse_states_repaired_total', 'counter', 'Corrupted BSE states rebuilt from their window.');
   out.push(`bse_states_repaired_total ${c('repaired_states')}`);
+  metric('bse_users_rebuilt_total', 'counter', 'Users whose corrupted window was rebuilt from the event log.');
+  out.push(`bse_users_rebuilt_total ${c('rebuilt_users')}`);
   const problems = m.problems ?? [];
   metric('bse_store_writable', 'gauge', '0 while the state store cannot be written (full disk, I/O errors).');
   out.push(`bse_store_writable ${problems.some((p) => p.kind === 'store-unwritable') ? 0 : 1}`);

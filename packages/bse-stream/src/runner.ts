@@ -46,6 +46,7 @@ import type {
   OutboundProducer,
   RunningConsumer,
 } from './transport.js';
+import { createWindow, insertBehaviour } from './window.js';
 
 /** Options of {@link EncoderRunner}. */
 export interface RunnerOptions {
@@ -348,6 +349,64 @@ export class EncoderRunner {
     return true;
   }
 
+  /**
+   * Rebuilds a user whose stored window is corrupted from the event log: every partition is read from
+   * its start up to the store's offsets (the events the store has applied), the user's events go
+   * through the same codec rules and window rule, and the window and states are written if no offset
+   * moved meanwhile. Returns false (the caller stops the partition) when the log no longer starts at
+   * offset 0 (retention deleted events, so the window cannot be rebuilt exactly) or the read fails.
+   */
+  private async rebuildFromLog(topic: string, userId: string, control: BatchControl): Promise<boolean> {
+    const beat = setInterval(() => void control.heartbeat().catch(() => {}), 500);
+    try {
+      for (let attempt = 0; attempt < 3; attempt++) {
+        const ranges = await this.transport.topicOffsets(topic);
+        const truncated = ranges.filter((r) => r.low > 0);
+        if (truncated.length > 0) {
+          this.log('error', 'bse-stream/runner: cannot rebuild a corrupted window: the log no longer starts at 0', {
+            userId,
+            partitions: truncated.map((r) => `${r.partition}@${r.low}`),
+          });
+          return false;
+        }
+        const upTo = new Map(ranges.map((r) => [r.partition, 0]));
+        for (const [p, next] of this.store.nextOffsets(topic)) upTo.set(p, next);
+        const window = createWindow(this.store.windowLength);
+        const scratch = { item: 0, eventId: '', ts: 0 };
+        let events = 0;
+        await this.transport.readTopic(
+          topic,
+          (_p, m) => {
+            const r = decodeEvent(m.value, this.codec, m.timestamp);
+            if (isDecodeFailure(r) || r.userId !== userId) return;
+            insertBehaviour(window, r.eventId, r.ts, r.itemId, scratch);
+            events++;
+          },
+          { ends: upTo },
+        );
+        const models = await this.currentModels();
+        const versions = models.pending ? [models.active, models.pending] : [models.active];
+        if (this.store.rebuildUser(topic, userId, window, upTo, versions)) {
+          this.log('warn', 'bse-stream/runner: rebuilt a corrupted user window from the event log', {
+            userId,
+            events,
+            behaviours: window.length,
+          });
+          return true;
+        }
+      }
+      return false;
+    } catch (err) {
+      this.log('error', 'bse-stream/runner: rebuilding a corrupted window from the log failed', {
+        userId,
+        error: String(err),
+      });
+      return false;
+    } finally {
+      clearInterval(beat);
+    }
+  }
+
   /** The models of the store's active and pending versions (loaded on demand). */
   private async currentModels(): Promise<ApplyModels> {
     const { active, pending } = this.store.versions();
@@ -375,6 +434,7 @@ export class EncoderRunner {
       return;
     }
     let i = 0;
+    let rebuilt: string | undefined;
     while (i < msgs.length) {
       if (!control.isActive() || this.stopping) return;
       const end = Math.min(msgs.length, i + this.maxTx);
@@ -383,6 +443,12 @@ export class EncoderRunner {
         await this.processChunk(batch.topic, batch.partition, msgs, i, end);
       } catch (err) {
         if (!(err instanceof CorruptWindowError)) throw err;
+        // Rebuild the user from the log once per corrupted user and chunk, then retry the chunk.
+        const key = `${err.userId}\u0000${i}`;
+        if (rebuilt !== key && (await this.rebuildFromLog(batch.topic, err.userId, control))) {
+          rebuilt = key;
+          continue;
+        }
         this.halt(batch.partition, 'corrupt-window', err.message);
         this.resumers.set(batch.partition, control.pause());
         return;

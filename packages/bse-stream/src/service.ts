@@ -270,6 +270,7 @@ export async function startBseService(options: BseServiceOptions): Promise<BseSe
           instanceId,
           storeWritable: r.storeFailure === undefined,
           repairedStates: store.counters().get('repaired_states') ?? 0,
+          rebuiltUsers: store.counters().get('rebuilt_users') ?? 0,
           problems: p,
         };
       },

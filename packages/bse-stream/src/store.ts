@@ -172,6 +172,7 @@ export type StoreCounter =
   | 'replaced'
   | 'unknown_items'
   | 'repaired_states'
+  | 'rebuilt_users'
   | `dlq:${DeadLetterReason}`;
 
 interface UserCtx extends CachedUser {
@@ -677,6 +678,33 @@ export class StateStore {
         }
         if (n) this.s.addCounter.run('repaired_states', n);
         return n;
+      })
+      .immediate();
+  }
+
+  /**
+   * Replaces a user's (corrupted) window with `window`, rebuilt from the log up to `upTo` (partition →
+   * next offset), and writes its states for `models`, in one transaction, if the stored offsets of
+   * `upTo`'s partitions are still those (else nothing is written and it returns false: read again).
+   */
+  rebuildUser(
+    topic: string,
+    userId: string,
+    window: UserWindow,
+    upTo: ReadonlyMap<number, number>,
+    models: readonly SdimModelVersion[],
+  ): boolean {
+    this.checkOpen('rebuildUser');
+    this.cache.delete(userId);
+    return this.db
+      .transaction(() => {
+        for (const [p, next] of upTo) {
+          if (((this.s.offset.get(topic, p) as number | undefined) ?? 0) !== next) return false;
+        }
+        this.s.setWindow.run(userId, encodeWindow(window));
+        for (const m of models) this.s.setState.run(userId, m.version, serializeBse(encodeUserState(m, window)));
+        this.s.addCounter.run('rebuilt_users', 1);
+        return true;
       })
       .immediate();
   }

@@ -451,16 +451,20 @@ export class KafkaTransport {
   /**
    * Reads `topic` from the beginning up to the end offsets it has now, in a throw-away consumer group,
    * calling `onMessage` per message in offset order per partition. For tools and tests (the DLQ, a
-   * recomputation over the whole event log).
+   * recomputation over the whole event log), optionally only up to `options.ends` per partition.
    */
   async readTopic(
     topic: string,
     onMessage: (partition: number, message: InboundMessage) => void,
-    options: { timeoutMs?: number } = {},
+    options: { timeoutMs?: number; ends?: ReadonlyMap<number, number> } = {},
   ): Promise<void> {
     const ends = await this.topicOffsets(topic);
     const remaining = new Map<number, number>();
-    for (const p of ends) if (p.high > p.low) remaining.set(p.partition, p.high);
+    for (const p of ends) {
+      // Up to `options.ends` (exclusive) where given: e.g. a store's offsets.
+      const end = Math.min(p.high, options.ends?.get(p.partition) ?? p.high);
+      if (end > p.low) remaining.set(p.partition, end);
+    }
     if (remaining.size === 0) return;
     const consumer = this.kafka.consumer({
       groupId: `compactrec-read-${topic}-${process.pid}-${Date.now()}-${Math.floor(Math.random() * 1e9)}`,
