@@ -287,11 +287,12 @@ describe('bse-stream state integrity (issue #17)', () => {
       await admin.deleteTopicRecords({ topic, partitions: [{ partition: 0, offset: String(truncateTo) }] });
       await admin.disconnect();
     }
-    // One byte of the first entry's ts in u3's window.
+    // One bit of the item of the second entry in u3's window (the first one is evicted by the next event).
     withDb(stateDir, (db) => {
       const row = db.prepare('SELECT win FROM users WHERE user_id = ?').get('u3') as { win: Buffer };
       const b = Buffer.from(row.win);
-      b[4 + 6]! ^= 0x01;
+      const second = 4 + 14 + b.readUInt16LE(4 + 12);
+      b[second + 8]! ^= 0x01;
       db.prepare('UPDATE users SET win = ? WHERE user_id = ?').run(b, 'u3');
     });
     await produce(brokers, topic, [{ eventId: 'good-1', userId: 'u3', itemId: 9, ts: 1_767_300_000_000 }]);
@@ -304,12 +305,13 @@ describe('bse-stream state integrity (issue #17)', () => {
     await waitCaughtUp(brokers, topic, stateDir, 8, 60_000);
     expect(s.store.getWindow('u3')!.eventIds).toContain('good-1');
     expect(await dlqCount(topic)).toBe(0);
+    // u3's window is the true one again (the corrupted item would otherwise stay in it).
+    verifyAgainstRecompute(stateDir, await readEvents(brokers, topic), model, 8);
     const h = await health(s);
     expect(h.status).toBe(200);
     expect(h.body.rebuiltUsers).toBe(1);
     expect(parsePrometheus(await s.metricsText()).get('bse_users_rebuilt_total')).toBe(1);
     await s.stop();
-    verifyAgainstRecompute(stateDir, await readEvents(brokers, topic), model, 8);
     await expectReplayAgrees({ brokers, topic, modelDir, stateDir, windowLength: 8 });
   });
 
