@@ -19,6 +19,7 @@ import {
 import { createSdimModelVersion, deserializeBse, type SdimModelVersion } from '@compactrec/sdim';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import {
+  expectReplayAgrees,
   FAST,
   makeModelDir,
   produce,
@@ -45,11 +46,13 @@ describe('bse-stream bad input, HTTP API and model switch', () => {
     { value: '{"eventId":"b2","userId":"u1","ts":5}', reason: 'missing-field' },
     { value: '{"eventId":"b3","userId":"u1","itemId":"7","ts":5}', reason: 'wrong-type' },
     { value: '{"eventId":"b4","userId":42,"itemId":7,"ts":5}', reason: 'wrong-type' },
-    { value: '{"eventId":"b5","userId":"u1","itemId":99999,"ts":5}', reason: 'unknown-item' },
+    { value: '{"eventId":"b5","userId":"u1","itemId":7,"ts":9000000000000000}', reason: 'future-ts' },
     { value: `{"eventId":"b6","userId":"u1","itemId":1,"ts":5,"pad":"${'x'.repeat(3000)}"}`, reason: 'oversize' },
     { value: '[1,2,3]', reason: 'not-object' },
     { value: null, reason: 'empty' },
   ];
+
+  const replayCheck = () => ({ brokers, topic, modelDir: models.dir, stateDir: state.dir, windowLength: L });
 
   beforeAll(async () => {
     model = await makeModelDir(models.dir, 'v1', 1);
@@ -108,11 +111,12 @@ describe('bse-stream bad input, HTTP API and model switch', () => {
     const m = parsePrometheus(await service.metricsText());
     expect(m.get('bse_dead_letters_all_total')).toBe(bad.length);
     expect(m.get('bse_dead_letters_total{reason="not-json"}')).toBe(2);
-    expect(m.get('bse_dead_letters_total{reason="unknown-item"}')).toBe(1);
+    expect(m.get('bse_dead_letters_total{reason="future-ts"}')).toBe(1);
     expect(m.get('bse_events_applied_total')).toBe(20 * (bad.length + 1));
 
     const log = await readEvents(brokers, topic, { maxEventBytes: 2048 });
     verifyAgainstRecompute(state.dir, log, model, L);
+    await expectReplayAgrees({ ...replayCheck(), codec: { maxEventBytes: 2048 } });
   });
 
   it('serves states as JSON and binary, batch reads, health and metrics', async () => {
@@ -166,6 +170,7 @@ describe('bse-stream bad input, HTTP API and model switch', () => {
     for (let p = 0; p < 4; p++) expect(m.get(`bse_consumer_lag{topic="${topic}",partition="${p}"}`)).toBe(0);
     expect(m.has('bse_events_per_second')).toBe(true);
     expect(m.get('bse_http_request_duration_seconds{quantile="0.99"}')).toBeGreaterThan(0);
+    await expectReplayAgrees({ ...replayCheck(), codec: { maxEventBytes: 2048 } });
   });
 
   it('switches model versions blue/green while ingesting, then serves only the new one', async () => {
@@ -207,5 +212,6 @@ describe('bse-stream bad input, HTTP API and model switch', () => {
     expect(service.reencoder.completed).toContain('v2');
     const log = await readEvents(brokers, topic, { maxEventBytes: 2048 });
     verifyAgainstRecompute(state.dir, log, v2, L);
+    await expectReplayAgrees({ ...replayCheck(), codec: { maxEventBytes: 2048 } });
   });
 });

@@ -5,12 +5,14 @@
  * over the whole event log read back from the topic: nothing lost, nothing counted twice.
  */
 
-import { EventGenerator } from '@compactrec/bse-stream';
+import { EventGenerator, parsePrometheus, saveModelToDir } from '@compactrec/bse-stream';
 import { Rng } from '@compactrec/core';
+import { createSdimModelVersion } from '@compactrec/sdim';
 import { afterAll, describe, expect, inject, it } from 'vitest';
 import {
   createTopic,
   EncoderChild,
+  expectReplayAgrees,
   FAST,
   makeModelDir,
   produce,
@@ -96,5 +98,107 @@ describe('bse-stream crash safety (SIGKILL while consuming)', () => {
     expect(log.length).toBe(TOTAL);
     const users = verifyAgainstRecompute(state.dir, log, model, L);
     expect(users).toBeGreaterThan(1000);
+    await expectReplayAgrees({ brokers, topic, modelDir: models.dir, stateDir: state.dir, windowLength: L });
+  });
+});
+
+describe('bse-stream crash safety with a model switch in flight (SIGKILL during re-encode)', () => {
+  const models = tempDir('switch-models');
+  const state = tempDir('switch-state');
+  const children: EncoderChild[] = [];
+  afterAll(async () => {
+    for (const c of children) await c.kill().catch(() => {});
+    models.cleanup();
+    state.cleanup();
+  });
+
+  const remaining = async (c: EncoderChild): Promise<number> =>
+    parsePrometheus(await (await c.http('/metrics')).text()).get('bse_reencode_remaining_users') ?? -1;
+  const health = async (c: EncoderChild) =>
+    (await (await c.http('/healthz')).json()) as { activeVersion?: string; pendingVersion?: string };
+
+  it("case 1: the operator's switch survives kill -9 and restarts with and without --model-version", async () => {
+    await makeModelDir(models.dir, 'v1', 1);
+    const v2 = createSdimModelVersion({
+      version: 'v2',
+      numItems: 1000,
+      dim: 16,
+      seed: 2,
+      hash: { numHashes: 24, bitsPerSignature: 3 },
+    });
+    await saveModelToDir(models.dir, v2);
+    const topic = await createTopic(brokers, 'switch');
+    const gen = new EventGenerator({ seed: 12, numUsers: 2000, duplicateRate: 0.02, lateRate: 0.05 });
+    await produce(brokers, topic, gen.take(20_000));
+    const base = {
+      brokers: [brokers],
+      topic,
+      modelDir: models.dir,
+      stateDir: state.dir,
+      windowLength: L,
+      maxEventsPerTransaction: 500,
+      ...FAST,
+    };
+    // A throttled re-encode (5 users per transaction, 10 ms apart) so the kills land mid-switch.
+    const slow = { reencode: { usersPerStep: 5, pauseMs: 10, pollMs: 100 } };
+    const a = new EncoderChild({ ...base, ...slow, modelVersion: 'v1' });
+    children.push(a);
+    await a.ready;
+    await waitCaughtUp(brokers, topic, state.dir, L);
+    const res = await a.http('/v1/admin/model', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ version: 'v2' }),
+    });
+    expect(res.status).toBe(202);
+    let first = 0;
+    await waitFor(
+      'the switch to start',
+      async () => {
+        first = await remaining(a);
+        return first > 0;
+      },
+      30_000,
+      10,
+    );
+    await waitFor(
+      're-encode under way',
+      async () => {
+        const r = await remaining(a);
+        return r > 0 && r < first;
+      },
+      60_000,
+      10,
+    );
+    await a.kill();
+
+    // Restart with the same command (--model-version v1): the switch must go on, not be dropped.
+    const more = produce(brokers, topic, gen.take(5000), 250);
+    const b = new EncoderChild({ ...base, ...slow, modelVersion: 'v1' });
+    children.push(b);
+    await b.ready;
+    const hb = await health(b);
+    expect(hb.activeVersion).toBe('v1');
+    expect(hb.pendingVersion).toBe('v2');
+    const left = await remaining(b);
+    expect(left).toBeGreaterThan(0);
+    await waitFor('more re-encode progress', async () => (await remaining(b)) < left, 60_000, 20);
+    expect(await remaining(b)).toBeGreaterThan(0);
+    await b.kill();
+    await more;
+
+    // Restart without --model-version: the switch completes.
+    const c = new EncoderChild(base);
+    children.push(c);
+    await c.ready;
+    await waitFor('the switch to v2', async () => (await health(c)).activeVersion === 'v2', 120_000, 100);
+    expect((await health(c)).pendingVersion).toBeUndefined();
+    await waitCaughtUp(brokers, topic, state.dir, L);
+    expect(await c.stop()).toBe(0);
+
+    const log = await readEvents(brokers, topic);
+    expect(log.length).toBe(25_000);
+    expect(verifyAgainstRecompute(state.dir, log, v2, L)).toBeGreaterThan(1000);
+    await expectReplayAgrees({ brokers, topic, modelDir: models.dir, stateDir: state.dir, windowLength: L });
   });
 });

@@ -9,6 +9,7 @@ import { afterAll, describe, expect, inject, it } from 'vitest';
 import {
   createTopic,
   EncoderChild,
+  expectReplayAgrees,
   FAST,
   makeModelDir,
   produce,
@@ -86,5 +87,6 @@ describe('bse-stream rebalance (two instances, one stopped mid-stream)', () => {
     const log = await readEvents(brokers, topic);
     expect(log.length).toBe(60_000);
     verifyAgainstRecompute(state.dir, log, model, L);
+    await expectReplayAgrees({ brokers, topic, modelDir: models.dir, stateDir: state.dir, windowLength: L });
   });
 });

@@ -2,7 +2,8 @@
  * Global set-up of the `integration` vitest project: a real Apache Kafka broker for the tests.
  * If KAFKA_BROKERS is set, that broker is used. Otherwise scripts/kafka/start.sh starts a single-node
  * KRaft broker on free loopback ports in a fresh temp folder, and teardown stops it and deletes the
- * folder. Also builds packages/bse-stream (incremental tsc) because encoder child processes run its dist.
+ * folder. Also builds packages/bse-stream and apps/cli (incremental tsc): encoder child processes run the
+ * package's dist, CLI tests the real binary.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
@@ -17,7 +18,11 @@ declare module 'vitest' {
 }
 
 export default function setup(project: TestProject): () => void {
-  execFileSync('npx', ['--no-install', 'tsc', '-b', 'packages/bse-stream'], { cwd: root, stdio: 'inherit' });
+  // Encoder child processes run packages/bse-stream/dist; CLI tests run apps/cli/dist (incremental).
+  execFileSync('npx', ['--no-install', 'tsc', '-b', 'packages/bse-stream', 'apps/cli'], {
+    cwd: root,
+    stdio: 'inherit',
+  });
   const external = process.env.KAFKA_BROKERS;
   if (external) {
     project.provide('kafkaBrokers', external);

@@ -16,7 +16,9 @@ import {
   encodeEvent,
   isDecodeFailure,
   KafkaTransport,
+  type OutboundMessage,
   recomputeStates,
+  replayTopic,
   resolveCodecOptions,
   StateStore,
   sameWindow,
@@ -142,6 +144,18 @@ export async function produce(
   }
 }
 
+/** Produces raw messages (any bytes, explicit partitions) to `topic`. */
+export async function produceRaw(brokers: string, topic: string, messages: readonly OutboundMessage[]): Promise<void> {
+  const t = new KafkaTransport({ brokers: [brokers], logLevel: 'nothing' });
+  const p = await t.createProducer();
+  try {
+    await p.send(topic, messages);
+  } finally {
+    await p.close();
+    await t.close();
+  }
+}
+
 /** Sum of the store's next offsets and of the partition ends. */
 export async function progress(
   brokers: string,
@@ -204,7 +218,10 @@ export async function waitCaughtUp(
   );
 }
 
-/** Every valid event in the topic, in log order per partition (read back from the broker). */
+/**
+ * Every valid event in the topic, in log order per partition (read back from the broker), with the
+ * service's rules: the codec's schema and its future-timestamp bound against each record's timestamp.
+ */
 export async function readEvents(
   brokers: string,
   topic: string,
@@ -215,7 +232,7 @@ export async function readEvents(
   const events: BehaviourEvent[] = [];
   try {
     await t.readTopic(topic, (_p, m) => {
-      const r = decodeEvent(m.value, codec);
+      const r = decodeEvent(m.value, codec, m.timestamp);
       if (!isDecodeFailure(r)) events.push(r);
     });
   } finally {
@@ -258,5 +275,86 @@ export function verifyAgainstRecompute(
     return ref.size;
   } finally {
     store.close();
+  }
+}
+
+/** What {@link expectReplayAgrees} needs to replay the topic the way the live service consumed it. */
+export interface ReplayCheck {
+  brokers: string;
+  topic: string;
+  modelDir: string;
+  /** The live service's state folder (it may still be running). */
+  stateDir: string;
+  windowLength: number;
+  codec?: CodecOptions;
+}
+
+/**
+ * THE agreement check of every streaming-encoder integration test: `bse replay` (replayTopic) of the
+ * whole topic into a fresh folder, under the live store's active model version, must hold exactly the
+ * live service's users, identical windows and the same served states (version, lengths, counts; sums
+ * equal up to float rounding of the incremental add/remove, 1e-9). Replay dead-letters into its own
+ * topic so the live DLQ is not touched. Returns the number of users compared; throws on a mismatch.
+ */
+export async function expectReplayAgrees(o: ReplayCheck): Promise<number> {
+  const replayDir = tempDir('replay-check');
+  const live = StateStore.open(o.stateDir, { windowLength: o.windowLength });
+  try {
+    const active = live.versions().active;
+    if (active === undefined) throw new Error(`expectReplayAgrees: the live store ${o.stateDir} serves no version`);
+    await replayTopic({
+      brokers: [o.brokers],
+      topic: o.topic,
+      modelDir: o.modelDir,
+      stateDir: replayDir.dir,
+      windowLength: o.windowLength,
+      modelVersion: active,
+      deadLetterTopic: `${o.topic}.replay-dlq-${Math.floor(Math.random() * 1e9)}`,
+      ...(o.codec ? { codec: o.codec } : {}),
+      ...FAST,
+      timeoutMs: 120_000,
+      log: () => {},
+    });
+    const replayed = StateStore.open(replayDir.dir, { windowLength: o.windowLength });
+    try {
+      const problems: string[] = [];
+      const a = live.userIds();
+      const b = replayed.userIds();
+      if (a.join('\u0000') !== b.join('\u0000')) {
+        const onlyLive = a.filter((u) => !b.includes(u)).slice(0, 5);
+        const onlyReplay = b.filter((u) => !a.includes(u)).slice(0, 5);
+        problems.push(
+          `users differ: live ${a.length}, replay ${b.length}; only live ${JSON.stringify(onlyLive)}, only replay ${JSON.stringify(onlyReplay)}`,
+        );
+      }
+      for (const userId of a) {
+        if (problems.length >= 5) break;
+        const wl = live.getWindow(userId);
+        const wr = replayed.getWindow(userId);
+        if (!wr || !wl) continue;
+        if (!sameWindow(wl, wr)) {
+          problems.push(
+            `${userId}: window differs (live ${JSON.stringify(Array.from(wl.items.subarray(0, wl.length)))}, replay ${JSON.stringify(Array.from(wr.items.subarray(0, wr.length)))})`,
+          );
+          continue;
+        }
+        const sl = live.getState(userId);
+        const sr = replayed.getState(userId);
+        if (!sl || !sr) {
+          problems.push(`${userId}: served state missing (live ${!!sl}, replay ${!!sr})`);
+          continue;
+        }
+        const d = bseDistance(deserializeBse(sl.bytes), deserializeBse(sr.bytes));
+        if (!(d < 1e-9))
+          problems.push(`${userId}: served state differs (max |Δ| ${d}, versions ${sl.version}/${sr.version})`);
+      }
+      if (problems.length > 0) throw new Error(`bse replay ≠ live service:\n${problems.join('\n')}`);
+      return a.length;
+    } finally {
+      replayed.close();
+    }
+  } finally {
+    live.close();
+    replayDir.cleanup();
   }
 }

@@ -5,6 +5,7 @@
  * restart the consumer and loop on the poison message forever).
  */
 import { InvalidArgumentError } from '@compactrec/core';
+import { wellFormed } from './window.js';
 
 /** One user behaviour (e.g. a click) as carried on the events topic, JSON-encoded. Extra fields are allowed and ignored. */
 export interface BehaviourEvent {
@@ -28,6 +29,7 @@ export type DeadLetterReason =
   | 'wrong-type'
   | 'out-of-range'
   | 'unknown-item'
+  | 'future-ts'
   | 'apply-failed';
 
 /** Every {@link DeadLetterReason}, for metrics with all labels present from the start. */
@@ -40,6 +42,7 @@ export const DEAD_LETTER_REASONS: readonly DeadLetterReason[] = Object.freeze([
   'wrong-type',
   'out-of-range',
   'unknown-item',
+  'future-ts',
   'apply-failed',
 ]);
 
@@ -55,12 +58,19 @@ export interface CodecOptions {
   maxEventBytes?: number;
   /** Longest accepted eventId / userId, in characters. @default 128 */
   maxIdLength?: number;
+  /**
+   * Largest amount an event's `ts` may lie ahead of its Kafka record timestamp, ms; events further in
+   * the future are dead-lettered as `future-ts` (a far-future ts would otherwise freeze the user's
+   * window: every later real event would be "too old"). @default 86400000 (one day)
+   */
+  maxFutureSkewMs?: number;
 }
 
 /** Defaults of {@link CodecOptions}. */
 export const DEFAULT_CODEC_OPTIONS: Readonly<Required<CodecOptions>> = Object.freeze({
   maxEventBytes: 4096,
   maxIdLength: 128,
+  maxFutureSkewMs: 86_400_000,
 });
 
 /** Resolves and validates codec options once (at the service boundary). */
@@ -68,6 +78,12 @@ export function resolveCodecOptions(options: CodecOptions = {}): Required<CodecO
   const o = { ...DEFAULT_CODEC_OPTIONS };
   if (options.maxEventBytes !== undefined) o.maxEventBytes = options.maxEventBytes;
   if (options.maxIdLength !== undefined) o.maxIdLength = options.maxIdLength;
+  if (options.maxFutureSkewMs !== undefined) o.maxFutureSkewMs = options.maxFutureSkewMs;
+  if (!(Number.isFinite(o.maxFutureSkewMs) && o.maxFutureSkewMs >= 0)) {
+    throw new InvalidArgumentError(
+      `bse-stream/codec: maxFutureSkewMs (${o.maxFutureSkewMs}) must be a finite number of ms ≥ 0`,
+    );
+  }
   if (!Number.isInteger(o.maxEventBytes) || o.maxEventBytes < 64) {
     throw new InvalidArgumentError(`bse-stream/codec: maxEventBytes (${o.maxEventBytes}) must be an integer ≥ 64`);
   }
@@ -81,9 +97,27 @@ const utf8 = new TextDecoder('utf-8', { fatal: true });
 
 /**
  * Decodes and schema-checks one message value. Returns the event, or a failure (never throws on bad
- * input). `options` must come from {@link resolveCodecOptions}.
+ * input). `options` must come from {@link resolveCodecOptions}. With `recordTimestamp` (the Kafka
+ * record's timestamp, epoch ms) an event whose ts lies more than `maxFutureSkewMs` after it is a
+ * `future-ts` failure.
  */
 export function decodeEvent(
+  value: Uint8Array | null | undefined,
+  options: Required<CodecOptions>,
+  recordTimestamp?: number,
+): BehaviourEvent | DecodeFailure {
+  const r = decodeValue(value, options);
+  if (recordTimestamp === undefined || isDecodeFailure(r)) return r;
+  if (r.ts > recordTimestamp + options.maxFutureSkewMs) {
+    return {
+      reason: 'future-ts',
+      detail: `ts ${r.ts} is ${r.ts - recordTimestamp} ms after the record timestamp ${recordTimestamp}; at most ${options.maxFutureSkewMs} ms (maxFutureSkewMs)`,
+    };
+  }
+  return r;
+}
+
+function decodeValue(
   value: Uint8Array | null | undefined,
   options: Required<CodecOptions>,
 ): BehaviourEvent | DecodeFailure {
@@ -102,7 +136,7 @@ export function decodeEvent(
   return validateEvent(parsed, options);
 }
 
-/** Schema check of an already parsed value (see {@link BehaviourEvent} for the rules). */
+/** Schema check of an already parsed value (see {@link BehaviourEvent} for the rules). Ids come back well formed. */
 export function validateEvent(parsed: unknown, options: Required<CodecOptions>): BehaviourEvent | DecodeFailure {
   if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
     return {
@@ -137,7 +171,9 @@ export function validateEvent(parsed: unknown, options: Required<CodecOptions>):
   if (typeof ts !== 'number')
     return { reason: 'wrong-type', detail: `ts is a ${typeof ts}; expected epoch milliseconds` };
   if (!Number.isFinite(ts) || ts < 0) return { reason: 'out-of-range', detail: `ts (${ts}) must be finite and ≥ 0` };
-  return { eventId: eventId as string, userId: userId as string, itemId, ts };
+  // Ids are kept well formed (lone surrogates → U+FFFD), exactly as UTF-8 storage keeps them, so a
+  // retry compares equal to the stored id (see window.ts).
+  return { eventId: wellFormed(eventId as string), userId: wellFormed(userId as string), itemId, ts };
 }
 
 /** Whether a {@link decodeEvent} result is a failure. */

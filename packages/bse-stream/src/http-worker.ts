@@ -19,7 +19,7 @@ export interface HttpWorkerData {
 
 /** Messages between the main thread and the worker. */
 export type HttpWorkerMessage =
-  | { type: 'call'; id: number; kind: 'metrics' | 'health' | 'requestVersion'; arg?: unknown }
+  | { type: 'call'; id: number; kind: 'metrics' | 'health' | 'requestVersion' | 'repair'; arg?: unknown }
   | { type: 'reply'; id: number; ok: boolean; value?: unknown; error?: { name: string; message: string } }
   | { type: 'listening'; port: number }
   | { type: 'failed'; error: string }
@@ -31,7 +31,7 @@ const data = workerData as HttpWorkerData;
 const pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
 let seq = 0;
 
-function call<T>(kind: 'metrics' | 'health' | 'requestVersion', arg?: unknown): Promise<T> {
+function call<T>(kind: 'metrics' | 'health' | 'requestVersion' | 'repair', arg?: unknown): Promise<T> {
   return new Promise<T>((resolve, reject) => {
     const id = ++seq;
     pending.set(id, { resolve: resolve as (v: unknown) => void, reject });
@@ -47,6 +47,7 @@ try {
       metricsText: (latency) => call<string>('metrics', latency),
       health: () => call<{ ok: boolean } & Record<string, unknown>>('health'),
       requestVersion: (version) => call<{ active: string; pending: string | undefined }>('requestVersion', version),
+      repair: (userId) => call<number>('repair', userId),
     },
     data.http ?? {},
   );
@@ -74,5 +75,6 @@ try {
     port: typeof address === 'object' && address ? address.port : 0,
   } satisfies HttpWorkerMessage);
 } catch (err) {
-  port.postMessage({ type: 'failed', error: String((err as Error)?.stack ?? err) } satisfies HttpWorkerMessage);
+  // One line (e.g. "listen EADDRINUSE: address already in use 127.0.0.1:8080"), no stack.
+  port.postMessage({ type: 'failed', error: String((err as Error)?.message ?? err) } satisfies HttpWorkerMessage);
 }

@@ -9,8 +9,8 @@
  *   GET  /healthz               200 when the store is open and a version is served, else 503
  *   GET  /metrics               Prometheus text
  */
-import { deserializeBse } from '@compactrec/sdim';
-import Fastify, { type FastifyInstance } from 'fastify';
+import { type BseState, deserializeBse } from '@compactrec/sdim';
+import Fastify, { type FastifyInstance, type FastifyReply } from 'fastify';
 import { LatencyRing } from './metrics.js';
 import type { StateStore, StoredState } from './store.js';
 
@@ -31,6 +31,11 @@ export interface HttpDeps {
   health(): Promise<{ ok: boolean } & Record<string, unknown>> | ({ ok: boolean } & Record<string, unknown>);
   /** Requests a model switch (validates that the version can be loaded). */
   requestVersion(version: string): Promise<{ active: string; pending: string | undefined }>;
+  /**
+   * Rebuilds a user's states whose bytes fail their checksum from the user's window (the writer does
+   * it); returns how many it rebuilt. Without it, a corrupted state answers 503.
+   */
+  repair?(userId: string): Promise<number>;
 }
 
 /** Options of {@link buildHttpApp}. */
@@ -39,7 +44,32 @@ export interface HttpOptions {
   maxBatchGet?: number;
   /** Latency samples kept for the p50/p99 in /metrics. @default 8192 */
   latencySamples?: number;
+  /**
+   * A connection with no traffic for this long is closed (also one that never sends a request, and an
+   * idle keep-alive connection). @default 15000
+   */
+  idleTimeoutMs?: number;
+  /** Longest time to receive one whole request (headers and body), ms. @default 30000 */
+  requestTimeoutMs?: number;
 }
+
+/** Every error answer of the API has this one shape. */
+export interface HttpErrorBody {
+  /** Machine-readable kind, e.g. `bad_request`, `not_found`, `state_corrupt`. */
+  readonly error: string;
+  /** What was wrong, for a person. */
+  readonly message: string;
+}
+
+const ERROR_KINDS: Record<number, string> = {
+  400: 'bad_request',
+  404: 'not_found',
+  405: 'method_not_allowed',
+  408: 'request_timeout',
+  413: 'payload_too_large',
+  415: 'unsupported_media_type',
+  503: 'unavailable',
+};
 
 /** JSON form of a served state. `sums` is base64 of the little-endian float64 array. */
 export interface BseStateJson {
@@ -57,9 +87,12 @@ export interface BseStateJson {
 
 /** Converts a stored state to its JSON form. */
 export function stateToJson(s: StoredState): BseStateJson {
-  const st = deserializeBse(s.bytes);
+  return jsonOf(s.userId, deserializeBse(s.bytes));
+}
+
+function jsonOf(userId: string, st: BseState): BseStateJson {
   return {
-    userId: s.userId,
+    userId,
     version: st.version,
     length: st.length,
     dim: st.dim,
@@ -78,6 +111,30 @@ export function decodeSums(base64: string): Float64Array {
   return new Float64Array(copy.buffer);
 }
 
+/**
+ * The served state of `userId`, checked against its checksum. A corrupted state is rebuilt from the
+ * window through `deps.repair` and read again; `undefined` = unknown user; throws when it stays corrupt.
+ */
+async function readVerified(deps: HttpDeps, userId: string): Promise<{ s: StoredState; st: BseState } | undefined> {
+  for (let attempt = 0; ; attempt++) {
+    const s = deps.store.getState(userId);
+    if (!s) return undefined;
+    try {
+      return { s, st: deserializeBse(s.bytes) }; // checks the checksum
+    } catch (err) {
+      if (attempt > 0 || !deps.repair) throw err;
+      await deps.repair(userId);
+    }
+  }
+}
+
+function corrupt(reply: FastifyReply, userId: string, err: unknown) {
+  return reply.code(503).send({
+    error: 'state_corrupt',
+    message: `the stored state of user '${userId}' is corrupted and could not be rebuilt (${String((err as Error)?.message ?? err)}); see /healthz`,
+  });
+}
+
 /** The fastify app (not listening yet) and its latency ring. */
 export function buildHttpApp(
   deps: HttpDeps,
@@ -86,7 +143,27 @@ export function buildHttpApp(
   const maxBatchGet = options.maxBatchGet ?? 1000;
   const latency = new LatencyRing(options.latencySamples ?? 8192);
   let requests = 0;
-  const app = Fastify({ logger: false, bodyLimit: 1 << 20 });
+  const idle = options.idleTimeoutMs ?? 15_000;
+  const app = Fastify({
+    logger: false,
+    bodyLimit: 1 << 20,
+    connectionTimeout: idle,
+    keepAliveTimeout: Math.min(idle, 5000),
+    requestTimeout: options.requestTimeoutMs ?? 30_000,
+  });
+  app.server.headersTimeout = Math.min(options.requestTimeoutMs ?? 30_000, 20_000);
+  // fastify's own errors (bad JSON, unknown route, body too large...) in the API's one shape.
+  app.setErrorHandler((err: { statusCode?: number; message?: string }, _req, reply) => {
+    const code = err.statusCode !== undefined && err.statusCode >= 400 && err.statusCode < 500 ? err.statusCode : 500;
+    const body: HttpErrorBody = {
+      error: ERROR_KINDS[code] ?? (code === 500 ? 'internal' : 'error'),
+      message: code === 500 ? 'internal error; see the service log' : String(err.message ?? 'error'),
+    };
+    return reply.code(code).send(body);
+  });
+  app.setNotFoundHandler((req, reply) =>
+    reply.code(404).send({ error: 'not_found', message: `no route ${req.method} ${req.url}` } satisfies HttpErrorBody),
+  );
   const started = new WeakMap<object, bigint>();
   app.addHook('onRequest', async (req) => {
     started.set(req, process.hrtime.bigint());
@@ -100,8 +177,14 @@ export function buildHttpApp(
   });
 
   app.get<{ Params: { id: string }; Querystring: { format?: string } }>('/v1/users/:id/bse', async (req, reply) => {
-    const s = deps.store.getState(req.params.id);
-    if (!s) return reply.code(404).send({ error: 'not_found', message: `no state for user '${req.params.id}'` });
+    let found: Awaited<ReturnType<typeof readVerified>>;
+    try {
+      found = await readVerified(deps, req.params.id);
+    } catch (err) {
+      return corrupt(reply, req.params.id, err);
+    }
+    if (!found) return reply.code(404).send({ error: 'not_found', message: `no state for user '${req.params.id}'` });
+    const s = found.s;
     const binary = req.query.format === 'binary' || (req.headers.accept ?? '').includes('application/octet-stream');
     if (binary) {
       return reply
@@ -109,7 +192,7 @@ export function buildHttpApp(
         .header('x-bse-version', s.version)
         .send(Buffer.from(s.bytes.buffer, s.bytes.byteOffset, s.bytes.byteLength));
     }
-    return reply.send(stateToJson(s));
+    return reply.send(jsonOf(s.userId, found.st));
   });
 
   // '::' is fastify's escape for a literal ':' in a path (Google-style custom method).
@@ -123,10 +206,16 @@ export function buildHttpApp(
         .code(400)
         .send({ error: 'bad_request', message: `at most ${maxBatchGet} userIds per request; got ${ids.length}` });
     }
-    const results = (ids as string[]).map((id) => {
-      const s = deps.store.getState(id);
-      return s ? { found: true, ...stateToJson(s) } : { userId: id, found: false };
-    });
+    const results: ({ found: boolean; userId: string } & Partial<BseStateJson>)[] = [];
+    for (const id of ids as string[]) {
+      let found: Awaited<ReturnType<typeof readVerified>>;
+      try {
+        found = await readVerified(deps, id);
+      } catch (err) {
+        return corrupt(reply, id, err);
+      }
+      results.push(found ? { found: true, ...jsonOf(id, found.st) } : { userId: id, found: false });
+    }
     return reply.send({ results });
   });
 
@@ -141,7 +230,11 @@ export function buildHttpApp(
     } catch (err) {
       const name = (err as Error)?.name;
       const code = name === 'NotFoundError' ? 404 : name === 'InvalidArgumentError' ? 400 : 500;
-      return reply.code(code).send({ error: name ?? 'error', message: String((err as Error)?.message ?? err) });
+      const body: HttpErrorBody = {
+        error: ERROR_KINDS[code] ?? 'internal',
+        message: code === 500 ? 'the model switch failed; see the service log' : String((err as Error)?.message ?? err),
+      };
+      return reply.code(code).send(body);
     }
   });
 

@@ -32,7 +32,7 @@ export {
   saveModelToDir,
   writeDemoModel,
 } from './models.js';
-export { bseDistance, type RecomputedUser, recomputeStates, sameWindow } from './recompute.js';
+export { bseDistance, encodeUserState, type RecomputedUser, recomputeStates, sameWindow } from './recompute.js';
 export { Reencoder, type ReencoderOptions } from './reencoder.js';
 export {
   backoffDelayMs,
@@ -44,7 +44,13 @@ export {
   resolveRetryOptions,
   withRetry,
 } from './retry.js';
-export { DEFAULT_RUNNER_OPTIONS, EncoderRunner, type PartitionView, type RunnerOptions } from './runner.js';
+export {
+  DEFAULT_RUNNER_OPTIONS,
+  EncoderRunner,
+  type PartitionProblem,
+  type PartitionView,
+  type RunnerOptions,
+} from './runner.js';
 export {
   type BseService,
   type BseServiceOptions,
@@ -64,7 +70,10 @@ export {
 export {
   type ApplyModels,
   type ApplyResult,
+  CorruptWindowError,
   DEFAULT_STATE_STORE_OPTIONS,
+  type PartitionMark,
+  recordFingerprint,
   STATE_DB_FILE,
   StateStore,
   type StateStoreOptions,
@@ -95,4 +104,5 @@ export {
   InsertOutcome,
   insertBehaviour,
   type UserWindow,
+  wellFormed,
 } from './window.js';

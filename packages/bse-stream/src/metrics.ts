@@ -86,6 +86,10 @@ export interface MetricsSnapshot {
   readonly requests: number;
   readonly consumerRestarts: number;
   readonly instanceId: string;
+  /** Stopped partitions and a store that cannot be written (see runner's PartitionProblem). */
+  readonly problems?: readonly { partition: number | undefined; kind: string }[];
+  /** Store writes that failed and were retried. */
+  readonly storeWriteFailures?: number;
 }
 
 function esc(v: string): string {
@@ -138,6 +142,24 @@ export function renderPrometheus(m: MetricsSnapshot): string {
   out.push(`bse_http_request_duration_seconds{quantile="0.5"} ${fmt(m.requestLatencyP50)}`);
   out.push(`bse_http_request_duration_seconds{quantile="0.99"} ${fmt(m.requestLatencyP99)}`);
   out.push(`bse_http_request_duration_seconds_count ${m.requests}`);
+  metric('bse_events_replaced_total', 'counter', 'Events that replaced a losing variant of the same eventId.');
+  out.push(`bse_events_replaced_total ${c('replaced')}`);
+  metric('bse_events_unknown_item_total', 'counter', 'Events applied whose item the active model does not know.');
+  out.push(`bse_events_unknown_item_total ${c('unknown_items')}`);
+  metric('bse_states_repaired_total', 'counter', 'Corrupted BSE states rebuilt from their window.');
+  out.push(`bse_states_repaired_total ${c('repaired_states')}`);
+  metric('bse_users_rebuilt_total', 'counter', 'Users whose corrupted window was rebuilt from the event log.');
+  out.push(`bse_users_rebuilt_total ${c('rebuilt_users')}`);
+  const problems = m.problems ?? [];
+  metric('bse_store_writable', 'gauge', '0 while the state store cannot be written (full disk, I/O errors).');
+  out.push(`bse_store_writable ${problems.some((p) => p.kind === 'store-unwritable') ? 0 : 1}`);
+  metric('bse_store_write_failures_total', 'counter', 'Store writes that failed and were retried (this instance).');
+  out.push(`bse_store_write_failures_total ${m.storeWriteFailures ?? 0}`);
+  metric('bse_partition_stopped', 'gauge', 'Partitions stopped because their log or state cannot be trusted, by kind.');
+  for (const p of problems) {
+    if (p.partition !== undefined)
+      out.push(`bse_partition_stopped{topic="${t}",partition="${p.partition}",kind="${esc(p.kind)}"} 1`);
+  }
   metric('bse_consumer_restarts_total', 'counter', 'Consumer crashes followed by a restart.');
   out.push(`bse_consumer_restarts_total ${m.consumerRestarts}`);
   metric('bse_instance_info', 'gauge', 'This instance.');

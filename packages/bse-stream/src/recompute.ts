@@ -14,9 +14,29 @@ export interface RecomputedUser {
 }
 
 /**
- * Recomputes every user's window (the L largest (ts, eventId) keys among distinct eventIds; the first
- * occurrence of an eventId wins) and its BSE state with `model`, over `events` in log order. Events
- * whose itemId is not a row of `model` are ignored (the service dead-letters them).
+ * The BSE state of a window under `model`, from scratch. The rule for items the model does not know
+ * (itemId ≥ numItems, e.g. a window built under a model with more items, or a new item the model has
+ * not learnt yet): they stay in the window and add nothing to this model's state, so `length` counts
+ * the known items only. Live ingest follows the same rule. `buf` is scratch space (at least
+ * window capacity × dim floats); only the rows of known items are written and used.
+ */
+export function encodeUserState(model: SdimModelVersion, w: UserWindow, buf?: Float32Array): BseState {
+  const dim = model.dim;
+  const scratch = buf && buf.length >= w.length * dim ? buf : new Float32Array(Math.max(1, w.length) * dim);
+  let n = 0;
+  for (let i = 0; i < w.length; i++) {
+    const item = w.items[i]!;
+    if (item >= model.numItems) continue;
+    scratch.set(model.itemEmbeddings.subarray(item * dim, item * dim + dim), n * dim);
+    n++;
+  }
+  return encodeBse(model.hasher, scratch, n, model.version);
+}
+
+/**
+ * Recomputes every user's window (the L largest (ts, eventId) keys among distinct events, where
+ * variants of one eventId count once: the largest ts wins, then the smallest itemId; see window.ts)
+ * and its BSE state with `model` ({@link encodeUserState}), over `events` in any order.
  */
 export function recomputeStates(
   events: Iterable<BehaviourEvent>,
@@ -26,7 +46,6 @@ export function recomputeStates(
   const windows = new Map<string, UserWindow>();
   const evicted: Evicted = { item: 0, eventId: '', ts: 0 };
   for (const e of events) {
-    if (!(e.itemId >= 0 && e.itemId < model.numItems)) continue;
     let w = windows.get(e.userId);
     if (!w) {
       w = createWindow(windowLength);
@@ -35,15 +54,8 @@ export function recomputeStates(
     insertBehaviour(w, e.eventId, e.ts, e.itemId, evicted);
   }
   const out = new Map<string, RecomputedUser>();
-  const dim = model.dim;
-  const buf = new Float32Array(windowLength * dim);
-  for (const [userId, w] of windows) {
-    for (let i = 0; i < w.length; i++) {
-      const item = w.items[i]!;
-      buf.set(model.itemEmbeddings.subarray(item * dim, item * dim + dim), i * dim);
-    }
-    out.set(userId, { window: w, state: encodeBse(model.hasher, buf, w.length, model.version) });
-  }
+  const buf = new Float32Array(windowLength * model.dim);
+  for (const [userId, w] of windows) out.set(userId, { window: w, state: encodeUserState(model, w, buf) });
   return out;
 }
 

@@ -7,7 +7,7 @@
  */
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import type { ModelRegistry } from './models.js';
-import type { StateStore } from './store.js';
+import { CorruptWindowError, type StateStore } from './store.js';
 
 /** Options of {@link Reencoder}. */
 export interface ReencoderOptions {
@@ -15,6 +15,8 @@ export interface ReencoderOptions {
   usersPerStep?: number;
   /** How often to look for a pending version, ms. @default 500 */
   pollMs?: number;
+  /** Pause between two re-encode transactions, ms: throttles a switch to leave the CPU to ingest. @default 0 */
+  pauseMs?: number;
   /** Log sink. */
   log?: (level: 'error' | 'warn' | 'info', message: string, extra?: Record<string, unknown>) => void;
 }
@@ -26,9 +28,12 @@ export class Reencoder {
   private stopped = false;
   private readonly usersPerStep: number;
   private readonly pollMs: number;
+  private readonly pauseMs: number;
   private readonly log: NonNullable<ReencoderOptions['log']>;
   /** Versions this instance switched to (for logs/tests). */
   readonly completed: string[] = [];
+  /** Set while the pending switch cannot progress because a user's window is corrupted (reported by /healthz). */
+  blocked: CorruptWindowError | undefined;
 
   constructor(
     private readonly store: StateStore,
@@ -37,6 +42,7 @@ export class Reencoder {
   ) {
     this.usersPerStep = options.usersPerStep ?? 200;
     this.pollMs = options.pollMs ?? 500;
+    this.pauseMs = options.pauseMs ?? 0;
     this.log = options.log ?? (() => {});
   }
 
@@ -50,9 +56,13 @@ export class Reencoder {
     if (this.stopped) return;
     this.timer = setTimeout(() => {
       this.tick()
-        .catch((err) =>
-          this.log('error', 'bse-stream/reencoder: re-encode step failed; will retry', { error: String(err) }),
-        )
+        .then(() => {
+          this.blocked = undefined;
+        })
+        .catch((err) => {
+          if (err instanceof CorruptWindowError) this.blocked = err;
+          this.log('error', 'bse-stream/reencoder: re-encode step failed; will retry', { error: String(err) });
+        })
         .finally(() => this.schedule(this.pollMs));
     }, ms);
   }
@@ -77,7 +87,8 @@ export class Reencoder {
           }
           return;
         }
-        await yieldToLoop();
+        if (this.pauseMs > 0) await new Promise((r) => setTimeout(r, this.pauseMs));
+        else await yieldToLoop();
       }
     } finally {
       this.running = false;

@@ -5,6 +5,13 @@
  * state changes and the partition's next offset → resolve the offset → heartbeat. It stops at a chunk
  * boundary as soon as the partition is revoked or the consumer stops, so a rebalance hands over a
  * store that is exactly at a committed offset. On assignment it seeks to the store's offsets.
+ *
+ * It never applies a log it cannot vouch for: on assignment it seeks one record BEFORE the stored
+ * offset and checks that record's fingerprint against the one stored with the offset (a re-created
+ * topic, or a stored offset that was changed, fails that check), that the log does not jump past the
+ * stored offset (a gap) and that the stored offset is inside the partition. A partition that fails a
+ * check, or whose events meet a corrupted user window, is stopped with a {@link PartitionProblem}
+ * that /healthz reports; good events are never dead-lettered because our state is broken.
  */
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import { CompactRecError, InvalidArgumentError } from '@compactrec/core';
@@ -21,7 +28,14 @@ import {
 import { RateMeter } from './metrics.js';
 import type { ModelRegistry } from './models.js';
 import { type RetryOptions, resolveRetryOptions, withRetry } from './retry.js';
-import type { ApplyModels, ApplyResult, StateStore, StoreRecord } from './store.js';
+import {
+  type ApplyModels,
+  type ApplyResult,
+  CorruptWindowError,
+  recordFingerprint,
+  type StateStore,
+  type StoreRecord,
+} from './store.js';
 import type {
   BatchControl,
   ConsumerOptions,
@@ -32,6 +46,7 @@ import type {
   OutboundProducer,
   RunningConsumer,
 } from './transport.js';
+import { createWindow, insertBehaviour } from './window.js';
 
 /** Options of {@link EncoderRunner}. */
 export interface RunnerOptions {
@@ -54,6 +69,11 @@ export interface RunnerOptions {
   retry?: RetryOptions;
   /** Consumer-group timing and fetch sizes (groupId/topic are taken from above). */
   consumer?: Omit<ConsumerOptions, 'groupId' | 'topic'>;
+  /**
+   * Send dead letters to the dead-letter topic. A replay sets it to false: the live service already
+   * dead-lettered those messages, and they are still counted in the store. @default true
+   */
+  publishDeadLetters?: boolean;
   /** Log sink. @default JSON lines on stderr */
   log?: (level: 'error' | 'warn' | 'info', message: string, extra?: Record<string, unknown>) => void;
 }
@@ -72,6 +92,23 @@ export interface PartitionView {
   /** End of the partition when last fetched. */
   endOffset: number;
   owned: boolean;
+}
+
+/** Why a partition is stopped (or, for `store-unwritable`, why no partition can store). */
+export interface PartitionProblem {
+  /** Undefined for `store-unwritable`, which concerns the whole store. */
+  readonly partition: number | undefined;
+  readonly kind:
+    | 'log-mismatch'
+    | 'offset-gap'
+    | 'offset-beyond-end'
+    | 'corrupt-window'
+    | 'store-unwritable'
+    | 'switch-blocked';
+  /** What is wrong and how to fix it. */
+  readonly message: string;
+  /** ISO time it was detected. */
+  readonly since: string;
 }
 
 /** The store reported an error SQLite may recover from (busy/locked/IO): retried with backoff. */
@@ -110,6 +147,16 @@ export class EncoderRunner {
   deadLettered = 0;
   /** Store transactions that applied a chunk (events per transaction = rate total / this). */
   transactions = 0;
+  /** Store writes that failed (busy, I/O, full disk) and were retried. */
+  storeWriteFailures = 0;
+  /** Set while the store cannot be written (cleared by the next successful apply). */
+  storeFailure: PartitionProblem | undefined;
+  /** Partitions stopped because their log or state cannot be trusted (see the module doc). */
+  readonly halted = new Map<number, PartitionProblem>();
+  /** Per partition: the record expected first after the assignment's seek, and its stored fingerprint. */
+  private readonly verify = new Map<number, { nextOffset: number; fingerprint: number | undefined }>();
+  /** Resume functions of the partitions paused by a halt. */
+  private readonly resumers = new Map<number, () => void>();
   private readonly maxTx: number;
   private readonly codec: Required<CodecOptions>;
   private readonly retry: Required<RetryOptions>;
@@ -118,6 +165,7 @@ export class EncoderRunner {
   private producer: OutboundProducer | undefined;
   private consumer: RunningConsumer | undefined;
   private stopping = false;
+  private readonly publishDeadLetters: boolean;
 
   constructor(
     private readonly store: StateStore,
@@ -145,6 +193,7 @@ export class EncoderRunner {
     this.codec = resolveCodecOptions(options.codec);
     this.retry = resolveRetryOptions(options.retry);
     this.consumerOptions = options.consumer;
+    this.publishDeadLetters = options.publishDeadLetters ?? true;
     this.log =
       options.log ??
       ((level, message, extra) =>
@@ -206,22 +255,156 @@ export class EncoderRunner {
     // The store's own checks already keep the cache exact (state-cache.ts); this keeps it to the users
     // of the partitions owned from now on.
     this.store.invalidateCache();
-    const stored = this.store.nextOffsets(this.topic);
+    const marks = this.store.partitionMarks(this.topic);
     for (const v of this.partitions.values()) v.owned = false;
     const seek = new Map<number, number>();
+    this.verify.clear();
+    this.halted.clear(); // checked again from scratch on this assignment
+    for (const resume of this.resumers.values()) resume();
+    this.resumers.clear();
     for (const p of partitions) {
       const v = this.view(p);
       v.owned = true;
-      v.nextOffset = stored.get(p) ?? 0;
+      const mark = marks.get(p);
+      v.nextOffset = mark?.nextOffset ?? 0;
       // Always from the store: a partition it never saw starts at 0 (Kafka resets to the earliest
       // offset if 0 is gone), never at Kafka's committed offset, which may be ahead of the store.
-      seek.set(p, v.nextOffset);
+      // With a stored fingerprint, one record earlier: the first record fetched proves the log is the
+      // one the store applied (the store skips records below its offset anyway).
+      if (mark !== undefined) this.verify.set(p, mark);
+      seek.set(p, mark?.fingerprint !== undefined && mark.nextOffset > 0 ? mark.nextOffset - 1 : v.nextOffset);
     }
     this.log('info', 'bse-stream/runner: partitions assigned', {
       partitions: [...partitions],
       seek: Object.fromEntries(seek),
     });
+    if (marks.size > 0) void this.checkRanges(partitions, marks);
     return seek;
+  }
+
+  /** A stored offset beyond the partition's end: the topic was re-created or truncated. */
+  private async checkRanges(partitions: readonly number[], marks: ReadonlyMap<number, { nextOffset: number }>) {
+    try {
+      const ends = new Map((await this.transport.topicOffsets(this.topic)).map((r) => [r.partition, r.high]));
+      for (const p of partitions) {
+        const next = marks.get(p)?.nextOffset;
+        const high = ends.get(p);
+        if (next !== undefined && high !== undefined && high < next && this.partitions.get(p)?.owned) {
+          this.halt(
+            p,
+            'offset-beyond-end',
+            `the stored offset ${next} of ${this.topic}/${p} is beyond the partition's end ${high}: the topic was re-created or truncated`,
+          );
+        }
+      }
+    } catch (err) {
+      this.log('warn', 'bse-stream/runner: could not read the partition ends to check the stored offsets', {
+        error: String(err),
+      });
+    }
+  }
+
+  /** Stops consuming `partition` and records why (reported by /healthz and /metrics). */
+  private halt(partition: number, kind: PartitionProblem['kind'], what: string): void {
+    const message = `${what}; partition ${partition} is stopped and nothing of it is applied. Rebuild the state with \`compactrec bse replay\` into a new --state-dir (or restore the store) and serve from it`;
+    this.halted.set(partition, { partition, kind, message, since: new Date().toISOString() });
+    this.log('error', `bse-stream/runner: ${message}`, { partition, kind });
+  }
+
+  /** Checks the first record fetched after an assignment against the stored mark; false = halted. */
+  private verifyFirst(partition: number, first: InboundMessage): boolean {
+    const mark = this.verify.get(partition);
+    if (mark === undefined) return true;
+    this.verify.delete(partition);
+    const where = `${this.topic}/${partition}`;
+    const next = mark.nextOffset;
+    if (mark.fingerprint !== undefined && next > 0 && first.offset === next - 1) {
+      if (recordFingerprint(first.value, first.timestamp) === mark.fingerprint) return true;
+      this.halt(
+        partition,
+        'log-mismatch',
+        `record ${next - 1} of ${where} is not the record the store applied there: the topic was re-created, or the stored offset was changed`,
+      );
+      return false;
+    }
+    if (first.offset < next - 1 || (mark.fingerprint === undefined && first.offset < next)) {
+      this.halt(
+        partition,
+        'log-mismatch',
+        `${where} restarts at offset ${first.offset}, below the stored offset ${next}: the topic was re-created or truncated`,
+      );
+      return false;
+    }
+    if (first.offset > next) {
+      this.halt(
+        partition,
+        'offset-gap',
+        `${where} jumps from the stored offset ${next} to ${first.offset}: ${first.offset - next} records were deleted (retention) or the topic was re-created`,
+      );
+      return false;
+    }
+    if (mark.fingerprint !== undefined && next > 0) {
+      this.log('warn', `bse-stream/runner: record ${next - 1} of ${where} is gone; the log identity is not verified`);
+    }
+    return true;
+  }
+
+  /**
+   * Rebuilds a user whose stored window is corrupted from the event log: every partition is read from
+   * its start up to the store's offsets (the events the store has applied), the user's events go
+   * through the same codec rules and window rule, and the window and states are written if no offset
+   * moved meanwhile. Returns false (the caller stops the partition) when the log no longer starts at
+   * offset 0 (retention deleted events, so the window cannot be rebuilt exactly) or the read fails.
+   */
+  private async rebuildFromLog(topic: string, userId: string, control: BatchControl): Promise<boolean> {
+    const beat = setInterval(() => void control.heartbeat().catch(() => {}), 500);
+    try {
+      for (let attempt = 0; attempt < 3; attempt++) {
+        const ranges = await this.transport.topicOffsets(topic);
+        const truncated = ranges.filter((r) => r.low > 0);
+        if (truncated.length > 0) {
+          this.log('error', 'bse-stream/runner: cannot rebuild a corrupted window: the log no longer starts at 0', {
+            userId,
+            partitions: truncated.map((r) => `${r.partition}@${r.low}`),
+          });
+          return false;
+        }
+        const upTo = new Map(ranges.map((r) => [r.partition, 0]));
+        for (const [p, next] of this.store.nextOffsets(topic)) upTo.set(p, next);
+        const window = createWindow(this.store.windowLength);
+        const scratch = { item: 0, eventId: '', ts: 0 };
+        let events = 0;
+        await this.transport.readTopic(
+          topic,
+          (_p, m) => {
+            const r = decodeEvent(m.value, this.codec, m.timestamp);
+            if (isDecodeFailure(r) || r.userId !== userId) return;
+            insertBehaviour(window, r.eventId, r.ts, r.itemId, scratch);
+            events++;
+          },
+          { ends: upTo },
+        );
+        const models = await this.currentModels();
+        const versions = models.pending ? [models.active, models.pending] : [models.active];
+        if (this.store.rebuildUser(topic, userId, window, upTo, versions)) {
+          this.log('warn', 'bse-stream/runner: rebuilt a corrupted user window from the event log', {
+            userId,
+            events,
+            behaviours: window.length,
+          });
+          return true;
+        }
+      }
+      return false;
+    } catch (err) {
+      this.log('error', 'bse-stream/runner: rebuilding a corrupted window from the log failed', {
+        userId,
+        error: String(err),
+      });
+      return false;
+    } finally {
+      clearInterval(beat);
+    }
   }
 
   /** The models of the store's active and pending versions (loaded on demand). */
@@ -244,12 +427,32 @@ export class EncoderRunner {
     const v = this.view(batch.partition);
     v.endOffset = Math.max(v.endOffset, batch.highWatermark);
     const msgs = batch.messages;
+    if (!control.isActive() || this.stopping) return;
+    if (msgs.length > 0 && !this.halted.has(batch.partition)) this.verifyFirst(batch.partition, msgs[0]!);
+    if (this.halted.has(batch.partition)) {
+      this.resumers.set(batch.partition, control.pause());
+      return;
+    }
     let i = 0;
+    let rebuilt: string | undefined;
     while (i < msgs.length) {
       if (!control.isActive() || this.stopping) return;
       const end = Math.min(msgs.length, i + this.maxTx);
       const last = msgs[end - 1]!.offset;
-      await this.processChunk(batch.topic, batch.partition, msgs, i, end);
+      try {
+        await this.processChunk(batch.topic, batch.partition, msgs, i, end);
+      } catch (err) {
+        if (!(err instanceof CorruptWindowError)) throw err;
+        // Rebuild the user from the log once per corrupted user and chunk, then retry the chunk.
+        const key = `${err.userId}\u0000${i}`;
+        if (rebuilt !== key && (await this.rebuildFromLog(batch.topic, err.userId, control))) {
+          rebuilt = key;
+          continue;
+        }
+        this.halt(batch.partition, 'corrupt-window', err.message);
+        this.resumers.set(batch.partition, control.pause());
+        return;
+      }
       v.nextOffset = last + 1;
       this.rate.add(end - i);
       control.resolveOffset(last);
@@ -276,9 +479,6 @@ export class EncoderRunner {
         this.retry,
         () => this.stopping,
       );
-      const numItems = models.pending
-        ? Math.min(models.active.numItems, models.pending.numItems)
-        : models.active.numItems;
       const stored = this.store.nextOffsets(topic).get(partition) ?? -1;
       const records: StoreRecord[] = [];
       const dead: OutboundMessage[] = [];
@@ -286,20 +486,26 @@ export class EncoderRunner {
         const m = msgs[k]!;
         if (m.offset < stored) continue; // applied before (earlier run or another instance)
         let failure: DecodeFailure | undefined;
+        // Only the chunk's last record ends up stored with the offset (the log identity check).
+        const fingerprint = k === to - 1 ? recordFingerprint(m.value, m.timestamp) : undefined;
         try {
-          const r = decodeEvent(m.value, this.codec);
+          // Items the model does not know are applied too (they stay in the window and add nothing to
+          // that model's state): the rule of encodeUserState, the same for live events and re-encodes.
+          const r = decodeEvent(m.value, this.codec, m.timestamp);
           if (isDecodeFailure(r)) failure = r;
-          else if (r.itemId >= numItems) {
-            failure = {
-              reason: 'unknown-item',
-              detail: `itemId ${r.itemId} is not below numItems ${numItems} of the model`,
-            };
-          } else records.push({ offset: m.offset, event: r });
+          else
+            records.push(
+              fingerprint === undefined ? { offset: m.offset, event: r } : { offset: m.offset, event: r, fingerprint },
+            );
         } catch (err) {
           failure = { reason: 'apply-failed', detail: `decoding threw: ${String(err)}` };
         }
         if (failure) {
-          records.push({ offset: m.offset, reason: failure.reason });
+          records.push(
+            fingerprint === undefined
+              ? { offset: m.offset, reason: failure.reason }
+              : { offset: m.offset, reason: failure.reason, fingerprint },
+          );
           dead.push(this.deadLetter(failure, topic, partition, m));
         }
       }
@@ -339,7 +545,9 @@ export class EncoderRunner {
     return {
       key: m.key,
       value: encodeDeadLetter(record),
+      // The producer's headers (trace ids...) travel with the dead letter.
       headers: {
+        ...m.headers,
         'x-dlq-reason': failure.reason,
         'x-dlq-source': `${topic}/${partition}/${m.offset}`,
       },
@@ -347,7 +555,7 @@ export class EncoderRunner {
   }
 
   private async sendDeadLetters(dead: readonly OutboundMessage[]): Promise<void> {
-    if (dead.length === 0) return;
+    if (dead.length === 0 || !this.publishDeadLetters) return;
     await withRetry(
       'send dead letters',
       async () => {
@@ -374,18 +582,40 @@ export class EncoderRunner {
         'apply to the store',
         () => {
           try {
-            return this.store.apply(topic, partition, recs, models);
+            const r = this.store.apply(topic, partition, recs, models);
+            this.storeFailure = undefined;
+            return r;
           } catch (err) {
-            if (isRetriableStoreError(err)) throw new StoreBusyError(err);
+            if (isRetriableStoreError(err)) {
+              this.storeWriteFailures++;
+              if (this.storeFailure === undefined) {
+                const full = (err as { code?: string }).code === 'SQLITE_FULL';
+                this.storeFailure = {
+                  partition: undefined,
+                  kind: 'store-unwritable',
+                  message: `the state store cannot be written (${String((err as Error)?.message ?? err)}); ${
+                    full ? 'the disk (or maxDbBytes) is full: free space' : 'check the state folder'
+                  }; consumption resumes by itself once a write succeeds`,
+                  since: new Date().toISOString(),
+                };
+                this.log('error', `bse-stream/runner: ${this.storeFailure.message}`, {
+                  code: (err as { code?: string }).code,
+                });
+              }
+              throw new StoreBusyError(err);
+            }
             throw err;
           }
         },
         this.retry,
+        () => this.stopping,
       );
     try {
       return await once(records);
     } catch (err) {
       if (err instanceof CompactRecError && err.retriable) throw err;
+      // Our state is broken, not the event: never dead-letter for that (the caller stops the partition).
+      if (err instanceof CorruptWindowError) throw err;
       this.log('warn', 'bse-stream/runner: a chunk failed to apply; applying its records one by one', {
         error: String(err),
       });
@@ -410,6 +640,7 @@ export class EncoderRunner {
         r = await once([rec]);
       } catch (err) {
         if (err instanceof CompactRecError && err.retriable) throw err;
+        if (err instanceof CorruptWindowError) throw err;
         const failure: DecodeFailure = {
           reason: 'apply-failed',
           detail: `the store could not apply it: ${String(err)}`,
@@ -427,7 +658,13 @@ export class EncoderRunner {
             headers: { 'x-dlq-reason': failure.reason, 'x-dlq-source': `${topic}/${partition}/${rec.offset}` },
           },
         ]);
-        r = await once([{ offset: rec.offset, reason: 'apply-failed' }]);
+        r = await once([
+          {
+            offset: rec.offset,
+            reason: 'apply-failed',
+            ...(rec.fingerprint === undefined ? {} : { fingerprint: rec.fingerprint }),
+          },
+        ]);
       }
       if (!r.ok) return r;
       sum(r);

@@ -5,6 +5,7 @@
 import { randomUUID } from 'node:crypto';
 import { Worker } from 'node:worker_threads';
 import { InvalidArgumentError, NotFoundError, UsageError } from '@compactrec/core';
+import type { SdimModelVersion } from '@compactrec/sdim';
 import type { CodecOptions } from './codec.js';
 import { encodeEvent } from './codec.js';
 import { EventGenerator, type EventGeneratorOptions } from './generator.js';
@@ -14,7 +15,7 @@ import { renderPrometheus } from './metrics.js';
 import { checkVersionName, ModelRegistry } from './models.js';
 import { Reencoder } from './reencoder.js';
 import { type RetryOptions, sleep } from './retry.js';
-import { EncoderRunner } from './runner.js';
+import { EncoderRunner, type PartitionProblem } from './runner.js';
 import { StateStore, type StateStoreOptions } from './store.js';
 import { type ConsumerOptions, KafkaTransport, type OutboundMessage, type TransportLogLevel } from './transport.js';
 
@@ -28,8 +29,15 @@ export interface BseServiceOptions {
   modelDir: string;
   /** Folder of the durable state; instances sharing it form one logical encoder (required). */
   stateDir: string;
-  /** Version to serve. Empty store: served at once; otherwise a blue/green switch if it differs. @default the store's active version, else the last file name in modelDir */
+  /**
+   * Version to serve. Empty store: served at once; otherwise a blue/green switch if it differs. A switch
+   * already pending in the store (started by an operator, then interrupted by a crash or stop) is
+   * continued, also when this names the active version, unless `cancelModelSwitch` is set.
+   * @default the store's active version, else the last file name in modelDir
+   */
   modelVersion?: string;
+  /** Cancel a pending model switch at start (drops its states; logged). @default false */
+  cancelModelSwitch?: boolean;
   /** Dead-letter topic. @default `<topic>.dlq` */
   deadLetterTopic?: string;
   /** Consumer group. @default 'compactrec-bse' */
@@ -48,8 +56,8 @@ export interface BseServiceOptions {
   retry?: RetryOptions;
   consumer?: Omit<ConsumerOptions, 'groupId' | 'topic'>;
   http?: HttpOptions;
-  /** Re-encode batch and polling. */
-  reencode?: { usersPerStep?: number; pollMs?: number };
+  /** Re-encode batch, polling and throttling (see ReencoderOptions). */
+  reencode?: { usersPerStep?: number; pollMs?: number; pauseMs?: number };
   /** kafkajs log level. @default 'error' */
   kafkaLogLevel?: TransportLogLevel;
   /** Store tuning of this instance's writer: state cache size, WAL checkpointing, page cache (see StateStoreOptions). */
@@ -58,6 +66,13 @@ export interface BseServiceOptions {
   httpInWorker?: boolean;
   /** Name in metrics. @default a random UUID */
   instanceId?: string;
+  /**
+   * How long to wait at start for a broker to answer before failing with one error line (nothing is
+   * created before a broker answered). @default 15000
+   */
+  connectTimeoutMs?: number;
+  /** Send dead letters to the dead-letter topic (a replay does not: see RunnerOptions). @default true */
+  publishDeadLetters?: boolean;
   /** Log sink. @default JSON lines on stderr */
   log?: (level: 'error' | 'warn' | 'info', message: string, extra?: Record<string, unknown>) => void;
 }
@@ -90,9 +105,16 @@ function checkCommon(o: { brokers: readonly string[]; topic: string }, where: st
 }
 
 /** Resolves which version to serve and records it in the store (see {@link BseServiceOptions.modelVersion}). */
-async function chooseVersion(store: StateStore, models: ModelRegistry, requested: string | undefined): Promise<void> {
+async function chooseVersion(
+  store: StateStore,
+  models: ModelRegistry,
+  requested: string | undefined,
+  cancel: boolean,
+  log: NonNullable<BseServiceOptions['log']>,
+): Promise<void> {
+  const before = store.versions();
   let version = requested;
-  if (version === undefined) version = store.versions().active;
+  if (version === undefined) version = before.active;
   if (version === undefined) {
     const available = await models.available();
     version = available[available.length - 1];
@@ -104,35 +126,59 @@ async function chooseVersion(store: StateStore, models: ModelRegistry, requested
   }
   checkVersionName(version, 'bse-stream/startBseService');
   await models.ensure(version);
-  const { active, pending } = store.requestVersion(version);
+  const { active, pending, cancelled } = store.requestVersion(version, { cancelPending: cancel });
   await models.ensure(active);
   if (pending !== undefined) await models.ensure(pending);
+  if (cancelled !== undefined) {
+    log('warn', 'bse-stream: cancelled the pending model switch (cancelModelSwitch)', { active, cancelled });
+  } else if (before.pending !== undefined && before.pending === pending) {
+    log('warn', 'bse-stream: continuing the pending model switch from the store', {
+      active,
+      pending,
+      remainingUsers: store.missingStates(pending),
+      hint:
+        requested === active
+          ? `--model-version ${requested} is the active version; the switch goes on unless you pass --cancel-model-switch`
+          : undefined,
+    });
+  } else if (before.pending !== undefined && pending !== before.pending) {
+    log('warn', 'bse-stream: replaced the pending model switch', { active, replaced: before.pending, pending });
+  } else if (cancel) {
+    log('info', 'bse-stream: no pending model switch to cancel', { active });
+  }
 }
 
 /** Starts one encoder instance: creates the topics if missing, joins the group, serves HTTP. */
 export async function startBseService(options: BseServiceOptions): Promise<BseService> {
   checkCommon(options, 'bse-stream/startBseService');
   const log = options.log ?? defaultLog;
-  const store = StateStore.open(options.stateDir, {
-    ...options.store,
-    ...(options.windowLength === undefined ? {} : { windowLength: options.windowLength }),
+  const transport: KafkaTransport | undefined = new KafkaTransport({
+    brokers: options.brokers,
+    clientId: `compactrec-bse-${options.instanceId ?? process.pid}`,
+    ...(options.retry ? { retry: options.retry } : {}),
+    logLevel: options.kafkaLogLevel ?? 'error',
+    log: (level, message, extra) => {
+      if (level === 'error' || level === 'warn' || level === 'info') log(level, message, extra);
+    },
   });
+  // A broker must answer before anything is created on disk.
+  await transport.probe(options.connectTimeoutMs ?? 15_000);
+  let store: StateStore;
+  try {
+    store = StateStore.open(options.stateDir, {
+      ...options.store,
+      ...(options.windowLength === undefined ? {} : { windowLength: options.windowLength }),
+    });
+  } catch (err) {
+    await transport.close().catch(() => {});
+    throw err;
+  }
   const models = new ModelRegistry(options.modelDir);
-  let transport: KafkaTransport | undefined;
   let runner: EncoderRunner | undefined;
   let reencoder: Reencoder | undefined;
   let http: RunningHttp | undefined;
   try {
-    await chooseVersion(store, models, options.modelVersion);
-    transport = new KafkaTransport({
-      brokers: options.brokers,
-      clientId: `compactrec-bse-${options.instanceId ?? process.pid}`,
-      ...(options.retry ? { retry: options.retry } : {}),
-      logLevel: options.kafkaLogLevel ?? 'error',
-      log: (level, message, extra) => {
-        if (level === 'error' || level === 'warn' || level === 'info') log(level, message, extra);
-      },
-    });
+    await chooseVersion(store, models, options.modelVersion, options.cancelModelSwitch === true, log);
     const deadLetterTopic = options.deadLetterTopic ?? `${options.topic}.dlq`;
     await transport.ensureTopic(options.topic, options.partitions ?? 4);
     await transport.ensureTopic(deadLetterTopic, 1);
@@ -146,12 +192,28 @@ export async function startBseService(options: BseServiceOptions): Promise<BseSe
       ...(options.codec ? { codec: options.codec } : {}),
       ...(options.retry ? { retry: options.retry } : {}),
       ...(options.consumer ? { consumer: options.consumer } : {}),
+      ...(options.publishDeadLetters === undefined ? {} : { publishDeadLetters: options.publishDeadLetters }),
       log,
     });
     reencoder = new Reencoder(store, models, { ...options.reencode, log });
     const instanceId = options.instanceId ?? randomUUID();
     const r = runner;
     const t = transport;
+    const re0 = reencoder;
+    const problems = (): PartitionProblem[] => [
+      ...(r.storeFailure ? [r.storeFailure] : []),
+      ...(re0.blocked
+        ? [
+            {
+              partition: undefined,
+              kind: 'switch-blocked' as const,
+              message: `the pending model switch cannot complete: ${re0.blocked.message}`,
+              since: new Date().toISOString(),
+            },
+          ]
+        : []),
+      ...[...r.halted.values()].sort((a, b) => (a.partition ?? -1) - (b.partition ?? -1)),
+    ];
     let endsCache: { at: number; ends: Map<number, number> } | undefined;
     const metricsText = async (latency: HttpLatency): Promise<string> => {
       // Partition ends from the broker (cached 1 s); the stored offsets are the store's, so the lag is
@@ -184,6 +246,8 @@ export async function startBseService(options: BseServiceOptions): Promise<BseSe
         activeVersion: active,
         pendingVersion: pending,
         reencodeRemaining: pending === undefined ? 0 : store.missingStates(pending),
+        problems: problems(),
+        storeWriteFailures: r.storeWriteFailures,
         requestLatencyP50: latency.p50,
         requestLatencyP99: latency.p99,
         requests: latency.requests,
@@ -197,18 +261,53 @@ export async function startBseService(options: BseServiceOptions): Promise<BseSe
       metricsText,
       health: () => {
         const { active, pending } = store.versions();
+        const p = problems();
         return {
-          ok: !stopped && active !== undefined,
+          ok: !stopped && active !== undefined && p.length === 0,
           activeVersion: active,
           pendingVersion: pending,
           ownedPartitions: r.ownedPartitions(),
           instanceId,
+          storeWritable: r.storeFailure === undefined,
+          repairedStates: store.counters().get('repaired_states') ?? 0,
+          rebuiltUsers: store.counters().get('rebuilt_users') ?? 0,
+          problems: p,
         };
       },
       requestVersion: async (version) => {
         checkVersionName(version, 'bse-stream/requestVersion');
-        await models.ensure(version);
-        return store.requestVersion(version);
+        try {
+          await models.ensure(version);
+        } catch (err) {
+          // The registry's message names the server's file path: not for HTTP clients.
+          if (err instanceof NotFoundError) {
+            throw new NotFoundError(
+              `model version '${version}' has no file in the service's model folder; save ${version}.sdim there first`,
+            );
+          }
+          log('error', 'bse-stream: a requested model version cannot be loaded', { version, error: String(err) });
+          throw err;
+        }
+        // An operator asking for the active version while a switch is pending cancels that switch.
+        const res = store.requestVersion(version, { cancelPending: true });
+        if (res.cancelled !== undefined) {
+          log('warn', 'bse-stream: cancelled the pending model switch (POST /v1/admin/model)', {
+            active: res.active,
+            cancelled: res.cancelled,
+          });
+        } else if (res.pending !== undefined) {
+          log('info', 'bse-stream: model switch requested', { active: res.active, pending: res.pending });
+        }
+        return { active: res.active, pending: res.pending };
+      },
+      repair: async (userId) => {
+        const { active, pending } = store.versions();
+        const loaded = new Map<string, SdimModelVersion>();
+        for (const v of [active, pending]) if (v !== undefined) loaded.set(v, await models.ensure(v));
+        const n = store.repairUser(userId, loaded);
+        if (n > 0)
+          log('warn', 'bse-stream: rebuilt corrupted BSE states of a user from its window', { userId, states: n });
+        return n;
       },
     };
     http = await startHttp(deps, {
@@ -273,9 +372,18 @@ async function startHttp(
     inWorker: boolean;
   },
 ): Promise<RunningHttp> {
+  const cannotListen = (detail: string): UsageError =>
+    new UsageError(
+      `bse-stream/startBseService: the HTTP server cannot listen on ${o.host}:${o.port} (${detail}); pick another --port (0 = any free port)`,
+    );
   if (!o.inWorker) {
     const { app } = buildHttpApp(deps, o.http ?? {});
-    await app.listen({ host: o.host, port: o.port });
+    try {
+      await app.listen({ host: o.host, port: o.port });
+    } catch (err) {
+      await app.close().catch(() => {});
+      throw cannotListen(String((err as Error)?.message ?? err));
+    }
     const address = app.server.address();
     return { port: typeof address === 'object' && address ? address.port : 0, close: () => app.close() };
   }
@@ -307,9 +415,11 @@ async function startHttp(
     worker.on('exit', (code) => reject(new UsageError(`bse-stream/startBseService: the HTTP worker exited (${code})`)));
     worker.on('message', (m: HttpWorkerMessage) => {
       if (m.type === 'listening') resolve(m.port);
-      else if (m.type === 'failed')
-        reject(new UsageError(`bse-stream/startBseService: the HTTP server failed to start: ${m.error}`));
-      else if (m.type === 'closed') closed?.();
+      else if (m.type === 'failed') {
+        // The worker holds a store connection and a message port: end it, or the process lingers.
+        void worker.terminate();
+        reject(cannotListen(m.error));
+      } else if (m.type === 'closed') closed?.();
       else if (m.type === 'call') {
         if (m.kind === 'metrics')
           reply(
@@ -320,6 +430,11 @@ async function startHttp(
           reply(
             m.id,
             Promise.resolve().then(() => deps.health()),
+          );
+        else if (m.kind === 'repair')
+          reply(
+            m.id,
+            Promise.resolve().then(() => deps.repair?.(m.arg as string) ?? 0),
           );
         else
           reply(
@@ -380,14 +495,21 @@ export async function replayTopic(options: ReplayOptions): Promise<ReplayResult>
     );
   }
   const transport = new KafkaTransport({ brokers: options.brokers, logLevel: options.kafkaLogLevel ?? 'error' });
-  const ends = await transport.topicOffsets(options.topic);
-  await transport.close();
+  let ends: Awaited<ReturnType<KafkaTransport['topicOffsets']>>;
+  try {
+    await transport.probe(options.connectTimeoutMs ?? 15_000);
+    ends = await transport.topicOffsets(options.topic);
+  } finally {
+    await transport.close();
+  }
   const total = ends.reduce((s, p) => s + (p.high - p.low), 0);
   const t0 = Date.now();
   const service = await startBseService({
     ...options,
     groupId: `compactrec-bse-replay-${randomUUID()}`,
     port: 0,
+    // The live service dead-lettered these messages already; the replay only counts them.
+    publishDeadLetters: false,
     reencode: { pollMs: 1000 },
     log,
   });

@@ -12,18 +12,18 @@
  */
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { InvalidArgumentError, UsageError } from '@compactrec/core';
+import { DataFormatError, InvalidArgumentError, UsageError } from '@compactrec/core';
 import {
   bseAdd,
   bseRemove,
   createBseState,
   deserializeBse,
-  encodeBse,
   type SdimModelVersion,
   serializeBse,
 } from '@compactrec/sdim';
 import Database from 'better-sqlite3';
 import type { BehaviourEvent, DeadLetterReason } from './codec.js';
+import { encodeUserState } from './recompute.js';
 import { type CachedUser, type StateCacheStats, UserStateCache } from './state-cache.js';
 import {
   createWindow,
@@ -55,6 +55,11 @@ export interface StateStoreOptions {
    * once transactions are large. @default 1000 (SQLite's default)
    */
   walAutocheckpointPages?: number;
+  /**
+   * Largest size of the database file, bytes (SQLite's max_page_count); 0 = no limit. A write beyond it
+   * fails like a full disk (SQLITE_FULL): the consumer stops storing and health says so. @default 0
+   */
+  maxDbBytes?: number;
 }
 
 /** Defaults of {@link StateStoreOptions}. */
@@ -64,12 +69,65 @@ export const DEFAULT_STATE_STORE_OPTIONS: Readonly<Required<StateStoreOptions>> 
   cacheMiB: 64,
   stateCacheMiB: 256,
   walAutocheckpointPages: 1000,
+  maxDbBytes: 0,
 });
 
+/**
+ * A user's stored window failed its checksum (or cannot be decoded): the store cannot apply that
+ * user's events without losing behaviours. The runner stops the partition instead of dead-lettering
+ * good events; `bse replay` into a new state folder rebuilds it from the log.
+ */
+export class CorruptWindowError extends DataFormatError {
+  constructor(
+    readonly userId: string,
+    cause: unknown,
+  ) {
+    super(
+      'user window',
+      0,
+      `bse-stream/StateStore: the stored window of user '${userId}' is corrupted (${String((cause as Error)?.message ?? cause)}); ` +
+        'its events are not applied; rebuild the state with `compactrec bse replay` into a new --state-dir',
+    );
+    this.name = 'CorruptWindowError';
+  }
+}
+
+/** Where a partition's stored offset points: the next offset and the fingerprint of the record before it. */
+export interface PartitionMark {
+  readonly nextOffset: number;
+  /** {@link recordFingerprint} of record nextOffset − 1 as applied, or undefined (stores written before it existed). */
+  readonly fingerprint: number | undefined;
+}
+
 /** One consumed message as the store sees it: an event to apply, or a dead-lettered message to count. */
-export type StoreRecord =
+export type StoreRecord = (
   | { readonly offset: number; readonly event: BehaviourEvent; readonly reason?: undefined }
-  | { readonly offset: number; readonly event?: undefined; readonly reason: DeadLetterReason };
+  | { readonly offset: number; readonly event?: undefined; readonly reason: DeadLetterReason }
+) & {
+  /** {@link recordFingerprint} of the Kafka record, stored with the offset it ends at (log identity check). */
+  readonly fingerprint?: number;
+};
+
+/**
+ * FNV-1a (32 bit) of a Kafka record's value and timestamp: stored with the offset after it, so that on
+ * every assignment the runner can check that the record before the stored offset is still the one it
+ * applied (a re-created topic or a changed offset shows up as a mismatch).
+ */
+export function recordFingerprint(value: Uint8Array | null, timestamp: number): number {
+  let h = 0x811c9dc5;
+  if (value) {
+    for (let i = 0; i < value.length; i++) {
+      h ^= value[i]!;
+      h = Math.imul(h, 0x01000193);
+    }
+  }
+  const t = String(timestamp);
+  for (let i = 0; i < t.length; i++) {
+    h ^= t.charCodeAt(i);
+    h = Math.imul(h, 0x01000193);
+  }
+  return h >>> 0;
+}
 
 /** The models an apply builds states with; must match the store's active/pending versions. */
 export interface ApplyModels {
@@ -106,7 +164,16 @@ export interface StoredState {
 }
 
 /** Counter names kept in the store (exact across restarts, shared by instances). */
-export type StoreCounter = 'applied' | 'duplicates' | 'too_old' | 'users' | `dlq:${DeadLetterReason}`;
+export type StoreCounter =
+  | 'applied'
+  | 'duplicates'
+  | 'too_old'
+  | 'users'
+  | 'replaced'
+  | 'unknown_items'
+  | 'repaired_states'
+  | 'rebuilt_users'
+  | `dlq:${DeadLetterReason}`;
 
 interface UserCtx extends CachedUser {
   readonly isNew: boolean;
@@ -140,6 +207,7 @@ export class StateStore {
   private readonly applyTx: Database.Transaction<StateStore['applyRecords']>;
   private readonly cache: UserStateCache;
   private closed = false;
+  private repairedInTx = 0;
 
   private constructor(path: string, options: Required<StateStoreOptions>) {
     this.path = path;
@@ -152,7 +220,14 @@ export class StateStore {
     this.db.pragma(`cache_size = -${options.cacheMiB * 1024}`);
     this.db.pragma('temp_store = MEMORY');
     this.db.pragma(`wal_autocheckpoint = ${options.walAutocheckpointPages}`);
+    if (options.maxDbBytes > 0) {
+      const page = this.db.pragma('page_size', { simple: true }) as number;
+      this.db.pragma(`max_page_count = ${Math.max(1, Math.floor(options.maxDbBytes / page))}`);
+    }
     this.db.exec(SCHEMA);
+    // Stores from before the log-identity check lack the fingerprint column.
+    const cols = (this.db.prepare('PRAGMA table_info(offsets)').all() as { name: string }[]).map((c) => c.name);
+    if (!cols.includes('last_fp')) this.db.exec('ALTER TABLE offsets ADD COLUMN last_fp INTEGER');
     this.windowLength = this.initMeta(options.windowLength);
     this.reader = new Database(path);
     this.reader.pragma(`busy_timeout = ${options.busyTimeoutMs}`);
@@ -176,7 +251,7 @@ export class StateStore {
         `bse-stream/StateStore.open: windowLength (${o.windowLength}) must be an integer in [1, 65535]`,
       );
     }
-    for (const k of ['cacheMiB', 'stateCacheMiB', 'walAutocheckpointPages', 'busyTimeoutMs'] as const) {
+    for (const k of ['cacheMiB', 'stateCacheMiB', 'walAutocheckpointPages', 'busyTimeoutMs', 'maxDbBytes'] as const) {
       if (!(Number.isFinite(o[k]) && o[k] >= 0)) {
         throw new InvalidArgumentError(`bse-stream/StateStore.open: ${k} (${o[k]}) must be a number ≥ 0`);
       }
@@ -218,7 +293,7 @@ export class StateStore {
       delMeta: db.prepare('DELETE FROM meta WHERE key = ?'),
       offset: db.prepare('SELECT next_offset FROM offsets WHERE topic = ? AND part = ?').pluck(),
       setOffset: db.prepare(
-        'INSERT INTO offsets (topic, part, next_offset) VALUES (?, ?, ?) ON CONFLICT (topic, part) DO UPDATE SET next_offset = excluded.next_offset',
+        'INSERT INTO offsets (topic, part, next_offset, last_fp) VALUES (?, ?, ?, ?) ON CONFLICT (topic, part) DO UPDATE SET next_offset = excluded.next_offset, last_fp = excluded.last_fp',
       ),
       window: db.prepare('SELECT win FROM users WHERE user_id = ?').pluck(),
       setWindow: db.prepare(
@@ -251,6 +326,7 @@ export class StateStore {
       stateOf: db.prepare('SELECT state FROM states WHERE user_id = ? AND version = ?').pluck(),
       window: db.prepare('SELECT win FROM users WHERE user_id = ?').pluck(),
       offsets: db.prepare('SELECT part, next_offset FROM offsets WHERE topic = ? ORDER BY part'),
+      marks: db.prepare('SELECT part, next_offset, last_fp FROM offsets WHERE topic = ? ORDER BY part'),
       counters: db.prepare('SELECT name, value FROM counters'),
       users: db.prepare('SELECT user_id FROM users ORDER BY user_id').pluck(),
       missing: db
@@ -278,9 +354,15 @@ export class StateStore {
    * Chooses the model version to serve. On an empty store (no active version) it becomes active at
    * once. Otherwise, if it differs from the active one, it becomes the pending version: every user is
    * re-encoded from its stored window ({@link reencodeStep}) while the active one keeps being served,
-   * then it is switched in one transaction. Returns what the store holds afterwards.
+   * then it is switched in one transaction. Asking for the active version while another one is pending
+   * keeps the pending switch (it is the operator's, and survives restarts) unless `cancelPending` is
+   * set: then the pending version and its states are dropped and `cancelled` names it. Returns what the
+   * store holds afterwards.
    */
-  requestVersion(version: string): { active: string; pending: string | undefined } {
+  requestVersion(
+    version: string,
+    options: { cancelPending?: boolean } = {},
+  ): { active: string; pending: string | undefined; cancelled?: string } {
     this.checkOpen('requestVersion');
     // It may delete a pending version's states: no cached entry survives it.
     this.cache.clear();
@@ -294,11 +376,12 @@ export class StateStore {
         }
         if (active === version) {
           const pending = this.s.meta.get('pendingVersion') as string | undefined;
-          if (pending !== undefined) {
+          if (pending !== undefined && options.cancelPending === true) {
             this.s.delMeta.run('pendingVersion');
             this.s.deleteVersion.run(pending);
+            return { active, pending: undefined, cancelled: pending };
           }
-          return { active, pending: undefined };
+          return { active, pending };
         }
         const pending = this.s.meta.get('pendingVersion') as string | undefined;
         if (pending !== undefined && pending !== version) this.s.deleteVersion.run(pending);
@@ -318,11 +401,23 @@ export class StateStore {
     return out;
   }
 
+  /** Next offset and the fingerprint of the record before it, per partition of `topic`. */
+  partitionMarks(topic: string): Map<number, PartitionMark> {
+    this.checkOpen('partitionMarks');
+    const out = new Map<number, PartitionMark>();
+    for (const row of this.r.marks.all(topic) as { part: number; next_offset: number; last_fp: number | null }[]) {
+      out.set(row.part, { nextOffset: row.next_offset, fingerprint: row.last_fp ?? undefined });
+    }
+    return out;
+  }
+
   /**
    * Applies consecutive records of one partition in ONE transaction: window updates, incremental BSE
    * add/remove for every version in `models`, counters, and the partition's next offset. Records below
-   * the stored next offset are skipped. `records` must be in offset order; items must be valid rows of
-   * every model (the runner dead-letters unknown items first).
+   * the stored next offset are skipped. `records` must be in offset order. An item that is not a row of
+   * a model stays in the window and adds nothing to that model's state (the rule of
+   * {@link encodeUserState}). A user whose stored window is corrupted throws {@link CorruptWindowError}
+   * (nothing is written); a corrupted state is rebuilt from the window (counted as `repaired_states`).
    */
   apply(topic: string, partition: number, records: readonly StoreRecord[], models: ApplyModels): ApplyResult {
     this.checkOpen('apply');
@@ -373,6 +468,7 @@ export class StateStore {
         };
       }
       const versions: SdimModelVersion[] = models.pending ? [models.active, models.pending] : [models.active];
+      this.repairedInTx = 0;
       // Under the write lock: drop the cache if anyone else committed or the versions changed.
       this.cache.validate(s.dataVersion.get() as number, pending === undefined ? active! : `${active}\u0000${pending}`);
       const users = new Map<string, UserCtx>();
@@ -382,7 +478,11 @@ export class StateStore {
       let deadLettered = 0;
       let skipped = 0;
       let newUsers = 0;
+      let replaced = 0;
+      let unknownItems = 0;
       let next = stored;
+      let fingerprint: number | undefined;
+      const activeItems = models.active.numItems;
       const dlq = new Map<DeadLetterReason, number>();
       const L = this.windowLength;
       const evicted = this.evicted;
@@ -392,6 +492,7 @@ export class StateStore {
           continue;
         }
         next = rec.offset + 1;
+        fingerprint = rec.fingerprint;
         if (rec.event === undefined) {
           deadLettered++;
           dlq.set(rec.reason, (dlq.get(rec.reason) ?? 0) + 1);
@@ -414,14 +515,20 @@ export class StateStore {
           continue;
         }
         applied++;
+        if (outcome === InsertOutcome.Replaced) replaced++;
+        if (e.itemId >= activeItems) unknownItems++;
+        const removes = outcome === InsertOutcome.AddedEvicted || outcome === InsertOutcome.Replaced;
         for (let v = 0; v < versions.length; v++) {
           const st = u.states[v];
           if (!st) continue;
           const m = versions[v]!;
           const dim = m.dim;
-          bseAdd(st, m.hasher, m.itemEmbeddings.subarray(e.itemId * dim, e.itemId * dim + dim));
-          if (outcome === InsertOutcome.AddedEvicted) {
+          // Items a model does not know add nothing to its state (same rule as encodeUserState).
+          if (removes && evicted.item < m.numItems) {
             bseRemove(st, m.hasher, m.itemEmbeddings.subarray(evicted.item * dim, evicted.item * dim + dim));
+          }
+          if (e.itemId < m.numItems) {
+            bseAdd(st, m.hasher, m.itemEmbeddings.subarray(e.itemId * dim, e.itemId * dim + dim));
           }
         }
       }
@@ -432,8 +539,12 @@ export class StateStore {
           if (st) s.setState.run(userId, versions[v]!.version, serializeBse(st));
         }
       }
-      if (next !== stored) s.setOffset.run(topic, partition, next);
+      if (next !== stored) s.setOffset.run(topic, partition, next, fingerprint ?? null);
       if (applied) s.addCounter.run('applied', applied);
+      if (replaced) s.addCounter.run('replaced', replaced);
+      if (unknownItems) s.addCounter.run('unknown_items', unknownItems);
+      if (this.repairedInTx) s.addCounter.run('repaired_states', this.repairedInTx);
+      this.repairedInTx = 0;
       if (duplicates) s.addCounter.run('duplicates', duplicates);
       if (tooOld) s.addCounter.run('too_old', tooOld);
       if (newUsers) s.addCounter.run('users', newUsers);
@@ -465,11 +576,24 @@ export class StateStore {
         isNew: true,
       };
     } else {
+      let window: UserWindow;
+      try {
+        window = decodeWindow(win, L);
+      } catch (err) {
+        throw new CorruptWindowError(userId, err);
+      }
       const states = versions.map((m) => {
         const bytes = this.s.state.get(userId, m.version) as Uint8Array | undefined;
-        return bytes === undefined ? null : deserializeBse(bytes);
+        if (bytes === undefined) return null;
+        try {
+          return deserializeBse(bytes);
+        } catch {
+          // A state is a function of the window: rebuild it (the apply writes it back).
+          this.repairedInTx++;
+          return encodeUserState(m, window);
+        }
       });
-      u = { window: decodeWindow(win, L), states, isNew: false };
+      u = { window, states, isNew: false };
     }
     // Cached now, mutated in place by the apply: valid once it commits, dropped by apply() if it throws.
     this.cache.set(userId, { window: u.window, states: u.states });
@@ -488,20 +612,15 @@ export class StateStore {
         const rows = this.s.missing.all(model.version, limit) as { userId: string; win: Uint8Array }[];
         // Their cached entries lack this version's state: drop them (before writing, so a throw is safe).
         for (const row of rows) this.cache.delete(row.userId);
-        const dim = model.dim;
-        let buf = new Float32Array(this.windowLength * dim);
+        const buf = new Float32Array(this.windowLength * model.dim);
         for (const row of rows) {
-          const w = decodeWindow(row.win, this.windowLength);
-          if (buf.length < w.length * dim) buf = new Float32Array(w.length * dim);
-          for (let i = 0; i < w.length; i++) {
-            const item = w.items[i]!;
-            buf.set(model.itemEmbeddings.subarray(item * dim, item * dim + dim), i * dim);
+          let w: UserWindow;
+          try {
+            w = decodeWindow(row.win, this.windowLength);
+          } catch (err) {
+            throw new CorruptWindowError(row.userId, err);
           }
-          this.s.setState.run(
-            row.userId,
-            model.version,
-            serializeBse(encodeBse(model.hasher, buf, w.length, model.version)),
-          );
+          this.s.setState.run(row.userId, model.version, serializeBse(encodeUserState(model, w, buf)));
         }
         return rows.length;
       })
@@ -523,6 +642,68 @@ export class StateStore {
         this.s.setMeta.run('activeVersion', version);
         this.s.delMeta.run('pendingVersion');
         if (old !== undefined && old !== version) this.s.deleteVersion.run(old);
+        return true;
+      })
+      .immediate();
+  }
+
+  /**
+   * Rebuilds every stored state of `userId` whose bytes fail their checksum from the user's window, with
+   * `models` (by version), in one transaction. Returns how many it rebuilt. Throws
+   * {@link CorruptWindowError} when the window itself is corrupted.
+   */
+  repairUser(userId: string, models: ReadonlyMap<string, SdimModelVersion>): number {
+    this.checkOpen('repairUser');
+    this.cache.delete(userId);
+    return this.db
+      .transaction(() => {
+        const win = this.s.window.get(userId) as Uint8Array | undefined;
+        if (win === undefined) return 0;
+        let w: UserWindow;
+        try {
+          w = decodeWindow(win, this.windowLength);
+        } catch (err) {
+          throw new CorruptWindowError(userId, err);
+        }
+        let n = 0;
+        for (const [version, model] of models) {
+          const bytes = this.s.state.get(userId, version) as Uint8Array | undefined;
+          if (bytes === undefined) continue;
+          try {
+            deserializeBse(bytes);
+          } catch {
+            this.s.setState.run(userId, version, serializeBse(encodeUserState(model, w)));
+            n++;
+          }
+        }
+        if (n) this.s.addCounter.run('repaired_states', n);
+        return n;
+      })
+      .immediate();
+  }
+
+  /**
+   * Replaces a user's (corrupted) window with `window`, rebuilt from the log up to `upTo` (partition →
+   * next offset), and writes its states for `models`, in one transaction, if the stored offsets of
+   * `upTo`'s partitions are still those (else nothing is written and it returns false: read again).
+   */
+  rebuildUser(
+    topic: string,
+    userId: string,
+    window: UserWindow,
+    upTo: ReadonlyMap<number, number>,
+    models: readonly SdimModelVersion[],
+  ): boolean {
+    this.checkOpen('rebuildUser');
+    this.cache.delete(userId);
+    return this.db
+      .transaction(() => {
+        for (const [p, next] of upTo) {
+          if (((this.s.offset.get(topic, p) as number | undefined) ?? 0) !== next) return false;
+        }
+        this.s.setWindow.run(userId, encodeWindow(window));
+        for (const m of models) this.s.setState.run(userId, m.version, serializeBse(encodeUserState(m, window)));
+        this.s.addCounter.run('rebuilt_users', 1);
         return true;
       })
       .immediate();

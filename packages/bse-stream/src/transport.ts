@@ -5,7 +5,7 @@
  * offsets to seek to (the store's, not Kafka's committed ones), and a supervisor that restarts a
  * consumer kafkajs gave up on.
  */
-import { CompactRecError, InvalidArgumentError } from '@compactrec/core';
+import { CompactRecError, InvalidArgumentError, UsageError } from '@compactrec/core';
 import {
   type Admin,
   type Consumer,
@@ -45,6 +45,10 @@ export interface InboundMessage {
   readonly offset: number;
   readonly key: Buffer | null;
   readonly value: Buffer | null;
+  /** The record's Kafka timestamp (epoch ms; CreateTime or LogAppendTime, as the topic is set up). */
+  readonly timestamp: number;
+  /** The record's headers as the producer set them (e.g. trace ids); absent when it had none. */
+  readonly headers?: Readonly<Record<string, Buffer | string>>;
 }
 
 /** The messages of one partition fetched together. */
@@ -66,6 +70,8 @@ export interface BatchControl {
   heartbeat(): Promise<void>;
   /** Commits resolved offsets to Kafka if the auto-commit policy says so. */
   commitIfNecessary(): Promise<void>;
+  /** Stops fetching this partition; returns the function that resumes it. */
+  pause(): () => void;
 }
 
 /** Callbacks of {@link KafkaTransport.runConsumer}. */
@@ -111,7 +117,7 @@ export interface OutboundMessage {
   readonly key?: string | Buffer | null;
   /** null = a message without value (a tombstone). */
   readonly value: Uint8Array | string | null;
-  readonly headers?: Readonly<Record<string, string>>;
+  readonly headers?: Readonly<Record<string, string | Buffer>>;
   readonly partition?: number;
 }
 
@@ -141,6 +147,14 @@ const LEVELS: Record<TransportLogLevel, KafkaLogLevel> = {
   info: KafkaLogLevel.INFO,
   debug: KafkaLogLevel.DEBUG,
 };
+
+/**
+ * kafkajs reports these at error level while a consumer group forms or moves (a fresh broker creates
+ * its offsets topic, a coordinator moves): they are retried and resolve by themselves, so they are
+ * logged at info.
+ */
+const TRANSIENT_GROUP_ERRORS =
+  /coordinator is not available|COORDINATOR_NOT_AVAILABLE|not the correct coordinator|NOT_COORDINATOR|coordinator is loading|COORDINATOR_LOAD_IN_PROGRESS|rebalance in progress|REBALANCE_IN_PROGRESS/i;
 
 function levelName(l: KafkaLogLevel): TransportLogLevel {
   if (l <= KafkaLogLevel.ERROR) return 'error';
@@ -185,10 +199,50 @@ export class KafkaTransport {
         () =>
         ({ level, log: entry }: LogEntry) => {
           const { message, timestamp: _t, logger: _l, ...extra } = entry;
-          log(levelName(level), `kafkajs: ${message}`, extra);
+          let lvl = levelName(level);
+          if (lvl === 'error' && TRANSIENT_GROUP_ERRORS.test(`${message} ${String(extra.error ?? '')}`)) lvl = 'info';
+          log(lvl, `kafkajs: ${message}`, extra);
         },
     };
     this.kafka = new Kafka(config);
+    this.config = config;
+  }
+
+  private readonly config: KafkaConfig;
+
+  /**
+   * Checks that a broker answers, within `timeoutMs` (attempts every second, quietly). Throws a
+   * UsageError naming the brokers and the last connection error, so a service fails fast with one line
+   * instead of retrying for minutes.
+   */
+  async probe(timeoutMs: number): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    const quiet = new Kafka({
+      ...this.config,
+      logLevel: KafkaLogLevel.NOTHING,
+      retry: { retries: 0 },
+      connectionTimeout: Math.min(3000, Math.max(100, timeoutMs)),
+    });
+    let last: unknown;
+    for (;;) {
+      const admin = quiet.admin({ retry: { retries: 0 } });
+      try {
+        await admin.connect();
+        await admin.listTopics();
+        return;
+      } catch (err) {
+        last = err;
+      } finally {
+        await admin.disconnect().catch(() => {});
+      }
+      if (Date.now() >= deadline) break;
+      await new Promise((r) => setTimeout(r, Math.min(1000, Math.max(0, deadline - Date.now()))));
+    }
+    const brokers = (this.config.brokers as string[]).join(',');
+    throw new UsageError(
+      `bse-stream/KafkaTransport: no Kafka broker answers at ${brokers} within ${Math.round(timeoutMs / 1000)} s ` +
+        `(${String((last as Error)?.message ?? last)}); check --brokers / KAFKA_BROKERS and that the broker runs`,
+    );
   }
 
   private async getAdmin(): Promise<Admin> {
@@ -242,6 +296,12 @@ export class KafkaTransport {
       }
       await new Promise((r) => setTimeout(r, 100));
     }
+  }
+
+  /** Deletes `topic` (tools and tests; deletion completes asynchronously on the broker). */
+  async deleteTopic(topic: string): Promise<void> {
+    const admin = await this.getAdmin();
+    await admin.deleteTopics({ topics: [topic] });
   }
 
   /** Low and high (end) offsets of every partition of `topic`. */
@@ -346,7 +406,13 @@ export class KafkaTransport {
           const messages: InboundMessage[] = new Array(batch.messages.length);
           for (let i = 0; i < batch.messages.length; i++) {
             const m = batch.messages[i]!;
-            messages[i] = { offset: Number(m.offset), key: m.key ?? null, value: m.value ?? null };
+            messages[i] = {
+              offset: Number(m.offset),
+              key: m.key ?? null,
+              value: m.value ?? null,
+              timestamp: Number(m.timestamp),
+              ...(m.headers && Object.keys(m.headers).length > 0 ? { headers: flatHeaders(m.headers) } : {}),
+            };
           }
           await handlers.onBatch(
             { topic: batch.topic, partition: batch.partition, highWatermark: Number(batch.highWatermark), messages },
@@ -355,6 +421,7 @@ export class KafkaTransport {
               resolveOffset: (offset) => payload.resolveOffset(String(offset)),
               heartbeat: () => payload.heartbeat(),
               commitIfNecessary: () => payload.commitOffsetsIfNecessary(),
+              pause: () => payload.pause(),
             },
           );
         },
@@ -384,16 +451,20 @@ export class KafkaTransport {
   /**
    * Reads `topic` from the beginning up to the end offsets it has now, in a throw-away consumer group,
    * calling `onMessage` per message in offset order per partition. For tools and tests (the DLQ, a
-   * recomputation over the whole event log).
+   * recomputation over the whole event log), optionally only up to `options.ends` per partition.
    */
   async readTopic(
     topic: string,
     onMessage: (partition: number, message: InboundMessage) => void,
-    options: { timeoutMs?: number } = {},
+    options: { timeoutMs?: number; ends?: ReadonlyMap<number, number> } = {},
   ): Promise<void> {
     const ends = await this.topicOffsets(topic);
     const remaining = new Map<number, number>();
-    for (const p of ends) if (p.high > p.low) remaining.set(p.partition, p.high);
+    for (const p of ends) {
+      // Up to `options.ends` (exclusive) where given: e.g. a store's offsets.
+      const end = Math.min(p.high, options.ends?.get(p.partition) ?? p.high);
+      if (end > p.low) remaining.set(p.partition, end);
+    }
     if (remaining.size === 0) return;
     const consumer = this.kafka.consumer({
       groupId: `compactrec-read-${topic}-${process.pid}-${Date.now()}-${Math.floor(Math.random() * 1e9)}`,
@@ -424,7 +495,13 @@ export class KafkaTransport {
               for (const m of batch.messages) {
                 const offset = Number(m.offset);
                 if (offset >= end) break;
-                onMessage(batch.partition, { offset, key: m.key ?? null, value: m.value ?? null });
+                onMessage(batch.partition, {
+                  offset,
+                  key: m.key ?? null,
+                  value: m.value ?? null,
+                  timestamp: Number(m.timestamp),
+                  ...(m.headers && Object.keys(m.headers).length > 0 ? { headers: flatHeaders(m.headers) } : {}),
+                });
               }
               const last = Number(batch.lastOffset());
               if (last + 1 >= end) remaining.delete(batch.partition);
@@ -447,6 +524,19 @@ export class KafkaTransport {
     this.admin = undefined;
     await admin?.disconnect();
   }
+}
+
+/** kafkajs header values may be arrays (a repeated key): keep the last one. */
+function flatHeaders(
+  h: Record<string, Buffer | string | (Buffer | string)[] | undefined>,
+): Record<string, Buffer | string> {
+  const out: Record<string, Buffer | string> = {};
+  for (const [k, v] of Object.entries(h)) {
+    if (v === undefined) continue;
+    const one = Array.isArray(v) ? v[v.length - 1] : v;
+    if (one !== undefined) out[k] = one;
+  }
+  return out;
 }
 
 function stripUndefined<T extends object>(o: T): Partial<T> {

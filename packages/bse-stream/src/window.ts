@@ -1,14 +1,21 @@
 /**
  * A user's behaviour window: the L most recent distinct behaviours by event time, oldest first.
  *
- * The rule (why it is chosen, see the README): an event is keyed by (ts, eventId). The window always
- * equals the L largest keys among the distinct eventIds seen so far, whatever the arrival order:
- * - a duplicate (same eventId as an event in the window) is ignored;
+ * The rule (why it is chosen, see the README): an event is keyed by (ts, eventId). Variants of one
+ * eventId (a producer retry, or a producer bug that reuses an id) count as ONE event: the variant with
+ * the largest ts, and among equal ts the smallest itemId. The window always equals the L largest keys
+ * among these distinct events, whatever the arrival order:
+ * - a variant that loses against the one in the window is a duplicate and is ignored;
+ * - a variant that wins replaces it (outcome `Replaced`, the old entry is written to `evicted`);
  * - a late event older than the whole full window is ignored (it would be evicted at once);
  * - otherwise it is inserted at its ts position and, if the window overflows, the oldest is evicted.
- * A duplicate of an evicted event is necessarily older than the full window, so dedupe by scanning the
- * window alone is exact: no unbounded table of seen ids is needed. Because the result is a function of
- * the SET of events, replays, crash recovery and rebalances all converge to the same state.
+ * A variant of an evicted event is never newer than the full window's oldest key (the winner was
+ * evicted, so everything in the window is newer), so dedupe by scanning the window alone is exact: no
+ * unbounded table of seen ids is needed. Because the result is a function of the SET of events,
+ * replays, crash recovery and rebalances all converge to the same state.
+ *
+ * Event ids are compared and stored well-formed: a lone UTF-16 surrogate becomes U+FFFD (as UTF-8
+ * storage would make it anyway), so an id compares equal before and after a store round trip.
  */
 import { DataFormatError, InvalidArgumentError } from '@compactrec/core';
 
@@ -33,6 +40,8 @@ export const InsertOutcome = Object.freeze({
   Duplicate: 2,
   /** Older than every behaviour of the full window: ignored. */
   TooOld: 3,
+  /** A winning variant of an eventId in the window replaced it (the old entry is written to `evicted`). */
+  Replaced: 4,
 } as const);
 /** One of the {@link InsertOutcome} values. */
 export type InsertOutcome = (typeof InsertOutcome)[keyof typeof InsertOutcome];
@@ -47,6 +56,26 @@ export function createWindow(capacity: number): UserWindow {
 
 function before(ts: number, id: string, ts2: number, id2: string): boolean {
   return ts < ts2 || (ts === ts2 && id < id2);
+}
+
+/**
+ * `s` with every lone UTF-16 surrogate replaced by U+FFFD: exactly the string that survives a UTF-8
+ * round trip. Returns `s` itself (no allocation) when it is already well formed, the usual case.
+ */
+export function wellFormed(s: string): string {
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 0xd800 || c > 0xdfff) continue;
+    if (c <= 0xdbff && i + 1 < s.length) {
+      const d = s.charCodeAt(i + 1);
+      if (d >= 0xdc00 && d <= 0xdfff) {
+        i++;
+        continue;
+      }
+    }
+    return Buffer.from(s, 'utf8').toString('utf8');
+  }
+  return s;
 }
 
 /** Scratch slot for the evicted item of {@link insertBehaviour} (no allocation per event). */
@@ -68,11 +97,29 @@ export function insertBehaviour(
   evicted: Evicted,
 ): InsertOutcome {
   const cap = w.ts.length;
-  const n = w.length;
   const ids = w.eventIds;
-  for (let i = 0; i < n; i++) if (ids[i] === eventId) return InsertOutcome.Duplicate;
-  if (n === cap && before(ts, eventId, w.ts[0]!, ids[0]!)) return InsertOutcome.TooOld;
+  eventId = wellFormed(eventId);
+  let n = w.length;
   let outcome: InsertOutcome = InsertOutcome.Added;
+  for (let i = 0; i < n; i++) {
+    if (ids[i] !== eventId) continue;
+    const t = w.ts[i]!;
+    // The variant with the larger ts wins; at equal ts the smaller item.
+    if (ts < t || (ts === t && item >= w.items[i]!)) return InsertOutcome.Duplicate;
+    evicted.item = w.items[i]!;
+    evicted.eventId = eventId;
+    evicted.ts = t;
+    w.ts.copyWithin(i, i + 1, n);
+    w.items.copyWithin(i, i + 1, n);
+    ids.splice(i, 1);
+    n--;
+    w.length = n;
+    outcome = InsertOutcome.Replaced;
+    break;
+  }
+  if (outcome === InsertOutcome.Added && n === cap && before(ts, eventId, w.ts[0]!, ids[0]!)) {
+    return InsertOutcome.TooOld;
+  }
   let len = n;
   if (n === cap) {
     evicted.item = w.items[0]!;
@@ -99,7 +146,18 @@ export function insertBehaviour(
 }
 
 const MAGIC = 0x57; // 'W'
-const FORMAT = 1;
+/** Format 2 = format 1 plus a trailing FNV-1a checksum; format 1 (no checksum) is still read. */
+const FORMAT = 2;
+
+/** FNV-1a (32 bit) of bytes [0, end): the checksum of a packed window. */
+function fnv1a(bytes: Uint8Array, end: number): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < end; i++) {
+    h ^= bytes[i]!;
+    h = Math.imul(h, 0x01000193);
+  }
+  return h >>> 0;
+}
 const enc = new TextEncoder();
 const dec = new TextDecoder('utf-8', { fatal: true });
 
@@ -122,14 +180,14 @@ function utf8Length(s: string): number {
 }
 
 /**
- * Packs a window: magic, format, u16 length, then per entry f64 ts, u32 item, u16 id bytes, id (UTF-8).
- * About 14 + |eventId| bytes per behaviour. Written once per touched user per transaction, so ASCII
+ * Packs a window: magic, format, u16 length, then per entry f64 ts, u32 item, u16 id bytes, id (UTF-8),
+ * then a u32 FNV-1a checksum of everything before it. About 14 + |eventId| bytes per behaviour. Written once per touched user per transaction, so ASCII
  * ids are copied by hand (TextEncoder per id cost more than the rest of the encoding).
  */
 export function encodeWindow(w: UserWindow): Uint8Array {
   const ids = w.eventIds;
   const n = w.length;
-  let total = 4;
+  let total = 4 + 4;
   for (let i = 0; i < n; i++) total += 14 + utf8Length(ids[i]!);
   const out = new Uint8Array(total);
   const view = new DataView(out.buffer);
@@ -155,16 +213,27 @@ export function encodeWindow(w: UserWindow): Uint8Array {
     view.setUint16(p - 2, len, true);
     p += len;
   }
+  view.setUint32(p, fnv1a(out, p), true);
   return out;
 }
 
-/** Unpacks {@link encodeWindow} bytes into a window of capacity `capacity` (keeps the newest if it shrank). */
+/**
+ * Unpacks {@link encodeWindow} bytes into a window of capacity `capacity` (keeps the newest if it
+ * shrank). Corrupted bytes (checksum mismatch, truncation) throw DataFormatError.
+ */
 export function decodeWindow(bytes: Uint8Array, capacity: number): UserWindow {
   const bad = (what: string): DataFormatError =>
     new DataFormatError('user window', 0, `bse-stream/decodeWindow: ${what}`);
   if (bytes.length < 4 || bytes[0] !== MAGIC) throw bad('not a packed window');
-  if (bytes[1] !== FORMAT) throw bad(`format ${bytes[1]} is not supported (expected ${FORMAT})`);
+  if (bytes[1] !== FORMAT && bytes[1] !== 1) throw bad(`format ${bytes[1]} is not supported (expected ${FORMAT})`);
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  if (bytes[1] === FORMAT) {
+    if (bytes.length < 8) throw bad('truncated before the checksum');
+    if (fnv1a(bytes, bytes.length - 4) !== view.getUint32(bytes.length - 4, true)) {
+      throw bad('checksum mismatch (the stored window is corrupted)');
+    }
+    bytes = bytes.subarray(0, bytes.length - 4);
+  }
   const n = view.getUint16(2, true);
   const skip = Math.max(0, n - capacity);
   const w = createWindow(capacity);

@@ -149,9 +149,9 @@ describe('StateStore with the state cache', () => {
     const store = StateStore.open(dir, { windowLength: 8 });
     store.requestVersion('v1');
     store.apply('t', 0, records(good.slice(0, 20)), { active: v1 });
-    // A chunk whose last record cannot be applied (an item beyond the model): the whole chunk rolls back
-    // after its good records were already applied to the cached windows and states.
-    const poison: BehaviourEvent = { eventId: 'poison', userId: good[0]!.userId, itemId: 10_000, ts: 9e12 };
+    // A chunk whose last record cannot be written (a null user id breaks the NOT NULL key): the whole
+    // chunk rolls back after its good records were already applied to the cached windows and states.
+    const poison = { eventId: 'poison', userId: null, itemId: 1, ts: 9e12 } as unknown as BehaviourEvent;
     expect(() => store.apply('t', 0, records([...good.slice(20), poison], 20), { active: v1 })).toThrow();
     expect(store.nextOffsets('t').get(0)).toBe(20);
     // The runner's retry without the poison record must start from the committed state.
@@ -173,7 +173,11 @@ describe('StateStore with the state cache', () => {
     // Ingest must now keep the re-encoded users' v2 states current, not the cached "no v2 yet".
     store.apply('t', 0, records(events.slice(500, 700), 500), { active: v1, pending: v2 });
     // Cancel (drops the v2 states) and request again.
-    expect(store.requestVersion('v1')).toEqual({ active: 'v1', pending: undefined });
+    expect(store.requestVersion('v1', { cancelPending: true })).toEqual({
+      active: 'v1',
+      pending: undefined,
+      cancelled: 'v2',
+    });
     store.apply('t', 0, records(events.slice(700, 900), 700), { active: v1 });
     expect(store.requestVersion('v2')).toEqual({ active: 'v1', pending: 'v2' });
     expect(store.missingStates('v2')).toBe(12);

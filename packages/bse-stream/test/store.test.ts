@@ -4,14 +4,20 @@ import { join } from 'node:path';
 import {
   type BehaviourEvent,
   bseDistance,
+  CorruptWindowError,
   EventGenerator,
+  encodeUserState,
+  ModelRegistry,
+  Reencoder,
   recomputeStates,
+  STATE_DB_FILE,
   StateStore,
   type StoreRecord,
   sameWindow,
 } from '@compactrec/bse-stream';
 import { InvalidArgumentError, UsageError } from '@compactrec/core';
 import { createSdimModelVersion, deserializeBse } from '@compactrec/sdim';
+import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 
 const v1 = createSdimModelVersion({
@@ -179,5 +185,136 @@ describe('StateStore', () => {
     // Old version's states are gone.
     expect(store.getStateOf(events[0]!.userId, 'v1')).toBeUndefined();
     store.close();
+  });
+
+  it('a lone-surrogate eventId retried after a reopen is a duplicate (issue #17 case 2, no Kafka)', () => {
+    const e: BehaviourEvent = { eventId: '\ud800', userId: 'u1', itemId: 1, ts: 1000 };
+    let store = StateStore.open(dir, { windowLength: 4 });
+    store.requestVersion('v1');
+    store.apply('t', 0, records([e]), { active: v1 });
+    store.close();
+    store = StateStore.open(dir, { windowLength: 4 });
+    const r = store.apply('t', 0, records([e], 1), { active: v1 });
+    expect(r.duplicates).toBe(1);
+    expect(store.getWindow('u1')!.length).toBe(1);
+    store.close();
+  });
+
+  it('keeps a pending switch when the active version is asked for, unless cancelPending', () => {
+    const store = StateStore.open(dir, { windowLength: 4 });
+    store.requestVersion('v1');
+    store.apply('t', 0, records([{ eventId: 'a', userId: 'u', itemId: 1, ts: 1 }]), { active: v1 });
+    expect(store.requestVersion('v2')).toEqual({ active: 'v1', pending: 'v2' });
+    expect(store.reencodeStep(v2, 10)).toBe(1);
+    // A restart with --model-version v1 (or none): the switch goes on, its states are kept.
+    expect(store.requestVersion('v1')).toEqual({ active: 'v1', pending: 'v2' });
+    expect(store.getStateOf('u', 'v2')).toBeDefined();
+    expect(store.requestVersion('v1', { cancelPending: true })).toEqual({
+      active: 'v1',
+      pending: undefined,
+      cancelled: 'v2',
+    });
+    expect(store.getStateOf('u', 'v2')).toBeUndefined();
+    store.close();
+  });
+
+  it('re-encodes for a model with fewer items by the unknown-item rule, with no stale buffer rows', () => {
+    const small = createSdimModelVersion({
+      version: 'v3',
+      numItems: 20,
+      dim: 8,
+      seed: 3,
+      hash: { numHashes: 12, bitsPerSignature: 3 },
+    });
+    const store = StateStore.open(dir, { windowLength: 4 });
+    store.requestVersion('v1');
+    const events: BehaviourEvent[] = [
+      { eventId: 'a1', userId: 'a', itemId: 5, ts: 1 },
+      { eventId: 'a2', userId: 'a', itemId: 7, ts: 2 },
+      { eventId: 'b1', userId: 'b', itemId: 45, ts: 1 }, // unknown to v3
+      { eventId: 'b2', userId: 'b', itemId: 7, ts: 2 },
+    ];
+    store.apply('t', 0, records(events), { active: v1 });
+    store.requestVersion('v3');
+    while (store.reencodeStep(small, 1) > 0);
+    for (const u of ['a', 'b']) {
+      const got = deserializeBse(store.getStateOf(u, 'v3')!);
+      const want = encodeUserState(small, store.getWindow(u)!);
+      expect(Array.from(got.counts)).toEqual(Array.from(want.counts));
+      expect(Array.from(got.sums)).toEqual(Array.from(want.sums));
+    }
+    expect(deserializeBse(store.getStateOf('b', 'v3')!).length).toBe(1);
+    expect(store.completeReencode('v3')).toBe(true);
+    // Live events follow the same rule: an item unknown to v3 enters the window, not the state.
+    store.apply('t', 0, records([{ eventId: 'a3', userId: 'a', itemId: 30, ts: 3 }], 4), { active: small });
+    expect(store.getWindow('a')!.length).toBe(3);
+    expect(store.counters().get('unknown_items')).toBe(1);
+    expectMatchesRecompute(store, [...events, { eventId: 'a3', userId: 'a', itemId: 30, ts: 3 }], 4, small);
+    store.close();
+  });
+
+  it('rebuilds a corrupted state from the window and refuses a corrupted window (nothing written)', () => {
+    const store = StateStore.open(dir, { windowLength: 4 });
+    store.requestVersion('v1');
+    const events = new EventGenerator({ seed: 7, numUsers: 3, numItems: 50 }).take(30);
+    store.apply('t', 0, records(events), { active: v1 });
+    store.close();
+    const db = new Database(join(dir, STATE_DB_FILE));
+    const flip = (table: string, col: string, user: string) => {
+      const b = Buffer.from(
+        (db.prepare(`SELECT ${col} FROM ${table} WHERE user_id = ?`).get(user) as Record<string, Buffer>)[col]!,
+      );
+      b[b.length - 6]! ^= 0x20;
+      db.prepare(`UPDATE ${table} SET ${col} = ? WHERE user_id = ?`).run(b, user);
+    };
+    flip('states', 'state', 'u0');
+    flip('users', 'win', 'u1');
+    db.close();
+    const s2 = StateStore.open(dir, { windowLength: 4 });
+    const more = [
+      { eventId: 'n0', userId: 'u0', itemId: 3, ts: 2e12 },
+      { eventId: 'n1', userId: 'u1', itemId: 3, ts: 2e12 },
+    ];
+    s2.apply('t', 0, records(more.slice(0, 1), 30), { active: v1 });
+    expect(s2.counters().get('repaired_states')).toBe(1);
+    expect(() => s2.apply('t', 0, records(more.slice(1), 31), { active: v1 })).toThrow(CorruptWindowError);
+    expect(s2.nextOffsets('t').get(0)).toBe(31);
+    s2.close();
+  });
+
+  it('stores the fingerprint of the record before each stored offset', () => {
+    const store = StateStore.open(dir, { windowLength: 4 });
+    store.requestVersion('v1');
+    const recs = records(new EventGenerator({ seed: 8, numUsers: 2, numItems: 50 }).take(3)).map((r, i) => ({
+      ...r,
+      fingerprint: 100 + i,
+    }));
+    store.apply('t', 2, recs, { active: v1 });
+    expect(store.partitionMarks('t').get(2)).toEqual({ nextOffset: 3, fingerprint: 102 });
+    store.close();
+  });
+
+  it('a corrupted window blocks a model switch, and the re-encoder says so (blocked)', async () => {
+    const store = StateStore.open(dir, { windowLength: 4 });
+    store.requestVersion('v1');
+    store.apply('t', 0, records(new EventGenerator({ seed: 9, numUsers: 2, numItems: 50 }).take(10)), { active: v1 });
+    store.close();
+    const db = new Database(join(dir, STATE_DB_FILE));
+    const b = Buffer.from((db.prepare('SELECT win FROM users WHERE user_id = ?').get('u1') as { win: Buffer }).win);
+    b[6]! ^= 0x01;
+    db.prepare('UPDATE users SET win = ? WHERE user_id = ?').run(b, 'u1');
+    db.close();
+    const s2 = StateStore.open(dir, { windowLength: 4 });
+    s2.requestVersion('v2');
+    const registry = new ModelRegistry(dir);
+    registry.put(v2);
+    const re = new Reencoder(s2, registry, { pollMs: 10 });
+    re.start();
+    for (let i = 0; i < 200 && !re.blocked; i++) await new Promise((r) => setTimeout(r, 10));
+    re.stop();
+    expect(re.blocked).toBeInstanceOf(CorruptWindowError);
+    expect(re.blocked!.userId).toBe('u1');
+    expect(s2.versions()).toEqual({ active: 'v1', pending: 'v2' });
+    s2.close();
   });
 });

@@ -6,6 +6,7 @@ import {
   InsertOutcome,
   insertBehaviour,
   type UserWindow,
+  wellFormed,
 } from '@compactrec/bse-stream';
 import { DataFormatError, InvalidArgumentError, Rng } from '@compactrec/core';
 import { describe, expect, it } from 'vitest';
@@ -99,7 +100,7 @@ describe('window (dedupe and ordering rule)', () => {
     const parts = ids.map((id) => enc.encode(id));
     const ref = new Uint8Array(4 + parts.reduce((n, b) => n + 14 + b.length, 0));
     const view = new DataView(ref.buffer);
-    ref.set([0x57, 1]);
+    ref.set([0x57, 2]);
     view.setUint16(2, ids.length, true);
     let p = 4;
     ids.forEach((_id, i) => {
@@ -110,7 +111,76 @@ describe('window (dedupe and ordering rule)', () => {
       p += 14 + parts[i]!.length;
     });
     const got = encodeWindow(w);
-    expect(Buffer.from(got).equals(Buffer.from(ref))).toBe(true);
-    expect(ids.slice(0, 4).every((id, i) => decodeWindow(got, ids.length).eventIds[i] === id)).toBe(true);
+    // Format 2 = the same bytes plus a 4-byte checksum.
+    expect(Buffer.from(got.subarray(0, got.length - 4)).equals(Buffer.from(ref))).toBe(true);
+    // Lone surrogates are stored (and compared) as U+FFFD: the decoded ids equal the in-memory ones.
+    expect(decodeWindow(got, ids.length).eventIds).toEqual(ids.map(wellFormed));
+    expect(w.eventIds).toEqual(ids.map(wellFormed));
+  });
+
+  it('a lone-surrogate id is a duplicate of itself after a round trip through the packed bytes', () => {
+    const w = createWindow(4);
+    const e = ev();
+    expect(insertBehaviour(w, '\ud800', 1000, 1, e)).toBe(InsertOutcome.Added);
+    const back = decodeWindow(encodeWindow(w), 4);
+    expect(insertBehaviour(back, '\ud800', 1000, 1, e)).toBe(InsertOutcome.Duplicate);
+    expect(back.length).toBe(1);
+  });
+
+  it('detects any flipped byte of a packed window (checksum) and still reads format 1', () => {
+    const w = createWindow(4);
+    const e = ev();
+    insertBehaviour(w, 'a', 10, 1, e);
+    insertBehaviour(w, 'b', 20, 2, e);
+    const good = encodeWindow(w);
+    for (let i = 2; i < good.length; i++) {
+      const bad = good.slice();
+      bad[i]! ^= 0x10;
+      expect(() => decodeWindow(bad, 4), `byte ${i}`).toThrow(DataFormatError);
+    }
+    const v1 = good.slice(0, good.length - 4);
+    v1[1] = 1;
+    expect(ids(decodeWindow(v1, 4))).toEqual(['a', 'b']);
+  });
+
+  it('variants of one eventId: the largest ts wins, then the smallest item, whatever the arrival order', () => {
+    const w = createWindow(4);
+    const e = ev();
+    insertBehaviour(w, 'x', 100, 7, e);
+    expect(insertBehaviour(w, 'x', 100, 9, e)).toBe(InsertOutcome.Duplicate);
+    expect(insertBehaviour(w, 'x', 100, 3, e)).toBe(InsertOutcome.Replaced);
+    expect(e).toEqual({ item: 7, eventId: 'x', ts: 100 });
+    expect(insertBehaviour(w, 'x', 50, 1, e)).toBe(InsertOutcome.Duplicate);
+    insertBehaviour(w, 'y', 120, 4, e);
+    expect(insertBehaviour(w, 'x', 150, 8, e)).toBe(InsertOutcome.Replaced);
+    expect(ids(w)).toEqual(['y', 'x']);
+    expect(Array.from(w.items.subarray(0, 2))).toEqual([4, 8]);
+
+    // Property: with conflicting variants, every arrival order ends in the same window.
+    const rng = new Rng(11);
+    const events: [string, number, number][] = [];
+    for (let i = 0; i < 150; i++) events.push([`e${rng.nextInt(60)}`, rng.nextInt(400), rng.nextInt(5)]);
+    const run = (order: [string, number, number][]): UserWindow => {
+      const win = createWindow(12);
+      const scratch = ev();
+      for (const [id, ts, item] of order) insertBehaviour(win, id, ts, item, scratch);
+      return win;
+    };
+    const reference = run(events);
+    for (let trial = 0; trial < 8; trial++) {
+      const shuffled = events.slice();
+      for (let i = shuffled.length - 1; i > 0; i--) {
+        const j = rng.nextInt(i + 1);
+        [shuffled[i], shuffled[j]] = [shuffled[j]!, shuffled[i]!];
+      }
+      const got = run(shuffled);
+      expect(ids(got)).toEqual(ids(reference));
+      expect(Array.from(got.items.subarray(0, got.length))).toEqual(
+        Array.from(reference.items.subarray(0, reference.length)),
+      );
+      expect(Array.from(got.ts.subarray(0, got.length))).toEqual(
+        Array.from(reference.ts.subarray(0, reference.length)),
+      );
+    }
   });
 });

@@ -7,7 +7,7 @@ import {
   startBseService,
   writeDemoModel,
 } from '@compactrec/bse-stream';
-import { InvalidArgumentError } from '@compactrec/core';
+import { CompactRecError, InvalidArgumentError } from '@compactrec/core';
 import type { Command, OptionSpec, ParsedArgs } from '../args.js';
 
 /** Options shared by the three `bse` commands (where the events are). */
@@ -42,13 +42,29 @@ const ENCODER_OPTIONS: readonly OptionSpec[] = [
     min: 1,
     max: 65535,
   },
-  { name: 'max-events-per-tx', type: 'int', description: 'Messages per store transaction', default: 5000, min: 1 },
+  { name: 'max-events-per-tx', type: 'int', description: 'Messages per store transaction', default: 20000, min: 1 },
   {
     name: 'max-event-bytes',
     type: 'int',
     description: 'Larger messages are dead-lettered as oversize',
     default: 4096,
     min: 64,
+  },
+  {
+    name: 'max-future-skew',
+    type: 'number',
+    description:
+      "Seconds an event's ts may lie after its Kafka record timestamp; later ones are dead-lettered as future-ts",
+    default: 86400,
+    min: 0,
+  },
+  {
+    name: 'max-db-mib',
+    type: 'number',
+    description:
+      'Largest state database file, MiB (0 = no limit); beyond it the consumer stops storing and /healthz says so',
+    default: 0,
+    min: 0,
   },
 ];
 
@@ -69,7 +85,11 @@ function encoderOptions(args: ParsedArgs, where: string): BseServiceOptions {
     stateDir: args['state-dir'] as string,
     windowLength: args['window-length'] as number,
     maxEventsPerTransaction: args['max-events-per-tx'] as number,
-    codec: { maxEventBytes: args['max-event-bytes'] as number },
+    codec: {
+      maxEventBytes: args['max-event-bytes'] as number,
+      maxFutureSkewMs: (args['max-future-skew'] as number) * 1000,
+    },
+    store: { maxDbBytes: Math.floor((args['max-db-mib'] as number) * 1024 * 1024) },
     ...(args['model-version'] !== undefined ? { modelVersion: args['model-version'] as string } : {}),
     ...(args['dlq-topic'] !== undefined ? { deadLetterTopic: args['dlq-topic'] as string } : {}),
   };
@@ -90,10 +110,29 @@ export const bseServeCommand: Command = {
     },
     { name: 'host', type: 'string', description: 'HTTP interface', default: '127.0.0.1' },
     { name: 'port', type: 'int', description: 'HTTP port (0 = any free port)', default: 8080, min: 0, max: 65535 },
+    {
+      name: 'connect-timeout',
+      type: 'number',
+      description:
+        'Seconds to wait for a broker to answer at start; then exit 1 with one line (nothing is created before)',
+      default: 15,
+      gt: 0,
+    },
+    {
+      name: 'cancel-model-switch',
+      type: 'boolean',
+      description:
+        'Cancel a model switch left pending in the store (without it, a restart continues the switch, also with --model-version <active>)',
+      default: false,
+    },
   ],
   details: [
     'HTTP: GET /v1/users/:id/bse (JSON; binary with Accept: application/octet-stream), POST /v1/bse:batchGet {"userIds": [...]},',
-    '      POST /v1/admin/model {"version": "..."} (blue/green switch), GET /healthz, GET /metrics (Prometheus).',
+    '      POST /v1/admin/model {"version": "..."} (blue/green switch; the active version cancels a pending switch),',
+    '      GET /healthz (503 with "problems" when a partition is stopped or the store cannot be written), GET /metrics (Prometheus).',
+    'A partition whose log no longer matches the store (re-created topic, changed offset, gap) is stopped, never skipped;',
+    'a corrupted user state is rebuilt from its window, a corrupted window from the log (if the log still starts at 0).',
+    'Recovery of a stopped partition: `compactrec bse replay --state-dir NEW`, then serve from NEW.',
     'Example: compactrec bse produce --brokers 127.0.0.1:9092 --model-dir models --count 100000',
     '         compactrec bse serve --brokers 127.0.0.1:9092 --model-dir models --state-dir state',
     'A local broker for development: export $(bash scripts/kafka/start.sh)   # sets KAFKA_BROKERS and KAFKA_DIR',
@@ -106,6 +145,12 @@ export const bseServeCommand: Command = {
       groupId: args.group as string,
       host: args.host as string,
       port: args.port as number,
+      cancelModelSwitch: args['cancel-model-switch'] as boolean,
+      connectTimeoutMs: (args['connect-timeout'] as number) * 1000,
+    }).catch((err: unknown) => {
+      // One line, never a stack trace: a failed start is an operator's problem to fix.
+      if (err instanceof CompactRecError) throw err;
+      throw new CompactRecError(`the service could not start: ${String((err as Error)?.message ?? err)}`);
     });
     process.stdout.write(`bse: serving on ${service.url} (topic ${args.topic}, group ${args.group}); Ctrl-C to stop\n`);
     await new Promise<void>((resolve) => {
@@ -168,6 +213,17 @@ export const bseProduceCommand: Command = {
     { name: 'items', type: 'int', description: 'Item indices drawn from [0, items)', default: 1000, min: 1 },
     { name: 'seed', type: 'int', description: 'Seed of the stream', default: 0 },
     {
+      name: 'event-prefix',
+      type: 'string',
+      description: 'Prefix of the event ids (default: a new one per run, so a second run is not taken for retries)',
+    },
+    {
+      name: 'start-ts',
+      type: 'number',
+      description: 'Event time of the first event, epoch ms (default: now, so a second run is not "too old")',
+      min: 0,
+    },
+    {
       name: 'duplicate-rate',
       type: 'number',
       description: 'Share of verbatim repeats (producer retries)',
@@ -211,6 +267,8 @@ export const bseProduceCommand: Command = {
         numItems: args.items as number,
         duplicateRate: args['duplicate-rate'] as number,
         lateRate: args['late-rate'] as number,
+        eventPrefix: (args['event-prefix'] as string | undefined) ?? `e${Date.now().toString(36)}-`,
+        startTs: (args['start-ts'] as number | undefined) ?? Date.now(),
       },
     });
     process.stdout.write(
