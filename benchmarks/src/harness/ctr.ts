@@ -16,6 +16,7 @@ import {
 } from '@compactrec/ctr';
 import type { AttentionNormalization, BehaviourFeedback, SdimPooling } from '@compactrec/sdim';
 import { initTf, type TfPreference } from '@compactrec/tf-backend';
+import { runEnvironment } from './environment.js';
 import { methodSpec } from './methods.js';
 import type { ResultRecord } from './report.js';
 
@@ -138,6 +139,7 @@ export async function runCtrBench(options: CtrBenchOptions): Promise<ResultRecor
   const rt = await initTf({ prefer: o.backend, quiet: true });
   o.log(`[bench ctr] backend ${rt.backend}: ${rt.reason}`);
   const records: ResultRecord[] = [];
+  const env = runEnvironment();
   for (const seed of seeds) {
     const t0 = performance.now();
     const data = await openCtrData(o.format, o.data, {
@@ -242,6 +244,7 @@ export async function runCtrBench(options: CtrBenchOptions): Promise<ResultRecor
             backend: rt.backend,
             seed,
             params: JSON.stringify(model.mappers.map((m) => ({ method: m.method, rows: m.rows, ...m.params }))),
+            ...env,
           });
           o.log(
             `[${tag}] test auc ${test.auc.toFixed(4)} logloss ${test.logloss.toFixed(4)} (best epoch ${res.bestEpoch}, ${(res.trainSeconds + res.evalSeconds).toFixed(1)} s)`,

@@ -15,6 +15,7 @@ import {
 import { DslTable, densityForBudget } from '@compactrec/dsl';
 import { type MfEpochReport, type SparsityHook, Tower, trainMfBpr } from '@compactrec/models';
 import { kernelInfo } from '@compactrec/native';
+import { runEnvironment } from './environment.js';
 import { methodSpec } from './methods.js';
 import type { ResultRecord } from './report.js';
 
@@ -283,6 +284,7 @@ export async function runRetrievalBench(options: RetrievalBenchOptions): Promise
     `[bench] ${dataset.name}: ${dataset.train.numUsers} users, ${dataset.train.numItems} items, ${dataset.train.items.length} train / ${dataset.test.items.length} test interactions (loaded in ${((performance.now() - t0) / 1000).toFixed(2)} s); kernels: ${kernelInfo().kind}`,
   );
   const rowsLike = rowsLikeBudgets(o.rowsLike, dataset, o.dim, o.budget, o.seed, o.extra, o.log);
+  const env = runEnvironment();
   const records: ResultRecord[] = [];
   for (const method of o.methods) {
     const budget = method === 'full' ? 1 : (rowsLike?.fraction ?? o.budget);
@@ -429,6 +431,7 @@ export async function runRetrievalBench(options: RetrievalBenchOptions): Promise
       params: JSON.stringify(
         dslUser && dslItem ? { user: dslUser.params, item: dslItem.params } : { user: um.params, item: im.params },
       ),
+      ...env,
     });
     o.log(
       `[${method}] recall@20 ${res.final.recall.toFixed(4)} ndcg@20 ${res.final.ndcg.toFixed(4)} (${emb.toLocaleString('en-US')} embedding bytes, ${(res.trainSeconds + res.evalSeconds).toFixed(1)} s)`,
