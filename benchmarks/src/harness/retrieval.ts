@@ -13,6 +13,7 @@ import {
   resolveOptions,
 } from '@compactrec/core';
 import { DslTable, densityForBudget } from '@compactrec/dsl';
+import { GRAPHHASH_METHODS } from '@compactrec/graphhash';
 import { type MfEpochReport, type SparsityHook, Tower, trainMfBpr } from '@compactrec/models';
 import { kernelInfo } from '@compactrec/native';
 import { runEnvironment } from './environment.js';
@@ -250,9 +251,9 @@ export function fitMapper(
     method === 'full'
       ? fullTableBytes(numIds, dim)
       : (budgetBytesOverride ?? Math.floor(fullTableBytes(numIds, dim) * budgetFraction));
-  // Graph methods cluster both sides together: Louvain gets the run's seed, not the side's, so
-  // the user and the item mapper draw on one clustering per resolution.
-  const shared = spec.requires?.includes('interactions') ? { clusterSeed: seed, ...extra } : extra;
+  // GraphHash clusters both sides together: Louvain gets the run's seed, not the side's, so the
+  // user and the item mapper draw on one clustering per resolution (GraphHashExtra.clusterSeed).
+  const shared = Object.hasOwn(GRAPHHASH_METHODS, method) ? { clusterSeed: seed, ...extra } : extra;
   return spec.create(fit, {
     dim,
     budgetBytes,
