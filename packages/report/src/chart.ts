@@ -27,6 +27,8 @@ export interface PlotInput {
   /** What the bytes are (axis title). */
   readonly bytesLabel: string;
   readonly points: readonly PlotPoint[];
+  /** Every method of the report in one order, so a method has the same colour in every plot. @default this plot's methods */
+  readonly methods?: readonly string[];
 }
 
 /**
@@ -64,7 +66,12 @@ export function plotSpec(input: PlotInput): TopLevelSpec {
     scale: { zero: false, padding: 12 },
     axis: { title: input.metric },
   };
-  const color = { field: 'method', type: 'nominal' as const, legend: { title: 'method' } };
+  const color = {
+    field: 'method',
+    type: 'nominal' as const,
+    legend: { title: 'method' },
+    ...(input.methods ? { scale: { domain: [...input.methods] } } : {}),
+  };
   const tooltip = [
     { field: 'method', type: 'nominal' as const },
     { field: 'run', type: 'nominal' as const },

@@ -332,6 +332,7 @@ export async function renderReport(sets: readonly ResultSet[], options: ReportOp
   const bytesMode = options.bytes ?? DEFAULT_REPORT_OPTIONS.bytes;
   const groups = groupResults(sets, options);
   const when = (options.generatedAt ?? new Date()).toISOString();
+  const allMethods = [...new Set(groups.flatMap((g) => g.points.map((p) => p.method)))];
   const parts: string[] = [
     '<!DOCTYPE html>',
     '<html lang="en"><head><meta charset="utf-8">',
@@ -352,6 +353,7 @@ export async function renderReport(sets: readonly ResultSet[], options: ReportOp
               metric: g.metric,
               bytesLabel: bytesMode === 'embedding' ? 'embedding bytes (log)' : 'embedding + mapping bytes (log)',
               points: g.points,
+              methods: allMethods,
             }),
           )
         : '<p class="muted">No record of this group has the metric and bytes: nothing to plot.</p>';
