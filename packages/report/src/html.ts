@@ -259,7 +259,7 @@ function groupTable(g: ReportGroup, bytesMode: 'embedding' | 'embedding+mapping'
       `<td class="notes">${esc(knobSummary(r.params))}</td>`,
     ].join('')}</tr>`;
   });
-  return `<table class="sortable"><thead><tr>${head.map((h) => `<th title="click to sort">${esc(h)}</th>`).join('')}</tr></thead><tbody>\n${rows.join('\n')}\n</tbody></table>`;
+  return `<div class="tablewrap"><table class="sortable"><thead><tr>${head.map((h) => `<th title="click to sort">${esc(h)}</th>`).join('')}</tr></thead><tbody>\n${rows.join('\n')}\n</tbody></table></div>`;
 }
 
 /** The protocol (fields constant over the run's records) and environment of one run. */
@@ -293,7 +293,8 @@ th,td{border:1px solid #ddd;padding:3px 6px;text-align:left;vertical-align:top}
 th{background:#f2f2f2;cursor:pointer;user-select:none;white-space:nowrap}
 th.asc::after{content:" ▲"}th.desc::after{content:" ▼"}
 td.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
-td.notes{font-size:11px;color:#444;max-width:420px}
+td.notes{font-size:11px;color:#444;min-width:320px;max-width:520px}
+.tablewrap{overflow-x:auto}
 .plot svg{max-width:100%;height:auto}.muted{color:#777;font-size:12px}
 dl.facts{display:grid;grid-template-columns:max-content auto;gap:2px 12px;font-size:12px}
 dl.facts dt{font-weight:bold}dl.facts dd{margin:0}
