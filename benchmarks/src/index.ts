@@ -1,4 +1,5 @@
 export { type CtrBenchOptions, DEFAULT_CTR_BENCH_OPTIONS, runCtrBench } from './harness/ctr.js';
+export { type RunEnvironment, runEnvironment } from './harness/environment.js';
 export { methodNames, methodSpec, SHARING_METHODS } from './harness/methods.js';
 export {
   type BarChartOptions,

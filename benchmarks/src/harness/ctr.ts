@@ -17,6 +17,7 @@ import {
 } from '@compactrec/ctr';
 import type { AttentionNormalization, BehaviourFeedback, SdimPooling } from '@compactrec/sdim';
 import { initTf, type TfPreference } from '@compactrec/tf-backend';
+import { runEnvironment } from './environment.js';
 import { methodSpec } from './methods.js';
 import type { RecordSink, ResultRecord } from './report.js';
 
@@ -144,6 +145,7 @@ export async function runCtrBench(options: CtrBenchOptions): Promise<ResultRecor
   const rt = await initTf({ prefer: o.backend, quiet: true });
   o.log(`[bench ctr] backend ${rt.backend}: ${rt.reason}`);
   const records: ResultRecord[] = [];
+  const env = runEnvironment();
   for (const seed of seeds) {
     const t0 = performance.now();
     const data = await openCtrData(o.format, o.data, {
@@ -253,6 +255,7 @@ export async function runCtrBench(options: CtrBenchOptions): Promise<ResultRecor
             backend: rt.backend,
             seed,
             params: model.mappers.map((m) => ({ method: m.method, rows: m.rows, ...m.params })),
+            ...env,
           });
           await o.onRecord?.(records[records.length - 1]!, records);
           o.log(

@@ -9,11 +9,14 @@ import {
   type RetrievalDataset,
   Rng,
   readLightGcnDataset,
+  readSequentialLooDataset,
   resolveOptions,
 } from '@compactrec/core';
 import { DslTable, densityForBudget } from '@compactrec/dsl';
+import { GRAPHHASH_METHODS } from '@compactrec/graphhash';
 import { type MfEpochReport, type SparsityHook, Tower, trainMfBpr } from '@compactrec/models';
 import { kernelInfo } from '@compactrec/native';
+import { runEnvironment } from './environment.js';
 import { methodSpec } from './methods.js';
 import type { RecordSink, ResultRecord } from './report.js';
 
@@ -21,6 +24,18 @@ import type { RecordSink, ResultRecord } from './report.js';
 export interface RetrievalBenchOptions {
   /** A LightGCN-format directory (train.txt, test.txt) or `generated` for the built-in synthetic set. */
   data: string;
+  /**
+   * How `data` is laid out: a LightGCN directory, or a sequential file (S3Rec lines or SASRec
+   * pairs) split leave-one-out (last item test, second-to-last validation, held out of training).
+   * @default 'lightgcn'
+   */
+  format?: RetrievalDataFormat;
+  /**
+   * Row counts of every sharing baseline: `'budget'` = each side's budget; `'graphhash'` = the
+   * per-side row counts GraphHash reached (the GraphHash paper's protocol; DSL gets the same
+   * bytes as a density). @default 'budget'
+   */
+  rowsLike?: 'budget' | 'graphhash';
   methods: readonly string[];
   /** Backbone. @default 'mf' */
   model?: 'mf' | 'lightgcn';
@@ -100,7 +115,12 @@ export const RETRIEVAL_RECIPES: Readonly<Record<'mf' | 'lightgcn', RetrievalReci
   lightgcn: Object.freeze({ epochs: 12, lr: 0.005, lrSchedule: 'cosine', batchSize: 4096, negativeCandidates: 32 }),
 });
 
+/** Layouts `--data` may have (see {@link RetrievalBenchOptions.format}). */
+export type RetrievalDataFormat = 'lightgcn' | 'sequential-loo';
+
 export const DEFAULT_RETRIEVAL_BENCH_OPTIONS = Object.freeze({
+  format: 'lightgcn' as RetrievalDataFormat,
+  rowsLike: 'budget' as 'budget' | 'graphhash',
   model: 'mf' as 'mf' | 'lightgcn',
   layers: 2,
   maxNeighbors: 0,
@@ -153,9 +173,58 @@ function createDsl(
   };
 }
 
-/** Loads `--data`: a LightGCN directory, or `generated`. */
-export async function loadRetrievalData(data: string, seed = 0): Promise<RetrievalDataset> {
+/** Per-side budgets in bytes taken from another method's row counts (`rowsLike`). */
+interface RowsLikeBudgets {
+  readonly user: number;
+  readonly item: number;
+  readonly userFraction: number;
+  readonly itemFraction: number;
+  /** Both sides' bytes over both full tables. */
+  readonly fraction: number;
+}
+
+/**
+ * `rowsLike: 'graphhash'`: fits GraphHash at the budget and returns its per-side row counts as
+ * byte budgets, so every baseline gets exactly GraphHash's rows (the GraphHash paper's protocol).
+ */
+function rowsLikeBudgets(
+  rowsLike: 'budget' | 'graphhash',
+  dataset: RetrievalDataset,
+  dim: number,
+  budget: number,
+  seed: number,
+  extra: Readonly<Record<string, number | string | boolean>> | undefined,
+  log: (line: string) => void,
+): RowsLikeBudgets | null {
+  if (rowsLike === 'budget') return null;
+  if (rowsLike !== 'graphhash') {
+    throw new InvalidArgumentError(
+      `benchmarks/runRetrievalBench: rowsLike '${String(rowsLike)}' is unknown; use 'budget' or 'graphhash'`,
+    );
+  }
+  const um = fitMapper('graphhash', dataset, 'user', dim, budget, seed, extra);
+  const im = fitMapper('graphhash', dataset, 'item', dim, budget, seed, extra);
+  const fu = fullTableBytes(dataset.train.numUsers, dim);
+  const fi = fullTableBytes(dataset.train.numItems, dim);
+  const user = fullTableBytes(um.rows, dim);
+  const item = fullTableBytes(im.rows, dim);
+  log(`[bench] rows like graphhash at ${budget}: ${um.rows} user rows, ${im.rows} item rows for every method`);
+  return { user, item, userFraction: user / fu, itemFraction: item / fi, fraction: (user + item) / (fu + fi) };
+}
+
+/** Loads `--data`: a LightGCN directory, a sequential file split leave-one-out, or `generated`. */
+export async function loadRetrievalData(
+  data: string,
+  seed = 0,
+  format: RetrievalDataFormat = 'lightgcn',
+): Promise<RetrievalDataset> {
   if (data === 'generated') return generateRetrievalDataset({ seed });
+  if (format === 'sequential-loo') return readSequentialLooDataset(data);
+  if (format !== 'lightgcn') {
+    throw new InvalidArgumentError(
+      `benchmarks/loadRetrievalData: format '${String(format)}' is unknown; use 'lightgcn' or 'sequential-loo'`,
+    );
+  }
   return readLightGcnDataset(data);
 }
 
@@ -168,6 +237,8 @@ export function fitMapper(
   budgetFraction: number,
   seed: number,
   extra?: Readonly<Record<string, number | string | boolean>>,
+  /** This side's budget in bytes, overriding `budgetFraction` (e.g. another method's row count). */
+  budgetBytesOverride?: number,
 ): IdMapper {
   const spec = methodSpec(method);
   const deg = degrees(dataset.train);
@@ -179,12 +250,17 @@ export function fitMapper(
     side,
   };
   const budgetBytes =
-    method === 'full' ? fullTableBytes(numIds, dim) : Math.floor(fullTableBytes(numIds, dim) * budgetFraction);
+    method === 'full'
+      ? fullTableBytes(numIds, dim)
+      : (budgetBytesOverride ?? Math.floor(fullTableBytes(numIds, dim) * budgetFraction));
+  // GraphHash clusters both sides together: Louvain gets the run's seed, not the side's, so the
+  // user and the item mapper draw on one clustering per resolution (GraphHashExtra.clusterSeed).
+  const shared = Object.hasOwn(GRAPHHASH_METHODS, method) ? { clusterSeed: seed, ...extra } : extra;
   return spec.create(fit, {
     dim,
     budgetBytes,
     seed: seed * 2 + (side === 'user' ? 0 : 1),
-    ...(extra ? { extra } : {}),
+    ...(shared ? { extra: shared } : {}),
   });
 }
 
@@ -206,24 +282,44 @@ export async function runRetrievalBench(options: RetrievalBenchOptions): Promise
   }
   for (const m of o.methods) if (m !== 'dsl') methodSpec(m); // unknown names fail before any work
   const t0 = performance.now();
-  const dataset = await loadRetrievalData(o.data, o.seed);
+  const dataset = await loadRetrievalData(o.data, o.seed, o.format);
   o.log(
     `[bench] ${dataset.name}: ${dataset.train.numUsers} users, ${dataset.train.numItems} items, ${dataset.train.items.length} train / ${dataset.test.items.length} test interactions (loaded in ${((performance.now() - t0) / 1000).toFixed(2)} s); kernels: ${kernelInfo().kind}`,
   );
+  const rowsLike = rowsLikeBudgets(o.rowsLike, dataset, o.dim, o.budget, o.seed, o.extra, o.log);
+  const env = runEnvironment();
   const records: ResultRecord[] = [];
   for (const method of o.methods) {
-    const budget = method === 'full' ? 1 : o.budget;
+    const budget = method === 'full' ? 1 : (rowsLike?.fraction ?? o.budget);
     const tFit = performance.now();
     const sparse = method === 'dsl';
     // DSL keeps one row per ID and spends the budget on a fraction of the weights instead.
-    const um = fitMapper(sparse ? 'full' : method, dataset, 'user', o.dim, sparse ? 1 : budget, o.seed, o.extra);
-    const im = fitMapper(sparse ? 'full' : method, dataset, 'item', o.dim, sparse ? 1 : budget, o.seed, o.extra);
+    const um = fitMapper(
+      sparse ? 'full' : method,
+      dataset,
+      'user',
+      o.dim,
+      sparse ? 1 : budget,
+      o.seed,
+      o.extra,
+      sparse ? undefined : rowsLike?.user,
+    );
+    const im = fitMapper(
+      sparse ? 'full' : method,
+      dataset,
+      'item',
+      o.dim,
+      sparse ? 1 : budget,
+      o.seed,
+      o.extra,
+      sparse ? undefined : rowsLike?.item,
+    );
     const stepsPerEpoch = Math.ceil(dataset.train.items.length / o.batchSize);
     const dslUser = sparse
       ? createDsl(
           um.rows,
           o.dim,
-          budget,
+          rowsLike?.userFraction ?? budget,
           o.epochs * stepsPerEpoch,
           o.seed * 2 + 21,
           o.dslUpdates,
@@ -235,7 +331,7 @@ export async function runRetrievalBench(options: RetrievalBenchOptions): Promise
       ? createDsl(
           im.rows,
           o.dim,
-          budget,
+          rowsLike?.itemFraction ?? budget,
           o.epochs * stepsPerEpoch,
           o.seed * 2 + 22,
           o.dslUpdates,
@@ -296,8 +392,11 @@ export async function runRetrievalBench(options: RetrievalBenchOptions): Promise
       rows: um.rows + im.rows,
       embeddingBytes: emb,
       budgetBytes:
-        Math.floor(fullTableBytes(dataset.train.numUsers, o.dim) * budget) +
-        Math.floor(fullTableBytes(dataset.train.numItems, o.dim) * budget),
+        rowsLike && method !== 'full'
+          ? rowsLike.user + rowsLike.item
+          : Math.floor(fullTableBytes(dataset.train.numUsers, o.dim) * budget) +
+            Math.floor(fullTableBytes(dataset.train.numItems, o.dim) * budget),
+      ...(rowsLike ? { rowsLike: 'graphhash', requestedBudget: o.budget } : {}),
       fullEmbeddingBytes: full,
       embeddingFraction: emb / full,
       mappingBytes: um.mappingBytes + im.mappingBytes,
@@ -307,6 +406,7 @@ export async function runRetrievalBench(options: RetrievalBenchOptions): Promise
           ? dslUser.table.trainingBytes() + dslItem.table.trainingBytes()
           : user.embeddingBytes + item.embeddingBytes,
       'recall@20': res.final.recall,
+      'recallCapped@20': res.final.recallCapped,
       'ndcg@20': res.final.ndcg,
       bestRecall: res.best.recall,
       bestEpoch: res.best.epoch,
@@ -333,6 +433,7 @@ export async function runRetrievalBench(options: RetrievalBenchOptions): Promise
       seed: o.seed,
       params:
         dslUser && dslItem ? { user: dslUser.params, item: dslItem.params } : { user: um.params, item: im.params },
+      ...env,
     });
     await o.onRecord?.(records[records.length - 1]!, records);
     o.log(

@@ -88,6 +88,12 @@ export {
   readLibfm,
 } from './readers/libfm.js';
 export { type RecboleInteractions, readRecboleInter } from './readers/recbole.js';
+export {
+  DEFAULT_SEQUENTIAL_LOO_OPTIONS,
+  readSequentialLooDataset,
+  type SequentialLooDataset,
+  type SequentialLooOptions,
+} from './readers/sequential.js';
 export { deriveSeed, fmix32, hashString, Rng } from './rng.js';
 export {
   DEFAULT_SYNTHETIC_RETRIEVAL_OPTIONS,

@@ -9,6 +9,11 @@ import { InvalidArgumentError } from './errors.js';
 export interface RankingMetrics {
   /** Mean of hits / |test items of u| (or / min(k, |test|), see {@link RankingMetricsOptions.recallDenominator}). */
   readonly recall: number;
+  /**
+   * Mean of hits / min(k, |test items of u|) whatever `recallDenominator` says (GraphHash's
+   * convention), so a record can carry both conventions from one ranking.
+   */
+  readonly recallCapped: number;
   /** Mean NDCG@k with binary relevance; IDCG over min(k, |test items of u|) positions. */
   readonly ndcg: number;
   /** Mean of hits / k. */
@@ -79,6 +84,7 @@ export function rankingMetrics(
   // mark[item] === stamp ⇔ item is an unmatched test item of the current user (no clearing needed).
   const mark = new Int32Array(numItems);
   let recall = 0;
+  let recallCapped = 0;
   let ndcg = 0;
   let precision = 0;
   let hitRate = 0;
@@ -117,7 +123,9 @@ export function rankingMetrics(
         dcg += discount[i]!;
       }
     }
-    recall += hits / (recallDenominator === 'test' ? distinct : Math.min(k, distinct));
+    const capped = hits / Math.min(k, distinct);
+    recall += recallDenominator === 'test' ? hits / distinct : capped;
+    recallCapped += capped;
     precision += hits / k;
     ndcg += dcg / idcg[Math.min(k, distinct)]!;
     if (hits > 0) hitRate++;
@@ -128,6 +136,7 @@ export function rankingMetrics(
   }
   return {
     recall: recall / counted,
+    recallCapped: recallCapped / counted,
     ndcg: ndcg / counted,
     precision: precision / counted,
     hitRate: hitRate / counted,

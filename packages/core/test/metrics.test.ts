@@ -48,7 +48,14 @@ describe('rankingMetrics', () => {
     const m = rankingMetrics(sub, 3, TEST, { users: Int32Array.of(2, 0) });
     expect(m).toEqual(rankingMetrics(TOPK, 3, TEST));
     const only2 = rankingMetrics(sub.subarray(0, 3), 3, TEST, { users: Int32Array.of(2) });
-    expect(only2).toEqual({ recall: 1, precision: 1 / 3, ndcg: 1 / Math.log2(3), hitRate: 1, users: 1 });
+    expect(only2).toEqual({
+      recall: 1,
+      recallCapped: 1,
+      precision: 1 / 3,
+      ndcg: 1 / Math.log2(3),
+      hitRate: 1,
+      users: 1,
+    });
   });
 
   it('caps the recall denominator at k on request, counts a repeated item once, and scores misses as 0', () => {
@@ -59,6 +66,9 @@ describe('rankingMetrics', () => {
     expect(lg.hitRate).toBe(0.5);
     expect(lg.ndcg).toBeCloseTo(0.5, 12); // u0 perfect, u1 zero
     expect(rankingMetrics(top, 2, test, { recallDenominator: 'capped' }).recall).toBeCloseTo(0.5, 12);
+    // Both conventions come from one ranking: recallCapped ignores recallDenominator.
+    expect(lg.recallCapped).toBeCloseTo(0.5, 12);
+    expect(rankingMetrics(top, 2, test, { recallDenominator: 'capped' }).recallCapped).toBeCloseTo(0.5, 12);
     const dup = rankingMetrics(Int32Array.from([1, 1, 1, 1, 1, 1, 5, 5, 5]), 3, TEST);
     expect(dup.precision).toBeCloseTo((1 / 3 + 1 / 3) / 2, 12);
   });
@@ -72,7 +82,7 @@ describe('rankingMetrics', () => {
       5,
     );
     const m = rankingMetrics(Int32Array.from([1, 2, 4, 0]), 2, test, { recallDenominator: 'capped' });
-    expect(m).toEqual({ recall: 1, ndcg: 1, precision: 1, hitRate: 1, users: 2 });
+    expect(m).toEqual({ recall: 1, recallCapped: 1, ndcg: 1, precision: 1, hitRate: 1, users: 2 });
   });
 
   it('needs at least one user with test items', () => {

@@ -60,6 +60,10 @@ export interface ClusterSearchStep {
 export interface ClusterSearch {
   readonly maxUserClusters: number;
   readonly maxItemClusters: number;
+  /** Which side's limit the search filled ('both' = the binding side). Absent in older checkpoints. */
+  readonly target?: 'both' | 'user' | 'item';
+  /** Earlier runs (of another search on the same graph) reused to place the bracket. */
+  readonly reusedRuns?: number;
   /** Louvain runs made. */
   readonly iterations: number;
   /** Seconds of the whole search (graph construction once + every run). */

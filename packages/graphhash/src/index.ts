@@ -20,10 +20,12 @@ export {
 export { GRAPHHASH_METHODS, type GraphHashExtra, useClustering } from './methods.js';
 export { interactionModularity } from './modularity.js';
 export { CLUSTERING_CHECKPOINT_KIND, loadClustering, saveClustering } from './persist.js';
+export { type GraphHashTargeting, louvainRuns, type SideClusteringRequest, sideClustering } from './shared.js';
 export {
   type ClusterLimits,
   clusterToBudget,
   DEFAULT_TARGET_OPTIONS,
+  type LouvainRunStore,
   rowsForBudget,
   type TargetOptions,
 } from './target.js';

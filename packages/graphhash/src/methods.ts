@@ -12,7 +12,7 @@ import {
   type MapperFitData,
   type MapperSpec,
 } from '@compactrec/core';
-import { clusterInteractions, DEFAULT_CLUSTER_OPTIONS, type GraphClustering } from './cluster.js';
+import { DEFAULT_CLUSTER_OPTIONS, type GraphClustering } from './cluster.js';
 import type { ModularityKind } from './graph.js';
 import {
   createGraphHashMapper,
@@ -21,7 +21,8 @@ import {
   restoreGraphHashMapper,
   type Side,
 } from './mapper.js';
-import { clusterToBudget, DEFAULT_TARGET_OPTIONS, rowsForBudget } from './target.js';
+import { type GraphHashTargeting, sideClustering } from './shared.js';
+import { DEFAULT_TARGET_OPTIONS, rowsForBudget } from './target.js';
 
 /**
  * Settings a GraphHash method reads from `MapperCreateOptions.extra` (all optional; other keys
@@ -45,9 +46,15 @@ export interface GraphHashExtra {
   tolerance?: number;
   /** Targeting's most Louvain runs. @default 12 */
   maxIterations?: number;
+  /**
+   * Louvain's seed, shared by the user and the item side of a run (pass the run's seed; the
+   * per-side mapper seed must not split one clustering into two). @default the mapper's seed
+   */
+  clusterSeed?: number;
+  /** Resolution per side or one for both (see {@link GraphHashTargeting}). @default 'per-side' */
+  targeting?: GraphHashTargeting;
 }
 
-const cache = new WeakMap<Interactions, Map<string, GraphClustering>>();
 const pinned = new WeakMap<Interactions, GraphClustering>();
 
 /**
@@ -71,8 +78,8 @@ export function useClustering(interactions: Interactions, clustering: GraphClust
 function readExtra(
   extra: MapperCreateOptions['extra'],
   where: string,
-): Required<Omit<GraphHashExtra, 'resolution' | 'otherBudgetBytes'>> &
-  Pick<GraphHashExtra, 'resolution' | 'otherBudgetBytes'> {
+): Required<Omit<GraphHashExtra, 'resolution' | 'otherBudgetBytes' | 'clusterSeed'>> &
+  Pick<GraphHashExtra, 'resolution' | 'otherBudgetBytes' | 'clusterSeed'> {
   const e = extra ?? {};
   const num = (k: string): number | undefined => {
     const v = e[k];
@@ -89,8 +96,13 @@ function readExtra(
   }
   const unseen = e.unseenAssignment ?? DEFAULT_GRAPHHASH_MAPPER_OPTIONS.unseenAssignment;
   if (typeof unseen !== 'boolean') throw new InvalidArgumentError(`${where}: extra.unseenAssignment must be a boolean`);
+  const targeting = e.targeting ?? 'per-side';
+  if (targeting !== 'per-side' && targeting !== 'joint') {
+    throw new InvalidArgumentError(`${where}: extra.targeting '${String(targeting)}' must be 'per-side' or 'joint'`);
+  }
   const out: ReturnType<typeof readExtra> = {
     modularity,
+    targeting,
     frequentFraction: num('frequentFraction') ?? DEFAULT_GRAPHHASH_MAPPER_OPTIONS.frequentFraction,
     unseenAssignment: unseen,
     tolerance: num('tolerance') ?? DEFAULT_TARGET_OPTIONS.tolerance,
@@ -98,6 +110,12 @@ function readExtra(
   };
   const resolution = num('resolution');
   if (resolution !== undefined) out.resolution = resolution;
+  const clusterSeed = num('clusterSeed');
+  if (clusterSeed !== undefined) {
+    if (!Number.isInteger(clusterSeed))
+      throw new InvalidArgumentError(`${where}: extra.clusterSeed (${clusterSeed}) must be an integer`);
+    out.clusterSeed = clusterSeed;
+  }
   const other = num('otherBudgetBytes');
   if (other !== undefined) out.otherBudgetBytes = other;
   if (!(out.frequentFraction >= 0 && out.frequentFraction < 1)) {
@@ -106,46 +124,32 @@ function readExtra(
   return out;
 }
 
-/** Cached (or pinned) clustering of `x` for these settings; clusters at most once per key. */
+/**
+ * The pinned clustering of `x`, or this side's clustering from the runs shared by both sides
+ * (see `sideClustering`: Louvain's seed is the run's, never the side's).
+ */
 function obtainClustering(
   x: Interactions,
   settings: ReturnType<typeof readExtra>,
+  side: Side,
   seed: number,
-  maxUserClusters: number,
-  maxItemClusters: number,
+  ownLimit: number,
+  otherLimit: number,
 ): GraphClustering {
-  const p = pinned.get(x);
-  if (p !== undefined) return p;
-  const fixed = settings.resolution;
-  const key = JSON.stringify([
-    settings.modularity,
-    seed,
-    fixed ?? null,
-    fixed === undefined ? [maxUserClusters, maxItemClusters, settings.tolerance, settings.maxIterations] : null,
-  ]);
-  let byKey = cache.get(x);
-  if (byKey === undefined) {
-    byKey = new Map();
-    cache.set(x, byKey);
-  }
-  let c = byKey.get(key);
-  if (c === undefined) {
-    c =
-      fixed !== undefined
-        ? clusterInteractions(x, { modularity: settings.modularity, resolution: fixed, seed })
-        : clusterToBudget(
-            x,
-            { maxUserClusters, maxItemClusters },
-            {
-              modularity: settings.modularity,
-              seed,
-              tolerance: settings.tolerance,
-              maxIterations: settings.maxIterations,
-            },
-          );
-    byKey.set(key, c);
-  }
-  return c;
+  return (
+    pinned.get(x) ??
+    sideClustering(x, {
+      side,
+      ownLimit,
+      otherLimit,
+      modularity: settings.modularity,
+      seed: settings.clusterSeed ?? seed,
+      resolution: settings.resolution,
+      targeting: settings.targeting,
+      tolerance: settings.tolerance,
+      maxIterations: settings.maxIterations,
+    })
+  );
 }
 
 function makeSpec(name: GraphHashMethod, summary: string): MapperSpec {
@@ -185,8 +189,7 @@ function makeSpec(name: GraphHashMethod, summary: string): MapperSpec {
           { context: { budgetBytes: options.budgetBytes, dim: options.dim } },
         );
       }
-      const [capU, capI] = side === 'user' ? [ownLimit, otherLimit] : [otherLimit, ownLimit];
-      const clustering = obtainClustering(x, settings, options.seed, capU, capI);
+      const clustering = obtainClustering(x, settings, side, options.seed, ownLimit, otherLimit);
       const counts = data.counts;
       // A fixed resolution or a pinned clustering may exceed the budget: a BudgetError from here.
       return createGraphHashMapper(clustering, side, {

@@ -10,7 +10,18 @@ import {
   resolveClusterOptions,
   runLouvain,
 } from './cluster.js';
-import { buildInteractionGraph, checkInteractions } from './graph.js';
+import { buildInteractionGraph, checkInteractions, type InteractionGraph } from './graph.js';
+
+/**
+ * Louvain runs already made on one interactions object with one set of cluster options, by
+ * resolution, and the graph they ran on. A search given this store reuses its runs (no Louvain
+ * run twice at one resolution) and adds the runs it makes, so several searches — e.g. one per
+ * side — share their runs.
+ */
+export interface LouvainRunStore {
+  graph: InteractionGraph | null;
+  readonly runs: Map<number, GraphClustering>;
+}
 
 /** Row limits per side: the clustering must give at most this many clusters on each side. */
 export interface ClusterLimits {
@@ -30,6 +41,14 @@ export interface TargetOptions extends ClusterOptions {
   maxResolution?: number;
   /** Called after each Louvain run (progress lines). @default undefined */
   onStep?: (step: ClusterSearchStep) => void;
+  /**
+   * Which side's limit the search fills: `'both'` keeps both counts under their limits (the
+   * binding side fills its own), `'user'`/`'item'` fills that side's limit and ignores the other
+   * (per-side targeting: each side takes its clusters from its own resolution). @default 'both'
+   */
+  target?: 'both' | 'user' | 'item';
+  /** Runs to reuse and extend (must come from the same interactions and cluster options). @default a fresh store */
+  store?: LouvainRunStore;
 }
 
 /** Defaults of {@link TargetOptions} beyond the cluster options (`resolution` 1 as the first guess). */
@@ -85,7 +104,22 @@ export function clusterToBudget(x: Interactions, limits: ClusterLimits, options:
     );
   }
   checkInteractions(x, where);
-  const g = buildInteractionGraph(x, o.modularity);
+  const target = options.target ?? 'both';
+  if (target !== 'both' && target !== 'user' && target !== 'item') {
+    throw new InvalidArgumentError(`${where}: target ('${String(target)}') must be 'both', 'user' or 'item'`);
+  }
+  const store: LouvainRunStore = options.store ?? { graph: null, runs: new Map() };
+  const graph = (): InteractionGraph => {
+    if (store.graph === null) store.graph = buildInteractionGraph(x, o.modularity);
+    return store.graph;
+  };
+  // The share of its limit the searched side fills; ≤ 1 means the run fits.
+  const fillOf = (c: GraphClustering): number =>
+    target === 'user'
+      ? c.numUserClusters / capU
+      : target === 'item'
+        ? c.numItemClusters / capI
+        : Math.max(c.numUserClusters / capU, c.numItemClusters / capI);
   const steps: ClusterSearchStep[] = [];
   let best: GraphClustering | null = null;
   let bestFill = -1;
@@ -95,11 +129,41 @@ export function clusterToBudget(x: Interactions, limits: ClusterLimits, options:
   const goal = 1 - tolerance / 2; // aim inside the accepted band [1 − tolerance, 1]
   let logR = Math.log(o.resolution);
   let prev: { logR: number; logFill: number } | null = null;
-  for (let it = 0; it < maxIterations; it++) {
+  // Earlier runs in the store place the bracket before any new run (the start is the cached run
+  // nearest the goal, the previous point the best one on the other side of it).
+  let done = false;
+  let reused = 0;
+  if (store.runs.size > 0) {
+    let near: { logR: number; logFill: number } | null = null;
+    for (const [r, c] of [...store.runs].sort((a, b) => a[0] - b[0])) {
+      const fill = fillOf(c);
+      const point = { logR: Math.log(r), logFill: Math.log(Math.max(fill, 1e-12)) };
+      if (fill <= 1) {
+        if (fill > bestFill) {
+          best = c;
+          bestFill = fill;
+        }
+        if (lo === null || point.logR > lo.logR) lo = point;
+      } else if (hi === null || point.logR < hi.logR) hi = point;
+      if (near === null || Math.abs(point.logFill - Math.log(goal)) < Math.abs(near.logFill - Math.log(goal)))
+        near = point;
+      reused++;
+    }
+    done = bestFill >= 1 - tolerance;
+    if (!done && near !== null) {
+      prev = near === lo ? hi : lo;
+      logR = nextLogResolution(lo, hi, prev, near, goal, Math.log(minResolution), Math.log(maxResolution));
+      prev = near;
+    }
+  }
+  for (let it = 0; it < maxIterations && !done; it++) {
     const resolution = Math.exp(logR);
-    const c = runLouvain(x, g, o, resolution, null);
-    // The binding side's share of its limit; ≤ 1 means both sides fit.
-    const fill = Math.max(c.numUserClusters / capU, c.numItemClusters / capI);
+    let c = store.runs.get(resolution);
+    if (c === undefined) {
+      c = runLouvain(x, graph(), o, resolution, null);
+      store.runs.set(resolution, c);
+    }
+    const fill = fillOf(c);
     const feasible = fill <= 1;
     const step: ClusterSearchStep = {
       resolution,
@@ -129,19 +193,26 @@ export function clusterToBudget(x: Interactions, limits: ClusterLimits, options:
     prev = point;
   }
   if (best === null) {
-    const last = steps[steps.length - 1]!;
+    const last = steps[steps.length - 1] ?? {
+      resolution: Math.exp(logR),
+      userClusters: Number.NaN,
+      itemClusters: Number.NaN,
+    };
     throw new BudgetError(
       `${where}: even resolution ${last.resolution.toPrecision(3)} gives ${last.userClusters} user / ${last.itemClusters} item clusters, above the limits ${capU} / ${capI}; raise the budget`,
       { context: { maxUserClusters: capU, maxItemClusters: capI, steps } },
     );
   }
+  // The chosen run's arrays are the store's own: every side that picks this resolution shares them.
   return {
     ...best,
-    graphSeconds: g.seconds,
-    graphCpuSeconds: g.cpuSeconds,
+    graphSeconds: store.graph?.seconds ?? best.graphSeconds,
+    graphCpuSeconds: store.graph?.cpuSeconds ?? best.graphCpuSeconds,
     search: {
       maxUserClusters: capU,
       maxItemClusters: capI,
+      target,
+      reusedRuns: reused,
       iterations: steps.length,
       seconds: (performance.now() - t0) / 1000,
       steps,

@@ -85,9 +85,9 @@ describe('GraphHash mappers on a Gowalla slice', () => {
   });
 
   it('graphhash: row = cluster, rows within the budget, narrow mapping array', () => {
-    const users = create('graphhash', x, 'user', 0.2) as GraphHashMapper;
-    const items = create('graphhash', x, 'item', 0.2) as GraphHashMapper;
-    // One clustering served both sides (same resolution and community count from the cache).
+    const users = create('graphhash', x, 'user', 0.2, { targeting: 'joint' }) as GraphHashMapper;
+    const items = create('graphhash', x, 'item', 0.2, { targeting: 'joint' }) as GraphHashMapper;
+    // Joint targeting: one clustering served both sides (same resolution and community count).
     expect(items.params.resolution).toBe(users.params.resolution);
     expect(items.params.communities).toBe(users.params.communities);
     for (const [m, n] of [

@@ -5,6 +5,8 @@ import { getKernels } from '@compactrec/native';
 export interface RetrievalMetrics {
   readonly k: number;
   readonly recall: number;
+  /** Recall with the denominator capped at k, hits / min(k, |test|) (GraphHash's convention). */
+  readonly recallCapped: number;
   readonly ndcg: number;
   readonly precision: number;
   readonly hitRate: number;
@@ -40,6 +42,7 @@ export function evaluateFullRanking(
   return {
     k,
     recall: m.recall,
+    recallCapped: m.recallCapped,
     ndcg: m.ndcg,
     precision: m.precision,
     hitRate: m.hitRate,

@@ -6,6 +6,7 @@ import { clusterCommand } from './cluster.js';
 import { ctrEvalCommand, ctrTrainCommand } from './ctr.js';
 import { ctrPredictCommand, ctrServeCommand } from './ctr-serve.js';
 import { doctorCommand } from './doctor.js';
+import { reportCommand } from './report.js';
 
 /**
  * Every subcommand of `compactrec`. A new subcommand is one module in this folder exporting a
@@ -20,5 +21,6 @@ export const COMMANDS: readonly Command[] = [
   ctrServeCommand,
   ctrPredictCommand,
   doctorCommand,
+  reportCommand,
   ...BSE_COMMANDS,
 ];
