@@ -15,6 +15,26 @@ import { checkInt, checkNumber } from './internal/check.js';
 import { fitFieldMappers } from './mappers.js';
 import { buildCtrNet, CTR_MODEL_KINDS, type CtrModelKind, type CtrNet, type DcnStructure } from './nets.js';
 import type { CtrBatch, CtrSchema, FieldCounts } from './schema.js';
+import { DenseAdam, NativeTower } from './tower.js';
+
+/**
+ * Which training step a model uses: `fast` (native backend, tower networks without dropout: the
+ * tape-free {@link NativeTower} step with typed-array Adam) or `generic` (the tfjs gradient tape and
+ * `tf.train.adam`, every backend and network). `auto` picks `fast` where it applies; the
+ * environment variable `COMPACTREC_CTR_STEP=generic` forces the generic step (for comparisons).
+ */
+export type CtrStepPath = 'fast' | 'generic';
+
+/** State of the fast step, built at the first training step that can use it. */
+interface FastStep {
+  readonly tower: NativeTower;
+  readonly adam: DenseAdam;
+  x: Float32Array;
+  gx: Float32Array;
+  z: Float32Array;
+  dz: Float32Array;
+  readonly sum: Float32Array;
+}
 
 /** Options of {@link createCtrModel}; every field is optional. */
 export interface CtrModelOptions {
@@ -173,10 +193,14 @@ export class CtrModel {
   /** Training steps taken. */
   steps = 0;
   private readonly optimizer: tfjs.Optimizer;
+  /** Decided at the first training step: the fast step's state, or null for the generic step. */
+  private fast: FastStep | null | undefined;
   private embBuf = new Float32Array(0);
   private firstBuf = new Float32Array(0);
   private denseBuf = new Float32Array(0);
   private blockBuf = new Float32Array(0);
+  private gradBuf = new Float32Array(0);
+  private firstGradBuf = new Float32Array(0);
   private disposed = false;
 
   constructor(tf: Tf, schema: CtrSchema, options: ResolvedCtrModelOptions, parts: CtrModelParts) {
@@ -316,14 +340,184 @@ export class CtrModel {
     };
   }
 
+  /** The training step this model uses (decided at its first step; see {@link CtrStepPath}). */
+  get stepPath(): CtrStepPath {
+    return this.fastStep() ? 'fast' : 'generic';
+  }
+
+  private fastStep(): FastStep | null {
+    if (this.fast !== undefined) return this.fast;
+    const spec = this.net.tower;
+    const ok =
+      spec !== undefined &&
+      process.env.COMPACTREC_CTR_STEP !== 'generic' &&
+      !(this.options.dropout > 0) &&
+      NativeTower.supported(this.tf);
+    if (!ok) {
+      this.fast = null;
+      return null;
+    }
+    const adam = new DenseAdam(
+      this.net.params.specs.map((p) => p.init.length),
+      this.options.lr,
+      0.9,
+      0.999,
+      1e-8,
+    );
+    const layers = spec.layers.map(([w, b], i) => ({
+      w: this.variables[w]!,
+      b: this.variables[b]!,
+      relu: i + 1 < spec.layers.length,
+      slots: [w, b] as const,
+    }));
+    const tower = new NativeTower(this.tf, layers, adam);
+    this.fast = {
+      tower,
+      adam,
+      x: new Float32Array(0),
+      gx: new Float32Array(0),
+      z: new Float32Array(0),
+      dz: new Float32Array(0),
+      sum: new Float32Array(this.options.dim),
+    };
+    return this.fast;
+  }
+
+  /**
+   * The fast step (see {@link NativeTower}): the tower's forward and backward on libtensorflow,
+   * the loss, the DeepFM bias / first-order / FM terms and their gradients on typed arrays, Adam on
+   * typed arrays, then the same sparse scatter and block updates as the generic step. Same math
+   * as the generic step (checked against it on the cpu backend by the tests).
+   */
+  private trainStepFast(batch: CtrBatch, fast: FastStep): number {
+    const n = batch.size;
+    const F = this.numFields;
+    const d = this.options.dim;
+    const W = this.denseWidth;
+    const E = F * d;
+    const inW = E + W;
+    const spec = this.net.tower!;
+    this.gatherInputs(batch, true);
+    if (fast.z.length < n) {
+      fast.z = new Float32Array(n);
+      fast.dz = new Float32Array(n);
+    }
+    if (fast.gx.length < n * inW) fast.gx = new Float32Array(n * inW);
+    let x: Float32Array = this.embBuf;
+    if (W > 0) {
+      if (fast.x.length < n * inW) fast.x = new Float32Array(n * inW);
+      x = fast.x;
+      for (let s = 0; s < n; s++) {
+        x.set(this.embBuf.subarray(s * E, (s + 1) * E), s * inW);
+        x.set(this.denseBuf.subarray(s * W, (s + 1) * W), s * inW + E);
+      }
+    }
+    const z = fast.tower.forward(x, n, fast.z, true);
+    const emb = this.embBuf;
+    const first = this.firstBuf;
+    const sum = fast.sum;
+    let biasVar: tfjs.Variable | null = null;
+    let biasValue: Float32Array | null = null;
+    if (spec.bias !== null) {
+      biasVar = this.variables[spec.bias]!;
+      biasValue = biasVar.dataSync() as Float32Array;
+    }
+    const b0 = biasValue ? biasValue[0]! : 0;
+    for (let s = 0; s < n; s++) {
+      let zs = z[s]! + b0;
+      if (spec.firstOrder) for (let f = 0; f < F; f++) zs += first[s * F + f]!;
+      if (spec.fm) {
+        // ½ Σ_c [(Σ_f e)² − Σ_f e²]
+        sum.fill(0);
+        let sq = 0;
+        for (let f = 0; f < F; f++) {
+          const o = (s * F + f) * d;
+          for (let c = 0; c < d; c++) {
+            const e = emb[o + c]!;
+            sum[c]! += e;
+            sq += e * e;
+          }
+        }
+        let ss = 0;
+        for (let c = 0; c < d; c++) ss += sum[c]! * sum[c]!;
+        zs += 0.5 * (ss - sq);
+      }
+      z[s] = zs;
+    }
+    // Mean sigmoid cross-entropy (tfjs's stable form) and its gradient (σ(z) − y) / n.
+    const y = batch.labels;
+    const dz = fast.dz;
+    let lossSum = 0;
+    for (let s = 0; s < n; s++) {
+      const zs = z[s]!;
+      const ys = y[s]!;
+      lossSum += Math.max(zs, 0) - zs * ys + Math.log1p(Math.exp(-Math.abs(zs)));
+      dz[s] = (1 / (1 + Math.exp(-zs)) - ys) / n;
+    }
+    const gx = fast.gx;
+    fast.tower.backward(dz, gx);
+    if (biasVar && biasValue) {
+      let g = 0;
+      for (let s = 0; s < n; s++) g += dz[s]!;
+      fast.adam.update(spec.bias!, biasValue, Float32Array.of(g));
+      const next = this.tf.tensor(biasValue, biasVar.shape);
+      biasVar.assign(next);
+      next.dispose();
+    }
+    fast.adam.advance();
+    // ∂loss/∂embeddings: the tower's input gradient (+ the FM term's g·(Σ_f e − e_f)).
+    let gEmb = gx;
+    if (W > 0) {
+      if (this.gradBuf.length < n * E) this.gradBuf = new Float32Array(n * E);
+      gEmb = this.gradBuf;
+      for (let s = 0; s < n; s++) gEmb.set(gx.subarray(s * inW, s * inW + E), s * E);
+    }
+    if (spec.fm) {
+      for (let s = 0; s < n; s++) {
+        sum.fill(0);
+        for (let f = 0; f < F; f++) {
+          const o = (s * F + f) * d;
+          for (let c = 0; c < d; c++) sum[c]! += emb[o + c]!;
+        }
+        const g = dz[s]!;
+        for (let f = 0; f < F; f++) {
+          const o = (s * F + f) * d;
+          for (let c = 0; c < d; c++) gEmb[o + c]! += g * (sum[c]! - emb[o + c]!);
+        }
+      }
+    }
+    for (let f = 0; f < F; f++) this.fields[f]!.backward(n, f, F, gEmb);
+    if (spec.firstOrder) {
+      if (this.firstGradBuf.length < n * F) this.firstGradBuf = new Float32Array(n * F);
+      const gFirst = this.firstGradBuf;
+      for (let s = 0; s < n; s++) gFirst.fill(dz[s]!, s * F, (s + 1) * F);
+      for (let f = 0; f < F; f++) this.firstOrder[f]!.backward(n, f, F, gFirst);
+    }
+    if (this.blocks.length > 0) {
+      let col = this.schema.numDense;
+      for (const b of this.blocks) {
+        if (this.blockBuf.length < n * b.width) this.blockBuf = new Float32Array(n * b.width);
+        for (let s = 0; s < n; s++)
+          for (let j = 0; j < b.width; j++) this.blockBuf[s * b.width + j] = gx[s * inW + E + col + j]!;
+        b.backward(batch, this.blockBuf.subarray(0, n * b.width));
+        col += b.width;
+      }
+    }
+    this.steps++;
+    return lossSum / n;
+  }
+
   /**
    * One training step on a batch: forward, gradients of the mean log loss w.r.t. the dense weights
-   * and every input in one tfjs call, dense Adam, sparse scatter + row updates, block updates.
-   * Returns the batch loss.
+   * and every input, dense Adam, sparse scatter + row updates, block updates. Returns the batch
+   * loss. On the native backend, tower networks take the fast step ({@link CtrStepPath}); every
+   * other case the generic step: the gradients in one tfjs call and `tf.train.adam`.
    */
   trainStep(batch: CtrBatch): number {
     this.checkUsable('trainStep');
     this.checkBatch(batch, 'ctr/CtrModel.trainStep');
+    const fast = this.fastStep();
+    if (fast) return this.trainStepFast(batch, fast);
     const tf = this.tf;
     const n = batch.size;
     const F = this.numFields;
@@ -484,6 +678,7 @@ export class CtrModel {
   dispose(): void {
     if (this.disposed) return;
     this.disposed = true;
+    this.fast?.tower.release();
     for (const v of this.variables) v.dispose();
     this.optimizer.dispose();
   }
