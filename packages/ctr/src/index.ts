@@ -36,6 +36,7 @@ export {
   type CtrModelOptions,
   type CtrModelParts,
   type CtrModelState,
+  type CtrStepPath,
   createCtrModel,
   DEFAULT_CTR_MODEL_OPTIONS,
   type ResolvedCtrModelOptions,
@@ -60,6 +61,7 @@ export {
   type CtrNet,
   type CtrNetConfig,
   type CtrNetInputs,
+  type CtrTowerSpec,
   type DcnStructure,
   fmTerm,
 } from './nets.js';
@@ -92,6 +94,7 @@ export {
 } from './sequence/model.js';
 export { SequenceCtrSource, sequenceSchema, splitUserTail } from './sequence/source.js';
 export { DEFAULT_SYNTHETIC_CTR_OPTIONS, SyntheticCtr, type SyntheticCtrOptions } from './synthetic.js';
+export { DenseAdam, NativeTower, type TowerLayer } from './tower.js';
 export {
   type CtrEpochReport,
   type CtrEvaluation,

@@ -77,9 +77,17 @@ interface NativeBackend {
     readonly TF_ATTR_BOOL: number;
     readonly TF_ATTR_TYPE: number;
     readonly TF_FLOAT: number;
+    readonly TF_INT32: number;
   };
   executeSingleOutput(name: string, attrs: readonly unknown[], inputs: readonly tfjs.Tensor[]): tfjs.Tensor;
 }
+
+/**
+ * The matrix product op. libtensorflow 2.21 runs `BatchMatMulV2` (2-D operands are one batch) through
+ * oneDNN's AVX-512 kernels even in eager mode, while eager `MatMul` runs Eigen's: measured 2.5× faster
+ * for the tower's shapes (benchmarks/README.md, "CTR tower").
+ */
+const MATMUL = 'BatchMatMulV2';
 
 function nativeBackend(tf: Tf): NativeBackend | null {
   if (tf.getBackend() !== 'tensorflow') return null;
@@ -117,6 +125,8 @@ export class NativeTower {
   private readonly noT: unknown[];
   private readonly ta: unknown[];
   private readonly tb: unknown[];
+  private readonly transposeAttrs: unknown[];
+  private permT: tfjs.Tensor | null = null;
   /** Tensors of the pending step: input, then each layer's output. */
   private acts: tfjs.Tensor[] = [];
   private n = 0;
@@ -149,9 +159,10 @@ export class NativeTower {
     const b = be.binding;
     this.tAttr = { name: 'T', type: b.TF_ATTR_TYPE, value: b.TF_FLOAT };
     const flag = (name: string, value: boolean) => ({ name, type: b.TF_ATTR_BOOL, value });
-    this.noT = [this.tAttr, flag('transpose_a', false), flag('transpose_b', false)];
-    this.ta = [this.tAttr, flag('transpose_a', true), flag('transpose_b', false)];
-    this.tb = [this.tAttr, flag('transpose_a', false), flag('transpose_b', true)];
+    this.noT = [this.tAttr, flag('adj_x', false), flag('adj_y', false)];
+    this.ta = [this.tAttr, flag('adj_x', true), flag('adj_y', false)];
+    this.tb = [this.tAttr, flag('adj_x', false), flag('adj_y', true)];
+    this.transposeAttrs = [this.tAttr, { name: 'Tperm', type: b.TF_ATTR_TYPE, value: b.TF_INT32 }];
   }
 
   /** Whether the active backend of `tf` can run a tower. */
@@ -167,7 +178,7 @@ export class NativeTower {
     const t = [this.tAttr];
     let h = x;
     for (const l of this.layers) {
-      const mm = this.op('MatMul', this.noT, [h, l.w]);
+      const mm = this.op(MATMUL, this.noT, [h, l.w]);
       const z = this.op('BiasAdd', t, [mm, l.b]);
       mm.dispose();
       let y = z;
@@ -233,10 +244,17 @@ export class NativeTower {
           dpre = this.op('ReluGrad', t, [dh, this.acts[l + 1]!]);
           dh.dispose();
         }
-        grads[2 * l] = this.op('MatMul', this.ta, [this.acts[l]!, dpre]);
+        grads[2 * l] = this.op(MATMUL, this.ta, [this.acts[l]!, dpre]);
         grads[2 * l + 1] = this.op('BiasAddGrad', t, [dpre]);
         if (l > 0 || inputGrad) {
-          dh = this.op('MatMul', this.tb, [dpre, layer.w]);
+          if (layer.w.shape[1]! > 1) {
+            // dpre · wᵀ as dpre · transpose(w): oneDNN's adjoint path is ~2× slower than a copy + plain product.
+            const wT = this.op('Transpose', this.transposeAttrs, [layer.w, this.perm()]);
+            dh = this.op(MATMUL, this.noT, [dpre, wT]);
+            wT.dispose();
+          } else {
+            dh = this.op(MATMUL, this.tb, [dpre, layer.w]);
+          }
         }
         dpre.dispose();
         if (l === 0 && inputGrad) {
@@ -261,10 +279,17 @@ export class NativeTower {
     }
   }
 
-  /** Forgets a pending step's activations. */
+  private perm(): tfjs.Tensor {
+    this.permT ??= this.tf.tensor1d([1, 0], 'int32');
+    return this.permT;
+  }
+
+  /** Forgets a pending step's activations (and the tower's own constants). */
   release(): void {
     for (const a of this.acts) a.dispose();
     this.acts = [];
     this.n = 0;
+    this.permT?.dispose();
+    this.permT = null;
   }
 }
