@@ -214,7 +214,7 @@ async function main(): Promise<void> {
     rmSync(dir, { recursive: true, force: true });
   }
   process.stdout.write(
-    '\nsystem        s/epoch (median)  test AUC (mean)  predictions/s   ours ÷ system epoch time (median of rounds)\n',
+    '\nsystem        s/epoch (median)  test AUC (mean)  predictions/s   our epoch time ÷ theirs (< 1: ours faster; median of rounds)\n',
   );
   for (const system of systems) {
     const mine = runs.filter((r) => r.system === system);

@@ -45,7 +45,7 @@ const HELP = `Usage: node benchmarks/dist/tfjs-dnn.js [options]
   --steps <n>       timed steps per system, batch size and round (after one warm-up step) [default: 20]
   --batches <list>  batch sizes [default: 4096,1024]
   --peers <list>    peers to run: pytorch,keras or none [default: pytorch,keras]
-  --threads <n>     compute threads of the peers [default: the cores, ${availableParallelism()}]
+  --threads <n>     compute threads of ours (libtensorflow intra-op) and of the peers [default: the cores, ${availableParallelism()}]
   --cpu-steps <n>   also time the generic step on tfjs's cpu backend, n steps (slow) [default: 0 = skip]
   --json <file>     also write every measurement as JSON
 `;
@@ -232,10 +232,11 @@ interface Row {
 async function main(): Promise<void> {
   const args = parseArgs(process.argv.slice(2));
   const report = await backendReport();
-  const rt = await initTf({ prefer: 'native', quiet: true });
+  const rt = await initTf({ prefer: 'native', quiet: true, intraOpThreads: args.threads });
   process.stdout.write(
     `tfjs-dnn: ${INPUT} → ${HIDDEN.join(' → ')} → 1, ReLU, sigmoid BCE, Adam 1e-3; batches ${args.batches.join(', ')}; ` +
-      `${args.rounds} interleaved rounds × ${args.steps} steps; tfjs ${report.tfjs} on ${rt.backend} (${rt.reason})\n`,
+      `${args.rounds} interleaved rounds × ${args.steps} steps; tfjs ${report.tfjs} on ${rt.backend} (${rt.reason}; ` +
+      `${rt.threads ?? '?'} intra-op thread(s))\n`,
   );
   const native = rt.backend === 'tensorflow';
   if (!native) process.stdout.write(`  ours: unavailable (the native backend is needed; got ${rt.backend})\n`);

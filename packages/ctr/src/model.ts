@@ -192,6 +192,12 @@ export class CtrModel {
   readonly denseWidth: number;
   /** Training steps taken. */
   steps = 0;
+  /**
+   * When set, wall milliseconds per phase of each training step are added here (`gather`, `scatter`
+   * = field backward + sparse optimizer, `loss` = typed-array loss/FM work of the fast step, `tf …`
+   * = tensor work; the fast step adds its tower's phases, see `NativeTower.profile`). For profiling.
+   */
+  profile: Map<string, number> | null = null;
   private readonly optimizer: tfjs.Optimizer;
   /** Decided at the first training step: the fast step's state, or null for the generic step. */
   private fast: FastStep | null | undefined;
@@ -340,6 +346,10 @@ export class CtrModel {
     };
   }
 
+  private mark(key: string, t0: number): void {
+    if (this.profile) this.profile.set(key, (this.profile.get(key) ?? 0) + performance.now() - t0);
+  }
+
   /** The training step this model uses (decided at its first step; see {@link CtrStepPath}). */
   get stepPath(): CtrStepPath {
     return this.fastStep() ? 'fast' : 'generic';
@@ -397,7 +407,11 @@ export class CtrModel {
     const E = F * d;
     const inW = E + W;
     const spec = this.net.tower!;
+    fast.tower.profile = this.profile;
+    let tp = performance.now();
     this.gatherInputs(batch, true);
+    this.mark('gather', tp);
+    tp = performance.now();
     if (fast.z.length < n) {
       fast.z = new Float32Array(n);
       fast.dz = new Float32Array(n);
@@ -412,7 +426,9 @@ export class CtrModel {
         x.set(this.denseBuf.subarray(s * W, (s + 1) * W), s * inW + E);
       }
     }
+    this.mark('loss', tp);
     const z = fast.tower.forward(x, n, fast.z, true);
+    tp = performance.now();
     const emb = this.embBuf;
     const first = this.firstBuf;
     const sum = fast.sum;
@@ -455,7 +471,9 @@ export class CtrModel {
       dz[s] = (1 / (1 + Math.exp(-zs)) - ys) / n;
     }
     const gx = fast.gx;
+    this.mark('loss', tp);
     fast.tower.backward(dz, gx);
+    tp = performance.now();
     if (biasVar && biasValue) {
       let g = 0;
       for (let s = 0; s < n; s++) g += dz[s]!;
@@ -465,6 +483,8 @@ export class CtrModel {
       next.dispose();
     }
     fast.adam.advance();
+    this.mark('adam', tp);
+    tp = performance.now();
     // ∂loss/∂embeddings: the tower's input gradient (+ the FM term's g·(Σ_f e − e_f)).
     let gEmb = gx;
     if (W > 0) {
@@ -486,6 +506,8 @@ export class CtrModel {
         }
       }
     }
+    this.mark('loss', tp);
+    tp = performance.now();
     for (let f = 0; f < F; f++) this.fields[f]!.backward(n, f, F, gEmb);
     if (spec.firstOrder) {
       if (this.firstGradBuf.length < n * F) this.firstGradBuf = new Float32Array(n * F);
@@ -503,6 +525,7 @@ export class CtrModel {
         col += b.width;
       }
     }
+    this.mark('scatter', tp);
     this.steps++;
     return lossSum / n;
   }
@@ -521,7 +544,10 @@ export class CtrModel {
     const tf = this.tf;
     const n = batch.size;
     const F = this.numFields;
+    let tp = performance.now();
     this.gatherInputs(batch, true);
+    this.mark('gather', tp);
+    tp = performance.now();
     const blocksNeedGrad = this.blocks.length > 0;
     const seed = deriveSeed(this.options.seed, `step/${this.steps}`) & 0x3fffffff;
     const out = tf.tidy(() => {
@@ -541,11 +567,15 @@ export class CtrModel {
         return tf.losses.sigmoidCrossEntropy(labels, logits) as tfjs.Scalar;
       };
       const { value, grads } = tf.valueAndGrads(lossFn)([...inputs, ...this.variables]);
+      this.mark('tf forward+backward', tp);
+      tp = performance.now();
       const named: Record<string, tfjs.Tensor> = {};
       this.variables.forEach((v, i) => {
         named[v.name] = grads[nIn + i]!;
       });
       this.optimizer.applyGradients(named);
+      this.mark('tf adam', tp);
+      tp = performance.now();
       return [value, ...grads.slice(0, nIn)];
     });
     const loss = out[0]!.dataSync()[0]!;
@@ -554,6 +584,8 @@ export class CtrModel {
     const gFirst = this.firstOrder.length > 0 ? (out[k++]!.dataSync() as Float32Array) : null;
     const gDense = blocksNeedGrad ? (out[k++]!.dataSync() as Float32Array) : null;
     for (const t of out) t.dispose();
+    this.mark('readback', tp);
+    tp = performance.now();
     if (gEmb) for (let f = 0; f < F; f++) this.fields[f]!.backward(n, f, F, gEmb);
     if (gFirst) for (let f = 0; f < F; f++) this.firstOrder[f]!.backward(n, f, F, gFirst);
     if (gDense) {
@@ -567,6 +599,7 @@ export class CtrModel {
         col += b.width;
       }
     }
+    this.mark('scatter', tp);
     this.steps++;
     return loss;
   }

@@ -127,6 +127,12 @@ export class NativeTower {
   private readonly tb: unknown[];
   private readonly transposeAttrs: unknown[];
   private permT: tfjs.Tensor | null = null;
+  /**
+   * When set, wall milliseconds per phase of a step are added here: `tf <Op>` per libtensorflow op
+   * (inputs uploaded on first use count in the op that uses them), `readback` (dataSync), `adam`
+   * (the typed-array update) and `assign` (new weight tensors). For profiling; null by default.
+   */
+  profile: Map<string, number> | null = null;
   /** Tensors of the pending step: input, then each layer's output. */
   private acts: tfjs.Tensor[] = [];
   private n = 0;
@@ -171,7 +177,15 @@ export class NativeTower {
   }
 
   private op(name: string, attrs: readonly unknown[], inputs: readonly tfjs.Tensor[]): tfjs.Tensor {
-    return this.be.executeSingleOutput(name, attrs, inputs);
+    if (!this.profile) return this.be.executeSingleOutput(name, attrs, inputs);
+    const t0 = performance.now();
+    const out = this.be.executeSingleOutput(name, attrs, inputs);
+    this.mark(`tf ${name}`, t0);
+    return out;
+  }
+
+  private mark(key: string, t0: number): void {
+    if (this.profile) this.profile.set(key, (this.profile.get(key) ?? 0) + performance.now() - t0);
   }
 
   private run(x: tfjs.Tensor, keep: boolean): tfjs.Tensor {
@@ -211,7 +225,9 @@ export class NativeTower {
     }
     try {
       const z = this.run(xt, training);
+      const t0 = performance.now();
       out.set((z.dataSync() as Float32Array).subarray(0, n));
+      this.mark('readback', t0);
       if (!training) z.dispose();
     } catch (err) {
       this.release();
@@ -258,7 +274,9 @@ export class NativeTower {
         }
         dpre.dispose();
         if (l === 0 && inputGrad) {
+          const t0 = performance.now();
           inputGrad.set((dh.dataSync() as Float32Array).subarray(0, n * this.inputWidth));
+          this.mark('readback', t0);
           dh.dispose();
         }
       }
@@ -266,11 +284,18 @@ export class NativeTower {
       for (let l = 0; l < this.layers.length; l++) {
         const layer = this.layers[l]!;
         for (const [k, v] of [layer.w, layer.b].entries()) {
+          let t0 = performance.now();
           const values = v.dataSync() as Float32Array;
-          this.adam.update(layer.slots[k]!, values, grads[2 * l + k]!.dataSync() as Float32Array);
+          const grad = grads[2 * l + k]!.dataSync() as Float32Array;
+          this.mark('readback', t0);
+          t0 = performance.now();
+          this.adam.update(layer.slots[k]!, values, grad);
+          this.mark('adam', t0);
+          t0 = performance.now();
           const next = tf.tensor(values, v.shape);
           v.assign(next);
           next.dispose();
+          this.mark('assign', t0);
         }
       }
     } finally {
