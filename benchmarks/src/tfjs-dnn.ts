@@ -38,6 +38,7 @@ interface Args {
   threads: number;
   cpuSteps: number;
   json: string | null;
+  profile: boolean;
 }
 
 const HELP = `Usage: node benchmarks/dist/tfjs-dnn.js [options]
@@ -48,6 +49,7 @@ const HELP = `Usage: node benchmarks/dist/tfjs-dnn.js [options]
   --threads <n>     compute threads of ours (libtensorflow intra-op) and of the peers [default: the cores, ${availableParallelism()}]
   --cpu-steps <n>   also time the generic step on tfjs's cpu backend, n steps (slow) [default: 0 = skip]
   --json <file>     also write every measurement as JSON
+  --profile <bool>  also print where ours spends a step (wall ms per phase and op) [default: false]
 `;
 
 function parseArgs(argv: readonly string[]): Args {
@@ -59,6 +61,7 @@ function parseArgs(argv: readonly string[]): Args {
     threads: availableParallelism(),
     cpuSteps: 0,
     json: null,
+    profile: false,
   };
   for (let i = 0; i < argv.length; i += 2) {
     const [flag, value] = [argv[i], argv[i + 1]];
@@ -78,6 +81,11 @@ function parseArgs(argv: readonly string[]): Args {
     }
     if (flag === '--json') {
       args.json = value;
+      continue;
+    }
+    if (flag === '--profile') {
+      if (value !== 'true' && value !== 'false') throw new Error(`tfjs-dnn: --profile '${value}' is not true/false`);
+      args.profile = value === 'true';
       continue;
     }
     const nums = value.split(',').map(Number);
@@ -136,8 +144,13 @@ function towerVars(tf: Tf): tfjs.Variable[] {
   return vars;
 }
 
-function clock(steps: number, batch: number, step: (i: number) => number): Timing {
-  const firstLoss = step(0); // warm-up outside the clock
+/** Warm-up steps outside the clock (first-shape set-up, allocator and kernel caches), for every system. */
+const WARMUP = 3;
+
+function clock(steps: number, batch: number, step: (i: number) => number, onClock?: () => void): Timing {
+  const firstLoss = step(0);
+  for (let i = 1; i < WARMUP; i++) step(0);
+  onClock?.();
   const t0 = performance.now();
   let lastLoss = firstLoss;
   for (let i = 1; i <= steps; i++) lastLoss = step(i);
@@ -146,7 +159,16 @@ function clock(steps: number, batch: number, step: (i: number) => number): Timin
 }
 
 /** Ours: the NativeTower step with the loss on typed arrays, as CtrModel's fast step runs it. */
-function trainOurs(tf: Tf, steps: number, batch: number, data: { x: Float32Array; y: Float32Array }): Timing {
+/** Phase totals of ours (NativeTower.profile), per batch size, when --profile is given. */
+const profiles = new Map<number, { ms: Map<string, number>; steps: number; total: number }>();
+
+function trainOurs(
+  tf: Tf,
+  steps: number,
+  batch: number,
+  data: { x: Float32Array; y: Float32Array },
+  profile: boolean,
+): Timing {
   const vars = towerVars(tf);
   const adam = new DenseAdam(
     vars.map((v) => v.size),
@@ -160,21 +182,40 @@ function trainOurs(tf: Tf, steps: number, batch: number, data: { x: Float32Array
   const z = new Float32Array(batch);
   const dz = new Float32Array(batch);
   const pool = data.y.length / batch;
+  let lossMs = 0;
   try {
-    return clock(steps, batch, (i) => {
-      const at = (i % pool) * batch;
-      tower.forward(data.x.subarray(at * INPUT, (at + batch) * INPUT), batch, z, true);
-      let loss = 0;
-      for (let s = 0; s < batch; s++) {
-        const zs = z[s]!;
-        const ys = data.y[at + s]!;
-        loss += Math.max(zs, 0) - zs * ys + Math.log1p(Math.exp(-Math.abs(zs)));
-        dz[s] = (1 / (1 + Math.exp(-zs)) - ys) / batch;
-      }
-      tower.backward(dz, null);
-      adam.advance();
-      return loss / batch;
-    });
+    const r = clock(
+      steps,
+      batch,
+      (i) => {
+        const at = (i % pool) * batch;
+        tower.forward(data.x.subarray(at * INPUT, (at + batch) * INPUT), batch, z, true);
+        const t0 = performance.now();
+        let loss = 0;
+        for (let s = 0; s < batch; s++) {
+          const zs = z[s]!;
+          const ys = data.y[at + s]!;
+          loss += Math.max(zs, 0) - zs * ys + Math.log1p(Math.exp(-Math.abs(zs)));
+          dz[s] = (1 / (1 + Math.exp(-zs)) - ys) / batch;
+        }
+        if (tower.profile) lossMs += performance.now() - t0;
+        tower.backward(dz, null);
+        adam.advance();
+        return loss / batch;
+      },
+      () => {
+        if (profile) tower.profile = new Map();
+      },
+    );
+    if (tower.profile) {
+      const p = profiles.get(batch) ?? { ms: new Map<string, number>(), steps: 0, total: 0 };
+      for (const [k, v] of tower.profile) p.ms.set(k, (p.ms.get(k) ?? 0) + v);
+      p.ms.set('loss (typed arrays)', (p.ms.get('loss (typed arrays)') ?? 0) + lossMs);
+      p.steps += steps;
+      p.total += (steps * batch * 1000) / r.samplesPerSec;
+      profiles.set(batch, p);
+    }
+    return r;
   } finally {
     tower.release();
     tf.dispose(vars);
@@ -256,7 +297,7 @@ async function main(): Promise<void> {
         for (const system of systems) {
           let r: Timing;
           const peer = peers.find((p) => p.name === system);
-          if (system === 'ours') r = trainOurs(rt.tf, args.steps, batch, d);
+          if (system === 'ours') r = trainOurs(rt.tf, args.steps, batch, d, args.profile);
           else if (system === 'tfjs-tape') r = trainTape(rt.tf, args.steps, batch, d);
           else if (system === 'tfjs-cpu') {
             await cpuTf!.setBackend('cpu');
@@ -292,6 +333,20 @@ async function main(): Promise<void> {
         `${String(batch).padEnd(6)} ${system.padEnd(12)} ${Math.round(med).toString().padStart(9)}            ${ratio}\n`,
       );
     }
+  }
+  for (const [batch, p] of profiles) {
+    process.stdout.write(`\nours at batch ${batch}: ${(p.total / p.steps).toFixed(1)} ms/step over ${p.steps} steps\n`);
+    let acc = 0;
+    for (const [k, ms] of [...p.ms.entries()].sort((a, b) => b[1] - a[1])) {
+      acc += ms;
+      process.stdout.write(
+        `  ${k.padEnd(24)} ${(ms / p.steps).toFixed(2).padStart(7)} ms  ${((100 * ms) / p.total).toFixed(1).padStart(5)} %\n`,
+      );
+    }
+    const other = p.total - acc;
+    process.stdout.write(
+      `  ${'other (JS glue)'.padEnd(24)} ${(other / p.steps).toFixed(2).padStart(7)} ms  ${((100 * other) / p.total).toFixed(1).padStart(5)} %\n`,
+    );
   }
   process.stdout.write(`load average at the end: ${loadLine()}\n`);
   if (args.json) writeFileSync(args.json, `${JSON.stringify({ args, rows }, null, 2)}\n`);
