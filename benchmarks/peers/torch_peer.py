@@ -47,10 +47,14 @@ def tower(req):
     step(0)
     step(0)
     t0 = time.perf_counter()
+    best = float('inf')
     for i in range(1, steps + 1):
+        ts = time.perf_counter()
         last = step(i)
+        best = min(best, time.perf_counter() - ts)
     sec = time.perf_counter() - t0
-    return {'samplesPerSec': steps * batch / sec, 'steps': steps, 'firstLoss': first, 'lastLoss': last}
+    return {'samplesPerSec': steps * batch / sec, 'bestSamplesPerSec': batch / best, 'steps': steps,
+            'firstLoss': first, 'lastLoss': last}
 
 
 class DeepFM(nn.Module):
