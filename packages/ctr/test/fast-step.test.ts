@@ -147,6 +147,28 @@ describe('native fast training step', () => {
     model.dispose();
   });
 
+  it.skipIf(!nativeOk)(`continues from restored values after restoreState${skipNote}`, async () => {
+    const rt = await initTf({ prefer: 'native', strict: true, quiet: true });
+    const model = createCtrModel(rt.tf, DATA.schema, { ...SMALL, model: 'dnn' });
+    const batch = await firstBatch(DATA.train, 64);
+    for (let i = 0; i < 2; i++) model.trainStep(batch);
+    const saved = model.captureState();
+    for (let i = 0; i < 20; i++) model.trainStep(batch);
+    const drifted = maxScaledDiff(model.paramValues(), saved.params);
+    model.restoreState(saved);
+    model.trainStep(batch);
+    // One Adam step moves each weight by about lr (0.01) at most; 20 steps moved them much further.
+    let worst = 0;
+    model.paramValues().forEach((p, i) => {
+      for (let j = 0; j < p.length; j++) worst = Math.max(worst, Math.abs(p[j]! - saved.params[i]![j]!));
+    });
+    expect(model.stepPath).toBe('fast');
+    expect(drifted).toBeGreaterThan(0.05);
+    expect(worst).toBeGreaterThan(0);
+    expect(worst).toBeLessThan(0.015);
+    model.dispose();
+  });
+
   it('DenseAdam takes the steps of tf.train.adam', async () => {
     const tf = baseTf();
     await tf.setBackend('cpu');
