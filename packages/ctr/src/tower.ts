@@ -77,15 +77,14 @@ interface NativeBackend {
     readonly TF_ATTR_BOOL: number;
     readonly TF_ATTR_TYPE: number;
     readonly TF_FLOAT: number;
-    readonly TF_INT32: number;
   };
   executeSingleOutput(name: string, attrs: readonly unknown[], inputs: readonly tfjs.Tensor[]): tfjs.Tensor;
 }
 
 /**
- * The matrix product op. libtensorflow 2.21 runs `BatchMatMulV2` (2-D operands are one batch) through
- * oneDNN's AVX-512 kernels even in eager mode, while eager `MatMul` runs Eigen's: measured 2.5× faster
- * for the tower's shapes (benchmarks/README.md, "CTR tower").
+ * The matrix product op: `BatchMatMulV2` (2-D operands are one batch), the op tfjs-node's own matMul
+ * kernel issues. Interleaved timings of the tower's shapes showed `MatMul` and `BatchMatMulV2`, and
+ * adjoint flags against explicit transposes, within noise of each other, so the step uses the flags.
  */
 const MATMUL = 'BatchMatMulV2';
 
@@ -112,8 +111,8 @@ export interface TowerLayer {
  * caller: {@link forward} returns the logits, the caller hands ∂loss/∂logits to {@link backward}.
  * That is ~25 libtensorflow calls per step instead of the ~400 tfjs kernels the tape, the
  * generic relu gradient (isNaN/greater/fill/where/select per layer) and `tf.train.adam` issue.
- * The variables stay the source of truth (read and assigned every step), so checkpoints, predict
- * and restoreState see the same values as with the generic path.
+ * The variables stay the source of truth (assigned every step; re-read whenever something else
+ * assigned them), so checkpoints, predict and restoreState see the same values as with the generic path.
  */
 export class NativeTower {
   readonly layers: readonly TowerLayer[];
@@ -125,8 +124,6 @@ export class NativeTower {
   private readonly noT: unknown[];
   private readonly ta: unknown[];
   private readonly tb: unknown[];
-  private readonly transposeAttrs: unknown[];
-  private permT: tfjs.Tensor | null = null;
   /**
    * When set, wall milliseconds per phase of a step are added here: `tf <Op>` per libtensorflow op
    * (inputs uploaded on first use count in the op that uses them), `readback` (dataSync), `adam`
@@ -174,7 +171,6 @@ export class NativeTower {
     this.noT = [this.tAttr, flag('adj_x', false), flag('adj_y', false)];
     this.ta = [this.tAttr, flag('adj_x', true), flag('adj_y', false)];
     this.tb = [this.tAttr, flag('adj_x', false), flag('adj_y', true)];
-    this.transposeAttrs = [this.tAttr, { name: 'Tperm', type: b.TF_ATTR_TYPE, value: b.TF_INT32 }];
   }
 
   /** Whether the active backend of `tf` can run a tower. */
@@ -269,14 +265,7 @@ export class NativeTower {
         grads[2 * l] = this.op(MATMUL, this.ta, [this.acts[l]!, dpre]);
         grads[2 * l + 1] = this.op('BiasAddGrad', t, [dpre]);
         if (l > 0 || inputGrad) {
-          if (layer.w.shape[1]! > 1) {
-            // dpre · wᵀ as dpre · transpose(w): oneDNN's adjoint path is ~2× slower than a copy + plain product.
-            const wT = this.op('Transpose', this.transposeAttrs, [layer.w, this.perm()]);
-            dh = this.op(MATMUL, this.noT, [dpre, wT]);
-            wT.dispose();
-          } else {
-            dh = this.op(MATMUL, this.tb, [dpre, layer.w]);
-          }
+          dh = this.op(MATMUL, this.tb, [dpre, layer.w]);
         }
         dpre.dispose();
         if (l === 0 && inputGrad) {
@@ -313,17 +302,10 @@ export class NativeTower {
     }
   }
 
-  private perm(): tfjs.Tensor {
-    this.permT ??= this.tf.tensor1d([1, 0], 'int32');
-    return this.permT;
-  }
-
-  /** Forgets a pending step's activations (and the tower's own constants). */
+  /** Forgets a pending step's activations. */
   release(): void {
     for (const a of this.acts) a.dispose();
     this.acts = [];
     this.n = 0;
-    this.permT?.dispose();
-    this.permT = null;
   }
 }
