@@ -1,13 +1,26 @@
 /**
- * TensorFlow.js DNN training speed per backend: the CTR app's `dnn` tower (26 fields × d 16 = 416 inputs →
- * 400 → 400 → 400 → 1, ReLU, sigmoid cross-entropy, Adam) on synthetic rows with planted labels, batch 4096.
- * Each available backend (native tfjs-node, wasm, cpu) trains in this process; samples/s are printed with the
- * ratio to the `cpu` backend measured in the same run (wasm and cpu on fewer batches, they are slow).
+ * CTR tower training speed against PyTorch and Keras, measured in one run: the CTR app's `dnn` tower
+ * (26 fields × d 16 = 416 inputs → 400 → 400 → 400 → 1, ReLU, sigmoid cross-entropy, Adam 1e-3) on
+ * synthetic rows, at each batch size, in interleaved rounds:
+ * - `ours`: the tower step CtrModel trains with on the native backend (`NativeTower`: raw libtensorflow
+ *   ops, no gradient tape, typed-array Adam);
+ * - `tfjs-tape`: the same tower through tfjs's generic path (`optimizer.minimize`, tape, `tf.train.adam`),
+ *   what CtrModel used before (and still uses on the wasm/cpu backends);
+ * - `pytorch`, `keras`: benchmarks/peers/*.py in child processes (install with `npm run bench:peers`);
+ *   an uninstalled peer is reported and skipped.
+ * Samples/s per round, then per batch the median over rounds and the ratios ours ÷ peer (median of the
+ * per-round ratios). The load average is printed with every round: the machine is shared.
  *
- * Usage: node benchmarks/dist/tfjs-dnn.js [--steps 20] [--wasm-steps 4] [--cpu-steps 2] [--batch 4096] [--backends tensorflow,wasm,cpu]
+ * Usage: node benchmarks/dist/tfjs-dnn.js [--rounds 3] [--steps 20] [--batches 4096,1024]
+ *          [--peers pytorch,keras|none] [--threads <cores>] [--cpu-steps 0] [--json <file>]
  */
+import { writeFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { deriveSeed, Rng } from '@compactrec/core';
-import { backendReport, initTf, type Tf, type TfBackendName } from '@compactrec/tf-backend';
+import { DenseAdam, NativeTower } from '@compactrec/ctr';
+import { backendReport, initTf, type Tf } from '@compactrec/tf-backend';
+import type * as tfjs from '@tensorflow/tfjs';
+import { loadLine, PEER_NAMES, type Peer, type PeerName, startPeers } from './peers.js';
 
 const FIELDS = 26;
 const DIM = 16;
@@ -18,33 +31,73 @@ const SEED = 20261126;
 const POOL_BATCHES = 4;
 
 interface Args {
+  rounds: number;
   steps: number;
-  wasmSteps: number;
+  batches: number[];
+  peers: PeerName[];
+  threads: number;
   cpuSteps: number;
-  batch: number;
-  backends: TfBackendName[];
+  json: string | null;
+  profile: boolean;
 }
 
+const HELP = `Usage: node benchmarks/dist/tfjs-dnn.js [options]
+  --rounds <n>      interleaved rounds [default: 3]
+  --steps <n>       timed steps per system, batch size and round (after one warm-up step) [default: 20]
+  --batches <list>  batch sizes [default: 4096,1024]
+  --peers <list>    peers to run: pytorch,keras or none [default: pytorch,keras]
+  --threads <n>     compute threads of ours (libtensorflow intra-op) and of the peers [default: the cores, ${availableParallelism()}]
+  --cpu-steps <n>   also time the generic step on tfjs's cpu backend, n steps (slow) [default: 0 = skip]
+  --json <file>     also write every measurement as JSON
+  --profile <bool>  also print where ours spends a step (wall ms per phase and op) [default: false]
+`;
+
 function parseArgs(argv: readonly string[]): Args {
-  const args: Args = { steps: 20, wasmSteps: 4, cpuSteps: 2, batch: 4096, backends: ['tensorflow', 'wasm', 'cpu'] };
+  const args: Args = {
+    rounds: 3,
+    steps: 20,
+    batches: [4096, 1024],
+    peers: [...PEER_NAMES],
+    threads: availableParallelism(),
+    cpuSteps: 0,
+    json: null,
+    profile: false,
+  };
   for (let i = 0; i < argv.length; i += 2) {
     const [flag, value] = [argv[i], argv[i + 1]];
-    if (value === undefined) throw new Error(`tfjs-dnn: ${flag} needs a value`);
-    if (flag === '--backends') {
-      const names = value.split(',') as TfBackendName[];
+    if (flag === '--help') {
+      process.stdout.write(HELP);
+      process.exit(0);
+    }
+    if (value === undefined) throw new Error(`tfjs-dnn: ${flag} needs a value\n${HELP}`);
+    if (flag === '--peers') {
+      const names = value === 'none' ? [] : value.split(',');
       for (const n of names) {
-        if (n !== 'tensorflow' && n !== 'wasm' && n !== 'cpu') throw new Error(`tfjs-dnn: unknown backend '${n}'`);
+        if (!PEER_NAMES.includes(n as PeerName))
+          throw new Error(`tfjs-dnn: unknown peer '${n}' (use pytorch, keras, none)`);
       }
-      args.backends = names;
+      args.peers = names as PeerName[];
       continue;
     }
-    const n = Number(value);
-    if (!Number.isInteger(n) || n < 1) throw new Error(`tfjs-dnn: ${flag} '${value}' is not a positive integer`);
-    if (flag === '--steps') args.steps = n;
-    else if (flag === '--wasm-steps') args.wasmSteps = n;
-    else if (flag === '--cpu-steps') args.cpuSteps = n;
-    else if (flag === '--batch') args.batch = n;
-    else throw new Error(`tfjs-dnn: unknown option ${flag}`);
+    if (flag === '--json') {
+      args.json = value;
+      continue;
+    }
+    if (flag === '--profile') {
+      if (value !== 'true' && value !== 'false') throw new Error(`tfjs-dnn: --profile '${value}' is not true/false`);
+      args.profile = value === 'true';
+      continue;
+    }
+    const nums = value.split(',').map(Number);
+    for (const n of nums) {
+      if (!Number.isInteger(n) || n < 0) throw new Error(`tfjs-dnn: ${flag} '${value}' is not a non-negative integer`);
+    }
+    if (flag === '--batches') args.batches = nums;
+    else if (flag === '--rounds') args.rounds = Math.max(1, nums[0]!);
+    else if (flag === '--steps') args.steps = Math.max(1, nums[0]!);
+    else if (flag === '--threads') args.threads = Math.max(1, nums[0]!);
+    else if (flag === '--cpu-steps') args.cpuSteps = nums[0]!;
+    else throw new Error(`tfjs-dnn: unknown option ${flag}\n${HELP}`);
   }
   return args;
 }
@@ -68,99 +121,263 @@ function makeData(rows: number): { x: Float32Array; y: Float32Array } {
   return { x, y };
 }
 
-interface Result {
-  backend: TfBackendName;
-  threads: number | undefined;
-  steps: number;
+interface Timing {
   samplesPerSec: number;
+  /** Samples/s of the fastest single step: robust to other jobs taking the cores for part of the run. */
+  bestSamplesPerSec: number;
   firstLoss: number;
   lastLoss: number;
 }
 
-async function trainOn(
-  tf: Tf,
-  backend: TfBackendName,
-  steps: number,
-  batch: number,
-  data: { x: Float32Array; y: Float32Array },
-): Promise<Result> {
-  if (!(await tf.setBackend(backend))) throw new Error(`tfjs-dnn: backend ${backend} failed to initialise`);
+let varCounter = 0;
+
+function towerVars(tf: Tf): tfjs.Variable[] {
   const rng = new Rng(deriveSeed(SEED, 'init'));
   const sizes = [INPUT, ...HIDDEN, 1];
-  const vars: ReturnType<Tf['variable']>[] = [];
+  const vars: tfjs.Variable[] = [];
+  const id = ++varCounter;
   for (let l = 0; l + 1 < sizes.length; l++) {
     const fanIn = sizes[l]!;
     const w = new Float32Array(fanIn * sizes[l + 1]!);
     rng.fillNormal(w, Math.sqrt(2 / fanIn));
-    vars.push(tf.variable(tf.tensor2d(w, [fanIn, sizes[l + 1]!]), true, `dnn_${backend}_w${l}`));
-    vars.push(tf.variable(tf.zeros([sizes[l + 1]!]), true, `dnn_${backend}_b${l}`));
+    vars.push(tf.variable(tf.tensor2d(w, [fanIn, sizes[l + 1]!]), true, `dnn${id}_w${l}`));
+    vars.push(tf.variable(tf.zeros([sizes[l + 1]!]), true, `dnn${id}_b${l}`));
   }
-  const opt = tf.train.adam(1e-3);
-  const pool = data.y.length / batch;
-  const step = (i: number): number => {
-    const at = (i % pool) * batch;
-    const x = tf.tensor2d(data.x.subarray(at * INPUT, (at + batch) * INPUT), [batch, INPUT]);
-    const y = tf.tensor2d(data.y.subarray(at, at + batch), [batch, 1]);
-    const loss = opt.minimize(
-      () =>
-        tf.tidy(() => {
-          let h: ReturnType<Tf['matMul']> = x;
-          for (let l = 0; l < vars.length; l += 2) {
-            h = tf.add(tf.matMul(h, vars[l]!), vars[l + 1]!);
-            if (l + 2 < vars.length) h = tf.relu(h);
-          }
-          return tf.losses.sigmoidCrossEntropy(y, h) as ReturnType<Tf['scalar']>;
-        }),
-      true,
-      vars,
-    );
-    const value = loss ? loss.dataSync()[0]! : Number.NaN;
-    tf.dispose([x, y, loss ?? []]);
-    return value;
-  };
-  // One warm-up step (graph set-up, wasm compilation, first allocations) outside the clock.
+  return vars;
+}
+
+/** Warm-up steps outside the clock (first-shape set-up, allocator and kernel caches), for every system. */
+const WARMUP = 3;
+
+function clock(steps: number, batch: number, step: (i: number) => number, onClock?: () => void): Timing {
   const firstLoss = step(0);
+  for (let i = 1; i < WARMUP; i++) step(0);
+  onClock?.();
   const t0 = performance.now();
   let lastLoss = firstLoss;
-  for (let i = 1; i <= steps; i++) lastLoss = step(i);
+  let best = Number.POSITIVE_INFINITY;
+  for (let i = 1; i <= steps; i++) {
+    const ts = performance.now();
+    lastLoss = step(i);
+    best = Math.min(best, performance.now() - ts);
+  }
   const sec = (performance.now() - t0) / 1000;
-  opt.dispose();
-  tf.dispose(vars);
-  return { backend, threads: undefined, steps, samplesPerSec: (steps * batch) / sec, firstLoss, lastLoss };
+  return { samplesPerSec: (steps * batch) / sec, bestSamplesPerSec: (batch * 1000) / best, firstLoss, lastLoss };
+}
+
+/** Ours: the NativeTower step with the loss on typed arrays, as CtrModel's fast step runs it. */
+/** Phase totals of ours (NativeTower.profile), per batch size, when --profile is given. */
+const profiles = new Map<number, { ms: Map<string, number>; steps: number; total: number }>();
+
+function trainOurs(
+  tf: Tf,
+  steps: number,
+  batch: number,
+  data: { x: Float32Array; y: Float32Array },
+  profile: boolean,
+): Timing {
+  const vars = towerVars(tf);
+  const adam = new DenseAdam(
+    vars.map((v) => v.size),
+    1e-3,
+  );
+  const layers = [];
+  for (let l = 0; l < vars.length; l += 2) {
+    layers.push({ w: vars[l]!, b: vars[l + 1]!, relu: l + 2 < vars.length, slots: [l, l + 1] as const });
+  }
+  const tower = new NativeTower(tf, layers, adam);
+  const z = new Float32Array(batch);
+  const dz = new Float32Array(batch);
+  const pool = data.y.length / batch;
+  let lossMs = 0;
+  try {
+    const r = clock(
+      steps,
+      batch,
+      (i) => {
+        const at = (i % pool) * batch;
+        tower.forward(data.x.subarray(at * INPUT, (at + batch) * INPUT), batch, z, true);
+        const t0 = performance.now();
+        let loss = 0;
+        for (let s = 0; s < batch; s++) {
+          const zs = z[s]!;
+          const ys = data.y[at + s]!;
+          loss += Math.max(zs, 0) - zs * ys + Math.log1p(Math.exp(-Math.abs(zs)));
+          dz[s] = (1 / (1 + Math.exp(-zs)) - ys) / batch;
+        }
+        if (tower.profile) lossMs += performance.now() - t0;
+        tower.backward(dz, null);
+        adam.advance();
+        return loss / batch;
+      },
+      () => {
+        if (profile) tower.profile = new Map();
+      },
+    );
+    if (tower.profile) {
+      const p = profiles.get(batch) ?? { ms: new Map<string, number>(), steps: 0, total: 0 };
+      for (const [k, v] of tower.profile) p.ms.set(k, (p.ms.get(k) ?? 0) + v);
+      p.ms.set('loss (typed arrays)', (p.ms.get('loss (typed arrays)') ?? 0) + lossMs);
+      p.steps += steps;
+      p.total += (steps * batch * 1000) / r.samplesPerSec;
+      profiles.set(batch, p);
+    }
+    return r;
+  } finally {
+    tower.release();
+    tf.dispose(vars);
+  }
+}
+
+/** The generic tfjs path: tape, `optimizer.minimize`, `tf.train.adam`. */
+function trainTape(tf: Tf, steps: number, batch: number, data: { x: Float32Array; y: Float32Array }): Timing {
+  const vars = towerVars(tf);
+  const opt = tf.train.adam(1e-3);
+  const pool = data.y.length / batch;
+  try {
+    return clock(steps, batch, (i) => {
+      const at = (i % pool) * batch;
+      const x = tf.tensor2d(data.x.subarray(at * INPUT, (at + batch) * INPUT), [batch, INPUT]);
+      const y = tf.tensor2d(data.y.subarray(at, at + batch), [batch, 1]);
+      const loss = opt.minimize(
+        () =>
+          tf.tidy(() => {
+            let h: tfjs.Tensor = x;
+            for (let l = 0; l < vars.length; l += 2) {
+              h = tf.add(tf.matMul(h as tfjs.Tensor2D, vars[l] as tfjs.Tensor2D), vars[l + 1]!);
+              if (l + 2 < vars.length) h = tf.relu(h);
+            }
+            return tf.losses.sigmoidCrossEntropy(y, h) as tfjs.Scalar;
+          }),
+        true,
+        vars,
+      );
+      const value = loss ? loss.dataSync()[0]! : Number.NaN;
+      tf.dispose([x, y, loss ?? []]);
+      return value;
+    });
+  } finally {
+    opt.dispose();
+    tf.dispose(vars);
+  }
+}
+
+function median(xs: readonly number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+}
+
+interface Row {
+  round: number;
+  batch: number;
+  system: string;
+  samplesPerSec: number;
+  bestSamplesPerSec: number;
+  load: string;
+  lastLoss?: number;
 }
 
 async function main(): Promise<void> {
   const args = parseArgs(process.argv.slice(2));
   const report = await backendReport();
-  const available = new Map(report.backends.map((b) => [b.backend, b]));
-  const rt = await initTf({ prefer: 'auto' });
+  const rt = await initTf({ prefer: 'native', quiet: true, intraOpThreads: args.threads });
   process.stdout.write(
-    `tfjs-dnn: ${INPUT} → ${HIDDEN.join(' → ')} → 1, ReLU, sigmoid BCE, Adam; batch ${args.batch}; tfjs ${report.tfjs}; ` +
-      `auto picks ${rt.backend} (${rt.reason})\n`,
+    `tfjs-dnn: ${INPUT} → ${HIDDEN.join(' → ')} → 1, ReLU, sigmoid BCE, Adam 1e-3; batches ${args.batches.join(', ')}; ` +
+      `${args.rounds} interleaved rounds × ${args.steps} steps; tfjs ${report.tfjs} on ${rt.backend} (${rt.reason}; ` +
+      `${rt.threads ?? '?'} intra-op thread(s))\n`,
   );
-  const data = makeData(args.batch * POOL_BATCHES);
-  const results: Result[] = [];
-  for (const name of args.backends) {
-    const probe = available.get(name);
-    if (!probe?.available) {
-      process.stdout.write(`  ${name.padEnd(10)} unavailable: ${probe?.reason ?? 'not probed'}\n`);
-      continue;
+  const native = rt.backend === 'tensorflow';
+  if (!native) process.stdout.write(`  ours: unavailable (the native backend is needed; got ${rt.backend})\n`);
+  const { peers, unavailable } = await startPeers(args.peers, args.threads);
+  for (const [name, why] of unavailable) process.stdout.write(`  ${name.padEnd(9)} unavailable: ${why}\n`);
+  for (const p of peers) process.stdout.write(`  ${p.name.padEnd(9)} ${p.info.version}, ${p.info.threads} thread(s)\n`);
+  const systems: string[] = [...(native ? ['ours', 'tfjs-tape'] : ['tfjs-tape']), ...peers.map((p) => p.name)];
+  if (args.cpuSteps > 0) systems.push('tfjs-cpu');
+  const data = new Map(args.batches.map((b) => [b, makeData(b * POOL_BATCHES)]));
+  const rows: Row[] = [];
+  const cpuTf = args.cpuSteps > 0 ? rt.tf : null;
+  try {
+    for (let round = 1; round <= args.rounds; round++) {
+      for (const batch of args.batches) {
+        const d = data.get(batch)!;
+        const line: string[] = [];
+        for (const system of systems) {
+          let r: Timing;
+          const peer = peers.find((p) => p.name === system);
+          if (system === 'ours') r = trainOurs(rt.tf, args.steps, batch, d, args.profile);
+          else if (system === 'tfjs-tape') r = trainTape(rt.tf, args.steps, batch, d);
+          else if (system === 'tfjs-cpu') {
+            await cpuTf!.setBackend('cpu');
+            try {
+              r = trainTape(cpuTf!, args.cpuSteps, batch, d);
+            } finally {
+              await cpuTf!.setBackend(rt.backend);
+            }
+          } else r = await (peer as Peer).request<Timing>({ task: 'tower', batch, steps: args.steps, seed: round });
+          const load = loadLine();
+          rows.push({
+            round,
+            batch,
+            system,
+            samplesPerSec: r.samplesPerSec,
+            bestSamplesPerSec: r.bestSamplesPerSec,
+            load,
+            lastLoss: r.lastLoss,
+          });
+          line.push(`${system} ${Math.round(r.samplesPerSec)}`);
+        }
+        process.stdout.write(`  round ${round} batch ${batch}: ${line.join(', ')} samples/s (load ${loadLine()})\n`);
+      }
     }
-    const steps = name === 'cpu' ? args.cpuSteps : name === 'wasm' ? args.wasmSteps : args.steps;
-    const r = await trainOn(rt.tf, name, steps, args.batch, data);
-    r.threads = probe.threads;
-    results.push(r);
+  } finally {
+    for (const p of peers) p.close();
+  }
+  process.stdout.write('\nbatch  system       samples/s (median)   ours ÷ system (median of rounds)\n');
+  for (const batch of args.batches) {
+    const of = (system: string, round: number) =>
+      rows.find((r) => r.batch === batch && r.system === system && r.round === round)?.samplesPerSec;
+    for (const system of systems) {
+      const med = median(rows.filter((r) => r.batch === batch && r.system === system).map((r) => r.samplesPerSec));
+      let ratio = '';
+      if (native && system !== 'ours') {
+        const rs: number[] = [];
+        for (let round = 1; round <= args.rounds; round++) rs.push(of('ours', round)! / of(system, round)!);
+        ratio = `${median(rs).toFixed(2)}×  (rounds: ${rs.map((x) => x.toFixed(2)).join(', ')})`;
+      }
+      process.stdout.write(
+        `${String(batch).padEnd(6)} ${system.padEnd(12)} ${Math.round(med).toString().padStart(9)}            ${ratio}\n`,
+      );
+    }
+  }
+  process.stdout.write(
+    '\nfastest single step (robust to other jobs on the cores): samples/s, median over rounds; ours ÷ system\n',
+  );
+  for (const batch of args.batches) {
+    const best = (system: string) =>
+      median(rows.filter((r) => r.batch === batch && r.system === system).map((r) => r.bestSamplesPerSec));
+    const cells = systems.map((system) => {
+      const ratio = native && system !== 'ours' ? ` (${(best('ours') / best(system)).toFixed(2)}×)` : '';
+      return `${system} ${Math.round(best(system))}${ratio}`;
+    });
+    process.stdout.write(`${String(batch).padEnd(6)} ${cells.join(', ')}\n`);
+  }
+  for (const [batch, p] of profiles) {
+    process.stdout.write(`\nours at batch ${batch}: ${(p.total / p.steps).toFixed(1)} ms/step over ${p.steps} steps\n`);
+    let acc = 0;
+    for (const [k, ms] of [...p.ms.entries()].sort((a, b) => b[1] - a[1])) {
+      acc += ms;
+      process.stdout.write(
+        `  ${k.padEnd(24)} ${(ms / p.steps).toFixed(2).padStart(7)} ms  ${((100 * ms) / p.total).toFixed(1).padStart(5)} %\n`,
+      );
+    }
+    const other = p.total - acc;
     process.stdout.write(
-      `  ${name.padEnd(10)} ${r.samplesPerSec.toFixed(0).padStart(8)} samples/s  (${steps} batches, ` +
-        `${r.threads ?? '?'} thread(s); loss ${r.firstLoss.toFixed(4)} → ${r.lastLoss.toFixed(4)})\n`,
+      `  ${'other (JS glue)'.padEnd(24)} ${(other / p.steps).toFixed(2).padStart(7)} ms  ${((100 * other) / p.total).toFixed(1).padStart(5)} %\n`,
     );
   }
-  const cpu = results.find((r) => r.backend === 'cpu');
-  process.stdout.write('\nbackend      samples/s   × cpu\n');
-  for (const r of results) {
-    const ratio = cpu ? `${(r.samplesPerSec / cpu.samplesPerSec).toFixed(1)}×` : 'n/a (cpu not run)';
-    process.stdout.write(`${r.backend.padEnd(12)} ${r.samplesPerSec.toFixed(0).padStart(9)}   ${ratio}\n`);
-  }
+  process.stdout.write(`load average at the end: ${loadLine()}\n`);
+  if (args.json) writeFileSync(args.json, `${JSON.stringify({ args, rows }, null, 2)}\n`);
 }
 
 main().catch((err: unknown) => {

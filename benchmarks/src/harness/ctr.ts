@@ -251,6 +251,8 @@ export async function runCtrBench(options: CtrBenchOptions): Promise<ResultRecor
             evalSeconds: res.evalSeconds + test.seconds,
             fitSeconds,
             samplesPerSecond: Math.round(res.samplesPerSecond),
+            trainSamplesPerSecond: Math.round(res.samplesPerSecond),
+            servePredictionsPerSecond: Math.round(test.samples / Math.max(test.seconds, 1e-9)),
             rssBytes: process.memoryUsage().rss,
             backend: rt.backend,
             seed,

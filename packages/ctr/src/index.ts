@@ -37,6 +37,7 @@ export {
   type CtrModelOptions,
   type CtrModelParts,
   type CtrModelState,
+  type CtrStepPath,
   createCtrModel,
   DEFAULT_CTR_MODEL_OPTIONS,
   type ResolvedCtrModelOptions,
@@ -61,6 +62,7 @@ export {
   type CtrNet,
   type CtrNetConfig,
   type CtrNetInputs,
+  type CtrTowerSpec,
   type DcnStructure,
   fmTerm,
 } from './nets.js';
@@ -101,6 +103,7 @@ export {
 } from './sequence/model-dir.js';
 export { SequenceCtrSource, sequenceSchema, splitUserTail } from './sequence/source.js';
 export { DEFAULT_SYNTHETIC_CTR_OPTIONS, SyntheticCtr, type SyntheticCtrOptions } from './synthetic.js';
+export { DenseAdam, NativeTower, type TowerLayer } from './tower.js';
 export {
   type CtrEpochReport,
   type CtrEvaluation,

@@ -15,6 +15,26 @@ import { checkInt, checkNumber } from './internal/check.js';
 import { fitFieldMappers } from './mappers.js';
 import { buildCtrNet, CTR_MODEL_KINDS, type CtrModelKind, type CtrNet, type DcnStructure } from './nets.js';
 import type { CtrBatch, CtrSchema, FieldCounts } from './schema.js';
+import { DenseAdam, NativeTower } from './tower.js';
+
+/**
+ * Which training step a model uses: `fast` (native backend, tower networks without dropout: the
+ * tape-free {@link NativeTower} step with typed-array Adam) or `generic` (the tfjs gradient tape and
+ * `tf.train.adam`, every backend and network). `auto` picks `fast` where it applies; the
+ * environment variable `COMPACTREC_CTR_STEP=generic` forces the generic step (for comparisons).
+ */
+export type CtrStepPath = 'fast' | 'generic';
+
+/** State of the fast step, built at the first training step that can use it. */
+interface FastStep {
+  readonly tower: NativeTower;
+  readonly adam: DenseAdam;
+  x: Float32Array;
+  gx: Float32Array;
+  z: Float32Array;
+  dz: Float32Array;
+  readonly sum: Float32Array;
+}
 
 /** Options of {@link createCtrModel}; every field is optional. */
 export interface CtrModelOptions {
@@ -172,11 +192,21 @@ export class CtrModel {
   readonly denseWidth: number;
   /** Training steps taken. */
   steps = 0;
+  /**
+   * When set, wall milliseconds per phase of each training step are added here (`gather`, `scatter`
+   * = field backward + sparse optimizer, `loss` = typed-array loss/FM work of the fast step, `tf …`
+   * = tensor work; the fast step adds its tower's phases, see `NativeTower.profile`). For profiling.
+   */
+  profile: Map<string, number> | null = null;
   private readonly optimizer: tfjs.Optimizer;
+  /** Decided at the first training step: the fast step's state, or null for the generic step. */
+  private fast: FastStep | null | undefined;
   private embBuf = new Float32Array(0);
   private firstBuf = new Float32Array(0);
   private denseBuf = new Float32Array(0);
   private blockBuf = new Float32Array(0);
+  private gradBuf = new Float32Array(0);
+  private firstGradBuf = new Float32Array(0);
   private disposed = false;
 
   constructor(tf: Tf, schema: CtrSchema, options: ResolvedCtrModelOptions, parts: CtrModelParts) {
@@ -316,18 +346,208 @@ export class CtrModel {
     };
   }
 
+  private mark(key: string, t0: number): void {
+    if (this.profile) this.profile.set(key, (this.profile.get(key) ?? 0) + performance.now() - t0);
+  }
+
+  /** The training step this model uses (decided at its first step; see {@link CtrStepPath}). */
+  get stepPath(): CtrStepPath {
+    return this.fastStep() ? 'fast' : 'generic';
+  }
+
+  private fastStep(): FastStep | null {
+    if (this.fast !== undefined) return this.fast;
+    const spec = this.net.tower;
+    const ok =
+      spec !== undefined &&
+      process.env.COMPACTREC_CTR_STEP !== 'generic' &&
+      !(this.options.dropout > 0) &&
+      NativeTower.supported(this.tf);
+    if (!ok) {
+      this.fast = null;
+      return null;
+    }
+    const adam = new DenseAdam(
+      this.net.params.specs.map((p) => p.init.length),
+      this.options.lr,
+      0.9,
+      0.999,
+      1e-8,
+    );
+    const layers = spec.layers.map(([w, b], i) => ({
+      w: this.variables[w]!,
+      b: this.variables[b]!,
+      relu: i + 1 < spec.layers.length,
+      slots: [w, b] as const,
+    }));
+    const tower = new NativeTower(this.tf, layers, adam);
+    this.fast = {
+      tower,
+      adam,
+      x: new Float32Array(0),
+      gx: new Float32Array(0),
+      z: new Float32Array(0),
+      dz: new Float32Array(0),
+      sum: new Float32Array(this.options.dim),
+    };
+    return this.fast;
+  }
+
+  /**
+   * The fast step (see {@link NativeTower}): the tower's forward and backward on libtensorflow,
+   * the loss, the DeepFM bias / first-order / FM terms and their gradients on typed arrays, Adam on
+   * typed arrays, then the same sparse scatter and block updates as the generic step. Same math
+   * as the generic step (checked against it on the cpu backend by the tests).
+   */
+  private trainStepFast(batch: CtrBatch, fast: FastStep): number {
+    const n = batch.size;
+    const F = this.numFields;
+    const d = this.options.dim;
+    const W = this.denseWidth;
+    const E = F * d;
+    const inW = E + W;
+    const spec = this.net.tower!;
+    fast.tower.profile = this.profile;
+    let tp = performance.now();
+    this.gatherInputs(batch, true);
+    this.mark('gather', tp);
+    tp = performance.now();
+    if (fast.z.length < n) {
+      fast.z = new Float32Array(n);
+      fast.dz = new Float32Array(n);
+    }
+    if (fast.gx.length < n * inW) fast.gx = new Float32Array(n * inW);
+    let x: Float32Array = this.embBuf;
+    if (W > 0) {
+      if (fast.x.length < n * inW) fast.x = new Float32Array(n * inW);
+      x = fast.x;
+      for (let s = 0; s < n; s++) {
+        x.set(this.embBuf.subarray(s * E, (s + 1) * E), s * inW);
+        x.set(this.denseBuf.subarray(s * W, (s + 1) * W), s * inW + E);
+      }
+    }
+    this.mark('loss', tp);
+    const z = fast.tower.forward(x, n, fast.z, true);
+    tp = performance.now();
+    const emb = this.embBuf;
+    const first = this.firstBuf;
+    const sum = fast.sum;
+    let biasVar: tfjs.Variable | null = null;
+    let biasValue: Float32Array | null = null;
+    if (spec.bias !== null) {
+      biasVar = this.variables[spec.bias]!;
+      biasValue = biasVar.dataSync() as Float32Array;
+    }
+    const b0 = biasValue ? biasValue[0]! : 0;
+    for (let s = 0; s < n; s++) {
+      let zs = z[s]! + b0;
+      if (spec.firstOrder) for (let f = 0; f < F; f++) zs += first[s * F + f]!;
+      if (spec.fm) {
+        // ½ Σ_c [(Σ_f e)² − Σ_f e²]
+        sum.fill(0);
+        let sq = 0;
+        for (let f = 0; f < F; f++) {
+          const o = (s * F + f) * d;
+          for (let c = 0; c < d; c++) {
+            const e = emb[o + c]!;
+            sum[c]! += e;
+            sq += e * e;
+          }
+        }
+        let ss = 0;
+        for (let c = 0; c < d; c++) ss += sum[c]! * sum[c]!;
+        zs += 0.5 * (ss - sq);
+      }
+      z[s] = zs;
+    }
+    // Mean sigmoid cross-entropy (tfjs's stable form) and its gradient (σ(z) − y) / n.
+    const y = batch.labels;
+    const dz = fast.dz;
+    let lossSum = 0;
+    for (let s = 0; s < n; s++) {
+      const zs = z[s]!;
+      const ys = y[s]!;
+      lossSum += Math.max(zs, 0) - zs * ys + Math.log1p(Math.exp(-Math.abs(zs)));
+      dz[s] = (1 / (1 + Math.exp(-zs)) - ys) / n;
+    }
+    const gx = fast.gx;
+    this.mark('loss', tp);
+    fast.tower.backward(dz, gx);
+    tp = performance.now();
+    if (biasVar && biasValue) {
+      let g = 0;
+      for (let s = 0; s < n; s++) g += dz[s]!;
+      fast.adam.update(spec.bias!, biasValue, Float32Array.of(g));
+      const next = this.tf.tensor(biasValue, biasVar.shape);
+      biasVar.assign(next);
+      next.dispose();
+    }
+    fast.adam.advance();
+    this.mark('adam', tp);
+    tp = performance.now();
+    // ∂loss/∂embeddings: the tower's input gradient (+ the FM term's g·(Σ_f e − e_f)).
+    let gEmb = gx;
+    if (W > 0) {
+      if (this.gradBuf.length < n * E) this.gradBuf = new Float32Array(n * E);
+      gEmb = this.gradBuf;
+      for (let s = 0; s < n; s++) gEmb.set(gx.subarray(s * inW, s * inW + E), s * E);
+    }
+    if (spec.fm) {
+      for (let s = 0; s < n; s++) {
+        sum.fill(0);
+        for (let f = 0; f < F; f++) {
+          const o = (s * F + f) * d;
+          for (let c = 0; c < d; c++) sum[c]! += emb[o + c]!;
+        }
+        const g = dz[s]!;
+        for (let f = 0; f < F; f++) {
+          const o = (s * F + f) * d;
+          for (let c = 0; c < d; c++) gEmb[o + c]! += g * (sum[c]! - emb[o + c]!);
+        }
+      }
+    }
+    this.mark('loss', tp);
+    tp = performance.now();
+    for (let f = 0; f < F; f++) this.fields[f]!.backward(n, f, F, gEmb);
+    if (spec.firstOrder) {
+      if (this.firstGradBuf.length < n * F) this.firstGradBuf = new Float32Array(n * F);
+      const gFirst = this.firstGradBuf;
+      for (let s = 0; s < n; s++) gFirst.fill(dz[s]!, s * F, (s + 1) * F);
+      for (let f = 0; f < F; f++) this.firstOrder[f]!.backward(n, f, F, gFirst);
+    }
+    if (this.blocks.length > 0) {
+      let col = this.schema.numDense;
+      for (const b of this.blocks) {
+        if (this.blockBuf.length < n * b.width) this.blockBuf = new Float32Array(n * b.width);
+        for (let s = 0; s < n; s++)
+          for (let j = 0; j < b.width; j++) this.blockBuf[s * b.width + j] = gx[s * inW + E + col + j]!;
+        b.backward(batch, this.blockBuf.subarray(0, n * b.width));
+        col += b.width;
+      }
+    }
+    this.mark('scatter', tp);
+    this.steps++;
+    return lossSum / n;
+  }
+
   /**
    * One training step on a batch: forward, gradients of the mean log loss w.r.t. the dense weights
-   * and every input in one tfjs call, dense Adam, sparse scatter + row updates, block updates.
-   * Returns the batch loss.
+   * and every input, dense Adam, sparse scatter + row updates, block updates. Returns the batch
+   * loss. On the native backend, tower networks take the fast step ({@link CtrStepPath}); every
+   * other case the generic step: the gradients in one tfjs call and `tf.train.adam`.
    */
   trainStep(batch: CtrBatch): number {
     this.checkUsable('trainStep');
     this.checkBatch(batch, 'ctr/CtrModel.trainStep');
+    const fast = this.fastStep();
+    if (fast) return this.trainStepFast(batch, fast);
     const tf = this.tf;
     const n = batch.size;
     const F = this.numFields;
+    let tp = performance.now();
     this.gatherInputs(batch, true);
+    this.mark('gather', tp);
+    tp = performance.now();
     const blocksNeedGrad = this.blocks.length > 0;
     const seed = deriveSeed(this.options.seed, `step/${this.steps}`) & 0x3fffffff;
     const out = tf.tidy(() => {
@@ -347,11 +567,15 @@ export class CtrModel {
         return tf.losses.sigmoidCrossEntropy(labels, logits) as tfjs.Scalar;
       };
       const { value, grads } = tf.valueAndGrads(lossFn)([...inputs, ...this.variables]);
+      this.mark('tf forward+backward', tp);
+      tp = performance.now();
       const named: Record<string, tfjs.Tensor> = {};
       this.variables.forEach((v, i) => {
         named[v.name] = grads[nIn + i]!;
       });
       this.optimizer.applyGradients(named);
+      this.mark('tf adam', tp);
+      tp = performance.now();
       return [value, ...grads.slice(0, nIn)];
     });
     const loss = out[0]!.dataSync()[0]!;
@@ -360,6 +584,8 @@ export class CtrModel {
     const gFirst = this.firstOrder.length > 0 ? (out[k++]!.dataSync() as Float32Array) : null;
     const gDense = blocksNeedGrad ? (out[k++]!.dataSync() as Float32Array) : null;
     for (const t of out) t.dispose();
+    this.mark('readback', tp);
+    tp = performance.now();
     if (gEmb) for (let f = 0; f < F; f++) this.fields[f]!.backward(n, f, F, gEmb);
     if (gFirst) for (let f = 0; f < F; f++) this.firstOrder[f]!.backward(n, f, F, gFirst);
     if (gDense) {
@@ -373,6 +599,7 @@ export class CtrModel {
         col += b.width;
       }
     }
+    this.mark('scatter', tp);
     this.steps++;
     return loss;
   }
@@ -484,6 +711,7 @@ export class CtrModel {
   dispose(): void {
     if (this.disposed) return;
     this.disposed = true;
+    this.fast?.tower.release();
     for (const v of this.variables) v.dispose();
     this.optimizer.dispose();
   }

@@ -37,6 +37,22 @@ export interface CtrNetInputs {
 }
 
 /**
+ * How a network decomposes for the native fast training step (see `NativeTower`): an MLP over
+ * `[flattened embeddings, dense input]` ending in a width-1 logit layer, plus (DeepFM) a bias, the
+ * first-order sum and the FM term, which the step computes on typed arrays.
+ */
+export interface CtrTowerSpec {
+  /** `[weight index, bias index]` of each MLP layer, the logit layer last. */
+  readonly layers: readonly (readonly [number, number])[];
+  /** Parameter index of the global bias added to the logit (DeepFM), or null. */
+  readonly bias: number | null;
+  /** Whether Σ_f first-order weights are added to the logit. */
+  readonly firstOrder: boolean;
+  /** Whether the FM second-order term of the field embeddings is added to the logit. */
+  readonly fm: boolean;
+}
+
+/**
  * A CTR network over per-field embeddings: its dense parameters and a forward that maps inputs to
  * logits `[B]`. Parameters come in as a tensor list (see {@link ParamSet}).
  */
@@ -47,6 +63,8 @@ export interface CtrNet {
   /** Whether the forward reads `first` (1-dim first-order weights). */
   readonly usesFirstOrder: boolean;
   readonly params: ParamSet;
+  /** Present when the network is a tower the native fast step can train (dnn, deepfm). */
+  readonly tower?: CtrTowerSpec;
   /** Logits `[B]`. `seed` makes dropout deterministic per step. */
   forward(tf: Tf, x: CtrNetInputs, p: readonly tfjs.Tensor[], training: boolean, seed: number): tfjs.Tensor;
 }
@@ -172,6 +190,7 @@ export function buildCtrNet(config: CtrNetConfig, rng: Rng): CtrNet {
         usesEmbeddings: true,
         usesFirstOrder: false,
         params,
+        tower: { layers: [...mlp.layers, out], bias: null, firstOrder: false, fm: false },
         forward(tf, x, p, training, seed) {
           return head(tf, runMlp(tf, mlp, flatInput(tf, x, c), p, c.dropout, training, seed), p, out);
         },
@@ -186,6 +205,7 @@ export function buildCtrNet(config: CtrNetConfig, rng: Rng): CtrNet {
         usesEmbeddings: true,
         usesFirstOrder: true,
         params,
+        tower: { layers: [...mlp.layers, out], bias, firstOrder: true, fm: true },
         forward(tf, x, p, training, seed) {
           const linear = tf.add(tf.sum(x.first!, 1), p[bias]!);
           const deep = head(tf, runMlp(tf, mlp, flatInput(tf, x, c), p, c.dropout, training, seed), p, out);

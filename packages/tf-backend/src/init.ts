@@ -29,10 +29,25 @@ export interface InitTfOptions {
    * @default '<repo>/.tfjs'
    */
   readonly tfjsHome?: string;
+  /**
+   * libtensorflow's intra-op threads (one op's parallel work), passed as `TF_NUM_INTRAOP_THREADS`. Takes
+   * effect only when this call is the first to load libtensorflow in the process (its thread pools are
+   * created once); an explicit `TF_NUM_INTRAOP_THREADS` in the environment wins. Unset: the cores.
+   * @default the cores
+   */
+  readonly intraOpThreads?: number;
+  /**
+   * libtensorflow's inter-op threads (independent ops at once), passed as `TF_NUM_INTEROP_THREADS`; same
+   * rules as `intraOpThreads`. Unset: TensorFlow's default.
+   * @default TensorFlow's default
+   */
+  readonly interOpThreads?: number;
 }
 
-/** Defaults of {@link InitTfOptions} (`tfjsHome` is resolved at call time, see there). */
-export const DEFAULT_INIT_TF_OPTIONS: Readonly<Required<Omit<InitTfOptions, 'tfjsHome'>>> = Object.freeze({
+/** Defaults of {@link InitTfOptions} (`tfjsHome` is resolved at call time; thread counts default to libtensorflow's). */
+export const DEFAULT_INIT_TF_OPTIONS: Readonly<
+  Required<Omit<InitTfOptions, 'tfjsHome' | 'intraOpThreads' | 'interOpThreads'>>
+> = Object.freeze({
   prefer: 'auto',
   strict: false,
   quiet: false,
@@ -62,8 +77,11 @@ export function baseTf(): Tf {
 async function tryBackend(
   name: TfBackendName,
   home: string,
+  threads: { intra?: number; inter?: number },
 ): Promise<{ ok: true; tf: Tf; what: string; threads: number } | { ok: false; why: string }> {
   if (name === 'tensorflow') {
+    if (threads.intra !== undefined) process.env.TF_NUM_INTRAOP_THREADS ??= String(threads.intra);
+    if (threads.inter !== undefined) process.env.TF_NUM_INTEROP_THREADS ??= String(threads.inter);
     const n = loadNative(home);
     if (!n.ok) return { ok: false, why: n.reason };
     const ok = await n.tf.setBackend('tensorflow');
@@ -72,7 +90,7 @@ async function tryBackend(
       ok: true,
       tf: n.tf,
       what: `native libtensorflow ${n.tensorflowVersion} via tfjs-node ${n.tfjsNodeVersion}`,
-      threads: availableParallelism(),
+      threads: Number(process.env.TF_NUM_INTRAOP_THREADS) || availableParallelism(),
     };
   }
   const tf = baseTf();
@@ -110,12 +128,26 @@ export async function initTf(options: InitTfOptions = {}): Promise<TfRuntime> {
   const strict = options.strict ?? DEFAULT_INIT_TF_OPTIONS.strict;
   const quiet = options.quiet ?? DEFAULT_INIT_TF_OPTIONS.quiet;
   const home = options.tfjsHome ?? defaultTfjsHome();
+  for (const [k, v] of [
+    ['intraOpThreads', options.intraOpThreads],
+    ['interOpThreads', options.interOpThreads],
+  ] as const) {
+    if (v !== undefined && !(Number.isInteger(v) && v >= 1)) {
+      throw new InvalidArgumentError(`tf-backend/initTf: ${k} (${v}) must be a positive integer`, {
+        context: { [k]: v },
+      });
+    }
+  }
+  const threads = {
+    ...(options.intraOpThreads !== undefined ? { intra: options.intraOpThreads } : {}),
+    ...(options.interOpThreads !== undefined ? { inter: options.interOpThreads } : {}),
+  };
   const first: TfBackendName | undefined = prefer === 'auto' ? undefined : prefer === 'native' ? 'tensorflow' : prefer;
   const order = first ? [first, ...AUTO_ORDER.filter((b) => b !== first)] : AUTO_ORDER;
 
   const skipped: string[] = [];
   for (const name of order) {
-    const r = await tryBackend(name, home);
+    const r = await tryBackend(name, home, threads);
     if (!r.ok) {
       if (strict && name === first) {
         throw new NotFoundError(

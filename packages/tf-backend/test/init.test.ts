@@ -15,6 +15,11 @@ describe('initTf', () => {
     await expect(initTf({ prefer: 'gpu' as TfPreference })).rejects.toBeInstanceOf(InvalidArgumentError);
   });
 
+  it('should reject a thread count that is not a positive integer, naming the option', async () => {
+    await expect(initTf({ prefer: 'cpu', intraOpThreads: 0 })).rejects.toThrow(/intraOpThreads \(0\)/);
+    await expect(initTf({ prefer: 'cpu', interOpThreads: 1.5 })).rejects.toThrow(/interOpThreads \(1.5\)/);
+  });
+
   it('should give cpu when cpu is preferred', async () => {
     const rt = await initTf({ prefer: 'cpu' });
     expect(rt.backend).toBe('cpu');
