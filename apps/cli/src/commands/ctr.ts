@@ -1,4 +1,4 @@
-import { InvalidArgumentError, UsageError } from '@compactrec/core';
+import { InvalidArgumentError, type QuantizeMode, UsageError } from '@compactrec/core';
 import {
   type BehaviourAge,
   CTR_DATA_FORMATS,
@@ -12,19 +12,16 @@ import {
   type OpenCtrDataOptions,
   openCtrData,
   SEQUENCE_MODEL_KINDS,
+  sequenceItemCounts,
   type SequenceInterestBlockOptions,
   type SequenceModelKind,
   trainCtr,
 } from '@compactrec/ctr';
 import { evaluateCtrApp, trainCtrApp } from '@compactrec/ctr-app';
-import { ID_HASHING_METHODS } from '@compactrec/id-hashing';
+import { resolveMethod } from '@compactrec/embedding';
 import { initTf, type TfPreference } from '@compactrec/tf-backend';
 import type { Command, OptionSpec } from '../args.js';
-
-/** Methods usable on CTR fields (graph methods need user–item interactions a CTR field does not have). */
-const CTR_METHODS = Object.values(ID_HASHING_METHODS)
-  .filter((s) => !s.requires.includes('interactions'))
-  .map((s) => s.name);
+import { methodDetails, methodOptionDescription, QUANTIZE_OPTION } from './embedding-options.js';
 
 const BACKEND: OptionSpec = {
   name: 'backend',
@@ -156,12 +153,19 @@ async function trainSequence(a: Record<string, unknown>): Promise<number> {
   log(
     `[ctr] ${data.schema.name}: ${data.train.numSamples} train / ${data.valid.numSamples} valid / ${data.test.numSamples} test samples`,
   );
+  const method = resolveMethod(a.method as string);
+  const needsCounts = method.sharing.requires.includes('counts');
+  const itemCounts = needsCounts && data.sequence ? await sequenceItemCounts(data.train, data.sequence.numItems) : undefined;
   const { model: m, block } = createSequenceCtrModel(
     rt.tf,
     data,
     {
       model: model as SequenceModelKind,
-      method: a.method as string,
+      method: method.name,
+      quantize: a.quantize as QuantizeMode,
+      ...(data.train.numSamples !== undefined
+        ? { totalSteps: (a.epochs as number) * Math.ceil(data.train.numSamples / (a.batch as number)) }
+        : {}),
       budget: a.budget as number,
       dim: a.dim as number,
       mlp: (a.mlp as string[]).map(Number),
@@ -175,7 +179,7 @@ async function trainSequence(a: Record<string, unknown>): Promise<number> {
       initItems: a['init-items'] as 'random' | 'planted',
       ...seq.model,
     },
-    { counts: data.counts() },
+    { counts: data.counts(), ...(itemCounts ? { itemCounts } : {}) },
   );
   try {
     const train = await trainCtr(
@@ -189,6 +193,10 @@ async function trainSequence(a: Record<string, unknown>): Promise<number> {
         log,
       },
     );
+    const trainingMemory = m.memory();
+    const trainingItemBytes = { optimizerBytes: block.optimizerBytes, trainingBytes: block.trainingBytes };
+    m.finishTraining();
+    block.finishTraining();
     const valid = await evaluateCtr(m, data.valid);
     const test = await evaluateCtr(m, data.test);
     log(`[ctr] ${model} test auc ${test.auc.toFixed(4)} logloss ${test.logloss.toFixed(4)} (${test.samples} samples)`);
@@ -204,8 +212,11 @@ async function trainSequence(a: Record<string, unknown>): Promise<number> {
           test: { auc: test.auc, logloss: test.logloss },
           trainSeconds: train.trainSeconds,
           samplesPerSecond: Math.round(train.samplesPerSecond),
-          itemTableBytes: block.tableBytes,
+          itemTableBytes: block.itemTableBytes,
+          itemTableBudgetBytes: block.itemTableBudgetBytes,
+          itemTable: trainingItemBytes,
           memory: m.memory(),
+          trainingMemory,
         },
         null,
         2,
@@ -236,9 +247,9 @@ export const ctrTrainCommand: Command = {
       name: 'method',
       type: 'string',
       default: 'full',
-      choices: CTR_METHODS,
-      description: 'Compression of every field',
+      description: methodOptionDescription('Embedding method of every field (sequence models: and of the item table)'),
     },
+    QUANTIZE_OPTION,
     {
       name: 'budget',
       type: 'number',
@@ -268,7 +279,7 @@ export const ctrTrainCommand: Command = {
     BACKEND,
     { name: 'out', type: 'string', description: 'Model directory to write (not yet for sequence models)' },
   ],
-  details: `${DATA_DETAILS}\nExamples:\n  compactrec ctr train --data ../shared/datasets/frappe_nfm --format frappe --model deepfm --method double-frequency --budget 0.25 --out models/frappe-deepfm\n  compactrec ctr train --data ../shared/datasets/ml-100k --format ml100k --model sdim --mlp 200,80 --batch 256`,
+  details: `${DATA_DETAILS}\n${methodDetails()}\nExamples:\n  compactrec ctr train --data ../shared/datasets/frappe_nfm --format frappe --model deepfm --method double-frequency --budget 0.25 --out models/frappe-deepfm\n  compactrec ctr train --data ../shared/datasets/ml-100k --format ml100k --model sdim --mlp 200,80 --batch 256`,
   async run(a) {
     if (isSequenceModelKind(a.model as string) || isSequenceFormat(a.format as string)) return trainSequence(a);
     const mlp = (a.mlp as string[]).map(Number);
@@ -276,7 +287,8 @@ export const ctrTrainCommand: Command = {
       data: a.data as string,
       format: a.format as CtrDataFormat,
       model: a.model as CtrModelKind,
-      method: a.method as string,
+      method: resolveMethod(a.method as string).name,
+      quantize: a.quantize as QuantizeMode,
       budget: a.budget as number,
       epochs: a.epochs as number,
       patience: a.patience as number,
