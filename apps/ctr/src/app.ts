@@ -94,7 +94,10 @@ export async function trainCtrApp(o: CtrTrainAppOptions): Promise<CtrTrainAppRes
   );
   const method = resolveMethod(o.method ?? 'full'); // unknown names fail before any work
   const graphs = method.sharing.requires.includes('interactions')
-    ? await fieldGraphs(data.schema, data.train, { method: method.name, keepFullBelow: o.keepFullBelow ?? DEFAULT_CTR_MODEL_OPTIONS.keepFullBelow })
+    ? await fieldGraphs(data.schema, data.train, {
+        method: method.name,
+        keepFullBelow: o.keepFullBelow ?? DEFAULT_CTR_MODEL_OPTIONS.keepFullBelow,
+      })
     : undefined;
   const epochs = o.epochs ?? DEFAULT_TRAIN_CTR_OPTIONS.epochs;
   const batch = o.batch ?? DEFAULT_TRAIN_CTR_OPTIONS.batchSize;

@@ -12,13 +12,13 @@ import {
   isSequenceFormat,
   isSequenceModelKind,
   openCtrData,
-  sequenceItemCounts,
   type SequenceInterestBlock,
   type SequenceModelKind,
+  sequenceItemCounts,
   trainCtr,
 } from '@compactrec/ctr';
-import type { AttentionNormalization, BehaviourFeedback, SdimPooling } from '@compactrec/sdim';
 import { resolveMethod } from '@compactrec/embedding';
+import type { AttentionNormalization, BehaviourFeedback, SdimPooling } from '@compactrec/sdim';
 import { initTf, type TfPreference } from '@compactrec/tf-backend';
 import type { ResultRecord } from './report.js';
 
@@ -170,7 +170,10 @@ export async function runCtrBench(options: CtrBenchOptions): Promise<ResultRecor
     if (graphMethod && !seqFormat) {
       graphs = await fieldGraphs(data.schema, data.train, { method: graphMethod.name, keepFullBelow: o.keepFullBelow });
     }
-    const itemCounts = needsCounts && seqFormat && data.sequence ? await sequenceItemCounts(data.train, data.sequence.numItems) : undefined;
+    const itemCounts =
+      needsCounts && seqFormat && data.sequence
+        ? await sequenceItemCounts(data.train, data.sequence.numItems)
+        : undefined;
     const totalSteps =
       data.train.numSamples !== undefined ? o.epochs * Math.ceil(data.train.numSamples / o.batchSize) : 0;
     for (const modelName of models) {
@@ -194,38 +197,46 @@ export async function runCtrBench(options: CtrBenchOptions): Promise<ResultRecor
         let model: CtrModel;
         let block: SequenceInterestBlock | null = null;
         try {
-        if (isSequenceModelKind(modelName)) {
-          const s = createSequenceCtrModel(
-            rt.tf,
-            data,
-            {
-              ...common,
-              model: modelName,
-              ...(o.shortLength !== undefined ? { shortLength: o.shortLength } : {}),
-              ...(o.numHashes !== undefined ? { numHashes: o.numHashes } : {}),
-              ...(o.bitsPerSignature !== undefined ? { bitsPerSignature: o.bitsPerSignature } : {}),
-              ...(o.attentionNormalization !== undefined ? { attentionNormalization: o.attentionNormalization } : {}),
-              ...(o.initItems !== undefined ? { initItems: o.initItems } : {}),
-              ...(o.sdimPooling !== undefined ? { sdimPooling: o.sdimPooling } : {}),
-              ...(o.interestDropout !== undefined ? { interestDropout: o.interestDropout } : {}),
-              ...(o.longGradientScale !== undefined ? { longGradientScale: o.longGradientScale } : {}),
-            },
-            { ...(counts ? { counts } : {}), ...(itemCounts ? { itemCounts } : {}) },
-          );
-          model = s.model;
-          block = s.block;
-        } else {
-          model = createCtrModel(
-            rt.tf,
-            data.schema,
-            { ...common, model: modelName },
-            { ...(counts ? { counts } : {}), ...(graphs ? { graphs } : {}) },
-          );
-        }
+          if (isSequenceModelKind(modelName)) {
+            const s = createSequenceCtrModel(
+              rt.tf,
+              data,
+              {
+                ...common,
+                model: modelName,
+                ...(o.shortLength !== undefined ? { shortLength: o.shortLength } : {}),
+                ...(o.numHashes !== undefined ? { numHashes: o.numHashes } : {}),
+                ...(o.bitsPerSignature !== undefined ? { bitsPerSignature: o.bitsPerSignature } : {}),
+                ...(o.attentionNormalization !== undefined ? { attentionNormalization: o.attentionNormalization } : {}),
+                ...(o.initItems !== undefined ? { initItems: o.initItems } : {}),
+                ...(o.sdimPooling !== undefined ? { sdimPooling: o.sdimPooling } : {}),
+                ...(o.interestDropout !== undefined ? { interestDropout: o.interestDropout } : {}),
+                ...(o.longGradientScale !== undefined ? { longGradientScale: o.longGradientScale } : {}),
+              },
+              { ...(counts ? { counts } : {}), ...(itemCounts ? { itemCounts } : {}) },
+            );
+            model = s.model;
+            block = s.block;
+          } else {
+            model = createCtrModel(
+              rt.tf,
+              data.schema,
+              { ...common, model: modelName },
+              { ...(counts ? { counts } : {}), ...(graphs ? { graphs } : {}) },
+            );
+          }
         } catch (err) {
           if (!(err instanceof BudgetError)) throw err;
           o.log(`[${tag}] does not fit the budget ${o.budget}: ${err.message}`);
-          records.push({ dataset: data.schema.name, model: modelName, method, budget, seed, fits: false, reason: err.message });
+          records.push({
+            dataset: data.schema.name,
+            model: modelName,
+            method,
+            budget,
+            seed,
+            fits: false,
+            reason: err.message,
+          });
           continue;
         }
         const fitSeconds = (performance.now() - tFit) / 1000;

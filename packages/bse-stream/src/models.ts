@@ -110,7 +110,8 @@ export async function loadCompressedModelVersion(
   }
   const bytes = arrays.items;
   const proj = arrays.projections;
-  if (!(bytes instanceof Uint8Array)) throw bad('items must be a Uint8Array (an embedded feature-embeddings checkpoint)');
+  if (!(bytes instanceof Uint8Array))
+    throw bad('items must be a Uint8Array (an embedded feature-embeddings checkpoint)');
   if (!(proj instanceof Float32Array)) throw bad('projections must be a Float32Array');
   const items = decodeFeatureEmbeddings(bytes, `${path}#items`).items;
   if (items === undefined) throw bad("the embedded checkpoint has no feature 'items'");

@@ -54,7 +54,11 @@ export interface FieldEmbeddingPlan {
  * reference, nor when the field has at most `keepFullBelow` IDs (compressing 7 weekdays into one
  * row only destroys the field).
  */
-export function isCompressedField(schema: CtrSchema, plan: Pick<FieldEmbeddingPlan, 'method' | 'keepFullBelow'>, f: number): boolean {
+export function isCompressedField(
+  schema: CtrSchema,
+  plan: Pick<FieldEmbeddingPlan, 'method' | 'keepFullBelow'>,
+  f: number,
+): boolean {
   return !resolveMethod(plan.method).uncompressed && schema.cardinalities[f]! > plan.keepFullBelow;
 }
 
@@ -68,7 +72,9 @@ function fitData(schema: CtrSchema, plan: FieldEmbeddingPlan, m: EmbeddingMethod
   const requires = m.sharing.requires;
   const counts = plan.counts?.[f];
   if (requires.includes('counts') && !counts) {
-    throw new InvalidArgumentError(`${where}: field '${schema.fieldNames[f]}' needs training counts; pass counts (data.counts())`);
+    throw new InvalidArgumentError(
+      `${where}: field '${schema.fieldNames[f]}' needs training counts; pass counts (data.counts())`,
+    );
   }
   const graph = plan.graphs?.[f] ?? null;
   if (requires.includes('interactions') && !graph) {
@@ -134,10 +140,7 @@ export function createFirstOrderEmbeddings(
   return fields.map((e, f) => {
     const mapper = summing(e.mapper);
     const K = mapper.codesPerId;
-    const std =
-      mapper.combine === 'mult'
-        ? plan.initStd ** (1 / K)
-        : plan.initStd / Math.sqrt(mapper.weights ? 1 : K);
+    const std = mapper.combine === 'mult' ? plan.initStd ** (1 / K) : plan.initStd / Math.sqrt(mapper.weights ? 1 : K);
     const storage = FLOAT32_STORAGE.create({
       rows: mapper.rows,
       rowDim: 1,

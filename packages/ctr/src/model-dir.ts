@@ -1,6 +1,5 @@
-import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { access, mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { access } from 'node:fs/promises';
 import {
   type CheckpointArray,
   type MapperSnapshot,
@@ -232,7 +231,8 @@ export async function loadCtrModel(tf: Tf, dir: string, options: LoadCtrModelOpt
     numDense: config.schema.numDense,
   };
   const F = schema.fieldNames.length;
-  const embeddings = config.version === 1 ? await loadVersion1Tables(dir, F, config.options.dim) : await loadEmbeddings(dir);
+  const embeddings =
+    config.version === 1 ? await loadVersion1Tables(dir, F, config.options.dim) : await loadEmbeddings(dir);
   const pick = (prefix: string): FeatureEmbedding[] => {
     if (!(`${prefix}/0` in embeddings)) return [];
     return Array.from({ length: F }, (_, f) => need(embeddings[`${prefix}/${f}`], `embedding ${prefix}/${f}`, dir));
@@ -261,7 +261,9 @@ async function loadEmbeddings(dir: string): Promise<Record<string, FeatureEmbedd
   try {
     await access(path);
   } catch {
-    throw new UsageError(`ctr/loadCtrModel: '${dir}' lacks ${CTR_MODEL_FILES.embeddings}; the model directory is damaged — re-train it`);
+    throw new UsageError(
+      `ctr/loadCtrModel: '${dir}' lacks ${CTR_MODEL_FILES.embeddings}; the model directory is damaged — re-train it`,
+    );
   }
   return loadFeatureEmbeddings(path);
 }

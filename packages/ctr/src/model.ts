@@ -267,7 +267,8 @@ export class CtrModel {
     }
     const need = (got: readonly FeatureEmbedding[], used: boolean, width: number, what: string): void => {
       if (!used) return;
-      if (got.length !== F) throw new InvalidArgumentError(`${where}: ${got.length} ${what} embeddings for ${F} fields`);
+      if (got.length !== F)
+        throw new InvalidArgumentError(`${where}: ${got.length} ${what} embeddings for ${F} fields`);
       got.forEach((e, f) => {
         if (e.dim !== width || e.numIds !== schema.cardinalities[f]) {
           throw new InvalidArgumentError(
@@ -484,8 +485,8 @@ export class CtrModel {
   /** Restores values captured by {@link captureState} (optimizer moments are kept as they are). */
   restoreState(s: CtrModelState): void {
     this.checkUsable('restoreState');
-    this.fields.forEach((e, f) => restoreStorage(e, s.tables[f] ?? null));
-    this.firstOrder.forEach((e, f) => restoreStorage(e, s.firstOrder[f] ?? null));
+    for (let f = 0; f < this.fields.length; f++) restoreStorage(this.fields[f]!, s.tables[f] ?? null);
+    for (let f = 0; f < this.firstOrder.length; f++) restoreStorage(this.firstOrder[f]!, s.firstOrder[f] ?? null);
     this.mappers.forEach((m, f) => {
       const w = s.weights[f];
       if (w && m.weights) m.weights.set(w);

@@ -1,4 +1,5 @@
 import { barChartSvg, runCtrBench, toMarkdown, writeResults } from '@compactrec/benchmarks';
+import type { QuantizeMode } from '@compactrec/core';
 import { InvalidArgumentError } from '@compactrec/core';
 import {
   CTR_DATA_FORMATS,
@@ -8,7 +9,6 @@ import {
   SEQUENCE_MODEL_KINDS,
   type SequenceModelKind,
 } from '@compactrec/ctr';
-import type { QuantizeMode } from '@compactrec/core';
 import type { TfPreference } from '@compactrec/tf-backend';
 import type { Command } from '../args.js';
 import { SEQUENCE_OPTIONS, SEQUENCE_TRAIN_OPTIONS, sequenceArgs } from './ctr.js';

@@ -12,9 +12,9 @@ import {
   type OpenCtrDataOptions,
   openCtrData,
   SEQUENCE_MODEL_KINDS,
-  sequenceItemCounts,
   type SequenceInterestBlockOptions,
   type SequenceModelKind,
+  sequenceItemCounts,
   trainCtr,
 } from '@compactrec/ctr';
 import { evaluateCtrApp, trainCtrApp } from '@compactrec/ctr-app';
@@ -155,7 +155,8 @@ async function trainSequence(a: Record<string, unknown>): Promise<number> {
   );
   const method = resolveMethod(a.method as string);
   const needsCounts = method.sharing.requires.includes('counts');
-  const itemCounts = needsCounts && data.sequence ? await sequenceItemCounts(data.train, data.sequence.numItems) : undefined;
+  const itemCounts =
+    needsCounts && data.sequence ? await sequenceItemCounts(data.train, data.sequence.numItems) : undefined;
   const { model: m, block } = createSequenceCtrModel(
     rt.tf,
     data,

@@ -16,7 +16,8 @@ export function captureStorage(e: FeatureEmbedding): Float32Array[] | null {
 export function restoreStorage(e: FeatureEmbedding, s: Float32Array[] | null): void {
   if (s === null) return;
   const v = e.storage.trainingView();
-  if (v === null) throw new InvalidArgumentError(`ctr/CtrModel.restoreState: the ${e.storage.kind} table is not training`);
+  if (v === null)
+    throw new InvalidArgumentError(`ctr/CtrModel.restoreState: the ${e.storage.kind} table is not training`);
   let i = 0;
   v.values.set(s[i++]!);
   if (v.quant?.forward) v.quant.forward.set(s[i++]!);

@@ -277,7 +277,9 @@ export class SequenceInterestBlock implements CtrInputBlock {
     const numIds = o.numItems + 1;
     const { itemCounts, itemExtra } = options;
     if (itemCounts !== undefined && itemCounts.length !== numIds) {
-      throw new InvalidArgumentError(`${where}: itemCounts has ${itemCounts.length} entries; need numItems + 1 = ${numIds}`);
+      throw new InvalidArgumentError(
+        `${where}: itemCounts has ${itemCounts.length} entries; need numItems + 1 = ${numIds}`,
+      );
     }
     if (itemMethod.sharing.requires.includes('interactions')) {
       throw new InvalidArgumentError(
@@ -285,18 +287,24 @@ export class SequenceInterestBlock implements CtrInputBlock {
       );
     }
     if (itemMethod.sharing.requires.includes('counts') && itemCounts === undefined) {
-      throw new InvalidArgumentError(`${where}: itemMethod '${o.itemMethod}' needs itemCounts (see sequenceItemCounts)`);
+      throw new InvalidArgumentError(
+        `${where}: itemMethod '${o.itemMethod}' needs itemCounts (see sequenceItemCounts)`,
+      );
     }
-    this.items = createFeatureEmbedding(itemMethod, { numIds, ...(itemCounts ? { counts: itemCounts } : {}) }, {
-      dim: o.dim,
-      budgetBytes: Math.floor(o.itemBudget * fullTableBytes(numIds, o.dim)),
-      seed: deriveSeed(o.seed, 'items'),
-      initStd: o.initStd,
-      totalSteps: o.totalSteps,
-      quantize: o.quantize,
-      optimizer: { lr: o.lr },
-      ...(itemExtra ? { extra: itemExtra } : {}),
-    });
+    this.items = createFeatureEmbedding(
+      itemMethod,
+      { numIds, ...(itemCounts ? { counts: itemCounts } : {}) },
+      {
+        dim: o.dim,
+        budgetBytes: Math.floor(o.itemBudget * fullTableBytes(numIds, o.dim)),
+        seed: deriveSeed(o.seed, 'items'),
+        initStd: o.initStd,
+        totalSteps: o.totalSteps,
+        quantize: o.quantize,
+        optimizer: { lr: o.lr },
+        ...(itemExtra ? { extra: itemExtra } : {}),
+      },
+    );
     if (initialTable !== undefined) {
       if (!(initialTable instanceof Float32Array) || initialTable.length !== (o.numItems + 1) * o.dim) {
         throw new InvalidArgumentError(
