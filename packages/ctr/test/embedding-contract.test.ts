@@ -67,10 +67,9 @@ async function roundTrip(method: string, quantize: 'after' | 'during'): Promise<
   expect(loaded.model.memory().embeddingBytes).toBe(m.memory().embeddingBytes);
   expect(loaded.config.fields[0]!.storage).toBe(m.fields[0]!.storage.kind);
   // The compressed fields' storage is the method's kind.
+  const parts = resolveMethod(method);
   expect(m.fields[0]!.storage.kind).toBe(
-    resolveMethod(method).storage.name === 'dsl' && resolveMethod(method).inner
-      ? `dsl+${resolveMethod(method).inner!.name}`
-      : resolveMethod(method).storage.name,
+    parts.inner ? `${parts.storage.name}+${parts.inner.name}` : parts.storage.name,
   );
   m.dispose();
   loaded.model.dispose();
@@ -164,7 +163,11 @@ describe('CTR models through the embedding contract', () => {
     // Rewrite it in the version-1 layout: tables.ckpt (float32 emb/<f>, first/<f>) + mappers.ckpt.
     const values = (e: (typeof m.fields)[number]): Float32Array => {
       const out = new Float32Array(e.storage.rows * e.storage.rowDim);
-      e.storage.gather(Int32Array.from({ length: e.storage.rows }, (_, r) => r), out, e.storage.rows);
+      e.storage.gather(
+        Int32Array.from({ length: e.storage.rows }, (_, r) => r),
+        out,
+        e.storage.rows,
+      );
       return out;
     };
     const tables: Record<string, Float32Array> = {};
