@@ -27,8 +27,10 @@ export interface FeatureEmbeddingOptions {
   readonly quantize?: QuantizeMode;
   /** Lazy-Adam settings of the storage. */
   readonly optimizer?: StorageOptimizerOptions;
-  /** Method-specific settings for the mapper and the storage (e.g. `{ combine: 'mult', dslUpdates: 30 }`). */
+  /** Settings of the sharing method (its mapper's `extra`, e.g. `{ combine: 'mult' }` for qr); methods reject unknown keys. */
   readonly extra?: Readonly<Record<string, number | string | boolean>>;
+  /** Settings of the storage kind (e.g. `{ dslUpdates: 30, dslGrowth: 'batch', dslPruneRate: 0.75 }`); unknown keys are ignored. */
+  readonly storageExtra?: Readonly<Record<string, number | string | boolean>>;
 }
 
 /** Defaults of {@link FeatureEmbeddingOptions}. */
@@ -114,7 +116,7 @@ export function createFeatureEmbedding(
     quantize: options.quantize ?? DEFAULT_FEATURE_EMBEDDING_OPTIONS.quantize,
     ...(m.inner ? { inner: m.inner } : {}),
     ...(options.optimizer ? { optimizer: options.optimizer } : {}),
-    ...(extra ? { extra } : {}),
+    ...(options.storageExtra ? { extra: options.storageExtra } : {}),
   });
   if (!m.uncompressed && storage.embeddingBytes > budget) {
     throw new BudgetError(`${where}: the storage holds ${storage.embeddingBytes} bytes, over the budget ${budget}`, {

@@ -1,5 +1,8 @@
 // BPR training of a two-tower (user, item) embedding model whose embeddings are composed from
 // hashed table rows (sum / mult / concat of K rows per ID, optional learnable per-ID weights).
+// The pieces live apart: side.h (composition and its backward pass), rowstep.h (the storage's row
+// step: Adam + low-precision / sparsity hooks), sampling.h (negatives); this file holds the MF
+// loop and LightGCN's hop-gradient estimators.
 // Mini-batch semantics match PyTorch MF-BPR with SparseAdam: all gradients of a batch are taken
 // at the same parameters, summed per row, then one lazy Adam step updates only the touched rows.
 // MF work per batch is O(batch × K × dim); nothing is O(table) per step. LightGCN mode also sends
@@ -9,197 +12,11 @@
 #include <vector>
 
 #include "kernels.h"
+#include "rowstep.h"
+#include "sampling.h"
+#include "side.h"
 
 namespace crn {
-
-enum Combine { SUM = 0, MULT = 1, CONCAT = 2 };
-
-struct Acc {
-  // De-duplicating gradient accumulator over `n` slots of `width` floats.
-  std::vector<int32_t> slot;
-  std::vector<int32_t> touched;
-  std::vector<float> grad;
-  int count = 0;
-  int width = 0;
-  void init(size_t n, int w, size_t cap) {
-    slot.assign(n, -1);
-    touched.resize(cap);
-    grad.resize(cap * (size_t)w);
-    width = w;
-    count = 0;
-  }
-  inline float* at(int32_t r) {
-    int32_t s = slot[r];
-    if (s < 0) {
-      s = count++;
-      slot[r] = s;
-      touched[s] = r;
-      std::memset(&grad[(size_t)s * width], 0, sizeof(float) * width);
-    }
-    return &grad[(size_t)s * width];
-  }
-  void reset() {
-    for (int s = 0; s < count; s++) slot[touched[s]] = -1;
-    count = 0;
-  }
-};
-
-struct Side {
-  const int32_t* codes;
-  int K;
-  int combine;
-  float* weights;  // [numIds × K] or null
-  bool learnW;
-  float* table;
-  size_t rows;
-  int rowDim;
-  float *m, *v;    // Adam moments of the table
-  float *wm, *wv;  // Adam moments of the weights
-  uint8_t* mask;   // DSL mask [rows × rowDim] or null
-  float* scores;   // DSL growth scores or null
-  size_t numIds;
-  Acc acc, wacc;
-
-  void parse(Args& a, const std::string& p, int dim) {
-    size_t n;
-    codes = a.array<int32_t>((p + "Codes").c_str(), &n, false, napi_int32_array);
-    K = (int)a.num((p + "K").c_str(), 1);
-    combine = (int)a.num((p + "Combine").c_str(), 0, true);
-    numIds = n / (size_t)K;
-    size_t wn;
-    weights = a.array<float>((p + "Weights").c_str(), &wn, true);
-    if (weights && wn != numIds * (size_t)K) throw ArgError{p + "Weights must have numIds × K values"};
-    learnW = weights && a.num((p + "LearnWeights").c_str(), 0, true) != 0;
-    size_t tn;
-    table = a.array<float>((p + "Table").c_str(), &tn);
-    rowDim = combine == CONCAT ? dim / K : dim;
-    if (combine == CONCAT && rowDim * K != dim) throw ArgError{p + ": concat needs dim divisible by K"};
-    rows = tn / (size_t)rowDim;
-    size_t mn, vn;
-    m = a.array<float>((p + "M").c_str(), &mn);
-    v = a.array<float>((p + "V").c_str(), &vn);
-    if (mn != tn || vn != tn) throw ArgError{p + "M/" + p + "V must match the table size"};
-    if (learnW) {
-      size_t a1, a2;
-      wm = a.array<float>((p + "WeightM").c_str(), &a1);
-      wv = a.array<float>((p + "WeightV").c_str(), &a2);
-      if (a1 != wn || a2 != wn) throw ArgError{p + "WeightM/V must match the weights"};
-    } else {
-      wm = wv = nullptr;
-    }
-    size_t kn;
-    mask = a.array<uint8_t>((p + "Mask").c_str(), &kn, true, napi_uint8_array);
-    if (mask && kn != tn) throw ArgError{p + "Mask must match the table size"};
-    scores = a.array<float>((p + "Scores").c_str(), &kn, true);
-    if (scores && kn != tn) throw ArgError{p + "Scores must match the table size"};
-    for (size_t j = 0; j < numIds * (size_t)K; j++) {
-      if (codes[j] < -1 || codes[j] >= (int32_t)rows) throw ArgError{p + "Codes holds a row outside the table"};
-    }
-  }
-
-  // e = composition of the rows of `id`.
-  inline void compose(int32_t id, float* e, int dim) const {
-    const int32_t* c = codes + (size_t)id * K;
-    const float* w = weights ? weights + (size_t)id * K : nullptr;
-    if (combine == SUM) {
-      for (int j = 0; j < dim; j++) e[j] = 0.f;
-      for (int k = 0; k < K; k++) {
-        if (c[k] < 0) continue;
-        const float* t = table + (size_t)c[k] * rowDim;
-        const float wk = w ? w[k] : 1.f;
-        for (int j = 0; j < dim; j++) e[j] += wk * t[j];
-      }
-    } else if (combine == MULT) {
-      for (int j = 0; j < dim; j++) e[j] = 1.f;
-      for (int k = 0; k < K; k++) {
-        const float* t = table + (size_t)c[k] * rowDim;
-        for (int j = 0; j < dim; j++) e[j] *= t[j];
-      }
-    } else {
-      for (int k = 0; k < K; k++) {
-        const float* t = table + (size_t)c[k] * rowDim;
-        for (int j = 0; j < rowDim; j++) e[k * rowDim + j] = t[j];
-      }
-    }
-  }
-
-  // Accumulates the gradient dE of the composed embedding of `id` into its rows (and weights).
-  inline void backward(int32_t id, const float* dE, int dim) {
-    const int32_t* c = codes + (size_t)id * K;
-    const float* w = weights ? weights + (size_t)id * K : nullptr;
-    if (combine == SUM) {
-      float* gw = learnW ? wacc.at(id) : nullptr;
-      for (int k = 0; k < K; k++) {
-        if (c[k] < 0) continue;
-        float* g = acc.at(c[k]);
-        const float wk = w ? w[k] : 1.f;
-        for (int j = 0; j < dim; j++) g[j] += wk * dE[j];
-        if (gw) {
-          const float* t = table + (size_t)c[k] * rowDim;
-          float s = 0.f;
-          for (int j = 0; j < dim; j++) s += dE[j] * t[j];
-          gw[k] += s;
-        }
-      }
-    } else if (combine == MULT) {
-      for (int k = 0; k < K; k++) {
-        float* g = acc.at(c[k]);
-        for (int j = 0; j < dim; j++) {
-          float p = dE[j];
-          for (int l = 0; l < K; l++)
-            if (l != k) p *= table[(size_t)c[l] * rowDim + j];
-          g[j] += p;
-        }
-      }
-    } else {
-      for (int k = 0; k < K; k++) {
-        float* g = acc.at(c[k]);
-        for (int j = 0; j < rowDim; j++) g[j] += dE[k * rowDim + j];
-      }
-    }
-  }
-};
-
-static void adamRows(float* W, float* M, float* V, Acc& acc, int width, float lr, float b1, float b2, float eps,
-                     double t, const uint8_t* mask, float* scores) {
-  const double c1 = 1.0 - std::pow((double)b1, t);
-  const double c2 = 1.0 - std::pow((double)b2, t);
-  const float stepSize = (float)(lr * std::sqrt(c2) / c1);
-  const float epsHat = (float)(eps * std::sqrt(c2));
-  for (int s = 0; s < acc.count; s++) {
-    const size_t o = (size_t)acc.touched[s] * width;
-    const float* g = &acc.grad[(size_t)s * width];
-    float* w = W + o;
-    float* m = M + o;
-    float* v = V + o;
-    for (int j = 0; j < width; j++) {
-      const float mj = b1 * m[j] + (1.f - b1) * g[j];
-      const float vj = b2 * v[j] + (1.f - b2) * g[j] * g[j];
-      m[j] = mj;
-      v[j] = vj;
-      w[j] -= stepSize * mj / (std::sqrt(vj) + epsHat);
-    }
-    if (scores) {
-      float* sc = scores + o;
-      for (int j = 0; j < width; j++) sc[j] += std::fabs(g[j]);
-    }
-    if (mask) {
-      const uint8_t* mk = mask + o;
-      for (int j = 0; j < width; j++) w[j] = mk[j] ? w[j] : 0.f;
-    }
-  }
-}
-
-// Whether the sorted run a[lo..hi) holds x.
-static inline bool contains(const int32_t* a, uint32_t lo, uint32_t hi, int32_t x) {
-  const uint32_t end = hi;
-  while (lo < hi) {
-    uint32_t mid = (lo + hi) >> 1;
-    if (a[mid] < x) lo = mid + 1;
-    else hi = mid;
-  }
-  return lo < end && a[lo] == x;
-}
 
 // Row r of y = A·x over the rows of x flagged `on` (others read as zero); whether any was. D > 0
 // fixes the width at compile time so the row sum stays in registers (d = 64 is the common case).
@@ -490,21 +307,15 @@ napi_value bprTrain(napi_env env, Args& a) {
     const float* s0 = S0 + (base + (size_t)id) * dim;
     for (int c = 0; c < dim; c++) fin[c] = h[c] + a0 * (ego[c] - s0[c]);
   };
-  // A uniform item outside the user's training items [lo, hi).
-  auto drawNegative = [&](uint32_t lo, uint32_t hi) -> int32_t {
-    if (hi - lo >= numItems) return (int32_t)rng.below(numItems);  // no true negative exists
-    int32_t j;
-    do j = (int32_t)rng.below(numItems);
-    while (contains(trainItems, lo, hi, j));
-    return j;
-  };
+  const NegativeSampler negatives{trainItems, numItems};
+  auto drawNegative = [&](uint32_t lo, uint32_t hi) -> int32_t { return negatives.draw(rng, lo, hi); };
   std::vector<float> candFin(dim);
   double lossSum = 0;
   size_t triples = 0;
   double t = state[0];
   auto adamSide = [&](Side& S, bool score) {
-    adamRows(S.table, S.m, S.v, S.acc, S.rowDim, lr, b1, b2, eps, t, S.mask, score ? S.scores : nullptr);
-    if (S.learnW) adamRows(S.weights, S.wm, S.wv, S.wacc, S.K, wlr, b1, b2, eps, t, nullptr, nullptr);
+    stepRows(S, stepParams(lr, b1, b2, eps, t, score));
+    if (S.learnW) adamPlain(S.weights, S.wm, S.wv, S.wacc, stepParams(wlr, b1, b2, eps, t, false));
   };
   const size_t numBatches = (end - start + B - 1) / B;
   size_t batchIdx = 0;
@@ -658,6 +469,7 @@ napi_value composeEmbeddings(napi_env env, Args& a) {
   S.numIds = n / (size_t)S.K;
   S.weights = a.array<float>("weights", &wn, true);
   S.table = a.array<float>("table", &tn);
+  S.read = S.table;
   S.rowDim = S.combine == CONCAT ? dim / S.K : dim;
   S.rows = tn / (size_t)S.rowDim;
   if (S.weights && wn != n) throw ArgError{"weights must have numIds × K values"};

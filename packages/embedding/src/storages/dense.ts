@@ -188,6 +188,7 @@ export class DenseStorage implements EmbeddingStorage {
         steps,
         stepM: new Float32Array(this.rows),
         stepV: new Float32Array(this.rows),
+        seed: this.seed,
       };
     } else if (this.format !== 'float32' && this.quantize === 'during') {
       const forward = new Float32Array(n);
@@ -208,6 +209,7 @@ export class DenseStorage implements EmbeddingStorage {
         steps: null,
         stepM: null,
         stepV: null,
+        seed: this.seed,
       };
     }
   }
@@ -317,7 +319,6 @@ export class DenseStorage implements EmbeddingStorage {
       beta2: this.hp.beta2,
       weightDecay: this.hp.weightDecay,
       t: this.t,
-      seed: this.seed,
       score: false,
     };
     for (let s = 0; s < p.count; s++) denseRowStep(view, this.rowDim, p.touched[s]!, p.grads, s * this.rowDim, params);
@@ -327,11 +328,6 @@ export class DenseStorage implements EmbeddingStorage {
   trainingView(): DenseTrainingView | null {
     if (this.values === null) return null;
     return { values: this.values, m: this.m!, v: this.v!, quant: this.quant, sparse: null };
-  }
-
-  /** Seed of the stochastic rounding the kernels must use for this storage. */
-  get roundingSeed(): number {
-    return this.seed;
   }
 
   afterKernelSteps(step: number): void {
