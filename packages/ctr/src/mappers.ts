@@ -103,8 +103,16 @@ export function createFieldEmbeddings(schema: CtrSchema, plan: FieldEmbeddingPla
     const compressed = isCompressedField(schema, plan, f);
     const method = compressed ? m : full;
     const numIds = schema.cardinalities[f]!;
+    const fit = fitData(schema, plan, method, f);
+    let extra = compressed ? plan.extra : undefined;
+    if (fit.interactions && fit.side && extra?.otherBudgetBytes === undefined) {
+      // Only this field's side of the clustering is used: target its own budget alone (the other
+      // side's limit = its full table, which never binds).
+      const other = fit.side === 'user' ? fit.interactions.numItems : fit.interactions.numUsers;
+      extra = { ...extra, otherBudgetBytes: fullTableBytes(other, plan.dim) };
+    }
     out.push(
-      createFeatureEmbedding(method, fitData(schema, plan, method, f), {
+      createFeatureEmbedding(method, fit, {
         dim: plan.dim,
         budgetBytes: Math.floor(plan.budget * fullTableBytes(numIds, plan.dim)),
         seed: deriveSeed(plan.seed, `field/${f}`),
@@ -112,7 +120,7 @@ export function createFieldEmbeddings(schema: CtrSchema, plan: FieldEmbeddingPla
         totalSteps: plan.totalSteps,
         quantize: plan.quantize,
         optimizer: plan.optimizer,
-        ...(plan.extra && compressed ? { extra: plan.extra } : {}),
+        ...(extra ? { extra } : {}),
       }),
     );
   }
@@ -162,6 +170,8 @@ export function createFirstOrderEmbeddings(
  * distinct (field value, anchor value) pairs of the positive training samples (all samples when
  * there is no positive one). Returns null per field kept full; all nulls when fewer than two
  * fields are compressed (then a graph method has nothing to cluster and fails with a clear error).
+ * `createFieldEmbeddings` targets each field's clustering at that field's own budget only (the
+ * other side's rows are not used), unless `extra.otherBudgetBytes` says otherwise.
  */
 export async function fieldGraphs(
   schema: CtrSchema,
@@ -196,7 +206,7 @@ export async function fieldGraphs(
     const x = toInteractions([...keys], schema.cardinalities[userField]!, cardA);
     out[f] = { interactions: x, side: f === anchor ? 'item' : 'user' };
   });
-  // One shared graph object per distinct user field, so the anchor and the second field reuse one clustering.
+  // The anchor's graph is the second field's (one graph object; each side targets its own clustering).
   const g2 = out[second]!;
   out[anchor] = { interactions: g2.interactions, side: 'item' };
   return out;

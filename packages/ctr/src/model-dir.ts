@@ -241,7 +241,9 @@ export async function loadCtrModel(tf: Tf, dir: string, options: LoadCtrModelOpt
     if (!(a instanceof Float32Array)) throw new UsageError(`ctr/loadCtrModel: '${dir}' lacks ${what}; re-train it`);
     return a.slice();
   };
-  const options2 = resolveCtrModelOptions(config.options);
+  // A loaded model serves (its storages are in served form), so a version-1 directory's row optimizer
+  // (sgd, adagrad…) does not matter; the storages know lazy Adam only.
+  const options2 = resolveCtrModelOptions({ ...config.options, sparseOptimizer: 'adam' });
   const model = new CtrModel(tf, schema, options2, {
     fields: pick('emb'),
     firstOrder: pick('first'),
