@@ -15,7 +15,11 @@ import {
   FLOAT32_STORAGE,
   resolveMethod,
 } from '@compactrec/embedding';
+import { GRAPHHASH_METHODS } from '@compactrec/graphhash';
 import type { CtrSchema, CtrSource, FieldCounts } from './schema.js';
+
+/** Sharing methods that read GraphHash's `extra` settings (`GraphHashExtra`, e.g. `otherBudgetBytes`). */
+const GRAPHHASH_SPECS: ReadonlySet<unknown> = new Set(Object.values(GRAPHHASH_METHODS));
 
 /** The bipartite graph a graph method (graphhash, lsh) fits one field on, and the field's side of it. */
 export interface FieldGraph {
@@ -105,9 +109,9 @@ export function createFieldEmbeddings(schema: CtrSchema, plan: FieldEmbeddingPla
     const numIds = schema.cardinalities[f]!;
     const fit = fitData(schema, plan, method, f);
     let extra = compressed ? plan.extra : undefined;
-    if (fit.interactions && fit.side && extra?.otherBudgetBytes === undefined) {
+    if (fit.interactions && fit.side && GRAPHHASH_SPECS.has(method.sharing) && extra?.otherBudgetBytes === undefined) {
       // Only this field's side of the clustering is used: target its own budget alone (the other
-      // side's limit = its full table, which never binds).
+      // side's limit = its full table, which never binds). GraphHash reads it from `extra`.
       const other = fit.side === 'user' ? fit.interactions.numItems : fit.interactions.numUsers;
       extra = { ...extra, otherBudgetBytes: fullTableBytes(other, plan.dim) };
     }
