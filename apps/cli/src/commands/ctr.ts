@@ -314,6 +314,7 @@ export const ctrTrainCommand: Command = {
           valid: { auc: r.valid.auc, logloss: r.valid.logloss },
           test: { auc: r.test.auc, logloss: r.test.logloss },
           memory: r.memory,
+          trainingMemory: r.trainingMemory,
           samplesPerSecond: Math.round(r.train.samplesPerSecond),
           files: r.files,
         },
