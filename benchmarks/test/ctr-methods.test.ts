@@ -1,4 +1,5 @@
 import { runCtrBench } from '@compactrec/benchmarks';
+import { DSL_STORAGE_NAME } from '@compactrec/dsl';
 import { describe, expect, it } from 'vitest';
 
 // The CTR harness fits every method it accepts through the embedding contract (graph methods on the
@@ -9,7 +10,7 @@ describe('runCtrBench with embedding-contract methods', () => {
     const records = await runCtrBench({
       data: 'fields=4,cardinality=400,trainRows=1024,validRows=128,testRows=128',
       format: 'synthetic',
-      methods: ['graphhash', 'dsl', 'double-frequency+int8', 'int8'],
+      methods: ['graphhash', DSL_STORAGE_NAME, 'double-frequency+int8', 'int8'],
       budget: 0.3,
       dim: 16,
       mlp: [8],
@@ -18,7 +19,7 @@ describe('runCtrBench with embedding-contract methods', () => {
       backend: 'cpu',
       log: () => {},
     });
-    expect(records.map((r) => r.method)).toEqual(['graphhash', 'dsl', 'double-frequency+int8', 'int8']);
+    expect(records.map((r) => r.method)).toEqual(['graphhash', DSL_STORAGE_NAME, 'double-frequency+int8', 'int8']);
     for (const r of records.slice(0, 3)) {
       expect(r.fits).toBe(true);
       expect(r.embeddingBytes as number).toBeLessThanOrEqual(r.budgetBytes as number);
