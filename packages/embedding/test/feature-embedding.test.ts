@@ -7,6 +7,7 @@ import {
   NotFoundError,
   UsageError,
 } from '@compactrec/core';
+import { DSL_STORAGE_NAME } from '@compactrec/dsl';
 import { describe, expect, it } from 'vitest';
 import {
   createFeatureEmbedding,
@@ -58,7 +59,7 @@ const COMPOSED = [
   'double-frequency+int4',
   'modulo+fp16',
   'qr+int8',
-  'dsl',
+  DSL_STORAGE_NAME,
   'dsl+int8',
   'dsl+fp16',
 ];
@@ -132,7 +133,7 @@ describe('composed budgets', () => {
         'double+fp16',
         'frequency+alpt8',
         'universal+int4',
-        'dsl',
+        DSL_STORAGE_NAME,
         'dsl+int8',
       ]) {
         const e = createFeatureEmbedding(m, itemFit, { dim: 64, budgetBytes: b, seed: 2, totalSteps: 100 });
@@ -191,7 +192,7 @@ describe('lookup during training', () => {
   });
 
   it('training lowers a squared loss through the generic path for every kind', () => {
-    for (const m of ['full', 'fp16', 'int8', 'int4', 'alpt8', 'dsl']) {
+    for (const m of ['full', 'fp16', 'int8', 'int4', 'alpt8', DSL_STORAGE_NAME]) {
       const e = createFeatureEmbedding(m, itemFit, {
         dim,
         budgetBytes: 0.6 * full,
