@@ -195,6 +195,20 @@ describe('MF-BPR over composed embeddings', () => {
     },
   );
 
+  for (const m of ['int8', 'alpt8', DSL_STORAGE_NAME]) {
+    it(`LightGCN trains ${m} through the kernel (2 threads), deterministically, well above random`, () => {
+      const run = () => {
+        const totalSteps = 4 * Math.ceil(data.train.items.length / 512);
+        const [u, i] = towers(m, 0.6, 'during', totalSteps);
+        return trainMfBpr(data, u, i, { model: 'lightgcn', epochs: 4, lr: 0.01, batchSize: 512, seed: 4, threads: 2 });
+      };
+      const a = run();
+      const b = run();
+      expect(a.final.recall).toBeGreaterThan(0.15);
+      expect(b.final.recall).toBe(a.final.recall);
+    });
+  }
+
   it('a storage without a dense training view is trained by the generic lookup/backward/step path', () => {
     const mk = (side: 'user' | 'item') => {
       const e = createFeatureEmbedding('int8', fit(side), { dim, budgetBytes: 1e9, seed: side === 'user' ? 1 : 2 });
