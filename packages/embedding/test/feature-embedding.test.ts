@@ -247,6 +247,37 @@ describe('save / load', () => {
     });
   }
 
+  it('a combine override (sum over a concat mapper, for 1-value first-order tables) survives save/load', () => {
+    const field = createFeatureEmbedding('qr+int8', itemFit, {
+      dim,
+      budgetBytes: Math.floor(0.6 * full),
+      seed: 3,
+      extra: { combine: 'concat' },
+    });
+    // The field's first-order table: same mapper, one value per row, rows summed.
+    const e = createFeatureEmbedding('qr+int8', itemFit, {
+      dim: 1,
+      budgetBytes: 9 * field.mapper.rows, // int8 at 1 value a row: 1 code + 8 bytes of scale and bias
+      seed: 4,
+      mapper: field.mapper,
+      combine: 'sum',
+    });
+    expect(e.mapper).toBe(field.mapper);
+    expect(e.mapper.combine).toBe('concat');
+    expect(e.combine).toBe('sum');
+    expect(e.rowDim).toBe(1);
+    train(e, 3);
+    e.finishTraining();
+    const ids = Int32Array.from({ length: 100 }, (_, j) => j);
+    const a = new Float32Array(100);
+    e.lookup(ids, a);
+    const back = decodeFeatureEmbeddings(encodeFeatureEmbeddings({ f: e }), 'combine').f!;
+    expect(back.combine).toBe('sum');
+    const b = new Float32Array(100);
+    back.lookup(ids, b);
+    expect(b).toEqual(a);
+  });
+
   it('serving int8 stays close to the float master it was quantized from', () => {
     const e = createFeatureEmbedding('int8', itemFit, { dim, budgetBytes: full, seed: 4 });
     train(e);
