@@ -7,6 +7,7 @@ import {
   NotFoundError,
   UsageError,
 } from '@compactrec/core';
+import { DSL_STORAGE_NAME } from '@compactrec/dsl';
 import { describe, expect, it } from 'vitest';
 import {
   createFeatureEmbedding,
@@ -58,7 +59,7 @@ const COMPOSED = [
   'double-frequency+int4',
   'modulo+fp16',
   'qr+int8',
-  'dsl',
+  DSL_STORAGE_NAME,
   'dsl+int8',
   'dsl+fp16',
 ];
@@ -132,7 +133,7 @@ describe('composed budgets', () => {
         'double+fp16',
         'frequency+alpt8',
         'universal+int4',
-        'dsl',
+        DSL_STORAGE_NAME,
         'dsl+int8',
       ]) {
         const e = createFeatureEmbedding(m, itemFit, { dim: 64, budgetBytes: b, seed: 2, totalSteps: 100 });
@@ -191,7 +192,7 @@ describe('lookup during training', () => {
   });
 
   it('training lowers a squared loss through the generic path for every kind', () => {
-    for (const m of ['full', 'fp16', 'int8', 'int4', 'alpt8', 'dsl']) {
+    for (const m of ['full', 'fp16', 'int8', 'int4', 'alpt8', DSL_STORAGE_NAME]) {
       const e = createFeatureEmbedding(m, itemFit, {
         dim,
         budgetBytes: 0.6 * full,
@@ -220,6 +221,54 @@ describe('lookup during training', () => {
   });
 });
 
+describe(`${DSL_STORAGE_NAME} trained in its sparse form`, () => {
+  const sparseExtra = { dslTraining: 'sparse' };
+  for (const m of [DSL_STORAGE_NAME, `${DSL_STORAGE_NAME}+int8`]) {
+    it(`${m}: same served size as dense training, less training memory, learns, and saves/loads identically`, () => {
+      const b = Math.floor(0.3 * fullTableBytes(itemFit.numIds, 64));
+      const opts = { dim: 64, budgetBytes: b, seed: 6, totalSteps: 60, optimizer: { lr: 0.01 } };
+      const dense = createFeatureEmbedding(m, itemFit, opts);
+      const sparse = createFeatureEmbedding(m, itemFit, { ...opts, storageExtra: sparseExtra });
+      expect(sparse.storage.trainingView()).toBeNull();
+      expect(sparse.embeddingBytes).toBe(dense.embeddingBytes);
+      const denseTotal = dense.optimizerBytes + dense.trainingBytes;
+      const sparseTotal = sparse.optimizerBytes + sparse.trainingBytes;
+      // Adam moments only for the active weights: 2 × 4 bytes × nnz, against 2 × 4 × rows × dim dense.
+      const nnz = Number(sparse.storage.params['nnz']);
+      expect(nnz).toBe(Number(dense.storage.params['nnz']));
+      expect(sparse.optimizerBytes).toBe(8 * nnz);
+      expect(dense.optimizerBytes).toBe(8 * itemFit.numIds * 64);
+      expect(sparseTotal).toBeLessThan(denseTotal);
+      const ids = Int32Array.from({ length: 64 }, (_, j) => j);
+      const out = new Float32Array(64 * 64);
+      const loss = (): number => {
+        sparse.lookup(ids, out);
+        let s = 0;
+        for (let i = 0; i < out.length; i++) s += (out[i]! - 0.05) ** 2;
+        return s;
+      };
+      const before = loss();
+      const grad = new Float32Array(out.length);
+      for (let s = 0; s < 60; s++) {
+        sparse.lookup(ids, out);
+        for (let i = 0; i < out.length; i++) grad[i] = 2 * (out[i]! - 0.05);
+        sparse.backward(ids, grad);
+        sparse.step();
+      }
+      expect(loss()).toBeLessThan(0.7 * before);
+      sparse.finishTraining();
+      expect(sparse.embeddingBytes).toBeLessThanOrEqual(b);
+      const all = Int32Array.from({ length: itemFit.numIds }, (_, j) => j);
+      const a = new Float32Array(all.length * 64);
+      sparse.lookup(all, a);
+      const back = decodeFeatureEmbeddings(encodeFeatureEmbeddings({ f: sparse }), 'sparse').f!;
+      const c = new Float32Array(all.length * 64);
+      back.lookup(all, c);
+      expect(c).toEqual(a);
+    });
+  }
+});
+
 describe('save / load', () => {
   for (const m of ['full', ...COMPOSED]) {
     it(`${m}: the loaded embedding looks up exactly what the trained one serves`, () => {
@@ -245,6 +294,37 @@ describe('save / load', () => {
       expect(() => back.storage.accumulate(0, new Float32Array(dim), 0, 1)).toThrow(UsageError);
     });
   }
+
+  it('a combine override (sum over a concat mapper, for 1-value first-order tables) survives save/load', () => {
+    const field = createFeatureEmbedding('qr+int8', itemFit, {
+      dim,
+      budgetBytes: Math.floor(0.6 * full),
+      seed: 3,
+      extra: { combine: 'concat' },
+    });
+    // The field's first-order table: same mapper, one value per row, rows summed.
+    const e = createFeatureEmbedding('qr+int8', itemFit, {
+      dim: 1,
+      budgetBytes: 9 * field.mapper.rows, // int8 at 1 value a row: 1 code + 8 bytes of scale and bias
+      seed: 4,
+      mapper: field.mapper,
+      combine: 'sum',
+    });
+    expect(e.mapper).toBe(field.mapper);
+    expect(e.mapper.combine).toBe('concat');
+    expect(e.combine).toBe('sum');
+    expect(e.rowDim).toBe(1);
+    train(e, 3);
+    e.finishTraining();
+    const ids = Int32Array.from({ length: 100 }, (_, j) => j);
+    const a = new Float32Array(100);
+    e.lookup(ids, a);
+    const back = decodeFeatureEmbeddings(encodeFeatureEmbeddings({ f: e }), 'combine').f!;
+    expect(back.combine).toBe('sum');
+    const b = new Float32Array(100);
+    back.lookup(ids, b);
+    expect(b).toEqual(a);
+  });
 
   it('serving int8 stays close to the float master it was quantized from', () => {
     const e = createFeatureEmbedding('int8', itemFit, { dim, budgetBytes: full, seed: 4 });

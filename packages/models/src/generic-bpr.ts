@@ -1,7 +1,7 @@
 import { type RetrievalDataset, Rng, UsageError } from '@compactrec/core';
 import { evaluateFullRanking, type RetrievalMetrics } from './eval.js';
 import type { DEFAULT_MF_BPR_OPTIONS, MfBprOptions, MfBprResult } from './mf.js';
-import { prepareBprData } from './mf.js';
+import { lrScale, prepareBprData } from './mf.js';
 import type { Tower } from './tower.js';
 
 type Resolved = typeof DEFAULT_MF_BPR_OPTIONS & { weightLr: number } & Pick<MfBprOptions, 'onEpoch'>;
@@ -64,6 +64,10 @@ export function trainGenericBpr(data: RetrievalDataset, user: Tower, item: Tower
     let lossSum = 0;
     for (let pos = 0; pos < n; pos += B) {
       const nb = Math.min(B, n - pos);
+      // The storages own their optimizers: the run's learning rate (and schedule) is set on them.
+      const lr = o.lr * lrScale(o.lrSchedule, o.lrFinal, (epoch - 1 + pos / n) / o.epochs);
+      user.embedding.storage.lr = lr;
+      item.embedding.storage.lr = lr;
       for (let b = 0; b < nb; b++) {
         const p = perm[pos + b]!;
         const u = bpr.pairUsers[p]!;

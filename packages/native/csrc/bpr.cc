@@ -1,8 +1,8 @@
 // BPR training of a two-tower (user, item) embedding model whose embeddings are composed from
 // hashed table rows (sum / mult / concat of K rows per ID, optional learnable per-ID weights).
 // The pieces live apart: side.h (composition and its backward pass), rowstep.h (the storage's row
-// step: Adam + low-precision / sparsity hooks), sampling.h (negatives); this file holds the MF
-// loop and LightGCN's hop-gradient estimators.
+// step: Adam + low-precision / sparsity hooks), sampling.h (negatives), lightgcn_hops.h (LightGCN's
+// hop-gradient estimators); this file holds argument parsing and the batch loop.
 // Mini-batch semantics match PyTorch MF-BPR with SparseAdam: all gradients of a batch are taken
 // at the same parameters, summed per row, then one lazy Adam step updates only the touched rows.
 // MF work per batch is O(batch × K × dim); nothing is O(table) per step. LightGCN mode also sends
@@ -12,34 +12,12 @@
 #include <vector>
 
 #include "kernels.h"
+#include "lightgcn_hops.h"
 #include "rowstep.h"
 #include "sampling.h"
 #include "side.h"
 
 namespace crn {
-
-// Row r of y = A·x over the rows of x flagged `on` (others read as zero); whether any was. D > 0
-// fixes the width at compile time so the row sum stays in registers (d = 64 is the common case).
-template <int D>
-static inline bool gatherRow(const uint32_t* off, const int32_t* idx, const float* val, size_t r,
-                             const float* __restrict x, const uint8_t* on, float* __restrict y, int dim) {
-  const int n = D > 0 ? D : dim;
-  float acc[D > 0 ? D : 1];
-  float* __restrict s = D > 0 ? acc : y;
-  for (int c = 0; c < n; c++) s[c] = 0.f;
-  bool any = false;
-  for (uint32_t e = off[r]; e < off[r + 1]; e++) {
-    const int32_t k = idx[e];
-    if (!on[k]) continue;
-    any = true;
-    const float* __restrict q = x + (size_t)k * n;
-    const float v = val[e];
-    for (int c = 0; c < n; c++) s[c] += v * q[c];
-  }
-  if (D > 0)
-    for (int c = 0; c < n; c++) y[c] = s[c];
-  return any;
-}
 
 static inline float dot(const float* a, const float* b, int dim) {
   float s = 0.f;
@@ -143,8 +121,6 @@ napi_value bprTrain(napi_env env, Args& a) {
   const size_t cap = hop ? std::max(U.rows, I.rows) : (size_t)B * 3 * 4;
   U.acc.init(U.rows, U.rowDim, std::min(cap, U.rows));
   I.acc.init(I.rows, I.rowDim, std::min(cap, I.rows));
-  Acc gnode;  // per-node gradient of the final embeddings of this batch (aggregate mode)
-  if (hop && aggregate) gnode.init(numNodes, dim, numNodes);
   if (U.learnW) U.wacc.init(U.numIds, U.K, std::min(cap, U.numIds));
   if (I.learnW) I.wacc.init(I.numIds, I.K, std::min(cap, I.numIds));
 
@@ -152,65 +128,19 @@ napi_value bprTrain(napi_env env, Args& a) {
   // Ego (layer-0) embeddings of the batch, kept apart from the scored ones in LightGCN mode.
   std::vector<float> xu(H ? (size_t)B * dim : 0), xi(H ? (size_t)B * dim : 0), xj(H ? (size_t)B * dim : 0);
   std::vector<int32_t> bu(B), bi(B), bj(B);
-  // Send a node's final-embedding gradient g through Â (weight a1) and Â², Â³, Â⁴ (sampled walks)
-  // to the layer-0 rows of its neighbours. 1-hop rows are on the other side (user → item rows,
-  // item → user rows), 2-hop rows on the node's own side, and so on alternately.
-  auto oneHop = [&](size_t node, const float* g, Rng& r, float* buf) {
-    const bool isUser = node < U.numIds;
-    const uint32_t lo = gOff[node], hi = gOff[node + 1], deg = hi - lo;
-    Side& other = isUser ? I : U;
-    const size_t base = isUser ? U.numIds : 0;
-    if (maxNb == 0 || deg <= maxNb) {
-      for (uint32_t e = lo; e < hi; e++) {
-        const float w = a1 * gVal[e];
-        for (int c = 0; c < dim; c++) buf[c] = w * g[c];
-        other.backward((int32_t)(gIdx[e] - base), buf, dim);
-      }
-    } else {
-      // Unbiased sampled estimate of the neighbour sum: maxNb draws scaled by deg / maxNb.
-      const float scale = (float)deg / (float)maxNb;
-      for (uint32_t s = 0; s < maxNb; s++) {
-        const uint32_t e = lo + r.below(deg);
-        const float w = a1 * gVal[e] * scale;
-        for (int c = 0; c < dim; c++) buf[c] = w * g[c];
-        other.backward((int32_t)(gIdx[e] - base), buf, dim);
-      }
-    }
-  };
-  // The h-hop term (h = 2..4): a walk x → … → z of h uniform steps from the node estimates
-  // (Â^h)_{zx} by Π Â_e·deg_e; an even h lands on the node's own side, an odd h on the other.
-  auto longHops = [&](size_t node, int h, const float* g, Rng& r, float* buf) {
-    const uint32_t deg0 = gOff[node + 1] - gOff[node];
-    if (aHop[h] == 0.f || twoHop == 0 || deg0 == 0) return;
-    const bool landsOnUsers = (node < U.numIds) == (h % 2 == 0);
-    Side& dest = landsOnUsers ? U : I;
-    const size_t destBase = landsOnUsers ? 0 : U.numIds;
-    for (uint32_t s = 0; s < twoHop; s++) {
-      size_t v = node;
-      float w = aHop[h] / (float)twoHop;
-      for (int step = 0; step < h; step++) {
-        const uint32_t lo = gOff[v], deg = gOff[v + 1] - lo;
-        const uint32_t e = lo + r.below(deg);
-        w *= gVal[e] * (float)deg;
-        v = (size_t)gIdx[e];
-      }
-      for (int c = 0; c < dim; c++) buf[c] = w * g[c];
-      dest.backward((int32_t)(v - destBase), buf, dim);
-    }
-  };
-  // Terms that land on the node's own side (even hops) or on the other side (1 and odd hops).
-  auto sameSideHops = [&](size_t node, const float* g, Rng& r, float* buf) {
-    longHops(node, 2, g, r, buf);
-    longHops(node, 4, g, r, buf);
-  };
-  auto otherSideHops = [&](size_t node, const float* g, Rng& r, float* buf) {
-    oneHop(node, g, r, buf);
-    longHops(node, 3, g, r, buf);
-  };
+  // LightGCN's hop-gradient estimators (lightgcn_hops.h): where a node's final-embedding gradient
+  // goes beyond the node itself.
+  HopGradients hops{U, I, dim, numNodes, gOff, gIdx, gVal, a1, {aHop[0], aHop[1], aHop[2], aHop[3], aHop[4]}, maxNb, twoHop};
+  if (hop && aggregate) hops.gnode.init(numNodes, dim, numNodes);
+  if (exact) hops.initExact();
+  Acc& gnode = hops.gnode;
+  const int maxHop = hops.maxHop;
   auto scatterNeighbours = [&](size_t node, const float* g) {
-    sameSideHops(node, g, rng, d.data());
-    otherSideHops(node, g, rng, d.data());
+    hops.sameSideHops(node, g, rng, d.data());
+    hops.otherSideHops(node, g, rng, d.data());
   };
+  auto scatterSide = [&](bool toUsers, Rng& r, float* buf) { hops.scatterSide(toUsers, r, buf); };
+  auto exactLevel = [&](int h, bool toUsers, float* buf) { hops.exactLevel(h, toUsers, buf); };
   // Aggregate mode on 2 threads: one thread writes only user rows, the other only item rows (the
   // sides' accumulators are disjoint, so no locks). Each has its own generator, split off the
   // call's starting state without advancing the main stream, so negative sampling is the same
@@ -223,78 +153,6 @@ napi_value bprTrain(napi_env env, Args& a) {
     ru.next();
     ri.next();
   }
-  auto scatterSide = [&](bool toUsers, Rng& r, float* buf) {
-    for (int s = 0; s < gnode.count; s++) {
-      const size_t node = (size_t)gnode.touched[s];
-      const float* g = &gnode.grad[(size_t)s * dim];
-      const bool isUser = node < U.numIds;
-      if (isUser == toUsers) sameSideHops(node, g, r, buf);
-      else otherSideHops(node, g, r, buf);
-    }
-  };
-  // Exact mode: two node-indexed level buffers (level h lives in buffer h & 1) with their
-  // "holds a value" flags, and the level-1 touched list per side (0 users, 1 items).
-  int maxHop = 1;
-  for (int h = 2; h <= 4; h++)
-    if (aHop[h] != 0.f) maxHop = h;
-  std::vector<float> P[2];
-  std::vector<uint8_t> on[2];
-  std::vector<int32_t> touched1[2];
-  if (exact) {
-    P[1].resize(numNodes * (size_t)dim);
-    on[1].assign(numNodes, 0);
-    if (maxHop >= 2) {
-      P[0].resize(numNodes * (size_t)dim);
-      on[0].assign(numNodes, 0);
-    }
-  }
-  // One hop level for the nodes of one side (users if toUsers); reads only the previous level's
-  // other side, writes only this side's level rows and this side's table accumulators.
-  auto exactLevel = [&](int h, bool toUsers, float* buf) {
-    Side& S = toUsers ? U : I;
-    const size_t lo = toUsers ? 0 : U.numIds, hi = toUsers ? U.numIds : numNodes;
-    float* out = P[h & 1].data();
-    uint8_t* onOut = on[h & 1].data();
-    const float w = h == 1 ? a1 : aHop[h];
-    if (h == 1) {
-      std::vector<int32_t>& list = touched1[toUsers ? 0 : 1];
-      list.clear();
-      std::memset(onOut + lo, 0, hi - lo);
-      for (int s = 0; s < gnode.count; s++) {
-        const size_t node = (size_t)gnode.touched[s];
-        if ((node < U.numIds) == toUsers) continue;
-        const float* g = &gnode.grad[(size_t)s * dim];
-        for (uint32_t e = gOff[node]; e < gOff[node + 1]; e++) {
-          const int32_t x = gIdx[e];
-          float* __restrict p = out + (size_t)x * dim;
-          if (!onOut[x]) {
-            onOut[x] = 1;
-            std::memset(p, 0, sizeof(float) * dim);
-            list.push_back(x);
-          }
-          const float v = gVal[e];
-          for (int c = 0; c < dim; c++) p[c] += v * g[c];
-        }
-      }
-      for (const int32_t x : list) {
-        const float* p = out + (size_t)x * dim;
-        for (int c = 0; c < dim; c++) buf[c] = w * p[c];
-        S.backward((int32_t)(x - lo), buf, dim);
-      }
-      return;
-    }
-    const float* in = P[(h - 1) & 1].data();
-    const uint8_t* onIn = on[(h - 1) & 1].data();
-    for (size_t x = lo; x < hi; x++) {
-      float* p = out + x * dim;
-      const bool any = dim == 64 ? gatherRow<64>(gOff, gIdx, gVal, x, in, onIn, p, dim)
-                                 : gatherRow<0>(gOff, gIdx, gVal, x, in, onIn, p, dim);
-      onOut[x] = any;
-      if (!any || w == 0.f) continue;
-      for (int c = 0; c < dim; c++) buf[c] = w * p[c];
-      S.backward((int32_t)(x - lo), buf, dim);
-    }
-  };
   // The embedding a triple scores with: composed rows (MF), or in LightGCN mode the stale final
   // embedding plus the live change of its layer-0 part (ego, kept for the gradient).
   auto embed = [&](const Side& S, size_t base, int32_t id, float* ego, float* fin) {

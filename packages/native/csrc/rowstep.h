@@ -102,42 +102,50 @@ static inline StepParams stepParams(float lr, float b1, float b2, float eps, dou
 static void stepRows(Side& S, const StepParams& p) {
   const int width = S.rowDim;
   const uint32_t tt = (uint32_t)p.t;
+  // Locals, not reads through `p`/`S`: the row writes below could alias them and block vectorization.
+  const float b1 = p.b1, b2 = p.b2, stepSize = p.stepSize, epsHat = p.epsHat;
+  float* const W = S.table;
+  float* const M = S.m;
+  float* const V = S.v;
+  const uint8_t* const mask = S.mask;
+  float* const scores = p.score ? S.scores : nullptr;
+  const int quantMode = S.quantMode;
   for (int s = 0; s < S.acc.count; s++) {
     const int32_t r = S.acc.touched[s];
     const size_t o = (size_t)r * width;
-    const float* g = &S.acc.grad[(size_t)s * width];
-    float* w = S.table + o;
-    if (S.quantMode == QUANT_ALPT) {
+    const float* __restrict g = &S.acc.grad[(size_t)s * width];
+    float* __restrict w = W + o;
+    if (quantMode == QUANT_ALPT) {
       const float step = S.steps[r];
       float gs = 0.f;
       for (int j = 0; j < width; j++) gs += g[j] * std::nearbyint(w[j] / step);
-      const float mS = p.b1 * S.stepM[r] + (1.f - p.b1) * gs;
-      const float vS = p.b2 * S.stepV[r] + (1.f - p.b2) * gs * gs;
+      const float mS = b1 * S.stepM[r] + (1.f - b1) * gs;
+      const float vS = b2 * S.stepV[r] + (1.f - b2) * gs * gs;
       S.stepM[r] = mS;
       S.stepV[r] = vS;
-      const float ns = step - p.stepSize * mS / (std::sqrt(vS) + p.epsHat);
+      const float ns = step - stepSize * mS / (std::sqrt(vS) + epsHat);
       S.steps[r] = ns > 1e-8f ? ns : 1e-8f;
     }
-    float* m = S.m + o;
-    float* v = S.v + o;
+    float* __restrict m = M + o;
+    float* __restrict v = V + o;
     for (int j = 0; j < width; j++) {
-      const float mj = p.b1 * m[j] + (1.f - p.b1) * g[j];
-      const float vj = p.b2 * v[j] + (1.f - p.b2) * g[j] * g[j];
+      const float mj = b1 * m[j] + (1.f - b1) * g[j];
+      const float vj = b2 * v[j] + (1.f - b2) * g[j] * g[j];
       m[j] = mj;
       v[j] = vj;
-      w[j] -= p.stepSize * mj / (std::sqrt(vj) + p.epsHat);
+      w[j] -= stepSize * mj / (std::sqrt(vj) + epsHat);
     }
-    if (S.scores && p.score) {
-      float* sc = S.scores + o;
+    if (scores) {
+      float* sc = scores + o;
       for (int j = 0; j < width; j++) sc[j] += std::fabs(g[j]);
     }
-    if (S.mask) {
-      const uint8_t* mk = S.mask + o;
+    if (mask) {
+      const uint8_t* mk = mask + o;
       for (int j = 0; j < width; j++) w[j] = mk[j] ? w[j] : 0.f;
     }
-    if (S.quantMode == QUANT_STE) {
+    if (quantMode == QUANT_STE) {
       fakeQuantRow(w, width, S.quantBits, S.forward + o);
-    } else if (S.quantMode == QUANT_ALPT) {
+    } else if (quantMode == QUANT_ALPT) {
       const float step = S.steps[r];
       const double inv = 1.0 / (double)step;
       const int qmax = (1 << (S.quantBits - 1)) - 1, qmin = -(1 << (S.quantBits - 1));
@@ -153,15 +161,16 @@ static void stepRows(Side& S, const StepParams& p) {
 // Plain lazy Adam over the touched entries of an accumulator (learnable per-ID weights).
 static void adamPlain(float* W, float* M, float* V, Acc& acc, const StepParams& p) {
   const int width = acc.width;
+  const float b1 = p.b1, b2 = p.b2, stepSize = p.stepSize, epsHat = p.epsHat;
   for (int s = 0; s < acc.count; s++) {
     const size_t o = (size_t)acc.touched[s] * width;
     const float* g = &acc.grad[(size_t)s * width];
     for (int j = 0; j < width; j++) {
-      const float mj = p.b1 * M[o + j] + (1.f - p.b1) * g[j];
-      const float vj = p.b2 * V[o + j] + (1.f - p.b2) * g[j] * g[j];
+      const float mj = b1 * M[o + j] + (1.f - b1) * g[j];
+      const float vj = b2 * V[o + j] + (1.f - b2) * g[j] * g[j];
       M[o + j] = mj;
       V[o + j] = vj;
-      W[o + j] -= p.stepSize * mj / (std::sqrt(vj) + p.epsHat);
+      W[o + j] -= stepSize * mj / (std::sqrt(vj) + epsHat);
     }
   }
 }

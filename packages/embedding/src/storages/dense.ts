@@ -61,6 +61,16 @@ function rowBytes(format: DenseFormat, bits: number, rowDim: number): number {
   }
 }
 
+let HALF_TABLE: Float32Array | null = null;
+/** Every fp16 bit pattern's float32 value (256 KiB, built on first fp16 lookup): decoding is one load. */
+function halfTable(): Float32Array {
+  if (HALF_TABLE === null) {
+    HALF_TABLE = new Float32Array(65536);
+    for (let h = 0; h < 65536; h++) HALF_TABLE[h] = f16ToF32(h);
+  }
+  return HALF_TABLE;
+}
+
 /** Growable de-duplicating gradient buffer for the generic path (allocated on first use). */
 class PendingGrads {
   slot: Int32Array;
@@ -269,18 +279,24 @@ export class DenseStorage implements EmbeddingStorage {
   /** Row r as float32 into out[o ..): what the model computes with. */
   private readRow(r: number, out: Float32Array, o: number): void {
     const d = this.rowDim;
+    const base = r * d;
     if (this.values !== null) {
       const src = this.quant?.forward ?? this.values;
-      for (let c = 0; c < d; c++) out[o + c] = src[r * d + c]!;
+      for (let c = 0; c < d; c++) out[o + c] = src[base + c]!;
       return;
     }
     switch (this.format) {
-      case 'float32':
-        for (let c = 0; c < d; c++) out[o + c] = this.f32![r * d + c]!;
+      case 'float32': {
+        const src = this.f32!;
+        for (let c = 0; c < d; c++) out[o + c] = src[base + c]!;
         return;
-      case 'fp16':
-        for (let c = 0; c < d; c++) out[o + c] = f16ToF32(this.half![r * d + c]!);
+      }
+      case 'fp16': {
+        const h = this.half!;
+        const lut = halfTable();
+        for (let c = 0; c < d; c++) out[o + c] = lut[h[base + c]!]!;
         return;
+      }
       case 'rowwise':
         dequantizeRow(this.codes!, r * codeBytesPerRow(d, this.bits), d, this.bits, this.scaleBias!, r, out, o);
         return;
