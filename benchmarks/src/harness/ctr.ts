@@ -88,8 +88,10 @@ export interface CtrBenchOptions {
   maxRows?: number;
   /** tfjs backend. @default 'auto' */
   backend?: TfPreference;
-  /** Method-specific settings passed to every mapper. */
+  /** Settings of the sharing method passed to every mapper. */
   extra?: Readonly<Record<string, number | string | boolean>>;
+  /** Settings of the storage kind passed to every table (e.g. `{ dslUpdates: 30 }`). */
+  storageExtra?: Readonly<Record<string, number | string | boolean>>;
   /** Progress sink. @default stderr */
   log?: (line: string) => void;
 }
@@ -192,6 +194,7 @@ export async function runCtrBench(options: CtrBenchOptions): Promise<ResultRecor
           seed,
           keepFullBelow: o.keepFullBelow,
           ...(o.extra ? { extra: o.extra } : {}),
+          ...(o.storageExtra ? { storageExtra: o.storageExtra } : {}),
         };
         const tag = `${modelName}/${method}/seed ${seed}`;
         let model: CtrModel;

@@ -1,7 +1,6 @@
 import {
   deriveSeed,
   fullTableBytes,
-  type IdMapper,
   type Interactions,
   InvalidArgumentError,
   type MapperFitData,
@@ -37,8 +36,10 @@ export interface FieldEmbeddingPlan {
   readonly seed: number;
   /** Fields with at most this many IDs keep a full float32 table. */
   readonly keepFullBelow: number;
-  /** Method-specific settings (e.g. `{ combine: 'sum' }` for qr, `{ dslUpdates: 30 }`). */
+  /** Settings of the sharing method (its mapper's `extra`, e.g. `{ combine: 'sum' }` for qr). */
   readonly extra?: Readonly<Record<string, number | string | boolean>>;
+  /** Settings of the storage kind (e.g. `{ dslUpdates: 30 }`); unknown keys are ignored. */
+  readonly storageExtra?: Readonly<Record<string, number | string | boolean>>;
   /** Training counts per field (frequency methods). */
   readonly counts?: FieldCounts;
   /** Per field, the graph a graph method fits on (see {@link fieldGraphs}); null = none. */
@@ -125,19 +126,11 @@ export function createFieldEmbeddings(schema: CtrSchema, plan: FieldEmbeddingPla
         quantize: plan.quantize,
         optimizer: plan.optimizer,
         ...(extra ? { extra } : {}),
+        ...(plan.storageExtra && compressed ? { storageExtra: plan.storageExtra } : {}),
       }),
     );
   }
   return out;
-}
-
-/** `mapper` with a `sum` composition (a 1-dim table cannot split one value into `concat` parts). */
-function summing(mapper: IdMapper): IdMapper {
-  if (mapper.combine !== 'concat') return mapper;
-  const m = Object.create(mapper) as IdMapper;
-  Object.defineProperty(m, 'combine', { value: 'sum' });
-  Object.defineProperty(m, 'rowDim', { value: (dim: number) => dim });
-  return m;
 }
 
 /**
@@ -150,9 +143,11 @@ export function createFirstOrderEmbeddings(
   plan: Pick<FieldEmbeddingPlan, 'seed' | 'initStd' | 'optimizer'>,
 ): FeatureEmbedding[] {
   return fields.map((e, f) => {
-    const mapper = summing(e.mapper);
+    const mapper = e.mapper;
+    // One value cannot be split into K concat parts: the first-order term sums its K scalars.
+    const combine = e.combine === 'concat' ? ('sum' as const) : e.combine;
     const K = mapper.codesPerId;
-    const std = mapper.combine === 'mult' ? plan.initStd ** (1 / K) : plan.initStd / Math.sqrt(mapper.weights ? 1 : K);
+    const std = combine === 'mult' ? plan.initStd ** (1 / K) : plan.initStd / Math.sqrt(mapper.weights ? 1 : K);
     const storage = FLOAT32_STORAGE.create({
       rows: mapper.rows,
       rowDim: 1,
@@ -162,7 +157,7 @@ export function createFirstOrderEmbeddings(
       totalSteps: 0,
       optimizer: plan.optimizer,
     });
-    return new FeatureEmbedding('full', mapper, storage, 1);
+    return new FeatureEmbedding(mapper.method, mapper, storage, 1, combine);
   });
 }
 

@@ -64,8 +64,10 @@ export interface CtrModelOptions {
   budget?: number;
   /** Fields with at most this many IDs keep a full table. @default 100 */
   keepFullBelow?: number;
-  /** Method-specific settings, e.g. `{ combine: 'sum' }` for qr. @default {} */
+  /** Settings of the sharing method, e.g. `{ combine: 'sum' }` for qr. @default {} */
   extra?: Readonly<Record<string, number | string | boolean>>;
+  /** Settings of the storage kind, e.g. `{ dslUpdates: 30 }` (unknown keys are ignored). @default {} */
+  storageExtra?: Readonly<Record<string, number | string | boolean>>;
   /** Std of a composed embedding at init. @default 0.01 */
   initStd?: number;
   /** Seed of every random choice (mappers, init, dropout). @default 0 */
@@ -90,6 +92,7 @@ export const DEFAULT_CTR_MODEL_OPTIONS = Object.freeze({
   budget: 0.25,
   keepFullBelow: 100,
   extra: Object.freeze({}) as Readonly<Record<string, number | string | boolean>>,
+  storageExtra: Object.freeze({}) as Readonly<Record<string, number | string | boolean>>,
   initStd: 0.01,
   seed: 0,
 });
@@ -185,6 +188,7 @@ export function resolveCtrModelOptions(options: CtrModelOptions = {}): ResolvedC
     mlp: Object.freeze([...o.mlp]),
     bottomMlp: Object.freeze([...o.bottomMlp]),
     extra: Object.freeze({ ...o.extra }),
+    storageExtra: Object.freeze({ ...o.storageExtra }),
     embeddingLr,
   }) as ResolvedCtrModelOptions;
 }
@@ -579,6 +583,7 @@ export function fieldEmbeddingPlan(o: ResolvedCtrModelOptions, inputs: CreateCtr
     seed: o.seed,
     keepFullBelow: o.keepFullBelow,
     extra: o.extra,
+    storageExtra: o.storageExtra,
     quantize: o.quantize,
     totalSteps: o.totalSteps,
     initStd: o.initStd,
