@@ -85,6 +85,30 @@ describe('CTR models through the embedding contract', () => {
       roundTrip(method, 'during'));
   }
 
+  it('qr concat: the first-order table sums its K scalars and the directory keeps that composition', async () => {
+    const tf = await cpuTf();
+    const m = createCtrModel(tf, DATA.schema, {
+      method: 'qr+int8',
+      extra: { combine: 'concat' },
+      budget: 0.6,
+      keepFullBelow: 10,
+      dim: 8,
+      mlp: [8],
+      lr: 0.01,
+    });
+    expect(m.fields[0]!.combine).toBe('concat');
+    expect(m.firstOrder[0]!.combine).toBe('sum');
+    const batch = await firstBatch(DATA.train, 128);
+    for (let i = 0; i < 3; i++) m.trainStep(batch);
+    const dir = await tempDir();
+    await saveCtrModel(m, dir);
+    const loaded = await loadCtrModel(tf, dir);
+    expect(loaded.model.firstOrder[0]!.combine).toBe('sum');
+    expect(loaded.model.predict(batch)).toEqual(m.predict(batch));
+    m.dispose();
+    loaded.model.dispose();
+  });
+
   it('post-training quantization: int8 serves fewer bytes than float32 and drops the master and optimizer', async () => {
     const tf = await cpuTf();
     const m = createCtrModel(tf, DATA.schema, { method: 'int8', budget: 0.5, keepFullBelow: 10, dim: 8, mlp: [8] });
