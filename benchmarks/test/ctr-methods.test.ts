@@ -36,6 +36,29 @@ describe('runCtrBench with embedding-contract methods', () => {
     expect(String(records[3]!.reason)).toMatch(/cannot reach/);
   });
 
+  it('DSL in its sparse training form holds fewer training + optimizer bytes than dense-masked, same served budget', async () => {
+    const run = (dslTraining: string) =>
+      runCtrBench({
+        data: 'fields=3,cardinality=600,trainRows=1024,validRows=128,testRows=128',
+        format: 'synthetic',
+        methods: [DSL_STORAGE_NAME],
+        budget: 0.2,
+        dim: 16,
+        mlp: [8],
+        epochs: 1,
+        batchSize: 256,
+        backend: 'cpu',
+        storageExtra: { dslTraining },
+        log: () => {},
+      });
+    const [dense] = await run('dense');
+    const [sparse] = await run('sparse');
+    expect(sparse!.embeddingBytes as number).toBeLessThanOrEqual(sparse!.budgetBytes as number);
+    const total = (r: typeof dense) => (r!.trainingBytes as number) + (r!.optimizerBytes as number);
+    expect(total(sparse)).toBeLessThan(total(dense));
+    expect(Number.isFinite(sparse!.auc as number)).toBe(true);
+  });
+
   it('a sequence model compresses its item table with the method and reports its bytes', async () => {
     const records = await runCtrBench({
       data: 'users=16,items=40,clusters=4,length=32,perUser=6,dim=8',

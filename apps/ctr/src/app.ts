@@ -35,6 +35,8 @@ export interface CtrTrainAppOptions {
   readonly method?: string;
   /** Low-precision kinds: quantize `after` training or `during` it. */
   readonly quantize?: QuantizeMode;
+  /** Settings of the storage kind of every table (e.g. `{ dslTraining: 'sparse' }`). */
+  readonly storageExtra?: Readonly<Record<string, number | string | boolean>>;
   readonly budget?: number;
   readonly dim?: number;
   readonly mlp?: readonly number[];
@@ -110,6 +112,7 @@ export async function trainCtrApp(o: CtrTrainAppOptions): Promise<CtrTrainAppRes
       model: o.model,
       method: o.method,
       quantize: o.quantize,
+      storageExtra: o.storageExtra,
       budget: o.budget,
       dim: o.dim,
       mlp: o.mlp,

@@ -12,7 +12,13 @@ import {
 import type { TfPreference } from '@compactrec/tf-backend';
 import type { Command } from '../args.js';
 import { SEQUENCE_OPTIONS, SEQUENCE_TRAIN_OPTIONS, sequenceArgs } from './ctr.js';
-import { methodDetails, methodOptionDescription, QUANTIZE_OPTION } from './embedding-options.js';
+import {
+  DSL_TRAINING_OPTION,
+  methodDetails,
+  methodOptionDescription,
+  QUANTIZE_OPTION,
+  storageExtraArgs,
+} from './embedding-options.js';
 
 type ResultRecord = Awaited<ReturnType<typeof runCtrBench>>[number];
 
@@ -80,6 +86,7 @@ export const benchCtrCommand: Command = {
       ),
     },
     QUANTIZE_OPTION,
+    DSL_TRAINING_OPTION,
     {
       name: 'budget',
       type: 'number',
@@ -141,6 +148,7 @@ export const benchCtrCommand: Command = {
       ...(a.seeds !== undefined ? { seeds: parseSeeds(a.seeds as string[]) } : {}),
       methods: a.methods as string[],
       quantize: a.quantize as QuantizeMode,
+      storageExtra: storageExtraArgs(a),
       budget: a.budget as number,
       epochs: a.epochs as number,
       patience: a.patience as number,

@@ -21,7 +21,13 @@ import { evaluateCtrApp, trainCtrApp } from '@compactrec/ctr-app';
 import { resolveMethod } from '@compactrec/embedding';
 import { initTf, type TfPreference } from '@compactrec/tf-backend';
 import type { Command, OptionSpec } from '../args.js';
-import { methodDetails, methodOptionDescription, QUANTIZE_OPTION } from './embedding-options.js';
+import {
+  DSL_TRAINING_OPTION,
+  methodDetails,
+  methodOptionDescription,
+  QUANTIZE_OPTION,
+  storageExtraArgs,
+} from './embedding-options.js';
 
 const BACKEND: OptionSpec = {
   name: 'backend',
@@ -164,6 +170,7 @@ async function trainSequence(a: Record<string, unknown>): Promise<number> {
       model: model as SequenceModelKind,
       method: method.name,
       quantize: a.quantize as QuantizeMode,
+      storageExtra: storageExtraArgs(a),
       ...(data.train.numSamples !== undefined
         ? { totalSteps: (a.epochs as number) * Math.ceil(data.train.numSamples / (a.batch as number)) }
         : {}),
@@ -251,6 +258,7 @@ export const ctrTrainCommand: Command = {
       description: methodOptionDescription('Embedding method of every field (sequence models: and of the item table)'),
     },
     QUANTIZE_OPTION,
+    DSL_TRAINING_OPTION,
     {
       name: 'budget',
       type: 'number',
@@ -290,6 +298,7 @@ export const ctrTrainCommand: Command = {
       model: a.model as CtrModelKind,
       method: resolveMethod(a.method as string).name,
       quantize: a.quantize as QuantizeMode,
+      storageExtra: storageExtraArgs(a),
       budget: a.budget as number,
       epochs: a.epochs as number,
       patience: a.patience as number,

@@ -19,6 +19,21 @@ export const QUANTIZE_OPTION: OptionSpec = {
     'Low-precision kinds (fp16, int8, int4, alpt*): quantize after training (float master) or during it (fake quant / ALPT)',
 };
 
+/** `--dsl-training`: how DSL tables train (a storage setting, `storageExtra.dslTraining`). */
+export const DSL_TRAINING_OPTION: OptionSpec = {
+  name: 'dsl-training',
+  type: 'string',
+  default: 'dense',
+  choices: ['dense', 'sparse'],
+  description:
+    'DSL tables: dense-masked training, or the sparse form (values and Adam moments only for active weights)',
+};
+
+/** The storage settings the command line sets (today: DSL's training form). */
+export function storageExtraArgs(a: Record<string, unknown>): Record<string, string> {
+  return { dslTraining: a['dsl-training'] as string };
+}
+
 /** The registry's one line per sharing method and storage kind, for a command's details. */
 export function methodDetails(): string {
   return `Methods (compose SHARING+STORAGE):\n${methodHelp()}`;

@@ -122,8 +122,10 @@ export interface SequenceInterestBlockOptions {
   quantize?: QuantizeMode;
   /** Optimizer steps of the whole run (DSL's schedule); 0 = unknown. @default 0 */
   totalSteps?: number;
-  /** Method-specific settings of the item table's method. @default undefined */
+  /** Settings of the item table's sharing method (its mapper's `extra`). @default undefined */
   itemExtra?: Readonly<Record<string, number | string | boolean>>;
+  /** Settings of the item table's storage kind (e.g. `{ dslTraining: 'sparse' }`). @default undefined */
+  itemStorageExtra?: Readonly<Record<string, number | string | boolean>>;
 }
 
 /** Defaults of {@link SequenceInterestBlockOptions}. */
@@ -150,7 +152,9 @@ export const DEFAULT_SEQUENCE_INTEREST_BLOCK_OPTIONS = Object.freeze({
   totalSteps: 0,
 });
 
-type Resolved = Required<Omit<SequenceInterestBlockOptions, 'initialTable' | 'itemCounts' | 'itemExtra'>>;
+type Resolved = Required<
+  Omit<SequenceInterestBlockOptions, 'initialTable' | 'itemCounts' | 'itemExtra' | 'itemStorageExtra'>
+>;
 
 /** What {@link SequenceInterestBlock.captureState} copies. */
 interface BlockState {
@@ -275,7 +279,7 @@ export class SequenceInterestBlock implements CtrInputBlock {
     }
     const itemMethod = resolveMethod(o.itemMethod);
     const numIds = o.numItems + 1;
-    const { itemCounts, itemExtra } = options;
+    const { itemCounts, itemExtra, itemStorageExtra } = options;
     if (itemCounts !== undefined && itemCounts.length !== numIds) {
       throw new InvalidArgumentError(
         `${where}: itemCounts has ${itemCounts.length} entries; need numItems + 1 = ${numIds}`,
@@ -303,6 +307,7 @@ export class SequenceInterestBlock implements CtrInputBlock {
         quantize: o.quantize,
         optimizer: { lr: o.lr },
         ...(itemExtra ? { extra: itemExtra } : {}),
+        ...(itemStorageExtra ? { storageExtra: itemStorageExtra } : {}),
       },
     );
     if (initialTable !== undefined) {

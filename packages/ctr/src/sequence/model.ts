@@ -31,6 +31,7 @@ export interface SequenceCtrModelOptions
       | 'itemBudget'
       | 'itemCounts'
       | 'itemExtra'
+      | 'itemStorageExtra'
       | 'quantize'
       | 'totalSteps'
     > {
@@ -114,6 +115,7 @@ export function createSequenceCtrModel(
     ...(initialTable ? { initialTable } : {}),
     ...(inputs.itemCounts ? { itemCounts: inputs.itemCounts } : {}),
     ...(ctr.extra ? { itemExtra: ctr.extra } : {}),
+    ...(ctr.storageExtra ? { itemStorageExtra: ctr.storageExtra } : {}),
     itemMethod,
     itemBudget: resolveMethod(itemMethod).uncompressed ? 1 : (ctr.budget ?? DEFAULT_CTR_MODEL_OPTIONS.budget),
     ...defined({
