@@ -302,7 +302,7 @@ export async function runRetrievalBench(options: RetrievalBenchOptions): Promise
       budget,
       status: 'ok',
       storage: ue.storage.kind,
-      quantize: String(ue.storage.params['quantize'] ?? 'n/a'),
+      quantize: String(ue.storage.params.quantize ?? 'n/a'),
       userRows: ue.mapper.rows,
       itemRows: ie.mapper.rows,
       rows: ue.mapper.rows + ie.mapper.rows,

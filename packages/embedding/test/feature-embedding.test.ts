@@ -234,8 +234,8 @@ describe(`${DSL_STORAGE_NAME} trained in its sparse form`, () => {
       const denseTotal = dense.optimizerBytes + dense.trainingBytes;
       const sparseTotal = sparse.optimizerBytes + sparse.trainingBytes;
       // Adam moments only for the active weights: 2 × 4 bytes × nnz, against 2 × 4 × rows × dim dense.
-      const nnz = Number(sparse.storage.params['nnz']);
-      expect(nnz).toBe(Number(dense.storage.params['nnz']));
+      const nnz = Number(sparse.storage.params.nnz);
+      expect(nnz).toBe(Number(dense.storage.params.nnz));
       expect(sparse.optimizerBytes).toBe(8 * nnz);
       expect(dense.optimizerBytes).toBe(8 * itemFit.numIds * 64);
       expect(sparseTotal).toBeLessThan(denseTotal);
