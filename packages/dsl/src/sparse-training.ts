@@ -192,7 +192,11 @@ export class SparseDslTraining {
       }
       if (!keep) {
         const s = S[i]!;
-        const grow = s > tau || (s === tau && tiesLeft > 0 && (tiesLeft--, true));
+        let grow = s > tau;
+        if (!grow && s === tau && tiesLeft > 0) {
+          grow = true;
+          tiesLeft--;
+        }
         if (grow) {
           pos[out] = i;
           out++; // regrown at 0 with fresh moments (arrays are zero)
