@@ -90,6 +90,7 @@ export const benchCtrCommand: Command = {
     {
       name: 'methods',
       type: 'list',
+      unique: true,
       default: ['full'],
       description: methodOptionDescription(
         'Comma-separated embedding methods of every field (sequence models: and of the item table)',

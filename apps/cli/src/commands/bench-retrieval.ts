@@ -145,6 +145,7 @@ export const benchRetrievalCommand: Command = {
     {
       name: 'methods',
       type: 'list',
+      unique: true,
       default: ['full'],
       description: `Comma-separated methods, each ${METHOD_SYNTAX}; parts: ${methodNames().join(', ')} (listed below)`,
     },
