@@ -219,7 +219,7 @@ export function sequenceArgs(a: Record<string, unknown>): {
   };
 }
 
-/** `ctr train` for a sequence model: train, early-stop, test; no model directory yet. */
+/** `ctr train` for a sequence model: train, early-stop, test; with --out, a sequence model directory. */
 async function trainSequence(a: Record<string, unknown>): Promise<number> {
   const model = a.model as string;
   const format = a.format as CtrDataFormat;
