@@ -1,6 +1,14 @@
 export { type CtrBenchOptions, DEFAULT_CTR_BENCH_OPTIONS, runCtrBench } from './harness/ctr.js';
 export { type RunEnvironment, runEnvironment } from './harness/environment.js';
-export { methodNames, methodSpec, SHARING_METHODS } from './harness/methods.js';
+export {
+  METHOD_SYNTAX,
+  methodHelp,
+  methodNames,
+  methodSpec,
+  resolveMethod,
+  SHARING_METHODS,
+  STORAGE_KINDS,
+} from './harness/methods.js';
 export {
   type BarChartOptions,
   barChartSvg,

@@ -33,6 +33,11 @@ export interface OptionSpec {
   /** list only: each item must be an integer (checked against min/max/gt), e.g. `--mlp 400,400`. */
   readonly items?: 'int';
   /**
+   * list only: each value may appear once (e.g. `--methods`, whose composed names cannot be listed as
+   * `choices`). A list with `choices` is always checked.
+   */
+  readonly unique?: boolean;
+  /**
    * The option only does something when another option has one of these values (e.g. `--layers`
    * only with `--model lightgcn`); giving it otherwise is a usage error naming both options.
    */
@@ -50,6 +55,8 @@ export interface Command {
   readonly options: readonly OptionSpec[];
   /** Extra help text (examples, notes). */
   readonly details?: string;
+  /** The command takes positional arguments (in `args._`, e.g. `report DIR…`); others reject stray words. */
+  readonly positionals?: boolean;
   /** Runs the command; returns the exit code. Throws CompactRecError for user errors. */
   run(args: ParsedArgs): Promise<number>;
 }
@@ -145,6 +152,8 @@ function convert(spec: OptionSpec, raw: string, where: string): ArgValue {
       if (spec.choices) {
         for (const it of items)
           if (!spec.choices.includes(it)) bad(`names unknown value '${it}'; known: ${spec.choices.join(', ')}`);
+      }
+      if (spec.choices || spec.unique) {
         const dup = items.find((it, i) => items.indexOf(it) !== i);
         if (dup !== undefined) bad(`names '${dup}' twice; list each value once`);
       }

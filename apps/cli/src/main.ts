@@ -55,7 +55,7 @@ export async function main(argv: readonly string[], commands: readonly Command[]
     process.stderr.write(`${message.startsWith(`${where}:`) ? message : `${where}: ${message}`}\n`);
   };
   try {
-    const args = parseArgs(rest, best.options, where);
+    const args = parseArgs(rest, best.options, where, best.positionals === true);
     return await best.run(args);
   } catch (err) {
     if (err instanceof CliUsageError) {

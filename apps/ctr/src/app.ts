@@ -5,7 +5,7 @@
  * model directory format.
  */
 import { resolve } from 'node:path';
-import { InvalidArgumentError, type OptimizerKind } from '@compactrec/core';
+import { InvalidArgumentError, type OptimizerKind, type QuantizeMode } from '@compactrec/core';
 import {
   type CtrDataFormat,
   type CtrEvaluation,
@@ -15,8 +15,11 @@ import {
   type CtrTrainResult,
   checkCtrSplits,
   createCtrModel,
+  DEFAULT_CTR_MODEL_OPTIONS,
+  DEFAULT_TRAIN_CTR_OPTIONS,
   evaluateCtr,
   type FieldVocabulary,
+  fieldGraphs,
   loadCtrModel,
   loadSequenceCtrModel,
   openCtrData,
@@ -24,6 +27,7 @@ import {
   saveCtrModel,
   trainCtr,
 } from '@compactrec/ctr';
+import { resolveMethod } from '@compactrec/embedding';
 import { initTf, type TfPreference } from '@compactrec/tf-backend';
 
 /** Options of {@link trainCtrApp}: data, model and training settings (undefined = the packages' defaults). */
@@ -31,7 +35,12 @@ export interface CtrTrainAppOptions {
   readonly data: string;
   readonly format: CtrDataFormat;
   readonly model?: CtrModelKind;
+  /** Embedding method of every field (`SHARING`, `STORAGE` or `SHARING+STORAGE`, see `@compactrec/embedding`). */
   readonly method?: string;
+  /** Low-precision kinds: quantize `after` training or `during` it. */
+  readonly quantize?: QuantizeMode;
+  /** Settings of the storage kind of every table (e.g. `{ dslTraining: 'sparse' }`). */
+  readonly storageExtra?: Readonly<Record<string, number | string | boolean>>;
   readonly budget?: number;
   readonly dim?: number;
   readonly mlp?: readonly number[];
@@ -65,7 +74,10 @@ export interface CtrTrainAppResult {
   readonly train: CtrTrainResult;
   readonly valid: CtrEvaluation;
   readonly test: CtrEvaluation;
+  /** Bytes of the served model (after `finishTraining`). */
   readonly memory: CtrMemory;
+  /** Bytes while training (optimizer and training-only copies included). */
+  readonly trainingMemory: CtrMemory;
   /** Files written to `out`. */
   readonly files: readonly string[];
 }
@@ -100,12 +112,25 @@ export async function trainCtrApp(o: CtrTrainAppOptions): Promise<CtrTrainAppRes
   log(
     `[ctr] ${data.schema.name}: ${data.schema.fieldNames.length} fields, ${data.train.numSamples ?? '?'} train / ${data.valid.numSamples ?? '?'} valid / ${data.test.numSamples ?? '?'} test samples`,
   );
+  const method = resolveMethod(o.method ?? 'full'); // unknown names fail before any work
+  const graphs = method.sharing.requires.includes('interactions')
+    ? await fieldGraphs(data.schema, data.train, {
+        method: method.name,
+        keepFullBelow: o.keepFullBelow ?? DEFAULT_CTR_MODEL_OPTIONS.keepFullBelow,
+      })
+    : undefined;
+  const epochs = o.epochs ?? DEFAULT_TRAIN_CTR_OPTIONS.epochs;
+  const batch = o.batch ?? DEFAULT_TRAIN_CTR_OPTIONS.batchSize;
+  const totalSteps = data.train.numSamples !== undefined ? epochs * Math.ceil(data.train.numSamples / batch) : 0;
   const model = createCtrModel(
     rt.tf,
     data.schema,
     defined({
+      totalSteps,
       model: o.model,
       method: o.method,
+      quantize: o.quantize,
+      storageExtra: o.storageExtra,
       budget: o.budget,
       dim: o.dim,
       mlp: o.mlp,
@@ -116,7 +141,7 @@ export async function trainCtrApp(o: CtrTrainAppOptions): Promise<CtrTrainAppRes
       keepFullBelow: o.keepFullBelow,
       extra: o.extra,
     }),
-    { counts: data.counts() },
+    { counts: data.counts(), ...(graphs ? { graphs } : {}) },
   );
   try {
     const memory = model.memory();
@@ -128,6 +153,8 @@ export async function trainCtrApp(o: CtrTrainAppOptions): Promise<CtrTrainAppRes
       { train: data.train, valid: data.valid },
       { ...defined({ epochs: o.epochs, batchSize: o.batch, patience: o.patience, seed: o.seed }), log },
     );
+    const trainingMemory = model.memory();
+    model.finishTraining(); // served form: what the model directory holds and predicts with
     const valid = await evaluateCtr(model, data.valid);
     const test = await evaluateCtr(model, data.test);
     log(`[ctr] test auc ${test.auc.toFixed(4)} logloss ${test.logloss.toFixed(4)} (${test.samples} samples)`);
@@ -153,7 +180,8 @@ export async function trainCtrApp(o: CtrTrainAppOptions): Promise<CtrTrainAppRes
       train,
       valid,
       test,
-      memory,
+      memory: model.memory(),
+      trainingMemory,
       files,
     };
   } finally {

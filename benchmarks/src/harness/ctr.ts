@@ -1,4 +1,4 @@
-import { InvalidArgumentError, resolveOptions } from '@compactrec/core';
+import { BudgetError, InvalidArgumentError, type QuantizeMode, resolveOptions } from '@compactrec/core';
 import {
   type BehaviourAge,
   type CtrDataFormat,
@@ -8,17 +8,21 @@ import {
   createCtrModel,
   createSequenceCtrModel,
   evaluateCtr,
+  type FieldGraph,
+  fieldGraphs,
+  isCompressedField,
   isSequenceFormat,
   isSequenceModelKind,
   openCtrData,
   type SequenceInterestBlock,
   type SequenceModelKind,
+  sequenceItemCounts,
   trainCtr,
 } from '@compactrec/ctr';
+import { resolveMethod } from '@compactrec/embedding';
 import type { AttentionNormalization, BehaviourFeedback, SdimPooling } from '@compactrec/sdim';
 import { initTf, type TfPreference } from '@compactrec/tf-backend';
 import { runEnvironment } from './environment.js';
-import { methodSpec } from './methods.js';
 import type { RecordSink, ResultRecord } from './report.js';
 
 /** Options of {@link runCtrBench}; every field but `data`, `format` and `methods` is optional. */
@@ -26,7 +30,13 @@ export interface CtrBenchOptions {
   /** Data path (frappe/criteo) or synthetic spec. */
   data: string;
   format: CtrDataFormat;
+  /**
+   * Embedding methods (names `@compactrec/embedding`'s `resolveMethod` accepts: `SHARING`, `STORAGE`,
+   * `SHARING+STORAGE`). They compress every field's table; a sequence model's item table too.
+   */
   methods: readonly string[];
+  /** Low-precision kinds: quantize `after` training or `during` it. @default 'after' */
+  quantize?: QuantizeMode;
   /**
    * Architecture, or several (one record per model × method × seed). Sequence models (`sdim`,
    * `din`, `avgpool`, `din-short`) need a sequence format (`ml100k`, `seq-synthetic`) and vice versa.
@@ -84,8 +94,10 @@ export interface CtrBenchOptions {
   dropColumns?: readonly string[];
   /** tfjs backend. @default 'auto' */
   backend?: TfPreference;
-  /** Method-specific settings passed to every mapper. */
+  /** Settings of the sharing method passed to every mapper. */
   extra?: Readonly<Record<string, number | string | boolean>>;
+  /** Settings of the storage kind passed to every table (e.g. `{ dslUpdates: 30 }`). */
+  storageExtra?: Readonly<Record<string, number | string | boolean>>;
   /** Progress sink. @default stderr */
   log?: (line: string) => void;
   /** Receives each record as soon as its model × method × seed finishes (e.g. {@link resultsSink} writes it to disk). */
@@ -99,6 +111,7 @@ export type CtrBenchModel = CtrModelKind | SequenceModelKind;
 export const DEFAULT_CTR_BENCH_OPTIONS = Object.freeze({
   model: 'deepfm' as CtrBenchModel | readonly CtrBenchModel[],
   budget: 0.25,
+  quantize: 'after' as QuantizeMode,
   dim: 16,
   mlp: Object.freeze([400, 400]) as readonly number[],
   epochs: 30,
@@ -118,17 +131,19 @@ export const DEFAULT_CTR_BENCH_OPTIONS = Object.freeze({
 /**
  * Trains and evaluates one CTR model per model × compression method × seed at the same per-table
  * budget (every field compressed by the method; small fields keep full tables) and returns one
- * record each: test AUC and log loss, the bytes by kind, times, and the process RSS after training.
- * Sequence models keep their item table full (the method compresses the other fields) and report
- * its bytes as `itemTableBytes`. The data is opened once per seed, so every model of a seed sees
- * the same split.
+ * record each: test AUC and log loss, the bytes by kind (embedding bytes of the served tables after
+ * `finishTraining`; optimizer and training-only bytes while training), times, and the process RSS
+ * after training. The test split is evaluated on the served (e.g. quantized) tables. Sequence models
+ * compress their item table with the method too and report its bytes as `itemTableBytes`. A method
+ * that cannot reach the budget gives a record with `fits: false` and the reason. The data is opened
+ * once per seed, so every model of a seed sees the same split.
  */
 export async function runCtrBench(options: CtrBenchOptions): Promise<ResultRecord[]> {
   const o = resolveOptions(DEFAULT_CTR_BENCH_OPTIONS, options);
   if (!(o.budget > 0 && o.budget <= 1)) {
     throw new InvalidArgumentError(`benchmarks/runCtrBench: budget (${o.budget}) must be in (0, 1]`);
   }
-  for (const m of o.methods) methodSpec(m); // unknown names fail before any work
+  const methods = o.methods.map((m) => resolveMethod(m)); // unknown names fail before any work, listing the known ones
   const models: readonly CtrBenchModel[] = typeof o.model === 'string' ? [o.model] : o.model;
   const seeds = o.seeds ?? [o.seed];
   const seqFormat = isSequenceFormat(o.format);
@@ -162,49 +177,86 @@ export async function runCtrBench(options: CtrBenchOptions): Promise<ResultRecor
     o.log(
       `[bench ctr] ${data.schema.name}: ${data.schema.fieldNames.length} fields [${[...data.schema.cardinalities].join(', ')}], ${data.train.numSamples ?? '?'} train / ${data.valid.numSamples ?? '?'} valid / ${data.test.numSamples ?? '?'} test (opened in ${((performance.now() - t0) / 1000).toFixed(2)} s)`,
     );
-    const needsCounts = o.methods.some((m) => methodSpec(m).requires.includes('counts'));
+    const needsCounts = methods.some((m) => m.sharing.requires.includes('counts'));
     const counts = needsCounts ? data.counts() : undefined;
+    const graphMethod = methods.find((m) => m.sharing.requires.includes('interactions'));
+    let graphs: (FieldGraph | null)[] | undefined;
+    if (graphMethod && !seqFormat) {
+      graphs = await fieldGraphs(data.schema, data.train, { method: graphMethod.name, keepFullBelow: o.keepFullBelow });
+    }
+    const itemCounts =
+      needsCounts && seqFormat && data.sequence
+        ? await sequenceItemCounts(data.train, data.sequence.numItems)
+        : undefined;
+    const totalSteps =
+      data.train.numSamples !== undefined ? o.epochs * Math.ceil(data.train.numSamples / o.batchSize) : 0;
     for (const modelName of models) {
-      for (const method of o.methods) {
-        const budget = method === 'full' ? 1 : o.budget;
+      for (const m of methods) {
+        const method = m.name;
+        const budget = m.uncompressed ? 1 : o.budget;
         const tFit = performance.now();
         const common = {
           method,
           budget,
+          quantize: o.quantize,
+          totalSteps,
           dim: o.dim,
           mlp: o.mlp,
           lr: o.lr,
           seed,
           keepFullBelow: o.keepFullBelow,
           ...(o.extra ? { extra: o.extra } : {}),
+          ...(o.storageExtra ? { storageExtra: o.storageExtra } : {}),
         };
+        const tag = `${modelName}/${method}/seed ${seed}`;
         let model: CtrModel;
         let block: SequenceInterestBlock | null = null;
-        if (isSequenceModelKind(modelName)) {
-          const s = createSequenceCtrModel(
-            rt.tf,
-            data,
-            {
-              ...common,
-              model: modelName,
-              ...(o.shortLength !== undefined ? { shortLength: o.shortLength } : {}),
-              ...(o.numHashes !== undefined ? { numHashes: o.numHashes } : {}),
-              ...(o.bitsPerSignature !== undefined ? { bitsPerSignature: o.bitsPerSignature } : {}),
-              ...(o.attentionNormalization !== undefined ? { attentionNormalization: o.attentionNormalization } : {}),
-              ...(o.initItems !== undefined ? { initItems: o.initItems } : {}),
-              ...(o.sdimPooling !== undefined ? { sdimPooling: o.sdimPooling } : {}),
-              ...(o.interestDropout !== undefined ? { interestDropout: o.interestDropout } : {}),
-              ...(o.longGradientScale !== undefined ? { longGradientScale: o.longGradientScale } : {}),
-            },
-            counts ? { counts } : {},
-          );
-          model = s.model;
-          block = s.block;
-        } else {
-          model = createCtrModel(rt.tf, data.schema, { ...common, model: modelName }, counts ? { counts } : {});
+        try {
+          if (isSequenceModelKind(modelName)) {
+            const s = createSequenceCtrModel(
+              rt.tf,
+              data,
+              {
+                ...common,
+                model: modelName,
+                ...(o.shortLength !== undefined ? { shortLength: o.shortLength } : {}),
+                ...(o.numHashes !== undefined ? { numHashes: o.numHashes } : {}),
+                ...(o.bitsPerSignature !== undefined ? { bitsPerSignature: o.bitsPerSignature } : {}),
+                ...(o.attentionNormalization !== undefined ? { attentionNormalization: o.attentionNormalization } : {}),
+                ...(o.initItems !== undefined ? { initItems: o.initItems } : {}),
+                ...(o.sdimPooling !== undefined ? { sdimPooling: o.sdimPooling } : {}),
+                ...(o.interestDropout !== undefined ? { interestDropout: o.interestDropout } : {}),
+                ...(o.longGradientScale !== undefined ? { longGradientScale: o.longGradientScale } : {}),
+              },
+              { ...(counts ? { counts } : {}), ...(itemCounts ? { itemCounts } : {}) },
+            );
+            model = s.model;
+            block = s.block;
+          } else {
+            model = createCtrModel(
+              rt.tf,
+              data.schema,
+              { ...common, model: modelName },
+              { ...(counts ? { counts } : {}), ...(graphs ? { graphs } : {}) },
+            );
+          }
+        } catch (err) {
+          if (!(err instanceof BudgetError)) throw err;
+          o.log(`[${tag}] does not fit the budget ${o.budget}: ${err.message}`);
+          records.push({
+            dataset: data.schema.name,
+            model: modelName,
+            method,
+            budget,
+            seed,
+            fits: false,
+            reason: err.message,
+            ...env,
+          });
+          await o.onRecord?.(records[records.length - 1]!, records);
+          continue;
         }
         const fitSeconds = (performance.now() - tFit) / 1000;
-        const tag = `${modelName}/${method}/seed ${seed}`;
         try {
           const mem = model.memory();
           o.log(
@@ -215,25 +267,39 @@ export async function runCtrBench(options: CtrBenchOptions): Promise<ResultRecor
             { train: data.train, valid: data.valid },
             { epochs: o.epochs, batchSize: o.batchSize, patience: o.patience, seed, log: o.log },
           );
+          // Training figures before finishTraining (it frees optimizer and training-only copies).
+          const trained = model.memory();
+          const blockOptimizer = block ? block.optimizerBytes : 0;
+          const blockTraining = block ? block.trainingBytes : 0;
+          model.finishTraining();
+          block?.finishTraining();
+          const served = model.memory();
           const test = await evaluateCtr(model, data.test);
           records.push({
             dataset: data.schema.name,
             model: modelName,
             method,
+            fits: true,
+            quantize: o.quantize,
             budget,
-            rows: mem.rows,
-            embeddingBytes: mem.embeddingBytes,
-            budgetBytes: mem.budgetBytes,
+            rows: served.rows,
+            embeddingBytes: served.embeddingBytes,
+            budgetBytes: served.budgetBytes,
             keepFullBelow: o.keepFullBelow,
-            fullFields: model.mappers.filter((m) => m.method === 'full').length,
-            fullEmbeddingBytes: mem.fullEmbeddingBytes,
-            embeddingFraction: mem.embeddingBytes / mem.fullEmbeddingBytes,
-            mappingBytes: mem.mappingBytes,
-            optimizerBytes: mem.optimizerBytes + (block ? block.optimizerBytes : 0),
-            denseParams: mem.denseParams + (block ? block.attentionParams : 0),
+            fullFields: data.schema.cardinalities.filter((_, f) => !isCompressedField(data.schema, common, f)).length,
+            fullEmbeddingBytes: served.fullEmbeddingBytes,
+            embeddingFraction: served.embeddingBytes / served.fullEmbeddingBytes,
+            firstOrderBytes: served.firstOrderBytes,
+            mappingBytes: served.mappingBytes + (block ? block.mappingBytes : 0),
+            optimizerBytes: trained.optimizerBytes + blockOptimizer,
+            trainingBytes: trained.trainingBytes + blockTraining,
+            denseParams: served.denseParams + (block ? block.attentionParams : 0),
             ...(block
               ? {
-                  itemTableBytes: block.tableBytes,
+                  itemTableBytes: block.itemTableBytes,
+                  itemTableBudgetBytes: block.itemTableBudgetBytes,
+                  itemTableFullBytes: block.itemTableFullBytes,
+                  sideTableBytes: block.tableBytes - block.itemTableBytes,
                   maxLength: block.maxLength,
                   shortLength: block.shortLength,
                 }
@@ -256,7 +322,13 @@ export async function runCtrBench(options: CtrBenchOptions): Promise<ResultRecor
             rssBytes: process.memoryUsage().rss,
             backend: rt.backend,
             seed,
-            params: model.mappers.map((m) => ({ method: m.method, rows: m.rows, ...m.params })),
+            params: model.fields.map((e) => ({
+              method: e.mapper.method,
+              rows: e.mapper.rows,
+              ...e.mapper.params,
+              storage: e.storage.kind,
+              ...e.storage.params,
+            })),
             ...env,
           });
           await o.onRecord?.(records[records.length - 1]!, records);

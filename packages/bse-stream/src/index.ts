@@ -24,11 +24,17 @@ export {
 export { type BseStateJson, buildHttpApp, decodeSums, type HttpDeps, type HttpOptions, stateToJson } from './http.js';
 export { LatencyRing, type MetricsSnapshot, parsePrometheus, RateMeter, renderPrometheus } from './metrics.js';
 export {
+  COMPRESSED_MODEL_FILE_EXTENSION,
+  COMPRESSED_MODEL_KIND,
+  type CompressedModelVersion,
   checkVersionName,
+  compressedModelPath,
   type DemoModelOptions,
+  loadCompressedModelVersion,
   MODEL_FILE_EXTENSION,
   ModelRegistry,
   modelPath,
+  saveCompressedModelToDir,
   saveModelToDir,
   writeDemoModel,
 } from './models.js';

@@ -59,6 +59,19 @@ export {
 } from './optim.js';
 export { resolveOptions } from './options.js';
 export {
+  alptInitialStep,
+  alptRange,
+  alptRoundRow,
+  alptStepGradient,
+  codeBytesPerRow,
+  dequantizeRow,
+  f16ToF32,
+  f32ToF16,
+  fakeQuantRow,
+  quantizeRow,
+  roundingNoise,
+} from './quant.js';
+export {
   bucketizeCriteoInt,
   CRITEO_MISSING_CAT,
   CRITEO_MISSING_INT_BUCKET,
@@ -95,6 +108,20 @@ export {
   type SequentialLooOptions,
 } from './readers/sequential.js';
 export { deriveSeed, fmix32, hashString, Rng } from './rng.js';
+export { adamStepConstants, denseRowStep, type RowStepParams } from './row-step.js';
+export {
+  type DenseTrainingView,
+  type EmbeddingStorage,
+  FLOAT32_BYTES,
+  type QuantHook,
+  type QuantizeMode,
+  type RowValueCodec,
+  type SparseHook,
+  type StorageCreateOptions,
+  type StorageOptimizerOptions,
+  type StorageSnapshot,
+  type StorageSpec,
+} from './storage.js';
 export {
   DEFAULT_SYNTHETIC_RETRIEVAL_OPTIONS,
   generateRetrievalDataset,

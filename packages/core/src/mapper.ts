@@ -1,5 +1,6 @@
 import type { Interactions } from './data.js';
 import { InvalidArgumentError, NotFoundError } from './errors.js';
+import { FLOAT32_BYTES } from './storage.js';
 
 /**
  * How the K rows an ID maps to become its embedding of size `dim`:
@@ -73,7 +74,11 @@ export interface MapperFitData {
 export interface MapperCreateOptions {
   /** Model embedding dimension. */
   readonly dim: number;
-  /** Most bytes the table's values may take (rows × rowDim × 4). */
+  /**
+   * Most bytes the table's values may take, counted in float32 rows (rows × rowDim × 4). A
+   * composition with a low-precision storage passes the float32-equivalent of its budget (see
+   * `@compactrec/embedding`), so every mapper sizes its knob by one rule.
+   */
   readonly budgetBytes: number;
   /** Seed for every random choice the method makes. */
   readonly seed: number;
@@ -94,14 +99,21 @@ export interface MapperSpec {
   restore(snapshot: MapperSnapshot): IdMapper;
 }
 
-/** Bytes of a full (uncompressed) float32 table: numIds × dim × 4. */
+/** Bytes of a full (uncompressed) float32 table, numIds × dim × {@link FLOAT32_BYTES}: the reference every budget fraction is of. */
 export function fullTableBytes(numIds: number, dim: number): number {
-  return numIds * dim * 4;
+  return numIds * dim * FLOAT32_BYTES;
 }
 
-/** Bytes of the table a mapper addresses at model dimension `dim`. */
-export function embeddingBytes(mapper: IdMapper, dim: number): number {
-  return mapper.rows * mapper.rowDim(dim) * 4;
+/**
+ * Bytes of the table a mapper addresses at model dimension `dim`, with rows of `bytesPerRow(rowDim)`
+ * bytes (a storage kind's `bytesPerRow`; default float32 rows).
+ */
+export function embeddingBytes(
+  mapper: IdMapper,
+  dim: number,
+  bytesPerRow: (rowDim: number) => number = (rowDim) => rowDim * FLOAT32_BYTES,
+): number {
+  return mapper.rows * bytesPerRow(mapper.rowDim(dim));
 }
 
 /**

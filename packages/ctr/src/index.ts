@@ -19,7 +19,6 @@ export {
   openCtrData,
   parseSyntheticSpec,
 } from './data.js';
-export { DEFAULT_FIELD_EMBEDDING_OPTIONS, FieldEmbedding, type FieldEmbeddingOptions } from './field-embedding.js';
 export {
   DEFAULT_LOAD_LIBFM_CTR_OPTIONS,
   FRAPPE_FIELDS,
@@ -28,7 +27,14 @@ export {
   libfmFiles,
   loadLibfmCtr,
 } from './frappe.js';
-export { type FieldMapperPlan, fitFieldMappers } from './mappers.js';
+export {
+  createFieldEmbeddings,
+  createFirstOrderEmbeddings,
+  type FieldEmbeddingPlan,
+  type FieldGraph,
+  fieldGraphs,
+  isCompressedField,
+} from './mappers.js';
 export { type CtrSplit, datasetSchema, MemoryCtrSource, splitIndices } from './memory-source.js';
 export {
   type CreateCtrModelInputs,
@@ -40,6 +46,7 @@ export {
   type CtrStepPath,
   createCtrModel,
   DEFAULT_CTR_MODEL_OPTIONS,
+  fieldEmbeddingPlan,
   type ResolvedCtrModelOptions,
   resolveCtrModelOptions,
 } from './model.js';
@@ -92,6 +99,7 @@ export {
   createSequenceCtrModel,
   type SequenceCtrModel,
   type SequenceCtrModelOptions,
+  sequenceItemCounts,
 } from './sequence/model.js';
 export {
   type LoadedSequenceCtrModel,
@@ -100,6 +108,7 @@ export {
   SEQUENCE_MODEL_FILES,
   type SequenceModelSection,
   saveSequenceCtrModel,
+  sequenceItemRows,
 } from './sequence/model-dir.js';
 export { SequenceCtrSource, sequenceSchema, splitUserTail } from './sequence/source.js';
 export { DEFAULT_SYNTHETIC_CTR_OPTIONS, SyntheticCtr, type SyntheticCtrOptions } from './synthetic.js';

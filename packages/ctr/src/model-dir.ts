@@ -1,16 +1,20 @@
-import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { access, mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
   type CheckpointArray,
-  type IdMapper,
   type MapperSnapshot,
-  type MapperSpec,
   NotFoundError,
   readCheckpoint,
   UsageError,
   writeCheckpoint,
 } from '@compactrec/core';
-import { ID_HASHING_METHODS, restoreMapper } from '@compactrec/id-hashing';
+import {
+  type FeatureEmbedding,
+  FLOAT32_STORAGE,
+  loadFeatureEmbeddings,
+  restoreFeatureEmbedding,
+  saveFeatureEmbeddings,
+} from '@compactrec/embedding';
 import type { Tf } from '@compactrec/tf-backend';
 import type { CtrInputBlock } from './block.js';
 import { CtrModel, type ResolvedCtrModelOptions, resolveCtrModelOptions } from './model.js';
@@ -19,13 +23,20 @@ import { FieldVocabulary } from './vocabulary.js';
 
 /** `format` of a model directory's config.json. */
 export const CTR_MODEL_DIR_FORMAT = 'compactrec-ctr-model';
-/** Version of the model directory layout this build writes and reads. */
-export const CTR_MODEL_DIR_VERSION = 1;
+/**
+ * Version of the model directory layout this build writes: 2 = field embeddings in one
+ * `embeddings.ckpt` through the embedding contract (any composed method, served form). Version 1
+ * (float32 `tables.ckpt` + `mappers.ckpt`) still loads, as float32 tables.
+ */
+export const CTR_MODEL_DIR_VERSION = 2;
+/** Model directory versions this build reads. */
+export const CTR_MODEL_DIR_READABLE_VERSIONS: readonly number[] = Object.freeze([1, 2]);
 
-/** The files of a model directory. */
+/** The files of a model directory (`tables` and `mappers`: version 1 only). */
 export const CTR_MODEL_FILES = Object.freeze({
   config: 'config.json',
   dense: 'dense.ckpt',
+  embeddings: 'embeddings.ckpt',
   tables: 'tables.ckpt',
   mappers: 'mappers.ckpt',
   vocabulary: 'vocabulary.ckpt',
@@ -43,8 +54,18 @@ export interface CtrModelConfig {
     readonly cardinalities: readonly number[];
     readonly numDense: number;
   };
-  /** Per field: method, rows and knob values (for people; the mappers file is authoritative). */
-  readonly fields: readonly { name: string; method: string; rows: number; params: Record<string, unknown> }[];
+  /**
+   * Per field: method, rows and knob values of its mapper (and its storage kind and knobs, version
+   * 2), for people; the embeddings file is authoritative.
+   */
+  readonly fields: readonly {
+    name: string;
+    method: string;
+    rows: number;
+    params: Record<string, unknown>;
+    storage?: string;
+    storageParams?: Record<string, unknown>;
+  }[];
   /** Dense parameters in the network's order. */
   readonly params: readonly { name: string; shape: readonly number[] }[];
   /** Whether vocabulary.ckpt exists. */
@@ -74,32 +95,26 @@ async function writeJsonAtomic(path: string, value: unknown): Promise<void> {
 
 /**
  * Writes a model directory: config.json (versioned; written last, so a directory with a config is
- * complete), dense.ckpt (dense weights), tables.ckpt (every field's table values), mappers.ckpt
- * (mapper snapshots, restored through the registry) and vocabulary.ckpt (raw value → ID) when given.
- * Training-only state (optimizer moments) is not saved.
+ * complete), dense.ckpt (dense weights), embeddings.ckpt (every field's embedding — mapper and
+ * storage, in served form — as `emb/<f>` and `first/<f>`) and vocabulary.ckpt (raw value → ID)
+ * when given. Saving finishes training (low-precision tables are quantized, optimizer state is
+ * dropped), so the saved model predicts exactly as the directory will after loading.
  */
 export async function saveCtrModel(model: CtrModel, dir: string, extras: SaveCtrModelExtras = {}): Promise<string[]> {
   await mkdir(dir, { recursive: true });
-  const F = model.numFields;
   const specs = model.net.params.specs;
   const dense: Record<string, CheckpointArray> = {};
   model.paramValues().forEach((v, i) => {
     dense[`p/${i}`] = v;
   });
-  const tables: Record<string, CheckpointArray> = {};
+  const embeddings: Record<string, FeatureEmbedding> = {};
   model.fields.forEach((e, f) => {
-    tables[`emb/${f}`] = e.table.data;
+    embeddings[`emb/${f}`] = e;
   });
   model.firstOrder.forEach((e, f) => {
-    tables[`first/${f}`] = e.table.data;
+    embeddings[`first/${f}`] = e;
   });
-  const snaps: Omit<MapperSnapshot, 'arrays'>[] = [];
-  const mapperArrays: Record<string, CheckpointArray> = {};
-  model.mappers.forEach((m, f) => {
-    const s = m.snapshot();
-    snaps.push({ method: s.method, numIds: s.numIds, rows: s.rows, params: s.params });
-    for (const [name, a] of Object.entries(s.arrays)) mapperArrays[`${f}/${name}`] = a;
-  });
+  model.finishTraining();
   const files = CTR_MODEL_FILES;
   const written: string[] = [];
   const put = async (
@@ -113,8 +128,9 @@ export async function saveCtrModel(model: CtrModel, dir: string, extras: SaveCtr
     written.push(path);
   };
   await put(files.dense, 'ctr-dense', { version: CTR_MODEL_DIR_VERSION, count: specs.length }, dense);
-  await put(files.tables, 'ctr-tables', { version: CTR_MODEL_DIR_VERSION, fields: F }, tables);
-  await put(files.mappers, 'ctr-mappers', { version: CTR_MODEL_DIR_VERSION, snapshots: snaps }, mapperArrays);
+  const embPath = join(dir, files.embeddings);
+  await saveFeatureEmbeddings(embPath, embeddings);
+  written.push(embPath);
   if (extras.vocabulary) {
     const v = extras.vocabulary.toArrays();
     await put(files.vocabulary, 'ctr-vocabulary', { version: CTR_MODEL_DIR_VERSION, ...v.header }, v.arrays);
@@ -130,11 +146,13 @@ export async function saveCtrModel(model: CtrModel, dir: string, extras: SaveCtr
       cardinalities: [...model.schema.cardinalities],
       numDense: model.schema.numDense,
     },
-    fields: model.mappers.map((m, f) => ({
+    fields: (model.fields.length > 0 ? model.fields : model.firstOrder).map((e, f) => ({
       name: model.schema.fieldNames[f]!,
-      method: m.method,
-      rows: m.rows,
-      params: { ...m.params },
+      method: e.mapper.method,
+      rows: e.mapper.rows,
+      params: { ...e.mapper.params },
+      storage: e.storage.kind,
+      storageParams: { ...e.storage.params },
     })),
     params: specs.map((s) => ({ name: s.name, shape: [...s.shape] })),
     hasVocabulary: extras.vocabulary !== undefined,
@@ -174,10 +192,10 @@ export async function readCtrModelConfig(dir: string): Promise<CtrModelConfig> {
       `${where}: ${path} is not a CTR model config (format '${String(config.format)}', expected '${CTR_MODEL_DIR_FORMAT}')`,
     );
   }
-  if (config.version !== CTR_MODEL_DIR_VERSION) {
+  if (!CTR_MODEL_DIR_READABLE_VERSIONS.includes(config.version as number)) {
     throw new UsageError(
-      `${where}: '${dir}' is a version ${String(config.version)} model directory but this build reads version ${CTR_MODEL_DIR_VERSION}; re-train the model or use a matching compactrec`,
-      { context: { dir, version: config.version, supported: CTR_MODEL_DIR_VERSION } },
+      `${where}: '${dir}' is a version ${String(config.version)} model directory but this build reads versions ${CTR_MODEL_DIR_READABLE_VERSIONS.join(' and ')}; re-train the model or use a matching compactrec`,
+      { context: { dir, version: config.version, supported: CTR_MODEL_DIR_READABLE_VERSIONS } },
     );
   }
   return config as CtrModelConfig;
@@ -192,8 +210,6 @@ export interface LoadedCtrModel {
 
 /** Options of {@link loadCtrModel}; every field is optional. */
 export interface LoadCtrModelOptions {
-  /** Registry to restore mappers with (e.g. id-hashing plus graphhash). @default ID_HASHING_METHODS */
-  registry?: Readonly<Record<string, MapperSpec>>;
   /** Input blocks to attach (their state is theirs to load). @default [] */
   blocks?: readonly CtrInputBlock[];
 }
@@ -204,7 +220,11 @@ function need<T>(value: T | undefined, what: string, dir: string): T {
   return value;
 }
 
-/** Loads a model directory written by {@link saveCtrModel}; predictions equal the saved model's. */
+/**
+ * Loads a model directory written by {@link saveCtrModel} (version 2, any composed method) or a
+ * version-1 one (float32 tables); predictions equal the saved model's. Mappers and storages are
+ * restored through the embedding contract's registry.
+ */
 export async function loadCtrModel(tf: Tf, dir: string, options: LoadCtrModelOptions = {}): Promise<LoadedCtrModel> {
   const config = await readCtrModelConfig(dir);
   if (config.sequence !== undefined && !options.blocks?.length) {
@@ -213,11 +233,7 @@ export async function loadCtrModel(tf: Tf, dir: string, options: LoadCtrModelOpt
     );
   }
   const files = CTR_MODEL_FILES;
-  const [dense, tables, mappersCk] = await Promise.all([
-    readCheckpoint(join(dir, files.dense), { kind: 'ctr-dense' }),
-    readCheckpoint(join(dir, files.tables), { kind: 'ctr-tables' }),
-    readCheckpoint(join(dir, files.mappers), { kind: 'ctr-mappers' }),
-  ]);
+  const dense = await readCheckpoint(join(dir, files.dense), { kind: 'ctr-dense' });
   const schema: CtrSchema = {
     name: config.schema.name,
     fieldNames: config.schema.fieldNames,
@@ -225,34 +241,22 @@ export async function loadCtrModel(tf: Tf, dir: string, options: LoadCtrModelOpt
     numDense: config.schema.numDense,
   };
   const F = schema.fieldNames.length;
-  const snaps = need(
-    mappersCk.header.snapshots as Omit<MapperSnapshot, 'arrays'>[] | undefined,
-    'mapper snapshots',
-    dir,
-  );
-  if (snaps.length !== F)
-    throw new UsageError(`ctr/loadCtrModel: '${dir}' has ${snaps.length} mappers for ${F} fields; re-train it`);
-  const registry = options.registry ?? ID_HASHING_METHODS;
-  const mappers: IdMapper[] = snaps.map((s, f) => {
-    const arrays: Record<string, Int32Array | Uint32Array | Float32Array | Float64Array> = {};
-    const prefix = `${f}/`;
-    for (const [name, a] of Object.entries(mappersCk.arrays)) {
-      if (name.startsWith(prefix))
-        arrays[name.slice(prefix.length)] = a as Int32Array | Uint32Array | Float32Array | Float64Array;
-    }
-    return restoreMapper({ ...s, arrays }, registry);
-  });
+  const embeddings =
+    config.version === 1 ? await loadVersion1Tables(dir, F, config.options.dim) : await loadEmbeddings(dir);
+  const pick = (prefix: string): FeatureEmbedding[] => {
+    if (!(`${prefix}/0` in embeddings)) return [];
+    return Array.from({ length: F }, (_, f) => need(embeddings[`${prefix}/${f}`], `embedding ${prefix}/${f}`, dir));
+  };
   const f32 = (a: CheckpointArray | undefined, what: string): Float32Array => {
     if (!(a instanceof Float32Array)) throw new UsageError(`ctr/loadCtrModel: '${dir}' lacks ${what}; re-train it`);
     return a.slice();
   };
-  const options2 = resolveCtrModelOptions(config.options);
-  const hasEmb = `emb/0` in tables.arrays;
-  const hasFirst = `first/0` in tables.arrays;
+  // A loaded model serves (its storages are in served form), so a version-1 directory's row optimizer
+  // (sgd, adagrad…) does not matter; the storages know lazy Adam only.
+  const options2 = resolveCtrModelOptions({ ...config.options, sparseOptimizer: 'adam' });
   const model = new CtrModel(tf, schema, options2, {
-    mappers,
-    ...(hasEmb ? { tables: mappers.map((_, f) => f32(tables.arrays[`emb/${f}`], `table emb/${f}`)) } : {}),
-    ...(hasFirst ? { firstOrder: mappers.map((_, f) => f32(tables.arrays[`first/${f}`], `table first/${f}`)) } : {}),
+    fields: pick('emb'),
+    firstOrder: pick('first'),
     params: config.params.map((_, i) => f32(dense.arrays[`p/${i}`], `dense parameter ${i}`)),
     ...(options.blocks ? { blocks: options.blocks } : {}),
   });
@@ -262,4 +266,55 @@ export async function loadCtrModel(tf: Tf, dir: string, options: LoadCtrModelOpt
     vocabulary = FieldVocabulary.fromArrays(v.header, v.arrays, 'ctr/loadCtrModel');
   }
   return { model, config, vocabulary };
+}
+
+async function loadEmbeddings(dir: string): Promise<Record<string, FeatureEmbedding>> {
+  const path = join(dir, CTR_MODEL_FILES.embeddings);
+  try {
+    await access(path);
+  } catch {
+    throw new UsageError(
+      `ctr/loadCtrModel: '${dir}' lacks ${CTR_MODEL_FILES.embeddings}; the model directory is damaged — re-train it`,
+    );
+  }
+  return loadFeatureEmbeddings(path);
+}
+
+/** Version 1: float32 `tables.ckpt` (`emb/<f>`, `first/<f>`) beside `mappers.ckpt`, restored as float32 embeddings. */
+async function loadVersion1Tables(dir: string, F: number, dim: number): Promise<Record<string, FeatureEmbedding>> {
+  const files = CTR_MODEL_FILES;
+  const [tables, mappersCk] = await Promise.all([
+    readCheckpoint(join(dir, files.tables), { kind: 'ctr-tables' }),
+    readCheckpoint(join(dir, files.mappers), { kind: 'ctr-mappers' }),
+  ]);
+  const snaps = need(
+    mappersCk.header.snapshots as Omit<MapperSnapshot, 'arrays'>[] | undefined,
+    'mapper snapshots',
+    dir,
+  );
+  if (snaps.length !== F)
+    throw new UsageError(`ctr/loadCtrModel: '${dir}' has ${snaps.length} mappers for ${F} fields; re-train it`);
+  const out: Record<string, FeatureEmbedding> = {};
+  snaps.forEach((s, f) => {
+    const arrays: Record<string, CheckpointArray> = {};
+    const prefix = `${f}/`;
+    for (const [name, a] of Object.entries(mappersCk.arrays)) {
+      if (name.startsWith(prefix)) arrays[name.slice(prefix.length)] = a;
+    }
+    const mapper = { ...s, arrays } as MapperSnapshot;
+    for (const table of ['emb', 'first']) {
+      const values = tables.arrays[`${table}/${f}`];
+      if (values === undefined) continue;
+      if (!(values instanceof Float32Array))
+        throw new UsageError(`ctr/loadCtrModel: '${dir}' table ${table}/${f} is not float32; re-train it`);
+      const rowDim = values.length / s.rows;
+      out[`${table}/${f}`] = restoreFeatureEmbedding({
+        method: s.method,
+        dim: table === 'first' ? 1 : dim,
+        mapper,
+        storage: { kind: FLOAT32_STORAGE.name, rows: s.rows, rowDim, params: {}, arrays: { values: values.slice() } },
+      });
+    }
+  });
+  return out;
 }

@@ -4,15 +4,23 @@ import {
   type IdMapper,
   InvalidArgumentError,
   type OptimizerKind,
+  type QuantizeMode,
   Rng,
   resolveOptions,
 } from '@compactrec/core';
+import { type FeatureEmbedding, resolveMethod } from '@compactrec/embedding';
 import type { Tf } from '@compactrec/tf-backend';
 import type * as tfjs from '@tensorflow/tfjs';
 import type { CtrInputBlock } from './block.js';
-import { FieldEmbedding } from './field-embedding.js';
 import { checkInt, checkNumber } from './internal/check.js';
-import { fitFieldMappers } from './mappers.js';
+import { captureStorage, restoreStorage } from './internal/embedding-state.js';
+import {
+  createFieldEmbeddings,
+  createFirstOrderEmbeddings,
+  type FieldEmbeddingPlan,
+  type FieldGraph,
+  isCompressedField,
+} from './mappers.js';
 import { buildCtrNet, CTR_MODEL_KINDS, type CtrModelKind, type CtrNet, type DcnStructure } from './nets.js';
 import type { CtrBatch, CtrSchema, FieldCounts } from './schema.js';
 import { DenseAdam, NativeTower } from './tower.js';
@@ -56,18 +64,30 @@ export interface CtrModelOptions {
   lr?: number;
   /** Learning rate of the embedding rows; unset = `lr`. @default undefined */
   embeddingLr?: number;
-  /** Sparse optimizer of the embedding rows (lazy Adam as in TorchRec). @default 'adam' */
+  /**
+   * Sparse optimizer of the embedding rows: lazy Adam as in TorchRec (the embedding storages own
+   * their optimizer state; `adam` is the only kind they train with). @default 'adam'
+   */
   sparseOptimizer?: OptimizerKind;
   /** L2 on the touched embedding rows (lazy, coupled). @default 0 */
   embeddingL2?: number;
-  /** Compression method of every field (an ID-hashing registry name). @default 'full' */
+  /**
+   * Compression method of every field: a name `@compactrec/embedding`'s `resolveMethod` accepts —
+   * `SHARING`, `STORAGE` or `SHARING+STORAGE` (e.g. `double-frequency+int8`, `dsl`). @default 'full'
+   */
   method?: string;
+  /** Low-precision storage kinds: quantize `after` training (float master) or `during` it (fake quant / ALPT). @default 'after' */
+  quantize?: QuantizeMode;
+  /** Optimizer steps of the whole run, for kinds with a schedule (DSL); 0 = unknown. @default 0 */
+  totalSteps?: number;
   /** Per-table byte budget as a fraction of each field's full table (ignored by `full`). @default 0.25 */
   budget?: number;
   /** Fields with at most this many IDs keep a full table. @default 100 */
   keepFullBelow?: number;
-  /** Method-specific settings, e.g. `{ combine: 'sum' }` for qr. @default {} */
+  /** Settings of the sharing method, e.g. `{ combine: 'sum' }` for qr. @default {} */
   extra?: Readonly<Record<string, number | string | boolean>>;
+  /** Settings of the storage kind, e.g. `{ dslUpdates: 30 }` (unknown keys are ignored). @default {} */
+  storageExtra?: Readonly<Record<string, number | string | boolean>>;
   /** Std of a composed embedding at init. @default 0.01 */
   initStd?: number;
   /** Seed of every random choice (mappers, init, dropout). @default 0 */
@@ -87,9 +107,12 @@ export const DEFAULT_CTR_MODEL_OPTIONS = Object.freeze({
   sparseOptimizer: 'adam' as OptimizerKind,
   embeddingL2: 0,
   method: 'full',
+  quantize: 'after' as QuantizeMode,
+  totalSteps: 0,
   budget: 0.25,
   keepFullBelow: 100,
   extra: Object.freeze({}) as Readonly<Record<string, number | string | boolean>>,
+  storageExtra: Object.freeze({}) as Readonly<Record<string, number | string | boolean>>,
   initStd: 0.01,
   seed: 0,
 });
@@ -101,11 +124,16 @@ export type ResolvedCtrModelOptions = Readonly<
 
 /** Bytes of a model, split as the benchmark reports them. */
 export interface CtrMemory {
-  /** Table rows over every field (d-dim tables). */
+  /** Table rows over every field. */
   readonly rows: number;
-  /** Bytes of every table (d-dim and first-order) — what a budget limits. */
+  /**
+   * Bytes of the budgeted tables as allocated (served form): the d-dim field tables, or the
+   * first-order tables of a network without d-dim ones — what a budget limits.
+   */
   readonly embeddingBytes: number;
-  /** Bytes the same tables take uncompressed. */
+  /** Bytes of the first-order (1-dim, float32) tables besides the budgeted ones (0 when they are the budgeted ones). */
+  readonly firstOrderBytes: number;
+  /** Bytes the budgeted tables take uncompressed (float32, one row per ID). */
   readonly fullEmbeddingBytes: number;
   /** Σ over fields of ⌊budget × full bytes⌋ (full bytes for fields kept full). */
   readonly budgetBytes: number;
@@ -113,17 +141,23 @@ export interface CtrMemory {
   readonly mappingBytes: number;
   /** Bytes of optimizer state: sparse (rows, weights) and dense Adam moments. */
   readonly optimizerBytes: number;
+  /** Bytes the tables hold only while training (float masters, fake-quant rows, DSL masks); 0 when serving. */
+  readonly trainingBytes: number;
   /** Scalars in the dense network. */
   readonly denseParams: number;
 }
 
-/** Parts a model is assembled from (fresh or loaded). */
+/**
+ * Parts a model is assembled from: either a plan (fresh model: the tables the network reads are
+ * built from it) or the embeddings themselves (loaded model).
+ */
 export interface CtrModelParts {
-  readonly mappers: readonly IdMapper[];
-  /** Table values per field (d-dim), when loading. */
-  readonly tables?: readonly Float32Array[];
-  /** First-order table values per field, when loading. */
-  readonly firstOrder?: readonly Float32Array[];
+  /** How to build fresh field embeddings (see `createFieldEmbeddings`). */
+  readonly plan?: FieldEmbeddingPlan;
+  /** d-dim field embeddings (loading; empty when the network reads none). */
+  readonly fields?: readonly FeatureEmbedding[];
+  /** 1-dim first-order embeddings (loading; empty when the network reads none). */
+  readonly firstOrder?: readonly FeatureEmbedding[];
   /** Dense parameter values in the network's order, when loading. */
   readonly params?: readonly Float32Array[];
   /** Extra input blocks. */
@@ -132,8 +166,9 @@ export interface CtrModelParts {
 
 /** A copy of every trainable value (tables, learnable weights, dense parameters), for keep-best. */
 export interface CtrModelState {
-  readonly tables: readonly (Float32Array | null)[];
-  readonly firstOrder: readonly (Float32Array | null)[];
+  /** Per field, the training arrays of its storage (values, step sizes, masks...), null if it has none to copy. */
+  readonly tables: readonly (Float32Array[] | null)[];
+  readonly firstOrder: readonly (Float32Array[] | null)[];
   readonly weights: readonly (Float32Array | null)[];
   readonly params: readonly Float32Array[];
   /** Per input block, what its `captureState` returned (null for blocks without state). */
@@ -158,18 +193,29 @@ export function resolveCtrModelOptions(options: CtrModelOptions = {}): ResolvedC
   checkNumber(where, 'embeddingL2', o.embeddingL2, 0, 1e6);
   checkNumber(where, 'initStd', o.initStd, 0, 10, true);
   checkInt(where, 'keepFullBelow', o.keepFullBelow, 0);
+  checkInt(where, 'totalSteps', o.totalSteps, 0);
+  resolveMethod(o.method); // unknown names fail here, listing every known one
+  if (o.quantize !== 'after' && o.quantize !== 'during') {
+    throw new InvalidArgumentError(`${where}: quantize ('${String(o.quantize)}') must be 'after' or 'during'`);
+  }
+  if (o.sparseOptimizer !== 'adam') {
+    throw new InvalidArgumentError(
+      `${where}: sparseOptimizer '${String(o.sparseOptimizer)}' is not available; the embedding storages train their rows with lazy Adam ('adam')`,
+    );
+  }
   return Object.freeze({
     ...o,
     mlp: Object.freeze([...o.mlp]),
     bottomMlp: Object.freeze([...o.bottomMlp]),
     extra: Object.freeze({ ...o.extra }),
+    storageExtra: Object.freeze({ ...o.storageExtra }),
     embeddingLr,
   }) as ResolvedCtrModelOptions;
 }
 
 /**
- * A CTR model over compressed embeddings, in the TorchRec/HugeCTR layout: per field an
- * {@link IdMapper} + table + sparse optimizer ({@link FieldEmbedding}) kept outside tfjs, and a
+ * A CTR model over compressed embeddings, in the TorchRec/HugeCTR layout: per field a
+ * {@link FeatureEmbedding} (mapper + storage + the storage's lazy optimizer) kept outside tfjs, and a
  * dense network in tfjs. A training step composes the batch's field embeddings into one
  * `[B × F × d]` buffer, computes the loss and the gradients w.r.t. the dense weights AND that
  * buffer (and the first-order and block inputs) in one tfjs call, applies the dense gradients with
@@ -183,9 +229,9 @@ export class CtrModel {
   readonly net: CtrNet;
   readonly mappers: readonly IdMapper[];
   /** d-dim field embeddings (empty when the network does not read them). */
-  readonly fields: readonly FieldEmbedding[];
+  readonly fields: readonly FeatureEmbedding[];
   /** 1-dim first-order embeddings (empty when unused). */
-  readonly firstOrder: readonly FieldEmbedding[];
+  readonly firstOrder: readonly FeatureEmbedding[];
   readonly blocks: readonly CtrInputBlock[];
   readonly variables: readonly tfjs.Variable[];
   /** Dense input width: schema dense features + block widths. */
@@ -207,19 +253,16 @@ export class CtrModel {
   private blockBuf = new Float32Array(0);
   private gradBuf = new Float32Array(0);
   private firstGradBuf = new Float32Array(0);
+  private colBuf = new Int32Array(0);
   private disposed = false;
 
   constructor(tf: Tf, schema: CtrSchema, options: ResolvedCtrModelOptions, parts: CtrModelParts) {
     const where = 'ctr/CtrModel';
     const F = schema.fieldNames.length;
     if (F < 1) throw new InvalidArgumentError(`${where}: the schema '${schema.name}' has no field`);
-    if (parts.mappers.length !== F) {
-      throw new InvalidArgumentError(`${where}: ${parts.mappers.length} mappers for ${F} fields`);
-    }
     this.tf = tf;
     this.schema = schema;
     this.options = options;
-    this.mappers = parts.mappers;
     this.blocks = parts.blocks ?? [];
     let bw = 0;
     for (const b of this.blocks) {
@@ -242,30 +285,35 @@ export class CtrModel {
       },
       new Rng(deriveSeed(o.seed, 'dense')),
     );
-    const sparse = { kind: o.sparseOptimizer, lr: o.embeddingLr, weightDecay: o.embeddingL2 };
-    this.fields = this.net.usesEmbeddings
-      ? parts.mappers.map(
-          (m, f) =>
-            new FieldEmbedding(m, o.dim, {
-              initStd: o.initStd,
-              seed: deriveSeed(o.seed, `emb/${f}`),
-              optimizer: sparse,
-              ...(parts.tables ? { data: parts.tables[f]! } : {}),
-            }),
-        )
-      : [];
-    this.firstOrder = this.net.usesFirstOrder
-      ? parts.mappers.map(
-          (m, f) =>
-            new FieldEmbedding(m, 1, {
-              initStd: o.initStd,
-              seed: deriveSeed(o.seed, `first/${f}`),
-              optimizer: sparse,
-              ...(m.combine === 'concat' ? { combine: 'sum' as const } : {}),
-              ...(parts.firstOrder ? { data: parts.firstOrder[f]! } : {}),
-            }),
-        )
-      : [];
+    if (parts.plan) {
+      const plan = parts.plan;
+      if (this.net.usesEmbeddings) {
+        this.fields = createFieldEmbeddings(schema, plan);
+        this.firstOrder = this.net.usesFirstOrder ? createFirstOrderEmbeddings(this.fields, plan) : [];
+      } else {
+        // Only first-order weights: they are the budgeted tables.
+        this.fields = [];
+        this.firstOrder = createFieldEmbeddings(schema, { ...plan, dim: 1 });
+      }
+    } else {
+      this.fields = parts.fields ?? [];
+      this.firstOrder = parts.firstOrder ?? [];
+    }
+    const need = (got: readonly FeatureEmbedding[], used: boolean, width: number, what: string): void => {
+      if (!used) return;
+      if (got.length !== F)
+        throw new InvalidArgumentError(`${where}: ${got.length} ${what} embeddings for ${F} fields`);
+      got.forEach((e, f) => {
+        if (e.dim !== width || e.numIds !== schema.cardinalities[f]) {
+          throw new InvalidArgumentError(
+            `${where}: ${what} embedding of field '${schema.fieldNames[f]}' is ${e.numIds} IDs × ${e.dim}, expected ${schema.cardinalities[f]} × ${width}`,
+          );
+        }
+      });
+    };
+    need(this.fields, this.net.usesEmbeddings, o.dim, 'd-dim');
+    need(this.firstOrder, this.net.usesFirstOrder, 1, 'first-order');
+    this.mappers = (this.fields.length > 0 ? this.fields : this.firstOrder).map((e) => e.mapper);
     const specs = this.net.params.specs;
     if (parts.params && parts.params.length !== specs.length) {
       throw new InvalidArgumentError(`${where}: ${parts.params.length} dense parameter arrays for ${specs.length}`);
@@ -302,6 +350,16 @@ export class CtrModel {
     }
   }
 
+  /** Field f's IDs of a batch, contiguous (a reused buffer: valid until the next call). */
+  private column(batch: CtrBatch, f: number): Int32Array {
+    const n = batch.size;
+    const F = this.numFields;
+    if (this.colBuf.length < n) this.colBuf = new Int32Array(n);
+    const col = this.colBuf;
+    for (let s = 0; s < n; s++) col[s] = batch.ids[s * F + f]!;
+    return col.subarray(0, n);
+  }
+
   /** Fills the embedding, first-order and dense buffers of a batch. */
   private gatherInputs(batch: CtrBatch, training: boolean): void {
     const n = batch.size;
@@ -309,11 +367,11 @@ export class CtrModel {
     const d = this.options.dim;
     if (this.fields.length > 0) {
       if (this.embBuf.length < n * F * d) this.embBuf = new Float32Array(n * F * d);
-      for (let f = 0; f < F; f++) this.fields[f]!.forward(batch.ids, n, f, F, this.embBuf);
+      for (let f = 0; f < F; f++) this.fields[f]!.lookup(this.column(batch, f), this.embBuf, n, f * d, F * d);
     }
     if (this.firstOrder.length > 0) {
       if (this.firstBuf.length < n * F) this.firstBuf = new Float32Array(n * F);
-      for (let f = 0; f < F; f++) this.firstOrder[f]!.forward(batch.ids, n, f, F, this.firstBuf);
+      for (let f = 0; f < F; f++) this.firstOrder[f]!.lookup(this.column(batch, f), this.firstBuf, n, f, F);
     }
     const W = this.denseWidth;
     if (W > 0) {
@@ -508,12 +566,20 @@ export class CtrModel {
     }
     this.mark('loss', tp);
     tp = performance.now();
-    for (let f = 0; f < F; f++) this.fields[f]!.backward(n, f, F, gEmb);
+    for (let f = 0; f < F; f++) {
+      const e = this.fields[f]!;
+      e.backward(this.column(batch, f), gEmb, f * d, E);
+      e.step();
+    }
     if (spec.firstOrder) {
       if (this.firstGradBuf.length < n * F) this.firstGradBuf = new Float32Array(n * F);
       const gFirst = this.firstGradBuf;
       for (let s = 0; s < n; s++) gFirst.fill(dz[s]!, s * F, (s + 1) * F);
-      for (let f = 0; f < F; f++) this.firstOrder[f]!.backward(n, f, F, gFirst);
+      for (let f = 0; f < F; f++) {
+        const e = this.firstOrder[f]!;
+        e.backward(this.column(batch, f), gFirst, f, F);
+        e.step();
+      }
     }
     if (this.blocks.length > 0) {
       let col = this.schema.numDense;
@@ -586,8 +652,21 @@ export class CtrModel {
     for (const t of out) t.dispose();
     this.mark('readback', tp);
     tp = performance.now();
-    if (gEmb) for (let f = 0; f < F; f++) this.fields[f]!.backward(n, f, F, gEmb);
-    if (gFirst) for (let f = 0; f < F; f++) this.firstOrder[f]!.backward(n, f, F, gFirst);
+    const d = this.options.dim;
+    if (gEmb) {
+      for (let f = 0; f < F; f++) {
+        const e = this.fields[f]!;
+        e.backward(this.column(batch, f), gEmb, f * d, F * d);
+        e.step();
+      }
+    }
+    if (gFirst) {
+      for (let f = 0; f < F; f++) {
+        const e = this.firstOrder[f]!;
+        e.backward(this.column(batch, f), gFirst, f, F);
+        e.step();
+      }
+    }
     if (gDense) {
       const W = this.denseWidth;
       let col = this.schema.numDense;
@@ -634,8 +713,8 @@ export class CtrModel {
     const learnable = (m: IdMapper): Float32Array | null =>
       m.learnableWeights && m.weights ? m.weights.slice() : null;
     return {
-      tables: this.fields.map((e) => e.table.data.slice()),
-      firstOrder: this.firstOrder.map((e) => e.table.data.slice()),
+      tables: this.fields.map(captureStorage),
+      firstOrder: this.firstOrder.map(captureStorage),
       weights: this.mappers.map(learnable),
       params: this.paramValues(),
       blocks: this.blocks.map((b) => (b.captureState ? b.captureState() : null)),
@@ -645,8 +724,8 @@ export class CtrModel {
   /** Restores values captured by {@link captureState} (optimizer moments are kept as they are). */
   restoreState(s: CtrModelState): void {
     this.checkUsable('restoreState');
-    for (let f = 0; f < this.fields.length; f++) this.fields[f]!.table.data.set(s.tables[f]!);
-    for (let f = 0; f < this.firstOrder.length; f++) this.firstOrder[f]!.table.data.set(s.firstOrder[f]!);
+    for (let f = 0; f < this.fields.length; f++) restoreStorage(this.fields[f]!, s.tables[f] ?? null);
+    for (let f = 0; f < this.firstOrder.length; f++) restoreStorage(this.firstOrder[f]!, s.firstOrder[f] ?? null);
     this.mappers.forEach((m, f) => {
       const w = s.weights[f];
       if (w && m.weights) m.weights.set(w);
@@ -663,44 +742,48 @@ export class CtrModel {
     });
   }
 
-  /** Bytes by kind (see {@link CtrMemory}). */
+  /** Bytes by kind (see {@link CtrMemory}), from what the storages and mappers allocated. */
   memory(): CtrMemory {
-    const d = this.options.dim;
+    const budgeted = this.fields.length > 0 ? this.fields : this.firstOrder;
+    const extraFirst = this.fields.length > 0 ? this.firstOrder : [];
     let rows = 0;
     let emb = 0;
     let full = 0;
     let budget = 0;
     let mapping = 0;
     let opt = 0;
-    this.mappers.forEach((m, f) => {
-      const card = this.schema.cardinalities[f]!;
-      const isFull = m.method === 'full';
-      rows += m.rows;
-      mapping += m.mappingBytes;
-      for (const [used, width] of [
-        [this.fields.length > 0, d],
-        [this.firstOrder.length > 0, 1],
-      ] as const) {
-        if (!used) continue;
-        const bytes = fullTableBytes(card, width);
-        full += bytes;
-        budget += isFull ? bytes : Math.floor(this.options.budget * bytes);
-      }
+    let training = 0;
+    let first = 0;
+    budgeted.forEach((e, f) => {
+      const bytes = fullTableBytes(this.schema.cardinalities[f]!, e.dim);
+      rows += e.mapper.rows;
+      mapping += e.mappingBytes;
+      emb += e.embeddingBytes;
+      full += bytes;
+      budget += isCompressedField(this.schema, this.options, f) ? Math.floor(this.options.budget * bytes) : bytes;
     });
     for (const e of [...this.fields, ...this.firstOrder]) {
-      emb += e.embeddingBytes;
       opt += e.optimizerBytes;
+      training += e.trainingBytes;
     }
+    for (const e of extraFirst) first += e.embeddingBytes;
     const denseParams = this.net.params.size;
     return {
       rows,
       embeddingBytes: emb,
+      firstOrderBytes: first,
       fullEmbeddingBytes: full,
       budgetBytes: budget,
       mappingBytes: mapping,
       optimizerBytes: opt + 2 * 4 * denseParams,
+      trainingBytes: training,
       denseParams,
     };
+  }
+
+  /** Turns every table into its serving form (quantizes float masters, frees optimizer and training copies); idempotent. */
+  finishTraining(): void {
+    for (const e of [...this.fields, ...this.firstOrder]) e.finishTraining();
   }
 
   private checkUsable(what: string): void {
@@ -721,13 +804,34 @@ export class CtrModel {
 export interface CreateCtrModelInputs {
   /** Training counts per field; needed by frequency-based methods. */
   readonly counts?: FieldCounts;
+  /** Per field, the graph a graph method fits on (see `fieldGraphs`); needed by graph methods. */
+  readonly graphs?: readonly (FieldGraph | null)[];
   /** Extra input blocks (e.g. a sequence module). */
   readonly blocks?: readonly CtrInputBlock[];
 }
 
+/** The field-embedding plan of resolved model options (what {@link createCtrModel} builds tables from). */
+export function fieldEmbeddingPlan(o: ResolvedCtrModelOptions, inputs: CreateCtrModelInputs = {}): FieldEmbeddingPlan {
+  return {
+    method: o.method,
+    budget: o.budget,
+    dim: o.dim,
+    seed: o.seed,
+    keepFullBelow: o.keepFullBelow,
+    extra: o.extra,
+    storageExtra: o.storageExtra,
+    quantize: o.quantize,
+    totalSteps: o.totalSteps,
+    initStd: o.initStd,
+    optimizer: { lr: o.embeddingLr, weightDecay: o.embeddingL2 },
+    ...(inputs.counts ? { counts: inputs.counts } : {}),
+    ...(inputs.graphs ? { graphs: inputs.graphs } : {}),
+  };
+}
+
 /**
- * Builds a fresh CTR model for a schema: fits one mapper per field with `options.method` at the
- * per-table budget (see `fitFieldMappers`), initialises tables and the dense network from the seed.
+ * Builds a fresh CTR model for a schema: one field embedding per field with `options.method` at
+ * the per-table budget (see `createFieldEmbeddings`), initialised with the dense network from the seed.
  */
 export function createCtrModel(
   tf: Tf,
@@ -736,14 +840,8 @@ export function createCtrModel(
   inputs: CreateCtrModelInputs = {},
 ): CtrModel {
   const o = resolveCtrModelOptions(options);
-  const mappers = fitFieldMappers(schema, {
-    method: o.method,
-    budget: o.budget,
-    dim: o.dim,
-    seed: o.seed,
-    keepFullBelow: o.keepFullBelow,
-    extra: o.extra,
-    ...(inputs.counts ? { counts: inputs.counts } : {}),
+  return new CtrModel(tf, schema, o, {
+    plan: fieldEmbeddingPlan(o, inputs),
+    ...(inputs.blocks ? { blocks: inputs.blocks } : {}),
   });
-  return new CtrModel(tf, schema, o, { mappers, ...(inputs.blocks ? { blocks: inputs.blocks } : {}) });
 }

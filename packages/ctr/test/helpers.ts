@@ -25,3 +25,17 @@ export function meanBce(labels: Float32Array, logits: Float32Array): number {
   }
   return s / labels.length;
 }
+
+/** The float32 values an uncompressed (training) embedding stores — what finite-difference tests perturb. */
+export function tableValues(e: { storage: { trainingView(): { values: Float32Array } | null } }): Float32Array {
+  const v = e.storage.trainingView();
+  if (v === null) throw new Error('the embedding has no training view (serving form or computed rows)');
+  return v.values;
+}
+
+/** The item table values of a sequence block with an uncompressed item table. */
+export function itemValues(block: {
+  items: { storage: { trainingView(): { values: Float32Array } | null } };
+}): Float32Array {
+  return tableValues(block.items);
+}

@@ -77,7 +77,9 @@ describe('CtrModel', () => {
       const mem = m.memory();
       expect(mem.embeddingBytes).toBeLessThanOrEqual(mem.budgetBytes);
       expect(mem.embeddingBytes).toBeGreaterThan(mem.budgetBytes * 0.9);
-      expect(mem.fullEmbeddingBytes).toBe(3 * 5000 * (8 + 1) * 4);
+      expect(mem.fullEmbeddingBytes).toBe(3 * 5000 * 8 * 4); // the budgeted d-dim tables
+      // First-order weights: one float32 per row of the same mapper, reported apart.
+      expect(mem.firstOrderBytes).toBe(m.firstOrder.reduce((s, e) => s + e.mapper.rows * 4, 0));
       m.dispose();
     }
   });

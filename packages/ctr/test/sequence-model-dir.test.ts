@@ -13,6 +13,8 @@ import {
   SEQUENCE_EXTRAS,
   SEQUENCE_MODEL_KINDS,
   saveSequenceCtrModel,
+  sequenceItemCounts,
+  sequenceItemRows,
   trainCtr,
 } from '../src/index.js';
 import { cpuTf } from './helpers.js';
@@ -168,6 +170,40 @@ describe('sequence model directories', () => {
       });
     }
   }
+
+  it('a compressed item table (double-frequency+int8) is saved and loaded compressed, with identical predictions and BSE rows', async () => {
+    const tf = await cpuTf();
+    const data = await openCtrData('seq-synthetic', SPEC);
+    const itemCounts = await sequenceItemCounts(data.train, data.sequence!.numItems);
+    const seq = createSequenceCtrModel(
+      tf,
+      data,
+      { model: 'sdim', method: 'double-frequency+int8', budget: 0.4, dim: 8, mlp: [16], numHashes: 12, seed: 2 },
+      { counts: data.counts(), itemCounts },
+    );
+    await trainCtr(seq.model, { train: data.train, valid: data.valid }, { epochs: 1, batchSize: 32, seed: 1 });
+    const dir = await tempDir();
+    const { bseVersion } = await saveSequenceCtrModel(seq, dir, { data: data.descriptor });
+    const loaded = await loadSequenceCtrModel(tf, dir);
+    // Served compressed: int8 rows of the double-frequency layout, within the item table's budget.
+    expect(loaded.block.items.storage.kind).toBe('int8');
+    expect(loaded.block.items.mapper.method).toBe('double-frequency');
+    expect(loaded.block.items.mapper.rows).toBe(seq.block.items.mapper.rows);
+    expect(loaded.block.itemTableBytes).toBe(seq.block.itemTableBytes);
+    expect(loaded.block.itemTableBytes).toBeLessThanOrEqual(seq.block.itemTableBudgetBytes);
+    expect(loaded.block.itemTableBytes).toBeLessThan(0.5 * seq.block.itemTableFullBytes);
+    for (const b of await batches(data.test)) {
+      expect(loaded.model.predict(b)).toEqual(seq.model.predict(b));
+    }
+    // The BSE encoder's model version holds exactly the rows the compressed table serves.
+    const bse = await loadSdimModelVersion(join(dir, 'bse', `${bseVersion}.sdim`));
+    expect(Array.from(bse.itemEmbeddings)).toEqual(Array.from(sequenceItemRows(loaded.block)));
+    // A damaged item embedding file is named.
+    await writeFile(join(dir, 'sequence-items.ckpt'), 'garbage');
+    await expect(loadSequenceCtrModel(tf, dir)).rejects.toThrow(/sequence-items\.ckpt/);
+    seq.model.dispose();
+    loaded.model.dispose();
+  });
 
   it('rejects damaged sequence directories with the file named, and plain loading of a sequence directory', async () => {
     const tf = await cpuTf();

@@ -16,7 +16,7 @@ import {
   sequenceSchema,
   splitUserTail,
 } from '../src/index.js';
-import { cpuTf, meanBce } from './helpers.js';
+import { cpuTf, itemValues, meanBce } from './helpers.js';
 
 const ML100K = fileURLToPath(new URL('../../../../shared/datasets/ml-100k', import.meta.url));
 
@@ -111,7 +111,7 @@ describe('sequence CTR models', () => {
       block.accumulate(batch, w);
       const { rows, grads, count } = block.pendingItemGradients();
       expect(count).toBeGreaterThan(0);
-      const T = block.table.data;
+      const T = itemValues(block);
       const d = block.dim;
       // Central differences at three step sizes; the closest one counts (a step may cross a ReLU kink of
       // the attention MLP, where the function is not differentiable).
@@ -215,7 +215,7 @@ describe('sequence CTR models', () => {
         expect(maxErr).toBeLessThan(1);
         return checked;
       };
-      expect(check(block.table.data, items.rows, items.grads, items.count)).toBeGreaterThan(10);
+      expect(check(itemValues(block), items.rows, items.grads, items.count)).toBeGreaterThan(10);
       expect(check(F, fbs.rows, fbs.grads, fbs.count)).toBe(9);
       expect(check(block.ageTable!.data, ages.rows, ages.grads, ages.count)).toBe(3 * ages.count);
       expect(Math.max(...fbs.grads.subarray(0, 3 * d).map(Math.abs))).toBeGreaterThan(1e-3);
@@ -229,7 +229,7 @@ describe('sequence CTR models', () => {
     const opts = { kind: 'avgpool', ...INFO, dim: 8, shortLength: 4, initStd: 0.5, seed: 3 } as const;
     const aged = new SequenceInterestBlock({ ...opts, behaviourAge: 'log2' });
     const plain = new SequenceInterestBlock(opts);
-    expect(aged.table.data).toEqual(plain.table.data);
+    expect(itemValues(aged)).toEqual(itemValues(plain));
     const batch = await batchOf(new SequenceCtrSource(SCHEMA, SYN.train), 8);
     const W = aged.width;
     const a = new Float32Array(8 * W);
@@ -341,7 +341,7 @@ describe('sequence CTR models', () => {
       expect([...pb.rows.subarray(0, pb.count)]).not.toContain(garbage);
       expect(pb.grads.subarray(0, pb.count * 8)).toEqual(pa.grads.subarray(0, pa.count * 8));
       a.step();
-      expect(Array.from(a.table.data.subarray(0, 8))).toEqual(new Array(8).fill(0)); // padding row stays zero
+      expect(Array.from(itemValues(a).subarray(0, 8))).toEqual(new Array(8).fill(0)); // padding row stays zero
     }
   });
 
@@ -354,11 +354,11 @@ describe('sequence CTR models', () => {
     );
     const batch = await batchOf(new SequenceCtrSource(SCHEMA, SYN.train), 32);
     const state = model.captureState();
-    const before = block.table.data.slice();
+    const before = itemValues(block).slice();
     for (let i = 0; i < 3; i++) model.trainStep(batch);
-    expect(block.table.data).not.toEqual(before);
+    expect(itemValues(block)).not.toEqual(before);
     model.restoreState(state);
-    expect(block.table.data).toEqual(before);
+    expect(itemValues(block)).toEqual(before);
     model.dispose();
   });
 
@@ -439,7 +439,7 @@ describe('sequence data', () => {
     // initItems 'planted' starts the shared item table from the planted embeddings.
     const tf = await cpuTf();
     const { model, block } = createSequenceCtrModel(tf, data, { model: 'avgpool', dim: 8, initItems: 'planted' });
-    expect(block.table.data).toEqual(data.sequence?.plantedItemEmbeddings);
+    expect(itemValues(block)).toEqual(data.sequence?.plantedItemEmbeddings);
     model.dispose();
     expect(() => createSequenceCtrModel(tf, data, { model: 'avgpool', dim: 4, initItems: 'planted' })).toThrow(
       InvalidArgumentError,

@@ -18,7 +18,13 @@ export interface BudgetDensity {
  * two formats) fits `budgetBytes`: inverts {@link compactTableBytes}. Capped at density 1.
  * @throws BudgetError when not even one weight fits beside the fixed index overhead.
  */
-export function densityForBudget(budgetBytes: number, rows: number, dim: number): BudgetDensity {
+export function densityForBudget(
+  budgetBytes: number,
+  rows: number,
+  dim: number,
+  valueBytes = 4,
+  rowOverheadBytes = 0,
+): BudgetDensity {
   const where = 'dsl/densityForBudget';
   if (!Number.isInteger(rows) || rows < 1 || !Number.isInteger(dim) || dim < 1) {
     throw new InvalidArgumentError(`${where}: rows (${rows}) and dim (${dim}) must be positive integers`);
@@ -27,19 +33,25 @@ export function densityForBudget(budgetBytes: number, rows: number, dim: number)
     throw new InvalidArgumentError(`${where}: budgetBytes (${budgetBytes}) must be a finite non-negative number`);
   }
   const total = rows * dim;
-  const B = Math.floor(budgetBytes);
-  const fixedBitmap = compactTableBytes('bitmap', rows, dim, 0);
-  const fixedCsr = compactTableBytes('csr16', rows, dim, 0);
-  const nnzBitmap = Math.floor((B - fixedBitmap) / 4);
-  const nnzCsr = dim <= CSR16_MAX_DIM ? Math.floor((B - fixedCsr) / 6) : -1;
+  // Per-row overhead of the value encoding (e.g. an int8 row's scale and bias) is fixed like the index.
+  const B = Math.floor(budgetBytes) - rows * rowOverheadBytes;
+  const fixedBitmap = compactTableBytes('bitmap', rows, dim, 0, valueBytes);
+  const fixedCsr = compactTableBytes('csr16', rows, dim, 0, valueBytes);
+  const nnzBitmap = Math.floor((B - fixedBitmap) / valueBytes);
+  const nnzCsr = dim <= CSR16_MAX_DIM ? Math.floor((B - fixedCsr) / (2 + valueBytes)) : -1;
   const nnz = Math.min(total, Math.max(nnzBitmap, nnzCsr));
   if (nnz < 1) {
     throw new BudgetError(
       `${where}: budgetBytes (${budgetBytes}) does not cover the index overhead of ${rows} rows plus one weight ` +
-        `(${Math.min(fixedBitmap + 4, fixedCsr + 6)} bytes); raise the budget or use fewer rows`,
+        `(${Math.min(fixedBitmap + valueBytes, fixedCsr + 2 + valueBytes) + rows * rowOverheadBytes} bytes); raise the budget or use fewer rows`,
       { context: { budgetBytes, rows, dim } },
     );
   }
-  const format = chooseCompactFormat(rows, dim, nnz);
-  return { density: nnz / total, nnz, format, bytes: compactTableBytes(format, rows, dim, nnz) };
+  const format = chooseCompactFormat(rows, dim, nnz, valueBytes);
+  return {
+    density: nnz / total,
+    nnz,
+    format,
+    bytes: compactTableBytes(format, rows, dim, nnz, valueBytes) + rows * rowOverheadBytes,
+  };
 }

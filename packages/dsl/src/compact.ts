@@ -38,10 +38,19 @@ function offsetCount(format: CompactFormat, rows: number): number {
 /**
  * Exact bytes of a compact table of `rows × dim` with `nnz` stored weights, index overhead included:
  * bitmap `rows·⌈dim/8⌉ + 4·nnz + 4·(⌈rows/B⌉+1)` (B = {@link BITMAP_BLOCK_ROWS}), csr16 `6·nnz + 4·(rows+1)`.
+ * `valueBytes` is the size of one stored value (4 for float32; 2 fp16; 1 int8 codes).
  */
-export function compactTableBytes(format: CompactFormat, rows: number, dim: number, nnz: number): number {
+export function compactTableBytes(
+  format: CompactFormat,
+  rows: number,
+  dim: number,
+  nnz: number,
+  valueBytes = 4,
+): number {
   const offsets = 4 * offsetCount(format, rows);
-  return format === 'bitmap' ? rows * Math.ceil(dim / 8) + 4 * nnz + offsets : 6 * nnz + offsets;
+  return format === 'bitmap'
+    ? rows * Math.ceil(dim / 8) + valueBytes * nnz + offsets
+    : (2 + valueBytes) * nnz + offsets;
 }
 
 /**
@@ -50,9 +59,12 @@ export function compactTableBytes(format: CompactFormat, rows: number, dim: numb
  * once `2·nnz` exceeds about `rows·(⌈dim/8⌉ − 4)`: above density ~1/32 at dim 64; at dim ≤ 32 as soon as
  * `nnz ≥ 2·⌈rows/B⌉`.
  */
-export function chooseCompactFormat(rows: number, dim: number, nnz: number): CompactFormat {
+export function chooseCompactFormat(rows: number, dim: number, nnz: number, valueBytes = 4): CompactFormat {
   if (dim > CSR16_MAX_DIM) return 'bitmap';
-  return compactTableBytes('csr16', rows, dim, nnz) < compactTableBytes('bitmap', rows, dim, nnz) ? 'csr16' : 'bitmap';
+  return compactTableBytes('csr16', rows, dim, nnz, valueBytes) <
+    compactTableBytes('bitmap', rows, dim, nnz, valueBytes)
+    ? 'csr16'
+    : 'bitmap';
 }
 
 /**

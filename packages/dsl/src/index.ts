@@ -24,3 +24,4 @@ export {
   loadCompactTable,
   saveCompactTable,
 } from './persist.js';
+export { DEFAULT_DSL_STORAGE_EXTRA, DSL_STORAGE, DSL_STORAGE_NAME } from './storage.js';

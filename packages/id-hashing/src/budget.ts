@@ -1,7 +1,7 @@
-import { BudgetError } from '@compactrec/core';
+import { BudgetError, FLOAT32_BYTES } from '@compactrec/core';
 
 /** Bytes of one float32 value. */
-const FLOAT_BYTES = 4;
+export const FLOAT_BYTES = FLOAT32_BYTES;
 
 /**
  * Bytes a mapper's lookup reads per scalar it keeps (a modulus, hash coefficients, a seed): we

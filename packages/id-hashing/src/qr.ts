@@ -9,7 +9,7 @@ import {
   type MapperSpec,
   UsageError,
 } from '@compactrec/core';
-import { maxRowsForBudget, SCALAR_BYTES } from './budget.js';
+import { FLOAT_BYTES, maxRowsForBudget, SCALAR_BYTES } from './budget.js';
 import { checkFit, checkMapInto } from './internal/check.js';
 import { resolveExtra } from './internal/extra.js';
 import { checkSnapshotMethod, snapshotInt } from './internal/snapshot.js';
@@ -133,7 +133,7 @@ export const QR_SPEC: MapperSpec = Object.freeze({
     const r = qrRemainderSize(data.numIds, maxRows);
     if (r === 0) {
       const minRows = qrMinRows(data.numIds);
-      const minBytes = minRows * rowDim * 4;
+      const minBytes = minRows * rowDim * FLOAT_BYTES;
       throw new BudgetError(
         `id-hashing/qr: budgetBytes (${options.budgetBytes}) is below this method's smallest table (${minRows} rows × ${rowDim} values × 4 = ${minBytes} bytes); raise the budget or pick another method`,
         { context: { method: METHOD, budgetBytes: options.budgetBytes, minBytes, minRows, rowDim } },

@@ -1,4 +1,5 @@
 import { barChartSvg, resultsSink, runCtrBench, toMarkdown, writeResults } from '@compactrec/benchmarks';
+import type { QuantizeMode } from '@compactrec/core';
 import { InvalidArgumentError } from '@compactrec/core';
 import {
   CTR_DATA_FORMATS,
@@ -8,7 +9,6 @@ import {
   SEQUENCE_MODEL_KINDS,
   type SequenceModelKind,
 } from '@compactrec/ctr';
-import { ID_HASHING_METHODS } from '@compactrec/id-hashing';
 import type { TfPreference } from '@compactrec/tf-backend';
 import type { Command } from '../args.js';
 import { checkOutputDir } from '../output.js';
@@ -22,12 +22,15 @@ import {
   SEQUENCE_TRAIN_OPTIONS,
   sequenceArgs,
 } from './ctr.js';
+import {
+  DSL_TRAINING_OPTION,
+  methodDetails,
+  methodOptionDescription,
+  QUANTIZE_OPTION,
+  storageExtraArgs,
+} from './embedding-options.js';
 
 type ResultRecord = Awaited<ReturnType<typeof runCtrBench>>[number];
-
-const CTR_METHODS = Object.values(ID_HASHING_METHODS)
-  .filter((s) => !s.requires.includes('interactions'))
-  .map((s) => s.name);
 
 /** Parses a comma list of integer seeds (`--seeds 0,1,2`). */
 function parseSeeds(items: readonly string[]): number[] {
@@ -84,7 +87,17 @@ export const benchCtrCommand: Command = {
       description:
         'Comma-separated architectures; sdim, din, avgpool, din-short are sequence models (formats ml100k, seq-synthetic)',
     },
-    { name: 'methods', type: 'list', default: ['full'], choices: CTR_METHODS, description: 'Comma-separated methods' },
+    {
+      name: 'methods',
+      type: 'list',
+      unique: true,
+      default: ['full'],
+      description: methodOptionDescription(
+        'Comma-separated embedding methods of every field (sequence models: and of the item table)',
+      ),
+    },
+    QUANTIZE_OPTION,
+    DSL_TRAINING_OPTION,
     {
       name: 'budget',
       type: 'number',
@@ -134,7 +147,8 @@ export const benchCtrCommand: Command = {
     },
   ],
   details:
-    'Examples:\n  compactrec bench ctr --data ../shared/datasets/frappe_nfm --format frappe --model deepfm --methods full,modulo,double-frequency,qr --budget 0.25\n' +
+    `${methodDetails()}\nGraph methods (graphhash*, lsh) cluster the co-occurrence graph of each compressed field with the largest one (see fieldGraphs). A method that cannot reach the budget gets a record with fits = false.\n` +
+    'Examples:\n  compactrec bench ctr --data ../shared/datasets/frappe_nfm --format frappe --model deepfm --methods full,int8,graphhash,dsl,double-frequency+int8 --budget 0.3\n' +
     '  compactrec bench ctr --data ../shared/datasets/ml-100k --format ml100k --model sdim,din,avgpool,din-short --seeds 0,1,2 --mlp 200,80 --batch 256\n' +
     "  compactrec bench ctr --data 'users=1000,items=1000,clusters=20' --format seq-synthetic --model sdim,din,avgpool,din-short --seeds 0,1,2",
   async run(a) {
@@ -163,6 +177,8 @@ export const benchCtrCommand: Command = {
       ...(a['max-length'] !== undefined ? { maxLength: a['max-length'] as number } : {}),
       ...(a.seeds !== undefined ? { seeds: parseSeeds(a.seeds as string[]) } : {}),
       methods: a.methods as string[],
+      quantize: a.quantize as QuantizeMode,
+      storageExtra: storageExtraArgs(a),
       budget: a.budget as number,
       epochs: a.epochs as number,
       patience: a.patience as number,
@@ -184,12 +200,15 @@ export const benchCtrCommand: Command = {
       'method',
       'seed',
       'budget',
+      'fits',
       'rows',
       'embeddingBytes',
       'budgetBytes',
       'fullFields',
+      ...(records.some((r) => r.itemTableBytes !== undefined) ? ['itemTableBytes', 'itemTableBudgetBytes'] : []),
       'mappingBytes',
       'optimizerBytes',
+      'trainingBytes',
       'auc',
       'logloss',
       'bestEpoch',

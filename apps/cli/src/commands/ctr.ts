@@ -1,5 +1,6 @@
 import { unlink } from 'node:fs/promises';
 import { join } from 'node:path';
+import type { QuantizeMode } from '@compactrec/core';
 import {
   type BehaviourAge,
   CTR_DATA_FORMATS,
@@ -17,19 +18,22 @@ import {
   SEQUENCE_MODEL_KINDS,
   type SequenceInterestBlockOptions,
   type SequenceModelKind,
+  sequenceItemCounts,
   trainCtr,
 } from '@compactrec/ctr';
 import { evaluateCtrApp, trainCtrApp } from '@compactrec/ctr-app';
-import { ID_HASHING_METHODS } from '@compactrec/id-hashing';
+import { resolveMethod } from '@compactrec/embedding';
 import { initTf, type TfPreference } from '@compactrec/tf-backend';
 import { CliUsageError, type Command, type OptionSpec } from '../args.js';
 import { checkOutputDir } from '../output.js';
 import { writeSequenceModelDir } from './ctr-serve.js';
-
-/** Methods usable on CTR fields (graph methods need user–item interactions a CTR field does not have). */
-const CTR_METHODS = Object.values(ID_HASHING_METHODS)
-  .filter((s) => !s.requires.includes('interactions'))
-  .map((s) => s.name);
+import {
+  DSL_TRAINING_OPTION,
+  methodDetails,
+  methodOptionDescription,
+  QUANTIZE_OPTION,
+  storageExtraArgs,
+} from './embedding-options.js';
 
 const BACKEND: OptionSpec = {
   name: 'backend',
@@ -215,7 +219,7 @@ export function sequenceArgs(a: Record<string, unknown>): {
   };
 }
 
-/** `ctr train` for a sequence model: train, early-stop, test; no model directory yet. */
+/** `ctr train` for a sequence model: train, early-stop, test; with --out, a sequence model directory. */
 async function trainSequence(a: Record<string, unknown>): Promise<number> {
   const model = a.model as string;
   const format = a.format as CtrDataFormat;
@@ -246,12 +250,21 @@ async function trainSequence(a: Record<string, unknown>): Promise<number> {
     `[ctr] ${data.schema.name}: ${data.train.numSamples} train / ${data.valid.numSamples} valid / ${data.test.numSamples} test samples`,
   );
   checkCtrSplits(data, a.data as string);
+  const method = resolveMethod(a.method as string);
+  const needsCounts = method.sharing.requires.includes('counts');
+  const itemCounts =
+    needsCounts && data.sequence ? await sequenceItemCounts(data.train, data.sequence.numItems) : undefined;
   const { model: m, block } = createSequenceCtrModel(
     rt.tf,
     data,
     {
       model: model as SequenceModelKind,
-      method: a.method as string,
+      method: method.name,
+      quantize: a.quantize as QuantizeMode,
+      storageExtra: storageExtraArgs(a),
+      ...(data.train.numSamples !== undefined
+        ? { totalSteps: (a.epochs as number) * Math.ceil(data.train.numSamples / (a.batch as number)) }
+        : {}),
       budget: a.budget as number,
       dim: a.dim as number,
       mlp: (a.mlp as string[]).map(Number),
@@ -265,7 +278,7 @@ async function trainSequence(a: Record<string, unknown>): Promise<number> {
       initItems: a['init-items'] as 'random' | 'planted',
       ...seq.model,
     },
-    { counts: data.counts() },
+    { counts: data.counts(), ...(itemCounts ? { itemCounts } : {}) },
   );
   try {
     const train = await trainCtr(
@@ -279,6 +292,10 @@ async function trainSequence(a: Record<string, unknown>): Promise<number> {
         log,
       },
     );
+    const trainingMemory = m.memory();
+    const trainingItemBytes = { optimizerBytes: block.optimizerBytes, trainingBytes: block.trainingBytes };
+    m.finishTraining();
+    block.finishTraining();
     const valid = await evaluateCtr(m, data.valid);
     const test = await evaluateCtr(m, data.test);
     log(`[ctr] ${model} test auc ${test.auc.toFixed(4)} logloss ${test.logloss.toFixed(4)} (${test.samples} samples)`);
@@ -301,9 +318,12 @@ async function trainSequence(a: Record<string, unknown>): Promise<number> {
           test: { auc: test.auc, logloss: test.logloss },
           trainSeconds: train.trainSeconds,
           samplesPerSecond: Math.round(train.samplesPerSecond),
-          itemTableBytes: block.tableBytes,
+          itemTableBytes: block.itemTableBytes,
+          itemTableBudgetBytes: block.itemTableBudgetBytes,
+          itemTable: trainingItemBytes,
           memory: m.memory(),
           files,
+          trainingMemory,
         },
         null,
         2,
@@ -334,9 +354,10 @@ export const ctrTrainCommand: Command = {
       name: 'method',
       type: 'string',
       default: 'full',
-      choices: CTR_METHODS,
-      description: 'Compression of every field',
+      description: methodOptionDescription('Embedding method of every field (sequence models: and of the item table)'),
     },
+    QUANTIZE_OPTION,
+    DSL_TRAINING_OPTION,
     {
       name: 'budget',
       type: 'number',
@@ -381,7 +402,7 @@ export const ctrTrainCommand: Command = {
       description: '--out: overwrite a directory that already holds a model',
     },
   ],
-  details: `${DATA_DETAILS}\nExamples:\n  compactrec ctr train --data ../shared/datasets/frappe_nfm --format frappe --model deepfm --method double-frequency --budget 0.25 --out models/frappe-deepfm\n  compactrec ctr train --data ../shared/datasets/ml-100k --format ml100k --model sdim --mlp 200,80 --batch 256`,
+  details: `${DATA_DETAILS}\n${methodDetails()}\nExamples:\n  compactrec ctr train --data ../shared/datasets/frappe_nfm --format frappe --model deepfm --method double-frequency --budget 0.25 --out models/frappe-deepfm\n  compactrec ctr train --data ../shared/datasets/ml-100k --format ml100k --model sdim --mlp 200,80 --batch 256`,
   async run(a) {
     if (isSequenceModelKind(a.model as string) || isSequenceFormat(a.format as string)) return trainSequence(a);
     const out = a.out as string | undefined;
@@ -398,7 +419,9 @@ export const ctrTrainCommand: Command = {
       data: a.data as string,
       format: a.format as CtrDataFormat,
       model: a.model as CtrModelKind,
-      method: a.method as string,
+      method: resolveMethod(a.method as string).name,
+      quantize: a.quantize as QuantizeMode,
+      storageExtra: storageExtraArgs(a),
       budget: a.budget as number,
       epochs: a.epochs as number,
       patience: a.patience as number,
@@ -433,6 +456,7 @@ export const ctrTrainCommand: Command = {
           test: { auc: r.test.auc, logloss: r.test.logloss },
           memory: r.memory,
           keepFullBelow: a['keep-full-below'],
+          trainingMemory: r.trainingMemory,
           samplesPerSecond: Math.round(r.train.samplesPerSecond),
           files: r.files,
         },

@@ -6,6 +6,7 @@ import type { Command } from '../args.js';
 export const reportCommand: Command = {
   name: 'report',
   summary: 'Write one self-contained HTML report (Pareto plots, sortable tables, run environments) of results dirs',
+  positionals: true,
   options: [
     { name: 'out', type: 'string', default: 'report.html', description: 'Output HTML file' },
     {

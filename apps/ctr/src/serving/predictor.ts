@@ -252,9 +252,9 @@ export class SequencePredictor {
     };
     if (useState) {
       const bm = this.loaded.bseModel!;
-      const T = block.table.data;
+      // The candidates' rows as the item embedding serves them (compressed tables decode here).
       const candEmb = this.candEmb;
-      for (let i = 0; i < n; i++) candEmb.set(T.subarray(cands[i]! * d, cands[i]! * d + d), i * d);
+      block.items.lookup(cands, candEmb, n);
       const longIn = this.longIn.subarray(0, n * d);
       readInterest(bse!, bm.hasher, candEmb, n, longIn, block.options.sdimPooling);
       extras[SEQUENCE_EXTRAS.longInterest] = longIn;

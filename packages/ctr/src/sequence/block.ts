@@ -2,13 +2,16 @@ import {
   createSparseOptimizer,
   deriveSeed,
   EmbeddingTable,
+  fullTableBytes,
   InvalidArgumentError,
   type OptimizerKind,
+  type QuantizeMode,
   Rng,
   SparseGradAccumulator,
   type SparseOptimizer,
   UsageError,
 } from '@compactrec/core';
+import { createFeatureEmbedding, type FeatureEmbedding, resolveMethod } from '@compactrec/embedding';
 import {
   type AttentionNormalization,
   DenseAdam,
@@ -21,6 +24,7 @@ import {
 } from '@compactrec/sdim';
 import type { CtrInputBlock } from '../block.js';
 import { checkInt, checkNumber } from '../internal/check.js';
+import { captureStorage, restoreStorage } from '../internal/embedding-state.js';
 import type { CtrBatch } from '../schema.js';
 import { SEQUENCE_MODEL_KINDS, type SequenceModelKind } from './kinds.js';
 import { SharedDinScorer } from './shared-attention.js';
@@ -115,9 +119,32 @@ export interface SequenceInterestBlockOptions {
   seed?: number;
   /**
    * Initial item table `[(numItems + 1) × dim]` (e.g. seq-synthetic's planted embeddings), copied;
-   * row 0 is zeroed. Unset = N(0, initStd²). @default undefined
+   * row 0 is zeroed. Unset = N(0, initStd²). Only with an uncompressed `itemMethod`. @default undefined
    */
   initialTable?: Float32Array;
+  /**
+   * Embedding method of the item table (a name `@compactrec/embedding`'s `resolveMethod` accepts,
+   * e.g. `double-frequency+int8`); the table is built through the embedding contract. @default 'full'
+   */
+  itemMethod?: string;
+  /** Fraction of the full float32 item table's bytes the item table may take (ignored by `full`). @default 1 */
+  itemBudget?: number;
+  /** Training frequency of each item id (length numItems + 1), for frequency methods. @default undefined */
+  itemCounts?: Uint32Array;
+  /** Low-precision item tables: quantize `after` training or `during` it. @default 'after' */
+  quantize?: QuantizeMode;
+  /** Optimizer steps of the whole run (DSL's schedule); 0 = unknown. @default 0 */
+  totalSteps?: number;
+  /** Settings of the item table's sharing method (its mapper's `extra`). @default undefined */
+  itemExtra?: Readonly<Record<string, number | string | boolean>>;
+  /** Settings of the item table's storage kind (e.g. `{ dslTraining: 'sparse' }`). @default undefined */
+  itemStorageExtra?: Readonly<Record<string, number | string | boolean>>;
+  /**
+   * An item embedding built already (e.g. restored from a model directory, in served form) used as
+   * the item table instead of building one from `itemMethod`; it must have `dim` values per row and
+   * map ids 0 .. numItems. @default undefined
+   */
+  items?: FeatureEmbedding;
 }
 
 /** Defaults of {@link SequenceInterestBlockOptions}. */
@@ -138,13 +165,20 @@ export const DEFAULT_SEQUENCE_INTEREST_BLOCK_OPTIONS = Object.freeze({
   longGradientScale: 1,
   evalChunk: 512,
   seed: 0,
+  itemMethod: 'full',
+  itemBudget: 1,
+  quantize: 'after' as QuantizeMode,
+  totalSteps: 0,
 });
 
-type Resolved = Required<Omit<SequenceInterestBlockOptions, 'initialTable'>>;
+type Resolved = Required<
+  Omit<SequenceInterestBlockOptions, 'initialTable' | 'itemCounts' | 'itemExtra' | 'itemStorageExtra' | 'items'>
+>;
 
 /** What {@link SequenceInterestBlock.captureState} copies. */
 interface BlockState {
-  readonly table: Float32Array;
+  readonly items: Float32Array[] | null;
+  readonly itemWeights: Float32Array | null;
   readonly feedback: Float32Array | null;
   readonly age: Float32Array | null;
   readonly dense: readonly Float32Array[];
@@ -172,13 +206,20 @@ export class SequenceInterestBlock implements CtrInputBlock {
   readonly maxLength: number;
   readonly shortLength: number;
   readonly numItems: number;
-  /** `[(numItems + 1) × dim]`; row 0 is padding (zero, never updated). */
-  readonly table: EmbeddingTable;
+  /**
+   * The item table: ids 0 .. numItems (0 is padding, never read nor updated), built through the
+   * embedding contract with `itemMethod`; its storage owns the lazy row optimizer.
+   */
+  readonly items: FeatureEmbedding;
   readonly options: Readonly<Resolved>;
   /** `[(numFeedback + 1) × dim]` feedback embeddings (row 0 unused), or null without feedback. */
   readonly feedbackTable: EmbeddingTable | null;
-  private readonly optimizer: SparseOptimizer;
   private readonly acc: SparseGradAccumulator;
+  /** Per item id, its slot in {@link rowsT} during a forward (−1 otherwise). */
+  private readonly slotOf: Int32Array;
+  private uniq = new Int32Array(0);
+  private rowsT = new Float32Array(0);
+  private stepRows = new Float32Array(0);
   private readonly fbOptimizer: SparseOptimizer | null;
   private readonly fbAcc: SparseGradAccumulator | null;
   /** `[ageBuckets × dim]` behaviour-age embeddings, or null (see `behaviourAge`). */
@@ -231,7 +272,13 @@ export class SequenceInterestBlock implements CtrInputBlock {
   constructor(options: SequenceInterestBlockOptions) {
     const where = 'ctr/SequenceInterestBlock';
     const o = { ...DEFAULT_SEQUENCE_INTEREST_BLOCK_OPTIONS } as Resolved;
-    const { initialTable, ...rest } = options ?? ({} as SequenceInterestBlockOptions);
+    // Arrays and built objects stay out of `this.options` (it is saved to config.json).
+    const {
+      initialTable,
+      items: givenItems,
+      itemCounts: _itemCounts,
+      ...rest
+    } = options ?? ({} as SequenceInterestBlockOptions);
     for (const [k, v] of Object.entries(rest)) if (v !== undefined) (o as Record<string, unknown>)[k] = v;
     if (!SEQUENCE_MODEL_KINDS.includes(o.kind)) {
       throw new InvalidArgumentError(
@@ -249,6 +296,8 @@ export class SequenceInterestBlock implements CtrInputBlock {
     checkNumber(where, 'longGradientScale', o.longGradientScale, 0, 1);
     checkNumber(where, 'lr', o.lr, 0, 10, true);
     checkNumber(where, 'initStd', o.initStd, 0, 10, true);
+    checkNumber(where, 'itemBudget', o.itemBudget, 0, 1, true);
+    checkInt(where, 'totalSteps', o.totalSteps, 0);
     this.options = Object.freeze(o);
     this.kind = o.kind;
     this.name = `sequence/${o.kind}`;
@@ -258,18 +307,70 @@ export class SequenceInterestBlock implements CtrInputBlock {
     this.numItems = o.numItems;
     this.hasLong = o.kind !== 'din-short';
     this.width = (this.hasLong ? 3 : 2) * o.dim;
+    if (o.sparseOptimizer !== 'adam') {
+      throw new InvalidArgumentError(
+        `${where}: sparseOptimizer '${String(o.sparseOptimizer)}' is not available for the item table; its storage trains with lazy Adam ('adam')`,
+      );
+    }
+    const itemMethod = resolveMethod(o.itemMethod);
+    const numIds = o.numItems + 1;
+    const { itemCounts, itemExtra, itemStorageExtra } = options;
+    if (itemCounts !== undefined && itemCounts.length !== numIds) {
+      throw new InvalidArgumentError(
+        `${where}: itemCounts has ${itemCounts.length} entries; need numItems + 1 = ${numIds}`,
+      );
+    }
+    if (itemMethod.sharing.requires.includes('interactions')) {
+      throw new InvalidArgumentError(
+        `${where}: itemMethod '${o.itemMethod}' needs a user–item graph, which the item table is not fitted on; use a counts-based or hashing method`,
+      );
+    }
+    if (itemMethod.sharing.requires.includes('counts') && itemCounts === undefined && givenItems === undefined) {
+      throw new InvalidArgumentError(
+        `${where}: itemMethod '${o.itemMethod}' needs itemCounts (see sequenceItemCounts)`,
+      );
+    }
+    if (givenItems !== undefined) {
+      if (givenItems.dim !== o.dim || givenItems.mapper.numIds < numIds) {
+        throw new InvalidArgumentError(
+          `${where}: the given item embedding has dim ${givenItems.dim} and ${givenItems.mapper.numIds} ids; the block needs dim ${o.dim} and numItems + 1 = ${numIds} ids`,
+        );
+      }
+      this.items = givenItems;
+    } else {
+      this.items = createFeatureEmbedding(
+        itemMethod,
+        { numIds, ...(itemCounts ? { counts: itemCounts } : {}) },
+        {
+          dim: o.dim,
+          budgetBytes: Math.floor(o.itemBudget * fullTableBytes(numIds, o.dim)),
+          seed: deriveSeed(o.seed, 'items'),
+          initStd: o.initStd,
+          totalSteps: o.totalSteps,
+          quantize: o.quantize,
+          optimizer: { lr: o.lr },
+          ...(itemExtra ? { extra: itemExtra } : {}),
+          ...(itemStorageExtra ? { storageExtra: itemStorageExtra } : {}),
+        },
+      );
+    }
     if (initialTable !== undefined) {
       if (!(initialTable instanceof Float32Array) || initialTable.length !== (o.numItems + 1) * o.dim) {
         throw new InvalidArgumentError(
           `${where}: initialTable has ${initialTable?.length} values; need (numItems + 1) × dim = ${(o.numItems + 1) * o.dim} (is the data's embedding dim the model's dim?)`,
         );
       }
-      this.table = new EmbeddingTable(o.numItems + 1, o.dim, initialTable.slice());
-    } else {
-      this.table = EmbeddingTable.normal(o.numItems + 1, o.dim, o.initStd, new Rng(deriveSeed(o.seed, 'items')));
+      const view = this.items.storage.trainingView();
+      if (!itemMethod.uncompressed || view === null) {
+        throw new InvalidArgumentError(
+          `${where}: initialTable needs an uncompressed item table (itemMethod 'full'), not '${o.itemMethod}'`,
+        );
+      }
+      view.values.set(initialTable);
     }
-    this.table.data.fill(0, 0, o.dim);
-    this.optimizer = createSparseOptimizer(this.table, { kind: o.sparseOptimizer, lr: o.lr });
+    const padding = this.items.storage.trainingView();
+    if (itemMethod.uncompressed && padding !== null) padding.values.fill(0, 0, o.dim);
+    this.slotOf = new Int32Array(numIds).fill(-1);
     this.acc = new SparseGradAccumulator(o.numItems + 1, o.dim, o.numItems + 1);
     if (o.numFeedback > 0) {
       const F = o.numFeedback + 1;
@@ -325,11 +426,44 @@ export class SequenceInterestBlock implements CtrInputBlock {
     this.dense = new DenseAdam(this.denseParams, { lr: o.lr });
   }
 
-  /** Bytes of the item table values (and of the feedback and age tables, if any). */
+  /** Bytes of the item table (as allocated, served form once training finished) and of the feedback and age tables, if any. */
   get tableBytes(): number {
     return (
-      this.table.bytes + (this.feedbackTable ? this.feedbackTable.bytes : 0) + (this.ageTable ? this.ageTable.bytes : 0)
+      this.items.embeddingBytes +
+      (this.feedbackTable ? this.feedbackTable.bytes : 0) +
+      (this.ageTable ? this.ageTable.bytes : 0)
     );
+  }
+
+  /** Bytes of the item table alone, as allocated (see `FeatureEmbedding.embeddingBytes`). */
+  get itemTableBytes(): number {
+    return this.items.embeddingBytes;
+  }
+
+  /** Bytes the item table may take: ⌊itemBudget × full⌋, or the full bytes for an uncompressed method. */
+  get itemTableBudgetBytes(): number {
+    const full = this.itemTableFullBytes;
+    return resolveMethod(this.options.itemMethod).uncompressed ? full : Math.floor(this.options.itemBudget * full);
+  }
+
+  /** Bytes of a float32 item table with one row per id (numItems + 1 rows). */
+  get itemTableFullBytes(): number {
+    return fullTableBytes(this.numItems + 1, this.dim);
+  }
+
+  /** Bytes of the item table's mapper (frequency maps, per-id weights). */
+  get mappingBytes(): number {
+    return this.items.mappingBytes;
+  }
+
+  /** Bytes the item table holds only while training (float master, fake-quant rows, DSL masks). */
+  get trainingBytes(): number {
+    return this.items.trainingBytes;
+  }
+
+  /** Turns the item table into its serving form (quantizes, frees optimizer state); idempotent. */
+  finishTraining(): void {
+    this.items.finishTraining();
   }
 
   /** Scalars in the attention MLPs. */
@@ -342,7 +476,7 @@ export class SequenceInterestBlock implements CtrInputBlock {
   /** Bytes of optimizer state (item rows and attention weights). */
   get optimizerBytes(): number {
     return (
-      this.optimizer.stateBytes +
+      this.items.optimizerBytes +
       this.dense.stateBytes +
       (this.fbOptimizer ? this.fbOptimizer.stateBytes : 0) +
       (this.ageOptimizer ? this.ageOptimizer.stateBytes : 0)
@@ -478,7 +612,6 @@ export class SequenceInterestBlock implements CtrInputBlock {
   ): void {
     this.ensure(n);
     const { dim: d, maxLength: L, shortLength: S, numItems, width: W } = this;
-    const T = this.table.data;
     const FT = this.feedbackTable ? this.feedbackTable.data : null;
     const AT = this.ageTable ? this.ageTable.data : null;
     const numFeedback = this.options.numFeedback;
@@ -492,7 +625,6 @@ export class SequenceInterestBlock implements CtrInputBlock {
       if (!(len >= 0 && len <= L)) {
         throw new InvalidArgumentError(`${where}: lengths[${b}] (${len}) must be in [0, ${L}]`);
       }
-      cand.set(T.subarray(id * d, id * d + d), b * d);
       const row = b * L;
       for (let j = 0; j < len; j++) {
         const h = hists[row + j]!;
@@ -510,10 +642,19 @@ export class SequenceInterestBlock implements CtrInputBlock {
           }
         }
       }
+    }
+    // The batch's distinct items, looked up once through the item embedding into rowsT (slot order).
+    const T = this.gatherItems(cands, hists, lens, n);
+    const slot = this.slotOf;
+    for (let b = 0; b < n; b++) {
+      const len = lens[b]!;
+      const row = b * L;
+      const cs = slot[cands[b]!]! * d;
+      cand.set(T.subarray(cs, cs + d), b * d);
       if (this.hasLong && longIn === null) {
         const o = row * d;
         for (let j = 0; j < len; j++) {
-          const src = hists[row + j]! * d;
+          const src = slot[hists[row + j]!]! * d;
           for (let k = 0; k < d; k++) beh[o + j * d + k] = T[src + k]!;
         }
         beh.fill(0, o + len * d, o + L * d);
@@ -524,12 +665,13 @@ export class SequenceInterestBlock implements CtrInputBlock {
       const from = row + len - sl;
       const so = b * S * d;
       for (let j = 0; j < sl; j++) {
-        const src = hists[from + j]! * d;
+        const src = slot[hists[from + j]!]! * d;
         for (let k = 0; k < d; k++) shortBeh[so + j * d + k] = T[src + k]!;
       }
       shortBeh.fill(0, so + sl * d, so + S * d);
       if (this.hasValues) this.values(T, FT, AT, hists, fbs, from, sl, S, shortVal, so);
     }
+    for (let u = 0; u < this.uniqCount; u++) slot[this.uniq[u]!] = -1;
     const fb = this.hasValues;
     const pooled = fb ? val : beh;
     if (longIn !== null) longOut.set(longIn.subarray(0, n * d));
@@ -605,7 +747,6 @@ export class SequenceInterestBlock implements CtrInputBlock {
       longIn = li;
     }
     if (out.length < n * W) throw new InvalidArgumentError(`${where}: out has ${out.length} values; need ${n} × ${W}`);
-    const T = this.table.data;
     const nf = this.options.numFeedback;
     for (let j = 0; j < len; j++) {
       const h = hist[j]!;
@@ -627,15 +768,45 @@ export class SequenceInterestBlock implements CtrInputBlock {
       sh.vals = new Float32Array(L * d);
       sh.shortVals = new Float32Array(S * d);
     }
-    const { cand, longOut, shortOut, keys, vals, shortVals } = sh;
     for (let b = 0; b < n; b++) {
       const id = cands[b]!;
       if (!(id >= 1 && id <= numItems)) {
         throw new InvalidArgumentError(`${where}: candidate item id ${id} (row ${b}) is outside [1, ${numItems}]`);
       }
-      cand.set(T.subarray(id * d, id * d + d), b * d);
     }
-    for (let j = 0; j < len; j++) keys.set(T.subarray(hist[j]! * d, hist[j]! * d + d), j * d);
+    // The request's distinct items (candidates and history), looked up once through the item embedding.
+    const T = this.gatherShared(cands, hist, n);
+    const slot = this.slotOf;
+    try {
+      this.runSharedRows(T, slot, cands, hist, fbs, longIn, n, out);
+    } finally {
+      for (let u = 0; u < this.uniqCount; u++) slot[this.uniq[u]!] = -1;
+    }
+  }
+
+  /** {@link runShared} after the lookup: `T` holds the request's rows in `slot` order. */
+  private runSharedRows(
+    T: Float32Array,
+    slot: Int32Array,
+    cands: Int32Array,
+    hist: Int32Array,
+    fbs: Int32Array | null,
+    longIn: Float32Array | null,
+    n: number,
+    out: Float32Array,
+  ): void {
+    const { dim: d, shortLength: S, width: W } = this;
+    const len = hist.length;
+    const sh = this.shared;
+    const { cand, longOut, shortOut, keys, vals, shortVals } = sh;
+    for (let b = 0; b < n; b++) {
+      const cs = slot[cands[b]!]! * d;
+      cand.set(T.subarray(cs, cs + d), b * d);
+    }
+    for (let j = 0; j < len; j++) {
+      const hs = slot[hist[j]!]! * d;
+      keys.set(T.subarray(hs, hs + d), j * d);
+    }
     const FT = this.feedbackTable ? this.feedbackTable.data : null;
     const AT = this.ageTable ? this.ageTable.data : null;
     const fb = this.hasValues;
@@ -690,8 +861,9 @@ export class SequenceInterestBlock implements CtrInputBlock {
   ): void {
     const d = this.dim;
     const ageBucket = this.ageBucket;
+    const slot = this.slotOf;
     for (let j = 0; j < count; j++) {
-      const src = hists[from + j]! * d;
+      const src = slot[hists[from + j]!]! * d;
       const x = o + j * d;
       for (let k = 0; k < d; k++) out[x + k] = T[src + k]!;
       if (FT !== null && fbs !== null) {
@@ -704,6 +876,71 @@ export class SequenceInterestBlock implements CtrInputBlock {
       }
     }
     out.fill(0, o + count * d, o + width * d);
+  }
+
+  /** {@link gatherItems} for one shared history (serving): the candidates and the history's items. */
+  private gatherShared(cands: Int32Array, hist: Int32Array, n: number): Float32Array {
+    const slot = this.slotOf;
+    const most = n + hist.length;
+    if (this.uniq.length < most) this.uniq = new Int32Array(most);
+    const uniq = this.uniq;
+    let u = 0;
+    for (let b = 0; b < n; b++) {
+      const c = cands[b]!;
+      if (slot[c]! < 0) {
+        slot[c] = u;
+        uniq[u++] = c;
+      }
+    }
+    for (let j = 0; j < hist.length; j++) {
+      const h = hist[j]!;
+      if (slot[h]! < 0) {
+        slot[h] = u;
+        uniq[u++] = h;
+      }
+    }
+    this.uniqCount = u;
+    const d = this.dim;
+    if (this.rowsT.length < u * d) this.rowsT = new Float32Array(Math.max(u, 64) * d);
+    this.items.lookup(uniq, this.rowsT, u);
+    return this.rowsT;
+  }
+
+  private uniqCount = 0;
+
+  /**
+   * Looks up the distinct items of a batch (candidates and the valid history positions) through the
+   * item embedding into `rowsT` `[distinct × dim]`, recording each item's slot in `slotOf` (reset by
+   * the caller). Work is O(batch), never O(table).
+   */
+  private gatherItems(cands: Int32Array, hists: Int32Array, lens: Int32Array, n: number): Float32Array {
+    const L = this.maxLength;
+    const slot = this.slotOf;
+    const most = n * (L + 1);
+    if (this.uniq.length < most) this.uniq = new Int32Array(most);
+    const uniq = this.uniq;
+    let u = 0;
+    for (let b = 0; b < n; b++) {
+      const c = cands[b]!;
+      if (slot[c]! < 0) {
+        slot[c] = u;
+        uniq[u++] = c;
+      }
+      const row = b * L;
+      const len = lens[b]!;
+      for (let j = 0; j < len; j++) {
+        const h = hists[row + j]!;
+        if (slot[h]! < 0) {
+          slot[h] = u;
+          uniq[u++] = h;
+        }
+      }
+    }
+    this.uniqCount = u;
+    const d = this.dim;
+    if (this.rowsT.length < u * d) this.rowsT = new Float32Array(Math.max(u, 64) * d);
+    this.items.lookup(uniq, this.rowsT, u);
+    return this.rowsT;
   }
 
   /** {@link accumulate} then {@link step}: the `CtrInputBlock` backward. */
@@ -808,7 +1045,15 @@ export class SequenceInterestBlock implements CtrInputBlock {
   step(): void {
     const acc = this.acc;
     if (acc.count > 0) {
-      this.optimizer.step(acc.touched, acc.grads, acc.count);
+      // One lookup + backward of the touched items through the item embedding (its composition and
+      // storage), then one lazy step of its rows.
+      const n = acc.count;
+      const d = this.dim;
+      if (this.stepRows.length < n * d) this.stepRows = new Float32Array(n * d);
+      const ids = acc.touched.subarray(0, n);
+      this.items.lookup(ids, this.stepRows, n);
+      this.items.backward(ids, acc.grads);
+      this.items.step();
       acc.reset();
     }
     const fbAcc = this.fbAcc;
@@ -826,8 +1071,10 @@ export class SequenceInterestBlock implements CtrInputBlock {
 
   /** Copies the item table and the attention weights (for early stopping's restore-best). */
   captureState(): unknown {
+    const W = this.items.mapper.learnableWeights ? this.items.mapper.weights : null;
     const s: BlockState = {
-      table: this.table.data.slice(),
+      items: captureStorage(this.items),
+      itemWeights: W ? W.slice() : null,
       feedback: this.feedbackTable ? this.feedbackTable.data.slice() : null,
       age: this.ageTable ? this.ageTable.data.slice() : null,
       dense: this.denseParams.map((p) => p.slice()),
@@ -838,10 +1085,12 @@ export class SequenceInterestBlock implements CtrInputBlock {
   /** Restores what {@link captureState} returned. */
   restoreState(state: unknown): void {
     const s = state as BlockState;
-    if (!s || !(s.table instanceof Float32Array) || s.table.length !== this.table.data.length) {
+    if (!s || !('items' in s) || !Array.isArray(s.dense) || s.dense.length !== this.denseParams.length) {
       throw new InvalidArgumentError(`ctr/SequenceInterestBlock.restoreState: not a state of this block`);
     }
-    this.table.data.set(s.table);
+    restoreStorage(this.items, s.items);
+    const W = this.items.mapper.learnableWeights ? this.items.mapper.weights : null;
+    if (W && s.itemWeights) W.set(s.itemWeights);
     if (this.feedbackTable && s.feedback) this.feedbackTable.data.set(s.feedback);
     if (this.ageTable && s.age) this.ageTable.data.set(s.age);
     for (let i = 0; i < this.denseParams.length; i++) this.denseParams[i]!.set(s.dense[i]!);

@@ -2,10 +2,14 @@
  * Sequence models in model directories. A sequence model directory is an ordinary CTR model
  * directory (config.json, dense.ckpt, tables.ckpt, mappers.ckpt: the user-id field and the MLP) plus:
  *
- * - `sequence.ckpt`: the sequence block — item table, behaviour feedback / age tables, attention MLPs;
+ * - `sequence-items.ckpt`: the item embedding through the embedding contract (a `feature-embeddings`
+ *   checkpoint holding `items`: mapper + storage in served form, so a compressed item table — e.g.
+ *   `double-frequency+int8` — is saved and served compressed);
+ * - `sequence.ckpt`: the rest of the sequence block — behaviour feedback / age tables, attention MLPs;
  * - config.json `sequence`: the block's resolved options, the data's sequence info and `bseVersion`;
  * - SDIM only: `bse/<bseVersion>.sdim`, the model version the streaming BSE encoder builds user states
- *   with (item table rows 0 .. numItems, row 0 = padding, and the SDIM block's SimHash projections).
+ *   with (the item embedding's rows of ids 0 .. numItems as float32, row 0 = padding, and the SDIM
+ *   block's SimHash projections).
  *   `compactrec bse serve --model-dir <dir>/bse` builds exactly the states this model reads.
  *
  * `bseVersion` is a content hash of the saved weights, so two different models never share a version
@@ -15,6 +19,12 @@ import { createHash } from 'node:crypto';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { type CheckpointArray, readCheckpoint, UsageError, writeCheckpoint } from '@compactrec/core';
+import {
+  encodeFeatureEmbeddings,
+  type FeatureEmbedding,
+  loadFeatureEmbeddings,
+  saveFeatureEmbeddings,
+} from '@compactrec/embedding';
 import { loadSdimModelVersion, type SdimModelVersion, saveSdimModelVersion } from '@compactrec/sdim';
 import type { Tf } from '@compactrec/tf-backend';
 import type { CtrModel } from '../model.js';
@@ -33,14 +43,15 @@ import { isSequenceModelKind, type SequenceModelKind } from './kinds.js';
 /** Files a sequence model adds to a model directory. */
 export const SEQUENCE_MODEL_FILES = Object.freeze({
   block: 'sequence.ckpt',
+  items: 'sequence-items.ckpt',
   bseDir: 'bse',
 });
 
 /** The `sequence` section of a sequence model's config.json. */
 export interface SequenceModelSection {
   readonly kind: SequenceModelKind;
-  /** The block's resolved options (what `new SequenceInterestBlock` needs, without an initial table). */
-  readonly block: Omit<SequenceInterestBlockOptions, 'initialTable'>;
+  /** The block's resolved options (what `new SequenceInterestBlock` needs besides its item embedding). */
+  readonly block: Omit<SequenceInterestBlockOptions, 'initialTable' | 'items' | 'itemCounts'>;
   /** Items (ids 1 .. numItems) and L. */
   readonly numItems: number;
   readonly maxLength: number;
@@ -69,19 +80,32 @@ export interface LoadedSequenceCtrModel {
   readonly vocabulary: FieldVocabulary | null;
 }
 
+/** What `SequenceInterestBlock.captureState` returns besides the item storage (null once served). */
 interface BlockStateArrays {
-  readonly table: Float32Array;
   readonly feedback: Float32Array | null;
   readonly age: Float32Array | null;
   readonly dense: readonly Float32Array[];
 }
 
-function contentVersion(kind: string, s: BlockStateArrays, params: readonly Float32Array[]): string {
+/** Name of the item embedding inside `sequence-items.ckpt`. */
+const ITEMS = 'items';
+
+/** The float32 rows the item embedding serves for ids 0 .. numItems (`[(numItems + 1) × dim]`). */
+export function sequenceItemRows(block: SequenceInterestBlock): Float32Array {
+  const n = block.numItems + 1;
+  const ids = new Int32Array(n);
+  for (let i = 0; i < n; i++) ids[i] = i;
+  const out = new Float32Array(n * block.dim);
+  block.items.lookup(ids, out, n);
+  return out;
+}
+
+function contentVersion(kind: string, items: Uint8Array, s: BlockStateArrays, params: readonly Float32Array[]): string {
   const h = createHash('sha256');
   const add = (a: Float32Array | null): void => {
     if (a) h.update(new Uint8Array(a.buffer, a.byteOffset, a.byteLength));
   };
-  add(s.table);
+  h.update(items);
   add(s.feedback);
   add(s.age);
   for (const a of s.dense) add(a);
@@ -101,15 +125,25 @@ export async function saveSequenceCtrModel(
 ): Promise<{ files: string[]; bseVersion: string }> {
   const { model, block, kind } = seq;
   await mkdir(dir, { recursive: true });
+  // The item table goes through the embedding contract in its served form (finishTraining first).
+  block.finishTraining();
   const state = block.captureState() as BlockStateArrays;
-  const bseVersion = contentVersion(kind, state, model.paramValues());
-  const arrays: Record<string, CheckpointArray> = { table: state.table };
+  const bseVersion = contentVersion(
+    kind,
+    encodeFeatureEmbeddings({ [ITEMS]: block.items }),
+    state,
+    model.paramValues(),
+  );
+  const arrays: Record<string, CheckpointArray> = {};
   if (state.feedback) arrays.feedback = state.feedback;
   if (state.age) arrays.age = state.age;
   state.dense.forEach((a, i) => {
     arrays[`dense/${i}`] = a;
   });
   const files: string[] = [];
+  const itemsPath = join(dir, SEQUENCE_MODEL_FILES.items);
+  await saveFeatureEmbeddings(itemsPath, { [ITEMS]: block.items });
+  files.push(itemsPath);
   const blockPath = join(dir, SEQUENCE_MODEL_FILES.block);
   await writeCheckpoint(blockPath, 'ctr-sequence', { kind, dense: state.dense.length }, arrays);
   files.push(blockPath);
@@ -121,7 +155,7 @@ export async function saveSequenceCtrModel(
     await saveSdimModelVersion(join(dir, bseFile), {
       version: bseVersion,
       hasher,
-      itemEmbeddings: state.table,
+      itemEmbeddings: sequenceItemRows(block),
       numItems: block.numItems + 1,
       dim: block.dim,
     });
@@ -160,7 +194,8 @@ export async function loadSequenceCtrModel(
     );
   }
   const ck = await readCheckpoint(join(dir, SEQUENCE_MODEL_FILES.block), { kind: 'ctr-sequence' });
-  const block = new SequenceInterestBlock({ ...section.block, kind: section.kind });
+  const items = await loadItems(dir, where);
+  const block = new SequenceInterestBlock({ ...section.block, kind: section.kind, items });
   const f32 = (name: string, need: boolean): Float32Array | null => {
     const a = ck.arrays[name];
     if (a === undefined && !need) return null;
@@ -170,8 +205,9 @@ export async function loadSequenceCtrModel(
     return a.slice();
   };
   const current = block.captureState() as BlockStateArrays;
-  const state: BlockStateArrays = {
-    table: f32('table', true)!,
+  const state = {
+    items: null,
+    itemWeights: null,
     feedback: block.feedbackTable ? f32('feedback', true) : null,
     age: block.ageTable ? f32('age', true) : null,
     dense: current.dense.map((cur, i) => {
@@ -184,11 +220,6 @@ export async function loadSequenceCtrModel(
       return a;
     }),
   };
-  if (state.table.length !== current.table.length) {
-    throw new UsageError(
-      `${where}: '${dir}/${SEQUENCE_MODEL_FILES.block}' item table has ${state.table.length} values; the config needs ${current.table.length}`,
-    );
-  }
   block.restoreState(state);
   const loaded = await loadCtrModel(tf, dir, { ...options, blocks: [block] });
   let bseModel: SdimModelVersion | null = null;
@@ -200,7 +231,7 @@ export async function loadSequenceCtrModel(
       bseModel.dim === block.dim &&
       bseModel.numItems === block.numItems + 1 &&
       equalArrays(bseModel.hasher.projections, block.hasher.projections) &&
-      equalArrays(bseModel.itemEmbeddings, block.table.data);
+      equalArrays(bseModel.itemEmbeddings, sequenceItemRows(block));
     if (!same) {
       loaded.model.dispose();
       throw new UsageError(
@@ -217,6 +248,24 @@ export async function loadSequenceCtrModel(
     bseModel,
     vocabulary: loaded.vocabulary,
   };
+}
+
+/** Reads `sequence-items.ckpt` (the item embedding in served form); a missing or damaged file is a UsageError naming it. */
+async function loadItems(dir: string, where: string): Promise<FeatureEmbedding> {
+  const path = join(dir, SEQUENCE_MODEL_FILES.items);
+  let loaded: Record<string, FeatureEmbedding>;
+  try {
+    loaded = await loadFeatureEmbeddings(path);
+  } catch (err) {
+    throw new UsageError(
+      `${where}: '${path}' (the item embedding) cannot be read: ${(err as Error).message}; the directory is damaged — re-train it`,
+    );
+  }
+  const items = loaded[ITEMS];
+  if (items === undefined) {
+    throw new UsageError(`${where}: '${path}' lacks the item embedding '${ITEMS}'; re-train the model`);
+  }
+  return items;
 }
 
 function equalArrays(a: Float32Array, b: Float32Array): boolean {

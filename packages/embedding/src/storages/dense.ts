@@ -1,0 +1,511 @@
+import {
+  adamStepConstants,
+  alptInitialStep,
+  alptRoundRow,
+  type CheckpointArray,
+  codeBytesPerRow,
+  DataFormatError,
+  type DenseTrainingView,
+  denseRowStep,
+  dequantizeRow,
+  type EmbeddingStorage,
+  FLOAT32_BYTES,
+  f16ToF32,
+  f32ToF16,
+  fakeQuantRow,
+  InvalidArgumentError,
+  type QuantHook,
+  type QuantizeMode,
+  quantizeRow,
+  Rng,
+  type RowValueCodec,
+  type StorageCreateOptions,
+  type StorageSnapshot,
+  type StorageSpec,
+  UsageError,
+} from '@compactrec/core';
+
+/** How a dense kind serves its rows. */
+export type DenseFormat = 'float32' | 'fp16' | 'rowwise' | 'alpt';
+
+/** The description one dense kind module gives {@link denseStorageKind}. */
+export interface DenseKindConfig {
+  /** Registry name. */
+  readonly name: string;
+  readonly summary: string;
+  readonly format: DenseFormat;
+  /** Bits per served value: 32, 16, 8 or 4. */
+  readonly bits: number;
+}
+
+/** Defaults of the storage optimizer (lazy Adam). */
+export const DEFAULT_STORAGE_OPTIMIZER = Object.freeze({
+  lr: 0.001,
+  beta1: 0.9,
+  beta2: 0.999,
+  eps: 1e-8,
+  weightDecay: 0,
+});
+
+/** Serving bytes per row of a dense kind. */
+function rowBytes(format: DenseFormat, bits: number, rowDim: number): number {
+  switch (format) {
+    case 'float32':
+      return rowDim * FLOAT32_BYTES;
+    case 'fp16':
+      return rowDim * 2;
+    case 'rowwise':
+      return codeBytesPerRow(rowDim, bits) + 2 * FLOAT32_BYTES; // codes + float32 scale and bias
+    case 'alpt':
+      return codeBytesPerRow(rowDim, bits) + FLOAT32_BYTES; // codes + float32 step
+  }
+}
+
+let HALF_TABLE: Float32Array | null = null;
+/** Every fp16 bit pattern's float32 value (256 KiB, built on first fp16 lookup): decoding is one load. */
+function halfTable(): Float32Array {
+  if (HALF_TABLE === null) {
+    HALF_TABLE = new Float32Array(65536);
+    for (let h = 0; h < 65536; h++) HALF_TABLE[h] = f16ToF32(h);
+  }
+  return HALF_TABLE;
+}
+
+/** Growable de-duplicating gradient buffer for the generic path (allocated on first use). */
+class PendingGrads {
+  slot: Int32Array;
+  touched = new Int32Array(64);
+  grads: Float32Array;
+  count = 0;
+  constructor(
+    rows: number,
+    readonly width: number,
+  ) {
+    this.slot = new Int32Array(rows).fill(-1);
+    this.grads = new Float32Array(64 * width);
+  }
+  get bytes(): number {
+    return this.slot.byteLength + this.touched.byteLength + this.grads.byteLength;
+  }
+  add(r: number, g: ArrayLike<number>, gOff: number, scale: number): void {
+    let s = this.slot[r]!;
+    const w = this.width;
+    if (s < 0) {
+      if (this.count === this.touched.length) {
+        const t = new Int32Array(this.touched.length * 2);
+        t.set(this.touched);
+        this.touched = t;
+        const gg = new Float32Array(t.length * w);
+        gg.set(this.grads);
+        this.grads = gg;
+      }
+      s = this.count++;
+      this.slot[r] = s;
+      this.touched[s] = r;
+      this.grads.fill(0, s * w, s * w + w);
+    }
+    const o = s * w;
+    const G = this.grads;
+    for (let c = 0; c < w; c++) G[o + c]! += scale * g[gOff + c]!;
+  }
+  reset(): void {
+    for (let s = 0; s < this.count; s++) this.slot[this.touched[s]!] = -1;
+    this.count = 0;
+  }
+}
+
+/**
+ * A table whose rows are read (not computed): float32, fp16, row-wise int8/int4, or ALPT codes.
+ * Training holds float32 values (the master copy for `after`/`during`, the on-grid working values
+ * for ALPT) with lazy-Adam moments; {@link finishTraining} encodes the serving form and frees them.
+ */
+export class DenseStorage implements EmbeddingStorage {
+  readonly kind: string;
+  readonly rows: number;
+  readonly rowDim: number;
+  readonly format: DenseFormat;
+  readonly bits: number;
+  readonly quantize: QuantizeMode;
+  lr: number;
+  private readonly hp: Required<typeof DEFAULT_STORAGE_OPTIMIZER>;
+  private readonly seed: number;
+  private t = 0;
+  // Training state (null once serving).
+  private values: Float32Array | null;
+  private m: Float32Array | null = null;
+  private v: Float32Array | null = null;
+  private quant: QuantHook | null = null;
+  private pending: PendingGrads | null = null;
+  // Serving state.
+  private f32: Float32Array | null = null;
+  private half: Uint16Array | null = null;
+  private codes: Uint8Array | null = null;
+  private scaleBias: Float32Array | null = null;
+  private steps: Float32Array | null = null;
+
+  constructor(config: DenseKindConfig, o: StorageCreateOptions | null, restored?: StorageSnapshot) {
+    this.kind = config.name;
+    this.format = config.format;
+    this.bits = config.bits;
+    const where = `embedding/${config.name}`;
+    if (restored) {
+      this.rows = restored.rows;
+      this.rowDim = restored.rowDim;
+      this.quantize = (restored.params.quantize as QuantizeMode) ?? 'after';
+      this.seed = 0;
+      this.hp = { ...DEFAULT_STORAGE_OPTIMIZER };
+      this.lr = this.hp.lr;
+      this.values = null;
+      this.loadServing(restored, where);
+      return;
+    }
+    const opts = o!;
+    if (!Number.isInteger(opts.rows) || opts.rows < 1 || !Number.isInteger(opts.rowDim) || opts.rowDim < 1) {
+      throw new InvalidArgumentError(
+        `${where}: rows (${opts.rows}) and rowDim (${opts.rowDim}) must be positive integers`,
+      );
+    }
+    const quantize = opts.quantize ?? 'after';
+    if (quantize !== 'after' && quantize !== 'during') {
+      throw new InvalidArgumentError(`${where}: quantize '${String(quantize)}' is unknown; use 'after' or 'during'`);
+    }
+    this.rows = opts.rows;
+    this.rowDim = opts.rowDim;
+    // ALPT is in-training low precision by definition; the float32 kind has nothing to quantize.
+    this.quantize = config.format === 'alpt' ? 'during' : config.format === 'float32' ? 'after' : quantize;
+    this.seed = opts.seed >>> 0;
+    this.hp = { ...DEFAULT_STORAGE_OPTIMIZER };
+    for (const [k, val] of Object.entries(opts.optimizer ?? {}))
+      if (val !== undefined) (this.hp as Record<string, number>)[k] = val;
+    if (!(this.hp.lr > 0)) throw new InvalidArgumentError(`${where}: optimizer.lr (${this.hp.lr}) must be positive`);
+    this.lr = this.hp.lr;
+    const n = this.rows * this.rowDim;
+    const values = new Float32Array(n);
+    new Rng(opts.seed).fillNormal(values, opts.initStd);
+    this.values = values;
+    this.m = new Float32Array(n);
+    this.v = new Float32Array(n);
+    if (this.format === 'alpt') {
+      const steps = new Float32Array(this.rows);
+      for (let r = 0; r < this.rows; r++) {
+        steps[r] = alptInitialStep(values, r * this.rowDim, this.rowDim, this.bits);
+        alptRoundRow(values, r * this.rowDim, this.rowDim, this.bits, steps[r]!, this.seed, r, 0);
+      }
+      this.quant = {
+        mode: 'alpt',
+        bits: this.bits,
+        forward: null,
+        steps,
+        stepM: new Float32Array(this.rows),
+        stepV: new Float32Array(this.rows),
+        seed: this.seed,
+      };
+    } else if (this.format !== 'float32' && this.quantize === 'during') {
+      const forward = new Float32Array(n);
+      for (let r = 0; r < this.rows; r++) {
+        const o = r * this.rowDim;
+        fakeQuantRow(
+          values.subarray(o, o + this.rowDim),
+          0,
+          this.rowDim,
+          this.format === 'fp16' ? 16 : this.bits,
+          forward.subarray(o, o + this.rowDim),
+        );
+      }
+      this.quant = {
+        mode: 'ste',
+        bits: this.format === 'fp16' ? 16 : this.bits,
+        forward,
+        steps: null,
+        stepM: null,
+        stepV: null,
+        seed: this.seed,
+      };
+    }
+  }
+
+  get serving(): boolean {
+    return this.values === null;
+  }
+
+  get params(): Readonly<Record<string, number | string | boolean>> {
+    return { bits: this.bits, quantize: this.quantize };
+  }
+
+  get embeddingBytes(): number {
+    if (this.serving) {
+      return (
+        (this.f32?.byteLength ?? 0) +
+        (this.half?.byteLength ?? 0) +
+        (this.codes?.byteLength ?? 0) +
+        (this.scaleBias?.byteLength ?? 0) +
+        (this.steps?.byteLength ?? 0)
+      );
+    }
+    // Training: the serving form is allocated by finishTraining, with exactly this size.
+    return this.rows * rowBytes(this.format, this.bits, this.rowDim);
+  }
+
+  get optimizerBytes(): number {
+    if (this.serving) return 0;
+    return (
+      this.m!.byteLength +
+      this.v!.byteLength +
+      (this.quant?.stepM?.byteLength ?? 0) +
+      (this.quant?.stepV?.byteLength ?? 0)
+    );
+  }
+
+  get trainingBytes(): number {
+    if (this.serving) return 0;
+    const pending = this.pending?.bytes ?? 0;
+    // float32 trains its serving values in place; every other kind holds a float32 working copy
+    // (the master under after/during, on-grid values for ALPT) and STE its forward rows.
+    const working = this.format === 'float32' ? 0 : this.values!.byteLength;
+    return working + (this.quant?.forward?.byteLength ?? 0) + pending;
+  }
+
+  gather(rowIds: ArrayLike<number>, out: Float32Array, n = rowIds.length): void {
+    const d = this.rowDim;
+    for (let j = 0; j < n; j++) {
+      const r = rowIds[j]!;
+      if (!(r >= 0 && r < this.rows)) {
+        throw new InvalidArgumentError(`embedding/${this.kind}.gather: row ${r} is outside [0, ${this.rows})`);
+      }
+      this.readRow(r, out, j * d);
+    }
+  }
+
+  /** Row r as float32 into out[o ..): what the model computes with. */
+  private readRow(r: number, out: Float32Array, o: number): void {
+    const d = this.rowDim;
+    const base = r * d;
+    if (this.values !== null) {
+      const src = this.quant?.forward ?? this.values;
+      for (let c = 0; c < d; c++) out[o + c] = src[base + c]!;
+      return;
+    }
+    switch (this.format) {
+      case 'float32': {
+        const src = this.f32!;
+        for (let c = 0; c < d; c++) out[o + c] = src[base + c]!;
+        return;
+      }
+      case 'fp16': {
+        const h = this.half!;
+        const lut = halfTable();
+        for (let c = 0; c < d; c++) out[o + c] = lut[h[base + c]!]!;
+        return;
+      }
+      case 'rowwise':
+        dequantizeRow(this.codes!, r * codeBytesPerRow(d, this.bits), d, this.bits, this.scaleBias!, r, out, o);
+        return;
+      case 'alpt': {
+        const step = this.steps![r]!;
+        const half = 1 << (this.bits - 1);
+        const cb = r * codeBytesPerRow(d, this.bits);
+        const C = this.codes!;
+        if (this.bits === 8) for (let c = 0; c < d; c++) out[o + c] = step * (C[cb + c]! - half);
+        else
+          for (let c = 0; c < d; c++) {
+            const byte = C[cb + (c >> 1)]!;
+            out[o + c] = step * (((c & 1) === 0 ? byte & 15 : byte >>> 4) - half);
+          }
+      }
+    }
+  }
+
+  accumulate(r: number, g: ArrayLike<number>, gOff: number, scale: number): void {
+    if (this.serving)
+      throw new UsageError(`embedding/${this.kind}.accumulate: the storage is in serving form (finishTraining ran)`);
+    this.pending ??= new PendingGrads(this.rows, this.rowDim);
+    this.pending.add(r, g, gOff, scale);
+  }
+
+  step(): void {
+    const p = this.pending;
+    if (p === null || p.count === 0) return;
+    this.t++;
+    const view = this.trainingView()!;
+    const { stepSize, epsHat } = adamStepConstants(this.lr, this.hp.beta1, this.hp.beta2, this.hp.eps, this.t);
+    const params = {
+      stepSize,
+      epsHat,
+      beta1: this.hp.beta1,
+      beta2: this.hp.beta2,
+      weightDecay: this.hp.weightDecay,
+      t: this.t,
+      score: false,
+    };
+    for (let s = 0; s < p.count; s++) denseRowStep(view, this.rowDim, p.touched[s]!, p.grads, s * this.rowDim, params);
+    p.reset();
+  }
+
+  trainingView(): DenseTrainingView | null {
+    if (this.values === null) return null;
+    return { values: this.values, m: this.m!, v: this.v!, quant: this.quant, sparse: null };
+  }
+
+  afterKernelSteps(step: number): void {
+    this.t = step;
+  }
+
+  finishTraining(): void {
+    const W = this.values;
+    if (W === null) return;
+    const d = this.rowDim;
+    const R = this.rows;
+    switch (this.format) {
+      case 'float32':
+        this.f32 = W;
+        break;
+      case 'fp16': {
+        const h = new Uint16Array(R * d);
+        for (let i = 0; i < h.length; i++) h[i] = f32ToF16(W[i]!);
+        this.half = h;
+        break;
+      }
+      case 'rowwise': {
+        const cbr = codeBytesPerRow(d, this.bits);
+        this.codes = new Uint8Array(R * cbr);
+        this.scaleBias = new Float32Array(2 * R);
+        for (let r = 0; r < R; r++) quantizeRow(W, r * d, d, this.bits, this.codes, r * cbr, this.scaleBias, r);
+        break;
+      }
+      case 'alpt': {
+        const steps = this.quant!.steps!;
+        const cbr = codeBytesPerRow(d, this.bits);
+        const half = 1 << (this.bits - 1);
+        const C = new Uint8Array(R * cbr);
+        for (let r = 0; r < R; r++) {
+          const step = steps[r]!;
+          for (let c = 0; c < d; c++) {
+            const q = Math.max(-half, Math.min(half - 1, Math.round(W[r * d + c]! / step))) + half;
+            if (this.bits === 8) C[r * cbr + c] = q;
+            else C[r * cbr + (c >> 1)]! |= (c & 1) === 0 ? q : q << 4;
+          }
+        }
+        this.codes = C;
+        this.steps = steps;
+        break;
+      }
+    }
+    this.values = null;
+    this.m = null;
+    this.v = null;
+    this.quant = null;
+    this.pending = null;
+  }
+
+  snapshot(): StorageSnapshot {
+    if (!this.serving) {
+      throw new UsageError(
+        `embedding/${this.kind}.snapshot: call finishTraining() first (a snapshot is the serving form)`,
+      );
+    }
+    const arrays: Record<string, CheckpointArray> = {};
+    if (this.f32) arrays.values = this.f32;
+    if (this.half) arrays.half = this.half;
+    if (this.codes) arrays.codes = this.codes;
+    if (this.scaleBias) arrays.scaleBias = this.scaleBias;
+    if (this.steps) arrays.steps = this.steps;
+    return { kind: this.kind, rows: this.rows, rowDim: this.rowDim, params: this.params, arrays };
+  }
+
+  private loadServing(s: StorageSnapshot, where: string): void {
+    const d = s.rowDim;
+    const R = s.rows;
+    const bad = (what: string): never => {
+      throw new DataFormatError(`${where} snapshot`, 0, what);
+    };
+    const need = <T>(name: string, ctor: new (...a: never[]) => T, length: number): T => {
+      const a = s.arrays[name];
+      if (!(a instanceof ctor) || (a as unknown as ArrayLike<number>).length !== length) {
+        bad(`array '${name}' must be a ${ctor.name} of ${length} values`);
+      }
+      return a as T;
+    };
+    const cbr = codeBytesPerRow(d, this.bits);
+    switch (this.format) {
+      case 'float32':
+        this.f32 = need('values', Float32Array, R * d);
+        break;
+      case 'fp16':
+        this.half = need('half', Uint16Array, R * d);
+        break;
+      case 'rowwise':
+        this.codes = need('codes', Uint8Array, R * cbr);
+        this.scaleBias = need('scaleBias', Float32Array, 2 * R);
+        break;
+      case 'alpt':
+        this.codes = need('codes', Uint8Array, R * cbr);
+        this.steps = need('steps', Float32Array, R);
+        break;
+    }
+  }
+}
+
+const f32Scratch = new Float32Array(1);
+const f32Bytes = new Uint8Array(f32Scratch.buffer);
+
+/** The codec a wrapping kind uses to store values in this kind's precision (none for sub-byte or learned-step kinds). */
+function valueCodecOf(config: DenseKindConfig): RowValueCodec | null {
+  switch (config.format) {
+    case 'float32':
+      return {
+        bits: 32,
+        metaPerRow: 0,
+        encodeRow(src, so, n, codes, co) {
+          for (let c = 0; c < n; c++) {
+            f32Scratch[0] = src[so + c]!;
+            codes.set(f32Bytes, co + 4 * c);
+          }
+        },
+        decodeRow(codes, co, n, _meta, _r, out, oo) {
+          for (let c = 0; c < n; c++) {
+            for (let b = 0; b < 4; b++) f32Bytes[b] = codes[co + 4 * c + b]!;
+            out[oo + c] = f32Scratch[0]!;
+          }
+        },
+      };
+    case 'fp16':
+      return {
+        bits: 16,
+        metaPerRow: 0,
+        encodeRow(src, so, n, codes, co) {
+          for (let c = 0; c < n; c++) {
+            const h = f32ToF16(src[so + c]!);
+            codes[co + 2 * c] = h & 255;
+            codes[co + 2 * c + 1] = h >>> 8;
+          }
+        },
+        decodeRow(codes, co, n, _meta, _r, out, oo) {
+          for (let c = 0; c < n; c++) out[oo + c] = f16ToF32(codes[co + 2 * c]! | (codes[co + 2 * c + 1]! << 8));
+        },
+      };
+    case 'rowwise':
+      if (config.bits !== 8) return null;
+      return {
+        bits: 8,
+        metaPerRow: 2,
+        encodeRow: (src, so, n, codes, co, meta, r) => quantizeRow(src, so, n, 8, codes, co, meta, r),
+        decodeRow: (codes, co, n, meta, r, out, oo) => dequantizeRow(codes, co, n, 8, meta, r, out, oo),
+      };
+    case 'alpt':
+      return null;
+  }
+}
+
+/** Builds the {@link StorageSpec} of one dense kind (each kind module is one call of this). */
+export function denseStorageKind(config: DenseKindConfig): StorageSpec {
+  return Object.freeze({
+    name: config.name,
+    summary: config.summary,
+    fitsBudget: false,
+    wrapsValues: false,
+    valueCodec: valueCodecOf(config),
+    bytesPerRow: (rowDim: number) => rowBytes(config.format, config.bits, rowDim),
+    create: (o: StorageCreateOptions) => new DenseStorage(config, o),
+    restore: (s: StorageSnapshot) => new DenseStorage(config, null, s),
+  });
+}
