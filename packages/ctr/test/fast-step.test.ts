@@ -65,8 +65,8 @@ function train(tf: Tf, kind: CtrModelKind, batches: readonly CtrBatch[], withBlo
     path: model.stepPath,
     losses,
     params: model.paramValues(),
-    tables: model.fields.map((f) => f.table.data.slice()),
-    first: model.firstOrder.map((f) => f.table.data.slice()),
+    tables: model.fields.map((f) => f.storage.trainingView()!.values.slice()),
+    first: model.firstOrder.map((f) => f.storage.trainingView()!.values.slice()),
     preds: model.predict(batches[0]!),
     block: block ? block.w.slice() : null,
   };
