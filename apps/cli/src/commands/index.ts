@@ -5,6 +5,7 @@ import { BSE_COMMANDS } from './bse.js';
 import { clusterCommand } from './cluster.js';
 import { ctrEvalCommand, ctrTrainCommand } from './ctr.js';
 import { doctorCommand } from './doctor.js';
+import { exportCommand } from './export.js';
 
 /**
  * Every subcommand of `compactrec`. A new subcommand is one module in this folder exporting a
@@ -17,5 +18,6 @@ export const COMMANDS: readonly Command[] = [
   ctrTrainCommand,
   ctrEvalCommand,
   doctorCommand,
+  exportCommand,
   ...BSE_COMMANDS,
 ];
