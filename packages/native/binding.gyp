@@ -3,7 +3,7 @@
     {
       "target_name": "compactrec_native",
       "sources": ["csrc/addon.cc", "csrc/bpr.cc", "csrc/rank.cc", "csrc/spmm.cc"],
-      "cflags_cc": ["-O3", "-march=native", "-std=c++17", "-fno-math-errno", "-Wall", "-Wno-unused-parameter"],
+      "cflags_cc": ["-O3", "-std=c++17", "-fno-math-errno", "-Wall", "-Wno-unused-parameter"],
       "cflags_cc!": ["-fno-exceptions"],
       "ldflags": ["-pthread"],
       "defines": ["NAPI_VERSION=8"]

@@ -41,8 +41,12 @@ export {
   type TowerArrays,
 } from './types.js';
 
-/** Where the addon is built by `npm run setup` (node-gyp, from csrc/). */
+/** Where the addon is built (node-gyp, from csrc/): by the install script, or `npm run setup` in the repository. */
 export const NATIVE_ADDON_PATH = fileURLToPath(new URL('../build/Release/compactrec_native.node', import.meta.url));
+
+/** How to build the addon, for messages: an installed package and the repository differ. */
+export const NATIVE_BUILD_HINT =
+  'build it with `npm rebuild @compactrec/native` (needs a C++17 compiler, make and python3; approve its install script with `npm install-scripts approve @compactrec/native` if npm skipped it), or `npm run setup` in the CompactRec repository';
 
 let cached: { kernels: Kernels; reason: string } | undefined;
 
@@ -51,7 +55,7 @@ function load(): { kernels: Kernels; reason: string } {
   if (process.env.COMPACTREC_KERNELS === 'js') {
     cached = { kernels: JS_KERNELS, reason: 'COMPACTREC_KERNELS=js' };
   } else if (!existsSync(NATIVE_ADDON_PATH)) {
-    cached = { kernels: JS_KERNELS, reason: `native addon not built (${NATIVE_ADDON_PATH}); run npm run setup` };
+    cached = { kernels: JS_KERNELS, reason: `native addon not built (${NATIVE_ADDON_PATH}); ${NATIVE_BUILD_HINT}` };
   } else {
     try {
       const addon = createRequire(import.meta.url)(NATIVE_ADDON_PATH) as Omit<Kernels, 'kind'>;
