@@ -1,5 +1,13 @@
 export { type CtrBenchOptions, DEFAULT_CTR_BENCH_OPTIONS, runCtrBench } from './harness/ctr.js';
-export { methodNames, methodSpec, SHARING_METHODS } from './harness/methods.js';
+export {
+  METHOD_SYNTAX,
+  methodHelp,
+  methodNames,
+  methodSpec,
+  resolveMethod,
+  SHARING_METHODS,
+  STORAGE_KINDS,
+} from './harness/methods.js';
 export { barChartSvg, type ResultRecord, toCsv, toMarkdown, writeResults } from './harness/report.js';
 export {
   DEFAULT_RETRIEVAL_BENCH_OPTIONS,

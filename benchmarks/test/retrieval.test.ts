@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runRetrievalBench, writeResults } from '@compactrec/benchmarks';
 import { InvalidArgumentError, NotFoundError } from '@compactrec/core';
+import { DSL_STORAGE_NAME } from '@compactrec/dsl';
 import { describe, expect, it } from 'vitest';
 
 const quiet = () => {};
@@ -33,7 +34,10 @@ describe('retrieval benchmark harness', () => {
       'qr',
       'hash-embedding',
       'lsh',
-      'dsl',
+      DSL_STORAGE_NAME,
+      'graphhash+int8',
+      'double-frequency+int4',
+      `${DSL_STORAGE_NAME}+int8`,
     ];
     const records = await runRetrievalBench({
       data: 'generated',
@@ -52,6 +56,27 @@ describe('retrieval benchmark harness', () => {
       expect(r.optimizerBytes as number).toBeGreaterThan(0);
       expect(r['recall@20'] as number).toBeGreaterThan(0);
     }
+  });
+
+  it('reports fixed-size kinds at their own size, a does-not-fit record below it, and training-only bytes', async () => {
+    const records = await runRetrievalBench({
+      data: 'generated',
+      methods: ['int8', 'int4', 'fp16', 'alpt8'],
+      budget: 0.3,
+      epochs: 1,
+      dim: 64,
+      log: quiet,
+    });
+    const by = Object.fromEntries(records.map((r) => [r.method, r]));
+    const full = by.int8!.fullEmbeddingBytes as number;
+    expect(by.int8!.embeddingBytes).toBe((full / 256) * 72); // d + 8 bytes of 4d per row
+    expect(by.int4!.embeddingBytes).toBe((full / 256) * 40);
+    expect(by.alpt8!.embeddingBytes).toBe((full / 256) * 68);
+    expect(by.fp16!.status).toBe('does not fit'); // 0.5 of full > 0.3
+    expect(by.fp16!.error).toMatch(/cannot reach/);
+    // Post-training quantization trains a float32 master copy: the whole float table, training only.
+    expect(by.int8!.trainingBytes).toBe(full);
+    expect(by.int8!['recall@20'] as number).toBeGreaterThan(0);
   });
 
   it("takes each backbone's recipe for the training settings the caller leaves out", async () => {

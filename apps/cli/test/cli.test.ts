@@ -33,7 +33,7 @@ describe('compactrec CLI', () => {
     for (const [argv, pattern] of [
       [['bench', 'retrieval', '--data', 'generated', '--budget', '0'], /--budget '0' must be greater than 0/],
       [['bench', 'retrieval', '--data', 'generated', '--budget', '1.5'], /--budget '1.5' is above the maximum 1/],
-      [['bench', 'retrieval', '--data', 'generated', '--methods', 'full,bogus'], /unknown value 'bogus'/],
+      [['bench', 'retrieval', '--data', 'generated', '--methods', 'full,bogus'], /unknown method 'bogus'/],
       [['bench', 'retrieval'], /--data is required/],
       [['bench', 'retrieval', '--data', 'generated', '--frobnicate'], /unknown option --frobnicate/],
       [['no-such-command'], /unknown command/],

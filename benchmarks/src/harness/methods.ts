@@ -1,32 +1,21 @@
-import { type MapperSpec, NotFoundError } from '@compactrec/core';
-import { GRAPHHASH_METHODS } from '@compactrec/graphhash';
-import { ID_HASHING_METHODS } from '@compactrec/id-hashing';
+import type { MapperSpec } from '@compactrec/core';
+import { resolveMethod } from '@compactrec/embedding';
 
 /**
- * Every compression method the benchmark knows. Sharing methods are {@link MapperSpec}s; a new
- * one is a module implementing `IdMapper` plus one line here.
+ * Every compression method the benchmarks know comes from the embedding contract's registry:
+ * sharing methods (`SHARING_METHODS`), storage kinds (`STORAGE_KINDS`) and their compositions
+ * (`graphhash+int8`, `dsl+int8`). A new method is one module plus one registry line there.
  */
-export const SHARING_METHODS: Readonly<Record<string, MapperSpec>> = Object.freeze({
-  ...ID_HASHING_METHODS,
-  ...GRAPHHASH_METHODS,
-});
+export {
+  METHOD_SYNTAX,
+  methodHelp,
+  methodNames,
+  resolveMethod,
+  SHARING_METHODS,
+  STORAGE_KINDS,
+} from '@compactrec/embedding';
 
-/**
- * Methods that keep every ID's row but store a budgeted fraction of its weights (sparse tables),
- * handled by the harness itself rather than by an IdMapper.
- */
-export const SPARSE_TABLE_METHODS: readonly string[] = Object.freeze(['dsl']);
-
-/** Method names accepted by `--methods`, in display order. */
-export function methodNames(): string[] {
-  return [...Object.keys(SHARING_METHODS), ...SPARSE_TABLE_METHODS];
-}
-
-/** The spec of a method; NotFoundError lists the known names. */
+/** The sharing part of a method name (its `IdMapper` spec); NotFoundError lists the known names. */
 export function methodSpec(name: string): MapperSpec {
-  const spec = SHARING_METHODS[name];
-  if (!spec) {
-    throw new NotFoundError(`benchmarks/methodSpec: unknown method '${name}'; known: ${methodNames().join(', ')}`);
-  }
-  return spec;
+  return resolveMethod(name).sharing;
 }

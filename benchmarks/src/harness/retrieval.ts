@@ -1,20 +1,24 @@
 import {
+  BudgetError,
   degrees,
-  embeddingBytes,
   fullTableBytes,
   generateRetrievalDataset,
   type IdMapper,
   InvalidArgumentError,
   type MapperFitData,
+  type QuantizeMode,
   type RetrievalDataset,
-  Rng,
   readLightGcnDataset,
   resolveOptions,
 } from '@compactrec/core';
-import { DslTable, densityForBudget } from '@compactrec/dsl';
-import { type MfEpochReport, type SparsityHook, Tower, trainMfBpr } from '@compactrec/models';
+import {
+  createFeatureEmbedding,
+  type EmbeddingMethod,
+  type FeatureEmbedding,
+  resolveMethod,
+} from '@compactrec/embedding';
+import { type MfEpochReport, Tower, trainMfBpr } from '@compactrec/models';
 import { kernelInfo } from '@compactrec/native';
-import { methodSpec } from './methods.js';
 import type { ResultRecord } from './report.js';
 
 /** Options of {@link runRetrievalBench}; every field but `data` and `methods` is optional. */
@@ -38,6 +42,12 @@ export interface RetrievalBenchOptions {
   aggregateNeighbors?: boolean;
   /** LightGCN: threads (1 or 2) of the native kernel; deterministic per count. @default 2 */
   threads?: number;
+  /**
+   * Low-precision storage kinds: quantize `after` training (a float32 master, quantized before the
+   * final evaluation) or `during` it (fake quantization with a straight-through estimator; ALPT
+   * always trains on its grid). @default 'after'
+   */
+  quantize?: QuantizeMode;
   /** DSL: prune/grow rounds over the whole run (ΔT = total steps / rounds; 30 beat 100 on Gowalla MF). @default 30 */
   dslUpdates?: number;
   /** DSL: growth score, |gradient| accumulated since the last update or the last batch's only. @default 'accumulated' */
@@ -108,6 +118,7 @@ export const DEFAULT_RETRIEVAL_BENCH_OPTIONS = Object.freeze({
   aggregateNeighbors: true,
   threads: 2,
   sampling: undefined as 'user' | 'interaction' | undefined,
+  quantize: 'after' as QuantizeMode,
   dslUpdates: 30,
   dslGrowth: 'accumulated' as 'accumulated' | 'batch',
   dslPruneRate: 0.75,
@@ -121,43 +132,24 @@ export const DEFAULT_RETRIEVAL_BENCH_OPTIONS = Object.freeze({
   },
 });
 
-/** A DSL sparse table sized to a budget fraction of the full table, and its trainer hook. */
-function createDsl(
-  rows: number,
-  dim: number,
-  budget: number,
-  totalSteps: number,
-  seed: number,
-  rounds: number,
-  growth: 'accumulated' | 'batch',
-  pruneRateStart: number,
-) {
-  const { density, format } = densityForBudget(Math.floor(fullTableBytes(rows, dim) * budget), rows, dim);
-  // A fixed number of prune/grow rounds per run whatever its length (the reference fixes ΔT for its runs).
-  const updateInterval = Math.max(10, Math.floor(totalSteps / rounds));
-  const table = new DslTable(rows, dim, totalSteps, { density, seed, updateInterval, growth, pruneRateStart });
-  table.initValues(0.1, new Rng(seed));
-  const hook: SparsityHook = {
-    mask: table.mask,
-    scores: table.scores,
-    updateInterval: table.options.updateInterval,
-    growth: table.options.growth,
-    maybeUpdate: (step, state) => table.maybeUpdate(step, state),
-  };
-  return {
-    table,
-    hook,
-    params: { density, format, nnz: table.activeCount, updateInterval: table.options.updateInterval, pruneRateStart },
-  };
-}
-
 /** Loads `--data`: a LightGCN directory, or `generated`. */
 export async function loadRetrievalData(data: string, seed = 0): Promise<RetrievalDataset> {
   if (data === 'generated') return generateRetrievalDataset({ seed });
   return readLightGcnDataset(data);
 }
 
-/** Fits one side's mapper for a method at a byte budget. */
+/** The fit data of one side of a retrieval dataset (every sharing method finds what it requires). */
+export function sideFitData(dataset: RetrievalDataset, side: 'user' | 'item'): MapperFitData {
+  const deg = degrees(dataset.train);
+  return {
+    numIds: side === 'user' ? dataset.train.numUsers : dataset.train.numItems,
+    counts: side === 'user' ? deg.users : deg.items,
+    interactions: dataset.train,
+    side,
+  };
+}
+
+/** Fits one side's mapper (the sharing part of a method) at a budget fraction of the float32 table. */
 export function fitMapper(
   method: string,
   dataset: RetrievalDataset,
@@ -167,20 +159,12 @@ export function fitMapper(
   seed: number,
   extra?: Readonly<Record<string, number | string | boolean>>,
 ): IdMapper {
-  const spec = methodSpec(method);
-  const deg = degrees(dataset.train);
-  const numIds = side === 'user' ? dataset.train.numUsers : dataset.train.numItems;
-  const fit: MapperFitData = {
-    numIds,
-    counts: side === 'user' ? deg.users : deg.items,
-    interactions: dataset.train,
-    side,
-  };
-  const budgetBytes =
-    method === 'full' ? fullTableBytes(numIds, dim) : Math.floor(fullTableBytes(numIds, dim) * budgetFraction);
-  return spec.create(fit, {
+  const m = resolveMethod(method);
+  const fit = sideFitData(dataset, side);
+  const full = fullTableBytes(fit.numIds, dim);
+  return m.sharing.create(fit, {
     dim,
-    budgetBytes,
+    budgetBytes: m.uncompressed ? full : Math.floor(full * budgetFraction),
     seed: seed * 2 + (side === 'user' ? 0 : 1),
     ...(extra ? { extra } : {}),
   });
@@ -188,7 +172,8 @@ export function fitMapper(
 
 /**
  * Trains and evaluates the backbone once per method at the same per-table byte budget, and returns
- * one record per method with quality, the three kinds of bytes, and times.
+ * one record per method with quality, the four kinds of bytes (served table, mapping, optimizer,
+ * training-only), and times. A method that cannot reach the budget gets a `does not fit` record.
  */
 export async function runRetrievalBench(options: RetrievalBenchOptions): Promise<ResultRecord[]> {
   const model = options.model ?? DEFAULT_RETRIEVAL_BENCH_OPTIONS.model;
@@ -202,51 +187,69 @@ export async function runRetrievalBench(options: RetrievalBenchOptions): Promise
   if (!(o.budget > 0 && o.budget <= 1)) {
     throw new InvalidArgumentError(`benchmarks/runRetrievalBench: budget (${o.budget}) must be in (0, 1]`);
   }
-  for (const m of o.methods) if (m !== 'dsl') methodSpec(m); // unknown names fail before any work
+  const methods: EmbeddingMethod[] = o.methods.map((m) => resolveMethod(m)); // unknown names fail before any work
+  if (o.quantize !== 'after' && o.quantize !== 'during') {
+    throw new InvalidArgumentError(
+      `benchmarks/runRetrievalBench: quantize '${String(o.quantize)}' must be 'after' or 'during'`,
+    );
+  }
   const t0 = performance.now();
   const dataset = await loadRetrievalData(o.data, o.seed);
   o.log(
     `[bench] ${dataset.name}: ${dataset.train.numUsers} users, ${dataset.train.numItems} items, ${dataset.train.items.length} train / ${dataset.test.items.length} test interactions (loaded in ${((performance.now() - t0) / 1000).toFixed(2)} s); kernels: ${kernelInfo().kind}`,
   );
+  const fits = { user: sideFitData(dataset, 'user'), item: sideFitData(dataset, 'item') };
+  const fullU = fullTableBytes(dataset.train.numUsers, o.dim);
+  const fullI = fullTableBytes(dataset.train.numItems, o.dim);
   const records: ResultRecord[] = [];
-  for (const method of o.methods) {
-    const budget = method === 'full' ? 1 : o.budget;
+  for (const m of methods) {
+    const method = m.name;
+    const budget = m.uncompressed ? 1 : o.budget;
+    const budgetBytes = Math.floor(fullU * budget) + Math.floor(fullI * budget);
     const tFit = performance.now();
-    const sparse = method === 'dsl';
-    // DSL keeps one row per ID and spends the budget on a fraction of the weights instead.
-    const um = fitMapper(sparse ? 'full' : method, dataset, 'user', o.dim, sparse ? 1 : budget, o.seed, o.extra);
-    const im = fitMapper(sparse ? 'full' : method, dataset, 'item', o.dim, sparse ? 1 : budget, o.seed, o.extra);
     const stepsPerEpoch = Math.ceil(dataset.train.items.length / o.batchSize);
-    const dslUser = sparse
-      ? createDsl(
-          um.rows,
-          o.dim,
-          budget,
-          o.epochs * stepsPerEpoch,
-          o.seed * 2 + 21,
-          o.dslUpdates,
-          o.dslGrowth,
-          o.dslPruneRate,
-        )
-      : null;
-    const dslItem = sparse
-      ? createDsl(
-          im.rows,
-          o.dim,
-          budget,
-          o.epochs * stepsPerEpoch,
-          o.seed * 2 + 22,
-          o.dslUpdates,
-          o.dslGrowth,
-          o.dslPruneRate,
-        )
-      : null;
-    const fitSeconds = (performance.now() - tFit) / 1000;
-    const user = new Tower(um, o.dim, { seed: o.seed * 2 + 11, ...(dslUser ? { table: dslUser.table.table } : {}) });
-    const item = new Tower(im, o.dim, { seed: o.seed * 2 + 12, ...(dslItem ? { table: dslItem.table.table } : {}) });
     const lr = o.lrByMethod?.[method] ?? o.lr;
+    const build = (side: 'user' | 'item'): FeatureEmbedding =>
+      createFeatureEmbedding(m, fits[side], {
+        dim: o.dim,
+        budgetBytes: Math.floor((side === 'user' ? fullU : fullI) * budget),
+        seed: o.seed * 2 + (side === 'user' ? 0 : 1),
+        initStd: 0.1,
+        totalSteps: o.epochs * stepsPerEpoch,
+        quantize: o.quantize,
+        optimizer: { lr },
+        ...(o.extra ? { extra: o.extra } : {}),
+        storageExtra: { dslUpdates: o.dslUpdates, dslGrowth: o.dslGrowth, dslPruneRate: o.dslPruneRate },
+      });
+    let ue: FeatureEmbedding;
+    let ie: FeatureEmbedding;
+    try {
+      ue = build('user');
+      ie = build('item');
+    } catch (err) {
+      if (!(err instanceof BudgetError)) throw err;
+      // A method that cannot reach the budget says so in its record instead of overshooting.
+      o.log(`[${method}] does not fit budget ${budget}: ${err.message}`);
+      records.push({
+        dataset: dataset.name,
+        model: o.model,
+        method,
+        budget,
+        status: 'does not fit',
+        budgetBytes,
+        fullEmbeddingBytes: fullU + fullI,
+        error: err.message,
+      });
+      continue;
+    }
+    const fitSeconds = (performance.now() - tFit) / 1000;
+    const user = new Tower(ue);
+    const item = new Tower(ie);
+    // Training-time memory, measured before the tables turn into their served form.
+    const optimizerBytes = user.optimizerBytes + item.optimizerBytes;
+    const trainingBytes = user.trainingBytes + item.trainingBytes;
     o.log(
-      `[${method}] user rows ${um.rows}, item rows ${im.rows} (fit ${fitSeconds.toFixed(2)} s); training ${o.epochs} epochs, lr ${lr}`,
+      `[${method}] user rows ${ue.mapper.rows}, item rows ${ie.mapper.rows} (fit ${fitSeconds.toFixed(2)} s); training ${o.epochs} epochs, lr ${lr}${user.kernelTrainable ? '' : ' (generic path)'}`,
     );
     const res = trainMfBpr(dataset, user, item, {
       model: o.model,
@@ -266,44 +269,40 @@ export async function runRetrievalBench(options: RetrievalBenchOptions): Promise
       batchSize: o.batchSize,
       seed: o.seed,
       evalEvery: o.evalEvery,
-      ...(dslUser && dslItem ? { sparsity: { user: dslUser.hook, item: dslItem.hook } } : {}),
+      finishTraining: true,
       onEpoch: (e: MfEpochReport) => {
         if (e.metrics || e.epoch === 1 || e.epoch % 10 === 0 || e.epoch === e.epochs) {
-          const m = e.metrics
+          const mm = e.metrics
             ? ` recall@${e.metrics.k} ${e.metrics.recall.toFixed(4)} ndcg ${e.metrics.ndcg.toFixed(4)}`
             : '';
           o.log(
-            `[${method}] epoch ${e.epoch}/${e.epochs} loss ${e.loss.toFixed(4)} ${Math.round(e.triplesPerSecond / 1000)}k triples/s${m}`,
+            `[${method}] epoch ${e.epoch}/${e.epochs} loss ${e.loss.toFixed(4)} ${Math.round(e.triplesPerSecond / 1000)}k triples/s${mm}`,
           );
         }
       },
     });
-    const full = fullTableBytes(dataset.train.numUsers, o.dim) + fullTableBytes(dataset.train.numItems, o.dim);
-    // A sparse table's bytes are its compact storage (values + index), as served.
-    const emb =
-      dslUser && dslItem
-        ? dslUser.table.compactBytes() + dslItem.table.compactBytes()
-        : embeddingBytes(um, o.dim) + embeddingBytes(im, o.dim);
+    const full = fullU + fullI;
+    // Served bytes: what the storages hold after finishTraining (codes, scales, sparse index).
+    const emb = user.embeddingBytes + item.embeddingBytes;
     records.push({
       dataset: dataset.name,
       model: o.model,
       method,
       budget,
-      userRows: um.rows,
-      itemRows: im.rows,
-      rows: um.rows + im.rows,
+      status: 'ok',
+      storage: ue.storage.kind,
+      quantize: String(ue.storage.params['quantize'] ?? 'n/a'),
+      userRows: ue.mapper.rows,
+      itemRows: ie.mapper.rows,
+      rows: ue.mapper.rows + ie.mapper.rows,
       embeddingBytes: emb,
-      budgetBytes:
-        Math.floor(fullTableBytes(dataset.train.numUsers, o.dim) * budget) +
-        Math.floor(fullTableBytes(dataset.train.numItems, o.dim) * budget),
+      budgetBytes,
       fullEmbeddingBytes: full,
       embeddingFraction: emb / full,
-      mappingBytes: um.mappingBytes + im.mappingBytes,
-      optimizerBytes: user.optimizerBytes + item.optimizerBytes,
-      trainingTableBytes:
-        dslUser && dslItem
-          ? dslUser.table.trainingBytes() + dslItem.table.trainingBytes()
-          : user.embeddingBytes + item.embeddingBytes,
+      budgetUse: emb / budgetBytes,
+      mappingBytes: user.mappingBytes + item.mappingBytes,
+      optimizerBytes,
+      trainingBytes,
       'recall@20': res.final.recall,
       'ndcg@20': res.final.ndcg,
       bestRecall: res.best.recall,
@@ -329,12 +328,13 @@ export async function runRetrievalBench(options: RetrievalBenchOptions): Promise
       fitSeconds,
       triplesPerSecond: Math.round(res.triplesPerSecond),
       seed: o.seed,
-      params: JSON.stringify(
-        dslUser && dslItem ? { user: dslUser.params, item: dslItem.params } : { user: um.params, item: im.params },
-      ),
+      params: JSON.stringify({
+        user: { ...ue.mapper.params, ...ue.storage.params },
+        item: { ...ie.mapper.params, ...ie.storage.params },
+      }),
     });
     o.log(
-      `[${method}] recall@20 ${res.final.recall.toFixed(4)} ndcg@20 ${res.final.ndcg.toFixed(4)} (${emb.toLocaleString('en-US')} embedding bytes, ${(res.trainSeconds + res.evalSeconds).toFixed(1)} s)`,
+      `[${method}] recall@20 ${res.final.recall.toFixed(4)} ndcg@20 ${res.final.ndcg.toFixed(4)} (${emb.toLocaleString('en-US')} embedding bytes, ${((100 * emb) / budgetBytes).toFixed(1)} % of the budget, ${(res.trainSeconds + res.evalSeconds).toFixed(1)} s)`,
     );
   }
   return records;

@@ -18,8 +18,6 @@ export interface RowStepParams {
   readonly weightDecay: number;
   /** Optimizer step count t (1-based), the stochastic-rounding stream position. */
   readonly t: number;
-  /** Seed of stochastic rounding (ALPT). */
-  readonly seed: number;
   /** Whether to add |g| to the sparse hook's growth scores this step. */
   readonly score: boolean;
 }
@@ -85,6 +83,6 @@ export function denseRowStep(
     const F = q.forward!;
     fakeQuantRow(W.subarray(o, o + rowDim), 0, rowDim, q.bits, F.subarray(o, o + rowDim));
   } else {
-    alptRoundRow(W, o, rowDim, q.bits, q.steps![r]!, p.seed, r, p.t);
+    alptRoundRow(W, o, rowDim, q.bits, q.steps![r]!, q.seed, r, p.t);
   }
 }

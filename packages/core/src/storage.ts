@@ -36,6 +36,8 @@ export interface QuantHook {
   readonly steps: Float32Array | null;
   readonly stepM: Float32Array | null;
   readonly stepV: Float32Array | null;
+  /** `alpt`: seed of the stochastic rounding (see `roundingNoise`). */
+  readonly seed: number;
 }
 
 /** Sparse-training hooks (DSL): a mask the kernel applies after each step and growth scores it accumulates. */

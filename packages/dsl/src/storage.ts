@@ -59,7 +59,6 @@ class DslStorage implements EmbeddingStorage {
   lr: number;
   private readonly codec: RowValueCodec;
   private readonly innerName: string | null;
-  private readonly seed: number;
   private t = 0;
   private table: DslTable | null = null;
   private m: Float32Array | null = null;
@@ -91,7 +90,6 @@ class DslStorage implements EmbeddingStorage {
     if (restored) {
       this.rows = restored.rows;
       this.rowDim = restored.rowDim;
-      this.seed = 0;
       this.lr = 0.001;
       this.density = Number(restored.params.density);
       this.updateInterval = Number(restored.params.updateInterval);
@@ -101,7 +99,6 @@ class DslStorage implements EmbeddingStorage {
     const opts = o!;
     this.rows = opts.rows;
     this.rowDim = opts.rowDim;
-    this.seed = opts.seed;
     this.lr = opts.optimizer?.lr ?? 0.001;
     for (const k of ['beta1', 'beta2', 'eps', 'weightDecay'] as const) {
       const val = opts.optimizer?.[k];
@@ -271,7 +268,6 @@ class DslStorage implements EmbeddingStorage {
       beta2: this.hp.beta2,
       weightDecay: this.hp.weightDecay,
       t: this.t,
-      seed: this.seed,
       score: this.table.wantsScoresForStep(this.t),
     };
     const d = this.rowDim;

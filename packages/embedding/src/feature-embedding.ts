@@ -1,5 +1,6 @@
 import {
   BudgetError,
+  type Combine,
   type EmbeddingStorage,
   FLOAT32_BYTES,
   fullTableBytes,
@@ -27,8 +28,20 @@ export interface FeatureEmbeddingOptions {
   readonly quantize?: QuantizeMode;
   /** Lazy-Adam settings of the storage. */
   readonly optimizer?: StorageOptimizerOptions;
-  /** Method-specific settings for the mapper and the storage (e.g. `{ combine: 'mult', dslUpdates: 30 }`). */
+  /** Settings of the sharing method (its mapper's `extra`, e.g. `{ combine: 'mult' }` for qr); methods reject unknown keys. */
   readonly extra?: Readonly<Record<string, number | string | boolean>>;
+  /**
+   * Override the mapper's composition: e.g. `'sum'` for the 1-value first-order table of a `concat`
+   * mapper (one value cannot be split into K parts). @default the mapper's
+   */
+  readonly combine?: Combine;
+  /**
+   * Reuse this already fitted mapper (e.g. a CTR field's, for its 1-value first-order table) instead
+   * of fitting one; it must be of the method's sharing kind. The budget still bounds the storage.
+   */
+  readonly mapper?: IdMapper;
+  /** Settings of the storage kind (e.g. `{ dslUpdates: 30, dslGrowth: 'batch', dslPruneRate: 0.75 }`); unknown keys are ignored. */
+  readonly storageExtra?: Readonly<Record<string, number | string | boolean>>;
 }
 
 /** Defaults of {@link FeatureEmbeddingOptions}. */
@@ -64,8 +77,25 @@ export function createFeatureEmbedding(
   }
   const initStd = options.initStd ?? DEFAULT_FEATURE_EMBEDDING_OPTIONS.initStd;
   const extra = options.extra;
+  const rowDimOf = (mp: IdMapper): number => ((options.combine ?? mp.combine) === 'concat' ? mp.rowDim(dim) : dim);
   let mapper: IdMapper;
-  if (m.storage.fitsBudget) {
+  if (options.mapper !== undefined) {
+    mapper = options.mapper;
+    if (mapper.method !== m.sharing.name) {
+      throw new InvalidArgumentError(
+        `${where}: the given mapper is a '${mapper.method}' mapper, not '${m.sharing.name}'`,
+      );
+    }
+    const bytes = mapper.rows * m.storage.bytesPerRow(rowDimOf(mapper));
+    if (!m.storage.fitsBudget && !m.uncompressed && bytes > budget) {
+      throw new BudgetError(
+        `${where}: the given mapper's ${mapper.rows} rows take ${bytes} bytes, over the budget ${budget}`,
+        {
+          context: { method: m.name, budgetBytes: budget, bytes },
+        },
+      );
+    }
+  } else if (m.storage.fitsBudget) {
     // The storage spends the budget itself; the mapper keeps its rows uncompressed-sized.
     mapper = m.sharing.create(fit, { dim, budgetBytes: full, seed, ...(extra ? { extra } : {}) });
   } else {
@@ -84,7 +114,7 @@ export function createFeatureEmbedding(
         }
         throw err;
       }
-      const bytes = mapper.rows * m.storage.bytesPerRow(mapper.rowDim(dim));
+      const bytes = mapper.rows * m.storage.bytesPerRow(rowDimOf(mapper));
       if (bytes <= budget) break;
       if (++attempt >= FIT_ATTEMPTS) {
         throw new BudgetError(
@@ -98,15 +128,12 @@ export function createFeatureEmbedding(
     }
   }
   const K = mapper.codesPerId;
+  const combine = options.combine ?? mapper.combine;
   const rowStd =
-    mapper.combine === 'mult'
-      ? initStd ** (1 / K)
-      : mapper.combine === 'sum'
-        ? initStd / Math.sqrt(mapper.weights ? 1 : K)
-        : initStd;
+    combine === 'mult' ? initStd ** (1 / K) : combine === 'sum' ? initStd / Math.sqrt(mapper.weights ? 1 : K) : initStd;
   const storage = m.storage.create({
     rows: mapper.rows,
-    rowDim: mapper.rowDim(dim),
+    rowDim: rowDimOf(mapper),
     budgetBytes: budget,
     seed,
     initStd: rowStd,
@@ -114,14 +141,14 @@ export function createFeatureEmbedding(
     quantize: options.quantize ?? DEFAULT_FEATURE_EMBEDDING_OPTIONS.quantize,
     ...(m.inner ? { inner: m.inner } : {}),
     ...(options.optimizer ? { optimizer: options.optimizer } : {}),
-    ...(extra ? { extra } : {}),
+    ...(options.storageExtra ? { extra: options.storageExtra } : {}),
   });
   if (!m.uncompressed && storage.embeddingBytes > budget) {
     throw new BudgetError(`${where}: the storage holds ${storage.embeddingBytes} bytes, over the budget ${budget}`, {
       context: { method: m.name, budgetBytes: budget, bytes: storage.embeddingBytes },
     });
   }
-  return new FeatureEmbedding(m.name, mapper, storage, dim);
+  return new FeatureEmbedding(m.name, mapper, storage, dim, options.combine);
 }
 
 /**
@@ -137,6 +164,8 @@ export class FeatureEmbedding {
   readonly storage: EmbeddingStorage;
   readonly dim: number;
   readonly rowDim: number;
+  /** How the K rows of an ID compose (the mapper's unless overridden). */
+  readonly combine: Combine;
   private codes = new Int32Array(0);
   private rowIds = new Int32Array(0);
   private rowsBuf = new Float32Array(0);
@@ -148,8 +177,9 @@ export class FeatureEmbedding {
   private wt = 0;
   private readonly pendingW = new Map<number, Float32Array>();
 
-  constructor(method: string, mapper: IdMapper, storage: EmbeddingStorage, dim: number) {
-    const rowDim = mapper.rowDim(dim);
+  constructor(method: string, mapper: IdMapper, storage: EmbeddingStorage, dim: number, combine?: Combine) {
+    this.combine = combine ?? mapper.combine;
+    const rowDim = this.combine === 'concat' ? mapper.rowDim(dim) : dim;
     if (storage.rows !== mapper.rows || storage.rowDim !== rowDim) {
       throw new InvalidArgumentError(
         `embedding/FeatureEmbedding: ${storage.kind} storage is ${storage.rows} × ${storage.rowDim} but ${mapper.method} needs ${mapper.rows} × ${rowDim}`,
@@ -210,7 +240,7 @@ export class FeatureEmbedding {
     const rd = this.rowDim;
     const W = this.mapper.weights;
     const numIds = this.mapper.numIds;
-    const combine = this.mapper.combine;
+    const combine = this.combine;
     for (let j = 0; j < n; j++) {
       const o = outOffset + j * outStride;
       const cb = j * K;
@@ -245,7 +275,7 @@ export class FeatureEmbedding {
     const W = this.mapper.weights;
     const learnW = W !== null && this.mapper.learnableWeights;
     const g = this.gradRow;
-    const combine = this.mapper.combine;
+    const combine = this.combine;
     for (let j = 0; j < n; j++) {
       const o = gradOffset + j * gradStride;
       const cb = j * K;

@@ -1,6 +1,7 @@
 import {
   type Checkpoint,
   type CheckpointArray,
+  type Combine,
   DataFormatError,
   decodeCheckpoint,
   encodeCheckpoint,
@@ -27,6 +28,8 @@ export const EMBEDDING_FORMAT_VERSION = 2;
 export interface FeatureEmbeddingSnapshot {
   readonly method: string;
   readonly dim: number;
+  /** Set when the embedding overrides its mapper's composition. */
+  readonly combine?: Combine;
   readonly mapper: MapperSnapshot;
   readonly storage: StorageSnapshot;
 }
@@ -34,7 +37,13 @@ export interface FeatureEmbeddingSnapshot {
 /** The serving-form snapshot of `e` (runs `finishTraining` first). */
 export function snapshotFeatureEmbedding(e: FeatureEmbedding): FeatureEmbeddingSnapshot {
   e.finishTraining();
-  return { method: e.method, dim: e.dim, mapper: e.mapper.snapshot(), storage: e.storage.snapshot() };
+  return {
+    method: e.method,
+    dim: e.dim,
+    ...(e.combine !== e.mapper.combine ? { combine: e.combine } : {}),
+    mapper: e.mapper.snapshot(),
+    storage: e.storage.snapshot(),
+  };
 }
 
 /** Rebuilds a feature embedding (serving form) from its snapshot. */
@@ -47,12 +56,13 @@ export function restoreFeatureEmbedding(s: FeatureEmbeddingSnapshot): FeatureEmb
   }
   const parts = resolveMethod(s.storage.kind);
   const storage = parts.storage.restore(s.storage, parts.inner);
-  return new FeatureEmbedding(s.method, sharing.restore(s.mapper), storage, s.dim);
+  return new FeatureEmbedding(s.method, sharing.restore(s.mapper), storage, s.dim, s.combine);
 }
 
 interface Described {
   method: string;
   dim: number;
+  combine?: Combine;
   mapper: { method: string; numIds: number; rows: number; params: MapperSnapshot['params']; arrays: string[] };
   storage?: { kind: string; rows: number; rowDim: number; params: StorageSnapshot['params']; arrays: string[] };
 }
@@ -70,6 +80,7 @@ function toArrays(features: Record<string, FeatureEmbedding>): {
     described[name] = {
       method: s.method,
       dim: s.dim,
+      ...(s.combine ? { combine: s.combine } : {}),
       mapper: {
         method: s.mapper.method,
         numIds: s.mapper.numIds,
@@ -141,7 +152,13 @@ function fromCheckpoint(ck: Checkpoint, source: string): Record<string, FeatureE
         arrays: pick(`${name}/storage`, s.arrays),
       };
     }
-    out[name] = restoreFeatureEmbedding({ method: d.method, dim: d.dim, mapper, storage });
+    out[name] = restoreFeatureEmbedding({
+      method: d.method,
+      dim: d.dim,
+      ...(d.combine ? { combine: d.combine } : {}),
+      mapper,
+      storage,
+    });
   }
   return out;
 }

@@ -153,7 +153,15 @@ describe('ALPT', () => {
       m: new Float32Array(dim),
       v: new Float32Array(dim),
       sparse: null,
-      quant: { mode: 'alpt', bits: 4, forward: null, steps, stepM: new Float32Array(1), stepV: new Float32Array(1) },
+      quant: {
+        mode: 'alpt',
+        bits: 4,
+        forward: null,
+        steps,
+        stepM: new Float32Array(1),
+        stepV: new Float32Array(1),
+        seed: 1,
+      },
     };
     const g = Float32Array.from(values, (x) => x); // ∂L/∂step = Σ g q > 0
     denseRowStep(view, dim, 0, g, 0, {
@@ -163,7 +171,6 @@ describe('ALPT', () => {
       beta2: 0.999,
       weightDecay: 0,
       t: 1,
-      seed: 1,
       score: false,
     });
     expect(steps[0]!).toBeLessThan(0.05);

@@ -7,6 +7,7 @@ import {
   NotFoundError,
   UsageError,
 } from '@compactrec/core';
+import { DSL_STORAGE_NAME } from '@compactrec/dsl';
 import { describe, expect, it } from 'vitest';
 import {
   createFeatureEmbedding,
@@ -58,7 +59,7 @@ const COMPOSED = [
   'double-frequency+int4',
   'modulo+fp16',
   'qr+int8',
-  'dsl',
+  DSL_STORAGE_NAME,
   'dsl+int8',
   'dsl+fp16',
 ];
@@ -132,7 +133,7 @@ describe('composed budgets', () => {
         'double+fp16',
         'frequency+alpt8',
         'universal+int4',
-        'dsl',
+        DSL_STORAGE_NAME,
         'dsl+int8',
       ]) {
         const e = createFeatureEmbedding(m, itemFit, { dim: 64, budgetBytes: b, seed: 2, totalSteps: 100 });
@@ -191,7 +192,7 @@ describe('lookup during training', () => {
   });
 
   it('training lowers a squared loss through the generic path for every kind', () => {
-    for (const m of ['full', 'fp16', 'int8', 'int4', 'alpt8', 'dsl']) {
+    for (const m of ['full', 'fp16', 'int8', 'int4', 'alpt8', DSL_STORAGE_NAME]) {
       const e = createFeatureEmbedding(m, itemFit, {
         dim,
         budgetBytes: 0.6 * full,
@@ -245,6 +246,37 @@ describe('save / load', () => {
       expect(() => back.storage.accumulate(0, new Float32Array(dim), 0, 1)).toThrow(UsageError);
     });
   }
+
+  it('a combine override (sum over a concat mapper, for 1-value first-order tables) survives save/load', () => {
+    const field = createFeatureEmbedding('qr+int8', itemFit, {
+      dim,
+      budgetBytes: Math.floor(0.6 * full),
+      seed: 3,
+      extra: { combine: 'concat' },
+    });
+    // The field's first-order table: same mapper, one value per row, rows summed.
+    const e = createFeatureEmbedding('qr+int8', itemFit, {
+      dim: 1,
+      budgetBytes: 9 * field.mapper.rows, // int8 at 1 value a row: 1 code + 8 bytes of scale and bias
+      seed: 4,
+      mapper: field.mapper,
+      combine: 'sum',
+    });
+    expect(e.mapper).toBe(field.mapper);
+    expect(e.mapper.combine).toBe('concat');
+    expect(e.combine).toBe('sum');
+    expect(e.rowDim).toBe(1);
+    train(e, 3);
+    e.finishTraining();
+    const ids = Int32Array.from({ length: 100 }, (_, j) => j);
+    const a = new Float32Array(100);
+    e.lookup(ids, a);
+    const back = decodeFeatureEmbeddings(encodeFeatureEmbeddings({ f: e }), 'combine').f!;
+    expect(back.combine).toBe('sum');
+    const b = new Float32Array(100);
+    back.lookup(ids, b);
+    expect(b).toEqual(a);
+  });
 
   it('serving int8 stays close to the float master it was quantized from', () => {
     const e = createFeatureEmbedding('int8', itemFit, { dim, budgetBytes: full, seed: 4 });

@@ -8,7 +8,6 @@ export {
   type MfBprResult,
   type MfEpochReport,
   prepareBprData,
-  type SparsityHook,
   trainMfBpr,
 } from './mf.js';
 export { DEFAULT_TOWER_OPTIONS, Tower, type TowerOptions } from './tower.js';

@@ -1,24 +1,9 @@
 import { type Interactions, InvalidArgumentError, type RetrievalDataset, Rng, resolveOptions } from '@compactrec/core';
 import { getKernels } from '@compactrec/native';
 import { evaluateFullRanking, type RetrievalMetrics } from './eval.js';
+import { trainGenericBpr } from './generic-bpr.js';
 import { createPropagation } from './lightgcn.js';
 import type { Tower } from './tower.js';
-
-/**
- * A sparse-training controller (dynamic sparse learning) attached to one tower's table: the
- * trainer points the kernels at `mask`/`scores` and calls `maybeUpdate` after every step.
- * `DslTable` of @compactrec/dsl satisfies it.
- */
-export interface SparsityHook {
-  readonly mask: Uint8Array;
-  readonly scores: Float32Array;
-  /** Steps between prune/grow updates (ΔT). */
-  readonly updateInterval: number;
-  /** 'batch': only the last batch before an update scores growth (the reference); 'accumulated': all batches. */
-  readonly growth: 'batch' | 'accumulated';
-  /** Runs prune/grow when `step` is an update step; resets regrown weights' optimizer moments. */
-  maybeUpdate(step: number, optimizerState?: Record<string, Float32Array | Float64Array>): unknown;
-}
 
 /** Progress of {@link trainMfBpr}, reported after every epoch. */
 export interface MfEpochReport {
@@ -117,8 +102,12 @@ export interface MfBprOptions {
    * deterministic for a given count (the 2-thread scatter draws from per-side generators). @default 2
    */
   threads?: number;
-  /** Sparse-training hooks per tower (DSL). */
-  sparsity?: { user?: SparsityHook; item?: SparsityHook };
+  /**
+   * Turn both towers into their served form (quantize a float master, drop optimizer state) before
+   * the last evaluation, so the final metrics are those of the served tables. Evaluations before
+   * the last one use what training computes with. @default true
+   */
+  finishTraining?: boolean;
   /** Called after every epoch. */
   onEpoch?: (report: MfEpochReport) => void;
 }
@@ -147,6 +136,7 @@ export const DEFAULT_MF_BPR_OPTIONS = Object.freeze({
   seed: 0,
   evalEvery: 0,
   k: 20,
+  finishTraining: true,
 });
 
 /** Outcome of {@link trainMfBpr}. */
@@ -233,15 +223,12 @@ export function trainMfBpr(data: RetrievalDataset, user: Tower, item: Tower, opt
   const rng = new Rng(o.seed);
   const rngState = rng.state();
   const state = new Float64Array(1);
-  const hooks = o.sparsity ?? {};
-  if (hooks.user) {
-    user.mask = hooks.user.mask;
-    user.scores = hooks.user.scores;
+  if (!user.kernelTrainable || !item.kernelTrainable) {
+    return trainGenericBpr(data, user, item, o);
   }
-  if (hooks.item) {
-    item.mask = hooks.item.mask;
-    item.scores = hooks.item.scores;
-  }
+  // Sparse storages (DSL) prune/grow every `updateInterval` steps: kernel calls end on those steps.
+  const uSparse = user.embedding.storage.trainingView()!.sparse;
+  const iSparse = item.embedding.storage.trainingView()!.sparse;
   const sampling = o.sampling ?? (o.model === 'lightgcn' ? 'user' : 'interaction');
   if (sampling !== 'user' && sampling !== 'interaction') {
     throw new InvalidArgumentError(`${where}: sampling '${String(sampling)}' is unknown; use 'user' or 'interaction'`);
@@ -254,8 +241,8 @@ export function trainMfBpr(data: RetrievalDataset, user: Tower, item: Tower, opt
     sampleUsers = Int32Array.from(active);
   }
   const gcn = o.model === 'lightgcn' ? createPropagation(data.train, user, item, o.layers) : null;
-  const interval = Math.min(hooks.user?.updateInterval ?? Infinity, hooks.item?.updateInterval ?? Infinity);
-  const batchGrowth = hooks.user?.growth === 'batch' || hooks.item?.growth === 'batch';
+  const interval = Math.min(uSparse?.updateInterval ?? Infinity, iSparse?.updateInterval ?? Infinity);
+  const batchGrowth = uSparse?.growth === 'batch' || iSparse?.growth === 'batch';
 
   const losses: number[] = [];
   let trainMs = 0;
@@ -338,17 +325,18 @@ export function trainMfBpr(data: RetrievalDataset, user: Tower, item: Tower, opt
       first = false;
       lossSum += r.lossSum;
       pos = end;
-      const step = state[0]!;
-      if (Number.isFinite(interval) && step % interval === 0) {
-        hooks.user?.maybeUpdate(step, user.optimizerState());
-        hooks.item?.maybeUpdate(step, item.optimizerState());
-      }
+      user.afterKernelSteps(state[0]!);
+      item.afterKernelSteps(state[0]!);
     }
     const ms = performance.now() - t0;
     trainMs += ms;
     losses.push(lossSum / n);
     let metrics: RetrievalMetrics | undefined;
     if ((o.evalEvery > 0 && epoch % o.evalEvery === 0) || epoch === o.epochs) {
+      if (epoch === o.epochs && o.finishTraining) {
+        user.finishTraining();
+        item.finishTraining();
+      }
       metrics = evaluate();
       last = metrics;
       if (!best || metrics.recall > best.recall) best = { ...metrics, epoch };

@@ -1,7 +1,8 @@
-import { EmbeddingTable, type IdMapper, InvalidArgumentError, materializeCodes, Rng } from '@compactrec/core';
-import { COMBINE_CODE, getKernels, type TowerArrays } from '@compactrec/native';
+import { type IdMapper, InvalidArgumentError, materializeCodes, UsageError } from '@compactrec/core';
+import { FeatureEmbedding, FLOAT32_STORAGE } from '@compactrec/embedding';
+import { COMBINE_CODE, getKernels, QUANT_MODE_CODE, type TowerArrays } from '@compactrec/native';
 
-/** Options of {@link Tower}; every field is optional. */
+/** Options of the legacy `new Tower(mapper, dim, options)` (a float32 table); every field is optional. */
 export interface TowerOptions {
   /**
    * Standard deviation of the COMPOSED embedding at init; row values are scaled so that a sum
@@ -10,128 +11,163 @@ export interface TowerOptions {
   initStd?: number;
   /** Seed of the initial values. @default 0 */
   seed?: number;
-  /**
-   * Use this table (already initialized, `mapper.rows × rowDim`) instead of allocating one — e.g.
-   * the dense training table of a DSL sparse table, so the tower trains it in place.
-   */
-  table?: EmbeddingTable;
 }
 
-export const DEFAULT_TOWER_OPTIONS: Readonly<Required<Omit<TowerOptions, 'table'>>> = Object.freeze({
+export const DEFAULT_TOWER_OPTIONS: Readonly<Required<TowerOptions>> = Object.freeze({
   initStd: 0.1,
   seed: 0,
 });
 
+/** Chunk of IDs composed at a time on the generic (non-kernel) path. */
+const LOOKUP_CHUNK = 4096;
+
 /**
- * One side of a two-tower model (users or items): an {@link IdMapper}, the table it addresses and
- * its lazy-Adam state. Memory is reported in three parts: `embeddingBytes` (the table — what a
- * budget limits), `mappingBytes` (the mapper's lookup structures) and `optimizerBytes` (training
- * only).
+ * One side of a two-tower model (users or items): a {@link FeatureEmbedding} (mapper × storage
+ * kind) plus what the native kernels need to train it in place — the materialized codes and the
+ * Adam moments of learnable per-ID weights. A storage without a dense training view (computed
+ * rows) is trained by the generic path of `trainMfBpr`.
  */
 export class Tower {
+  readonly embedding: FeatureEmbedding;
   readonly mapper: IdMapper;
   readonly dim: number;
-  readonly table: EmbeddingTable;
   /** Training-time cache of every fitted ID's rows, `[numIds × K]` (not counted in mappingBytes). */
   readonly codes: Int32Array;
   readonly weights: Float32Array | null;
-  private readonly m: Float32Array;
-  private readonly v: Float32Array;
   private readonly wm: Float32Array | null;
   private readonly wv: Float32Array | null;
-  /** DSL hooks: a mask and growth scores over the table's values, when the table is sparse. */
-  mask: Uint8Array | null = null;
-  scores: Float32Array | null = null;
 
-  constructor(mapper: IdMapper, dim: number, options: TowerOptions = {}) {
-    const o = { ...DEFAULT_TOWER_OPTIONS };
-    if (options.initStd !== undefined) o.initStd = options.initStd;
-    if (options.seed !== undefined) o.seed = options.seed;
-    if (!(o.initStd > 0)) throw new InvalidArgumentError(`models/Tower: initStd (${o.initStd}) must be positive`);
-    const rowDim = mapper.rowDim(dim);
-    if (!Number.isInteger(rowDim) || rowDim < 1) {
-      throw new InvalidArgumentError(`models/Tower: ${mapper.method} gives row dim ${rowDim} for dim ${dim}`);
-    }
-    this.mapper = mapper;
-    this.dim = dim;
-    const K = mapper.codesPerId;
-    // Scale rows so the composed embedding starts with spread ≈ initStd.
-    const std =
-      mapper.combine === 'mult'
-        ? o.initStd ** (1 / K)
-        : mapper.combine === 'sum'
-          ? o.initStd / Math.sqrt(mapper.weights ? 1 : K)
-          : o.initStd;
-    if (options.table) {
-      if (options.table.rows !== mapper.rows || options.table.dim !== rowDim) {
-        throw new InvalidArgumentError(
-          `models/Tower: the given table is ${options.table.rows} × ${options.table.dim} but ${mapper.method} needs ${mapper.rows} × ${rowDim}`,
-        );
-      }
-      this.table = options.table;
+  /** A tower over a feature embedding (any composed method). */
+  constructor(embedding: FeatureEmbedding);
+  /** A float32 tower over a mapper (the table before the embedding contract). */
+  constructor(mapper: IdMapper, dim: number, options?: TowerOptions);
+  constructor(source: FeatureEmbedding | IdMapper, dim?: number, options: TowerOptions = {}) {
+    if (source instanceof FeatureEmbedding) {
+      this.embedding = source;
     } else {
-      this.table = EmbeddingTable.normal(mapper.rows, rowDim, std, new Rng(o.seed));
+      const mapper = source;
+      const d = dim!;
+      const initStd = options.initStd ?? DEFAULT_TOWER_OPTIONS.initStd;
+      if (!(initStd > 0)) throw new InvalidArgumentError(`models/Tower: initStd (${initStd}) must be positive`);
+      const rowDim = mapper.rowDim(d);
+      if (!Number.isInteger(rowDim) || rowDim < 1) {
+        throw new InvalidArgumentError(`models/Tower: ${mapper.method} gives row dim ${rowDim} for dim ${d}`);
+      }
+      const K = mapper.codesPerId;
+      // Scale rows so the composed embedding starts with spread ≈ initStd.
+      const std =
+        mapper.combine === 'mult'
+          ? initStd ** (1 / K)
+          : mapper.combine === 'sum'
+            ? initStd / Math.sqrt(mapper.weights ? 1 : K)
+            : initStd;
+      const storage = FLOAT32_STORAGE.create({
+        rows: mapper.rows,
+        rowDim,
+        budgetBytes: mapper.rows * rowDim * 4,
+        seed: options.seed ?? DEFAULT_TOWER_OPTIONS.seed,
+        initStd: std,
+        totalSteps: 0,
+      });
+      this.embedding = new FeatureEmbedding(mapper.method, mapper, storage, d);
     }
-    this.codes = materializeCodes(mapper);
-    this.weights = mapper.weights;
-    this.m = new Float32Array(this.table.data.length);
-    this.v = new Float32Array(this.table.data.length);
-    const learn = mapper.learnableWeights && mapper.weights !== null;
-    this.wm = learn ? new Float32Array(mapper.weights!.length) : null;
-    this.wv = learn ? new Float32Array(mapper.weights!.length) : null;
+    this.mapper = this.embedding.mapper;
+    this.dim = this.embedding.dim;
+    this.codes = materializeCodes(this.mapper);
+    this.weights = this.mapper.weights;
+    const learn = this.mapper.learnableWeights && this.mapper.weights !== null;
+    this.wm = learn ? new Float32Array(this.mapper.weights!.length) : null;
+    this.wv = learn ? new Float32Array(this.mapper.weights!.length) : null;
   }
 
   /** IDs this tower was fitted on. */
   get numIds(): number {
     return this.mapper.numIds;
   }
-  /** Bytes of the table values. */
+  /** Bytes serving holds for the table (the storage's served form). */
   get embeddingBytes(): number {
-    return this.table.bytes;
+    return this.embedding.embeddingBytes;
   }
   /** Bytes of the mapper's serving lookup structures. */
   get mappingBytes(): number {
-    return this.mapper.mappingBytes;
+    return this.embedding.mappingBytes;
   }
-  /** Bytes of optimizer state (Adam moments of the table and of learnable weights). */
+  /** Bytes of optimizer state (the storage's moments and those of learnable weights). */
   get optimizerBytes(): number {
-    return this.m.byteLength + this.v.byteLength + (this.wm?.byteLength ?? 0) + (this.wv?.byteLength ?? 0);
+    return this.embedding.optimizerBytes + (this.wm?.byteLength ?? 0) + (this.wv?.byteLength ?? 0);
   }
-
-  /** The optimizer moments, for DSL (reset on regrowth) and checkpoints. */
-  optimizerState(): Record<string, Float32Array> {
-    return { m: this.m, v: this.v };
+  /** Bytes held only while training besides the served table and the optimizer. */
+  get trainingBytes(): number {
+    return this.embedding.trainingBytes;
+  }
+  /** Whether the native kernels can train this tower in place (its storage has a dense training view). */
+  get kernelTrainable(): boolean {
+    return this.embedding.storage.trainingView() !== null;
   }
 
   /** The arrays the kernels read and update in place. */
   arrays(): TowerArrays {
+    const view = this.embedding.storage.trainingView();
+    if (view === null) {
+      throw new UsageError(
+        `models/Tower.arrays: the ${this.embedding.storage.kind} storage of ${this.embedding.method} has no dense training view (finished, or computed rows); use the generic path`,
+      );
+    }
+    const q = view.quant;
     return {
       codes: this.codes,
       K: this.mapper.codesPerId,
       combine: COMBINE_CODE[this.mapper.combine],
       weights: this.weights,
       learnWeights: this.wm !== null,
-      table: this.table.data,
-      m: this.m,
-      v: this.v,
+      table: view.values,
+      m: view.m,
+      v: view.v,
       weightM: this.wm,
       weightV: this.wv,
-      mask: this.mask,
-      scores: this.scores,
+      mask: view.sparse?.mask ?? null,
+      scores: view.sparse?.scores ?? null,
+      quantMode: q === null ? QUANT_MODE_CODE.none : QUANT_MODE_CODE[q.mode],
+      quantBits: q?.bits ?? 0,
+      forward: q?.forward ?? null,
+      steps: q?.steps ?? null,
+      stepM: q?.stepM ?? null,
+      stepV: q?.stepV ?? null,
+      quantSeed: q?.seed ?? 0,
     };
   }
 
-  /** Composed embeddings of every fitted ID, `[numIds × dim]`. */
+  /** Composed embeddings of every fitted ID, `[numIds × dim]`: what the model currently computes with. */
   composeAll(out = new Float32Array(this.numIds * this.dim)): Float32Array {
-    getKernels().composeEmbeddings({
-      dim: this.dim,
-      codes: this.codes,
-      K: this.mapper.codesPerId,
-      combine: COMBINE_CODE[this.mapper.combine],
-      weights: this.weights,
-      table: this.table.data,
-      out,
-    });
+    const view = this.embedding.storage.trainingView();
+    if (view !== null) {
+      getKernels().composeEmbeddings({
+        dim: this.dim,
+        codes: this.codes,
+        K: this.mapper.codesPerId,
+        combine: COMBINE_CODE[this.mapper.combine],
+        weights: this.weights,
+        table: view.quant?.forward ?? view.values,
+        out,
+      });
+      return out;
+    }
+    const ids = new Int32Array(Math.min(LOOKUP_CHUNK, this.numIds));
+    for (let lo = 0; lo < this.numIds; lo += LOOKUP_CHUNK) {
+      const n = Math.min(LOOKUP_CHUNK, this.numIds - lo);
+      for (let j = 0; j < n; j++) ids[j] = lo + j;
+      this.embedding.lookup(ids, out, n, lo * this.dim);
+    }
     return out;
+  }
+
+  /** Tells the storage how many optimizer steps the kernels have taken (DSL prune/grow). */
+  afterKernelSteps(step: number): void {
+    this.embedding.storage.afterKernelSteps(step);
+  }
+
+  /** Turns the table into its served form (quantizes a float master, frees optimizer state). */
+  finishTraining(): void {
+    this.embedding.finishTraining();
   }
 }

@@ -1,5 +1,8 @@
 // BPR training of a two-tower (user, item) embedding model whose embeddings are composed from
 // hashed table rows (sum / mult / concat of K rows per ID, optional learnable per-ID weights).
+// The pieces live apart: side.h (composition and its backward pass), rowstep.h (the storage's row
+// step: Adam + low-precision / sparsity hooks), sampling.h (negatives), lightgcn_hops.h (LightGCN's
+// hop-gradient estimators); this file holds argument parsing and the batch loop.
 // Mini-batch semantics match PyTorch MF-BPR with SparseAdam: all gradients of a batch are taken
 // at the same parameters, summed per row, then one lazy Adam step updates only the touched rows.
 // MF work per batch is O(batch × K × dim); nothing is O(table) per step. LightGCN mode also sends
@@ -9,220 +12,12 @@
 #include <vector>
 
 #include "kernels.h"
+#include "lightgcn_hops.h"
+#include "rowstep.h"
+#include "sampling.h"
+#include "side.h"
 
 namespace crn {
-
-enum Combine { SUM = 0, MULT = 1, CONCAT = 2 };
-
-struct Acc {
-  // De-duplicating gradient accumulator over `n` slots of `width` floats.
-  std::vector<int32_t> slot;
-  std::vector<int32_t> touched;
-  std::vector<float> grad;
-  int count = 0;
-  int width = 0;
-  void init(size_t n, int w, size_t cap) {
-    slot.assign(n, -1);
-    touched.resize(cap);
-    grad.resize(cap * (size_t)w);
-    width = w;
-    count = 0;
-  }
-  inline float* at(int32_t r) {
-    int32_t s = slot[r];
-    if (s < 0) {
-      s = count++;
-      slot[r] = s;
-      touched[s] = r;
-      std::memset(&grad[(size_t)s * width], 0, sizeof(float) * width);
-    }
-    return &grad[(size_t)s * width];
-  }
-  void reset() {
-    for (int s = 0; s < count; s++) slot[touched[s]] = -1;
-    count = 0;
-  }
-};
-
-struct Side {
-  const int32_t* codes;
-  int K;
-  int combine;
-  float* weights;  // [numIds × K] or null
-  bool learnW;
-  float* table;
-  size_t rows;
-  int rowDim;
-  float *m, *v;    // Adam moments of the table
-  float *wm, *wv;  // Adam moments of the weights
-  uint8_t* mask;   // DSL mask [rows × rowDim] or null
-  float* scores;   // DSL growth scores or null
-  size_t numIds;
-  Acc acc, wacc;
-
-  void parse(Args& a, const std::string& p, int dim) {
-    size_t n;
-    codes = a.array<int32_t>((p + "Codes").c_str(), &n, false, napi_int32_array);
-    K = (int)a.num((p + "K").c_str(), 1);
-    combine = (int)a.num((p + "Combine").c_str(), 0, true);
-    numIds = n / (size_t)K;
-    size_t wn;
-    weights = a.array<float>((p + "Weights").c_str(), &wn, true);
-    if (weights && wn != numIds * (size_t)K) throw ArgError{p + "Weights must have numIds × K values"};
-    learnW = weights && a.num((p + "LearnWeights").c_str(), 0, true) != 0;
-    size_t tn;
-    table = a.array<float>((p + "Table").c_str(), &tn);
-    rowDim = combine == CONCAT ? dim / K : dim;
-    if (combine == CONCAT && rowDim * K != dim) throw ArgError{p + ": concat needs dim divisible by K"};
-    rows = tn / (size_t)rowDim;
-    size_t mn, vn;
-    m = a.array<float>((p + "M").c_str(), &mn);
-    v = a.array<float>((p + "V").c_str(), &vn);
-    if (mn != tn || vn != tn) throw ArgError{p + "M/" + p + "V must match the table size"};
-    if (learnW) {
-      size_t a1, a2;
-      wm = a.array<float>((p + "WeightM").c_str(), &a1);
-      wv = a.array<float>((p + "WeightV").c_str(), &a2);
-      if (a1 != wn || a2 != wn) throw ArgError{p + "WeightM/V must match the weights"};
-    } else {
-      wm = wv = nullptr;
-    }
-    size_t kn;
-    mask = a.array<uint8_t>((p + "Mask").c_str(), &kn, true, napi_uint8_array);
-    if (mask && kn != tn) throw ArgError{p + "Mask must match the table size"};
-    scores = a.array<float>((p + "Scores").c_str(), &kn, true);
-    if (scores && kn != tn) throw ArgError{p + "Scores must match the table size"};
-    for (size_t j = 0; j < numIds * (size_t)K; j++) {
-      if (codes[j] < -1 || codes[j] >= (int32_t)rows) throw ArgError{p + "Codes holds a row outside the table"};
-    }
-  }
-
-  // e = composition of the rows of `id`.
-  inline void compose(int32_t id, float* e, int dim) const {
-    const int32_t* c = codes + (size_t)id * K;
-    const float* w = weights ? weights + (size_t)id * K : nullptr;
-    if (combine == SUM) {
-      for (int j = 0; j < dim; j++) e[j] = 0.f;
-      for (int k = 0; k < K; k++) {
-        if (c[k] < 0) continue;
-        const float* t = table + (size_t)c[k] * rowDim;
-        const float wk = w ? w[k] : 1.f;
-        for (int j = 0; j < dim; j++) e[j] += wk * t[j];
-      }
-    } else if (combine == MULT) {
-      for (int j = 0; j < dim; j++) e[j] = 1.f;
-      for (int k = 0; k < K; k++) {
-        const float* t = table + (size_t)c[k] * rowDim;
-        for (int j = 0; j < dim; j++) e[j] *= t[j];
-      }
-    } else {
-      for (int k = 0; k < K; k++) {
-        const float* t = table + (size_t)c[k] * rowDim;
-        for (int j = 0; j < rowDim; j++) e[k * rowDim + j] = t[j];
-      }
-    }
-  }
-
-  // Accumulates the gradient dE of the composed embedding of `id` into its rows (and weights).
-  inline void backward(int32_t id, const float* dE, int dim) {
-    const int32_t* c = codes + (size_t)id * K;
-    const float* w = weights ? weights + (size_t)id * K : nullptr;
-    if (combine == SUM) {
-      float* gw = learnW ? wacc.at(id) : nullptr;
-      for (int k = 0; k < K; k++) {
-        if (c[k] < 0) continue;
-        float* g = acc.at(c[k]);
-        const float wk = w ? w[k] : 1.f;
-        for (int j = 0; j < dim; j++) g[j] += wk * dE[j];
-        if (gw) {
-          const float* t = table + (size_t)c[k] * rowDim;
-          float s = 0.f;
-          for (int j = 0; j < dim; j++) s += dE[j] * t[j];
-          gw[k] += s;
-        }
-      }
-    } else if (combine == MULT) {
-      for (int k = 0; k < K; k++) {
-        float* g = acc.at(c[k]);
-        for (int j = 0; j < dim; j++) {
-          float p = dE[j];
-          for (int l = 0; l < K; l++)
-            if (l != k) p *= table[(size_t)c[l] * rowDim + j];
-          g[j] += p;
-        }
-      }
-    } else {
-      for (int k = 0; k < K; k++) {
-        float* g = acc.at(c[k]);
-        for (int j = 0; j < rowDim; j++) g[j] += dE[k * rowDim + j];
-      }
-    }
-  }
-};
-
-static void adamRows(float* W, float* M, float* V, Acc& acc, int width, float lr, float b1, float b2, float eps,
-                     double t, const uint8_t* mask, float* scores) {
-  const double c1 = 1.0 - std::pow((double)b1, t);
-  const double c2 = 1.0 - std::pow((double)b2, t);
-  const float stepSize = (float)(lr * std::sqrt(c2) / c1);
-  const float epsHat = (float)(eps * std::sqrt(c2));
-  for (int s = 0; s < acc.count; s++) {
-    const size_t o = (size_t)acc.touched[s] * width;
-    const float* g = &acc.grad[(size_t)s * width];
-    float* w = W + o;
-    float* m = M + o;
-    float* v = V + o;
-    for (int j = 0; j < width; j++) {
-      const float mj = b1 * m[j] + (1.f - b1) * g[j];
-      const float vj = b2 * v[j] + (1.f - b2) * g[j] * g[j];
-      m[j] = mj;
-      v[j] = vj;
-      w[j] -= stepSize * mj / (std::sqrt(vj) + epsHat);
-    }
-    if (scores) {
-      float* sc = scores + o;
-      for (int j = 0; j < width; j++) sc[j] += std::fabs(g[j]);
-    }
-    if (mask) {
-      const uint8_t* mk = mask + o;
-      for (int j = 0; j < width; j++) w[j] = mk[j] ? w[j] : 0.f;
-    }
-  }
-}
-
-// Whether the sorted run a[lo..hi) holds x.
-static inline bool contains(const int32_t* a, uint32_t lo, uint32_t hi, int32_t x) {
-  const uint32_t end = hi;
-  while (lo < hi) {
-    uint32_t mid = (lo + hi) >> 1;
-    if (a[mid] < x) lo = mid + 1;
-    else hi = mid;
-  }
-  return lo < end && a[lo] == x;
-}
-
-// Row r of y = A·x over the rows of x flagged `on` (others read as zero); whether any was. D > 0
-// fixes the width at compile time so the row sum stays in registers (d = 64 is the common case).
-template <int D>
-static inline bool gatherRow(const uint32_t* off, const int32_t* idx, const float* val, size_t r,
-                             const float* __restrict x, const uint8_t* on, float* __restrict y, int dim) {
-  const int n = D > 0 ? D : dim;
-  float acc[D > 0 ? D : 1];
-  float* __restrict s = D > 0 ? acc : y;
-  for (int c = 0; c < n; c++) s[c] = 0.f;
-  bool any = false;
-  for (uint32_t e = off[r]; e < off[r + 1]; e++) {
-    const int32_t k = idx[e];
-    if (!on[k]) continue;
-    any = true;
-    const float* __restrict q = x + (size_t)k * n;
-    const float v = val[e];
-    for (int c = 0; c < n; c++) s[c] += v * q[c];
-  }
-  if (D > 0)
-    for (int c = 0; c < n; c++) y[c] = s[c];
-  return any;
-}
 
 static inline float dot(const float* a, const float* b, int dim) {
   float s = 0.f;
@@ -326,8 +121,6 @@ napi_value bprTrain(napi_env env, Args& a) {
   const size_t cap = hop ? std::max(U.rows, I.rows) : (size_t)B * 3 * 4;
   U.acc.init(U.rows, U.rowDim, std::min(cap, U.rows));
   I.acc.init(I.rows, I.rowDim, std::min(cap, I.rows));
-  Acc gnode;  // per-node gradient of the final embeddings of this batch (aggregate mode)
-  if (hop && aggregate) gnode.init(numNodes, dim, numNodes);
   if (U.learnW) U.wacc.init(U.numIds, U.K, std::min(cap, U.numIds));
   if (I.learnW) I.wacc.init(I.numIds, I.K, std::min(cap, I.numIds));
 
@@ -335,65 +128,19 @@ napi_value bprTrain(napi_env env, Args& a) {
   // Ego (layer-0) embeddings of the batch, kept apart from the scored ones in LightGCN mode.
   std::vector<float> xu(H ? (size_t)B * dim : 0), xi(H ? (size_t)B * dim : 0), xj(H ? (size_t)B * dim : 0);
   std::vector<int32_t> bu(B), bi(B), bj(B);
-  // Send a node's final-embedding gradient g through Â (weight a1) and Â², Â³, Â⁴ (sampled walks)
-  // to the layer-0 rows of its neighbours. 1-hop rows are on the other side (user → item rows,
-  // item → user rows), 2-hop rows on the node's own side, and so on alternately.
-  auto oneHop = [&](size_t node, const float* g, Rng& r, float* buf) {
-    const bool isUser = node < U.numIds;
-    const uint32_t lo = gOff[node], hi = gOff[node + 1], deg = hi - lo;
-    Side& other = isUser ? I : U;
-    const size_t base = isUser ? U.numIds : 0;
-    if (maxNb == 0 || deg <= maxNb) {
-      for (uint32_t e = lo; e < hi; e++) {
-        const float w = a1 * gVal[e];
-        for (int c = 0; c < dim; c++) buf[c] = w * g[c];
-        other.backward((int32_t)(gIdx[e] - base), buf, dim);
-      }
-    } else {
-      // Unbiased sampled estimate of the neighbour sum: maxNb draws scaled by deg / maxNb.
-      const float scale = (float)deg / (float)maxNb;
-      for (uint32_t s = 0; s < maxNb; s++) {
-        const uint32_t e = lo + r.below(deg);
-        const float w = a1 * gVal[e] * scale;
-        for (int c = 0; c < dim; c++) buf[c] = w * g[c];
-        other.backward((int32_t)(gIdx[e] - base), buf, dim);
-      }
-    }
-  };
-  // The h-hop term (h = 2..4): a walk x → … → z of h uniform steps from the node estimates
-  // (Â^h)_{zx} by Π Â_e·deg_e; an even h lands on the node's own side, an odd h on the other.
-  auto longHops = [&](size_t node, int h, const float* g, Rng& r, float* buf) {
-    const uint32_t deg0 = gOff[node + 1] - gOff[node];
-    if (aHop[h] == 0.f || twoHop == 0 || deg0 == 0) return;
-    const bool landsOnUsers = (node < U.numIds) == (h % 2 == 0);
-    Side& dest = landsOnUsers ? U : I;
-    const size_t destBase = landsOnUsers ? 0 : U.numIds;
-    for (uint32_t s = 0; s < twoHop; s++) {
-      size_t v = node;
-      float w = aHop[h] / (float)twoHop;
-      for (int step = 0; step < h; step++) {
-        const uint32_t lo = gOff[v], deg = gOff[v + 1] - lo;
-        const uint32_t e = lo + r.below(deg);
-        w *= gVal[e] * (float)deg;
-        v = (size_t)gIdx[e];
-      }
-      for (int c = 0; c < dim; c++) buf[c] = w * g[c];
-      dest.backward((int32_t)(v - destBase), buf, dim);
-    }
-  };
-  // Terms that land on the node's own side (even hops) or on the other side (1 and odd hops).
-  auto sameSideHops = [&](size_t node, const float* g, Rng& r, float* buf) {
-    longHops(node, 2, g, r, buf);
-    longHops(node, 4, g, r, buf);
-  };
-  auto otherSideHops = [&](size_t node, const float* g, Rng& r, float* buf) {
-    oneHop(node, g, r, buf);
-    longHops(node, 3, g, r, buf);
-  };
+  // LightGCN's hop-gradient estimators (lightgcn_hops.h): where a node's final-embedding gradient
+  // goes beyond the node itself.
+  HopGradients hops{U, I, dim, numNodes, gOff, gIdx, gVal, a1, {aHop[0], aHop[1], aHop[2], aHop[3], aHop[4]}, maxNb, twoHop};
+  if (hop && aggregate) hops.gnode.init(numNodes, dim, numNodes);
+  if (exact) hops.initExact();
+  Acc& gnode = hops.gnode;
+  const int maxHop = hops.maxHop;
   auto scatterNeighbours = [&](size_t node, const float* g) {
-    sameSideHops(node, g, rng, d.data());
-    otherSideHops(node, g, rng, d.data());
+    hops.sameSideHops(node, g, rng, d.data());
+    hops.otherSideHops(node, g, rng, d.data());
   };
+  auto scatterSide = [&](bool toUsers, Rng& r, float* buf) { hops.scatterSide(toUsers, r, buf); };
+  auto exactLevel = [&](int h, bool toUsers, float* buf) { hops.exactLevel(h, toUsers, buf); };
   // Aggregate mode on 2 threads: one thread writes only user rows, the other only item rows (the
   // sides' accumulators are disjoint, so no locks). Each has its own generator, split off the
   // call's starting state without advancing the main stream, so negative sampling is the same
@@ -406,78 +153,6 @@ napi_value bprTrain(napi_env env, Args& a) {
     ru.next();
     ri.next();
   }
-  auto scatterSide = [&](bool toUsers, Rng& r, float* buf) {
-    for (int s = 0; s < gnode.count; s++) {
-      const size_t node = (size_t)gnode.touched[s];
-      const float* g = &gnode.grad[(size_t)s * dim];
-      const bool isUser = node < U.numIds;
-      if (isUser == toUsers) sameSideHops(node, g, r, buf);
-      else otherSideHops(node, g, r, buf);
-    }
-  };
-  // Exact mode: two node-indexed level buffers (level h lives in buffer h & 1) with their
-  // "holds a value" flags, and the level-1 touched list per side (0 users, 1 items).
-  int maxHop = 1;
-  for (int h = 2; h <= 4; h++)
-    if (aHop[h] != 0.f) maxHop = h;
-  std::vector<float> P[2];
-  std::vector<uint8_t> on[2];
-  std::vector<int32_t> touched1[2];
-  if (exact) {
-    P[1].resize(numNodes * (size_t)dim);
-    on[1].assign(numNodes, 0);
-    if (maxHop >= 2) {
-      P[0].resize(numNodes * (size_t)dim);
-      on[0].assign(numNodes, 0);
-    }
-  }
-  // One hop level for the nodes of one side (users if toUsers); reads only the previous level's
-  // other side, writes only this side's level rows and this side's table accumulators.
-  auto exactLevel = [&](int h, bool toUsers, float* buf) {
-    Side& S = toUsers ? U : I;
-    const size_t lo = toUsers ? 0 : U.numIds, hi = toUsers ? U.numIds : numNodes;
-    float* out = P[h & 1].data();
-    uint8_t* onOut = on[h & 1].data();
-    const float w = h == 1 ? a1 : aHop[h];
-    if (h == 1) {
-      std::vector<int32_t>& list = touched1[toUsers ? 0 : 1];
-      list.clear();
-      std::memset(onOut + lo, 0, hi - lo);
-      for (int s = 0; s < gnode.count; s++) {
-        const size_t node = (size_t)gnode.touched[s];
-        if ((node < U.numIds) == toUsers) continue;
-        const float* g = &gnode.grad[(size_t)s * dim];
-        for (uint32_t e = gOff[node]; e < gOff[node + 1]; e++) {
-          const int32_t x = gIdx[e];
-          float* __restrict p = out + (size_t)x * dim;
-          if (!onOut[x]) {
-            onOut[x] = 1;
-            std::memset(p, 0, sizeof(float) * dim);
-            list.push_back(x);
-          }
-          const float v = gVal[e];
-          for (int c = 0; c < dim; c++) p[c] += v * g[c];
-        }
-      }
-      for (const int32_t x : list) {
-        const float* p = out + (size_t)x * dim;
-        for (int c = 0; c < dim; c++) buf[c] = w * p[c];
-        S.backward((int32_t)(x - lo), buf, dim);
-      }
-      return;
-    }
-    const float* in = P[(h - 1) & 1].data();
-    const uint8_t* onIn = on[(h - 1) & 1].data();
-    for (size_t x = lo; x < hi; x++) {
-      float* p = out + x * dim;
-      const bool any = dim == 64 ? gatherRow<64>(gOff, gIdx, gVal, x, in, onIn, p, dim)
-                                 : gatherRow<0>(gOff, gIdx, gVal, x, in, onIn, p, dim);
-      onOut[x] = any;
-      if (!any || w == 0.f) continue;
-      for (int c = 0; c < dim; c++) buf[c] = w * p[c];
-      S.backward((int32_t)(x - lo), buf, dim);
-    }
-  };
   // The embedding a triple scores with: composed rows (MF), or in LightGCN mode the stale final
   // embedding plus the live change of its layer-0 part (ego, kept for the gradient).
   auto embed = [&](const Side& S, size_t base, int32_t id, float* ego, float* fin) {
@@ -490,21 +165,15 @@ napi_value bprTrain(napi_env env, Args& a) {
     const float* s0 = S0 + (base + (size_t)id) * dim;
     for (int c = 0; c < dim; c++) fin[c] = h[c] + a0 * (ego[c] - s0[c]);
   };
-  // A uniform item outside the user's training items [lo, hi).
-  auto drawNegative = [&](uint32_t lo, uint32_t hi) -> int32_t {
-    if (hi - lo >= numItems) return (int32_t)rng.below(numItems);  // no true negative exists
-    int32_t j;
-    do j = (int32_t)rng.below(numItems);
-    while (contains(trainItems, lo, hi, j));
-    return j;
-  };
+  const NegativeSampler negatives{trainItems, numItems};
+  auto drawNegative = [&](uint32_t lo, uint32_t hi) -> int32_t { return negatives.draw(rng, lo, hi); };
   std::vector<float> candFin(dim);
   double lossSum = 0;
   size_t triples = 0;
   double t = state[0];
   auto adamSide = [&](Side& S, bool score) {
-    adamRows(S.table, S.m, S.v, S.acc, S.rowDim, lr, b1, b2, eps, t, S.mask, score ? S.scores : nullptr);
-    if (S.learnW) adamRows(S.weights, S.wm, S.wv, S.wacc, S.K, wlr, b1, b2, eps, t, nullptr, nullptr);
+    stepRows(S, stepParams(lr, b1, b2, eps, t, score));
+    if (S.learnW) adamPlain(S.weights, S.wm, S.wv, S.wacc, stepParams(wlr, b1, b2, eps, t, false));
   };
   const size_t numBatches = (end - start + B - 1) / B;
   size_t batchIdx = 0;
@@ -658,6 +327,7 @@ napi_value composeEmbeddings(napi_env env, Args& a) {
   S.numIds = n / (size_t)S.K;
   S.weights = a.array<float>("weights", &wn, true);
   S.table = a.array<float>("table", &tn);
+  S.read = S.table;
   S.rowDim = S.combine == CONCAT ? dim / S.K : dim;
   S.rows = tn / (size_t)S.rowDim;
   if (S.weights && wn != n) throw ArgError{"weights must have numIds × K values"};

@@ -24,6 +24,13 @@ function flattenTowers(a: BprTrainArgs): Record<string, unknown> {
     flat[`${p}WeightV`] = tower.weightV;
     flat[`${p}Mask`] = tower.mask;
     flat[`${p}Scores`] = tower.scores;
+    flat[`${p}QuantMode`] = tower.quantMode ?? 0;
+    flat[`${p}QuantBits`] = tower.quantBits ?? 0;
+    flat[`${p}Forward`] = tower.forward ?? null;
+    flat[`${p}Steps`] = tower.steps ?? null;
+    flat[`${p}StepM`] = tower.stepM ?? null;
+    flat[`${p}StepV`] = tower.stepV ?? null;
+    flat[`${p}QuantSeed`] = tower.quantSeed ?? 0;
   }
   flat.shuffle = a.shuffle ? 1 : 0;
   return flat;
@@ -36,6 +43,7 @@ export {
   COMBINE_CODE,
   type ComposeArgs,
   type Kernels,
+  QUANT_MODE_CODE,
   type RankTopKArgs,
   type SpmmArgs,
   type TowerArrays,
@@ -76,8 +84,8 @@ function load(): { kernels: Kernels; reason: string } {
 }
 
 /**
- * The fastest available kernels: the C++ addon when built, else the JavaScript versions (same
- * semantics and random stream, slower). `COMPACTREC_KERNELS=js` forces JavaScript.
+ * The fastest available kernels: the C++ addon when built, else the JavaScript versions (MF only
+ * for training; same random stream, slower). `COMPACTREC_KERNELS=js` forces JavaScript.
  */
 export function getKernels(): Kernels {
   return load().kernels;

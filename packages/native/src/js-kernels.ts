@@ -1,4 +1,11 @@
-import { InvalidArgumentError, Rng, UsageError } from '@compactrec/core';
+import {
+  type DenseTrainingView,
+  denseRowStep,
+  InvalidArgumentError,
+  type QuantHook,
+  Rng,
+  UsageError,
+} from '@compactrec/core';
 import type {
   BprTrainArgs,
   BprTrainResult,
@@ -16,8 +23,14 @@ function rowDimOf(t: { combine: number; K: number }, dim: number): number {
   return t.combine === 2 ? dim / t.K : dim;
 }
 
+/** The values forward/backward read: fake-quantized rows when the tower has them. */
+function readTable(t: TowerArrays | ComposeArgs): Float32Array {
+  return (t as TowerArrays).forward ?? t.table;
+}
+
 function compose(t: TowerArrays | ComposeArgs, id: number, e: Float32Array, eo: number, dim: number): void {
-  const { codes, K, combine, weights, table } = t;
+  const { codes, K, combine, weights } = t;
+  const table = readTable(t);
   const rd = rowDimOf(t, dim);
   const base = id * K;
   if (combine === 0) {
@@ -75,7 +88,8 @@ class Acc {
 }
 
 function backward(t: TowerArrays, acc: Acc, wacc: Acc | null, id: number, d: Float32Array, dim: number): void {
-  const { codes, K, combine, weights, table } = t;
+  const { codes, K, combine, weights } = t;
+  const table = readTable(t);
   const rd = rowDimOf(t, dim);
   const base = id * K;
   const G = acc.grad;
@@ -144,6 +158,59 @@ function adamRows(
   }
 }
 
+/** The storage view of a tower, for the shared row step. */
+function viewOf(t: TowerArrays): DenseTrainingView {
+  const mode = t.quantMode ?? 0;
+  if (mode !== 0 && mode !== 1 && mode !== 2) {
+    throw new InvalidArgumentError(`native/bprTrain: quantMode (${mode}) must be 0 (none), 1 (ste) or 2 (alpt)`);
+  }
+  const quant: QuantHook | null =
+    mode === 0
+      ? null
+      : {
+          mode: mode === 1 ? 'ste' : 'alpt',
+          bits: t.quantBits ?? 8,
+          forward: t.forward ?? null,
+          steps: t.steps ?? null,
+          stepM: t.stepM ?? null,
+          stepV: t.stepV ?? null,
+          seed: t.quantSeed ?? 0,
+        };
+  return {
+    values: t.table,
+    m: t.m,
+    v: t.v,
+    quant,
+    sparse: t.mask && t.scores ? { mask: t.mask, scores: t.scores, updateInterval: 0, growth: 'accumulated' } : null,
+  };
+}
+
+/** One step of every touched row of a tower (core's denseRowStep: Adam + storage hooks). */
+function stepTower(
+  view: DenseTrainingView,
+  acc: Acc,
+  lr: number,
+  b1: number,
+  b2: number,
+  eps: number,
+  step: number,
+  score: boolean,
+): void {
+  const c1 = 1 - b1 ** step;
+  const c2 = 1 - b2 ** step;
+  const p = {
+    stepSize: Math.fround((lr * Math.sqrt(c2)) / c1),
+    epsHat: Math.fround(eps * Math.sqrt(c2)),
+    beta1: b1,
+    beta2: b2,
+    weightDecay: 0,
+    t: step,
+    score,
+  };
+  const w = acc.width;
+  for (let s = 0; s < acc.count; s++) denseRowStep(view, w, acc.touched[s]!, acc.grad, s * w, p);
+}
+
 function dotAt(a: Float32Array, ao: number, b: Float32Array, bo: number, dim: number): number {
   let s = 0;
   for (let c = 0; c < dim; c++) s += a[ao + c]! * b[bo + c]!;
@@ -177,6 +244,8 @@ function bprTrain(a: BprTrainArgs): BprTrainResult {
   const uRows = U.table.length / rowDimOf(U, dim);
   const iRows = I.table.length / rowDimOf(I, dim);
   const uAcc = new Acc(uRows, rowDimOf(U, dim), Math.min(cap, uRows));
+  const uView = viewOf(U);
+  const iView = viewOf(I);
   const iAcc = new Acc(iRows, rowDimOf(I, dim), Math.min(cap, iRows));
   const uN = U.codes.length / U.K;
   const uW = U.learnWeights ? new Acc(uN, U.K, Math.min(cap, uN)) : null;
@@ -266,8 +335,8 @@ function bprTrain(a: BprTrainArgs): BprTrainResult {
     }
     t += 1;
     const score = a.scoreLastBatches < 0 || batchIdx + a.scoreLastBatches >= numBatches;
-    adamRows(U.table, U.m, U.v, uAcc, a.lr, a.beta1, a.beta2, a.eps, t, U.mask, score ? U.scores : null);
-    adamRows(I.table, I.m, I.v, iAcc, a.lr, a.beta1, a.beta2, a.eps, t, I.mask, score ? I.scores : null);
+    stepTower(uView, uAcc, a.lr, a.beta1, a.beta2, a.eps, t, score);
+    stepTower(iView, iAcc, a.lr, a.beta1, a.beta2, a.eps, t, score);
     if (uW) adamRows(U.weights!, U.weightM!, U.weightV!, uW, a.weightLr, a.beta1, a.beta2, a.eps, t, null, null);
     if (iW) adamRows(I.weights!, I.weightM!, I.weightV!, iW, a.weightLr, a.beta1, a.beta2, a.eps, t, null, null);
     uAcc.reset();

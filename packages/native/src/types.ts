@@ -26,7 +26,26 @@ export interface TowerArrays {
   mask: Uint8Array | null;
   /** DSL: growth scores, |gradient| accumulated per weight. */
   scores: Float32Array | null;
+  /**
+   * Low-precision hook after each row step (see `QuantHook` in @compactrec/core): 0 none, 1 fake
+   * quantization (forward/backward read `forward`, the optimizer updates `table`), 2 ALPT (learned
+   * per-row `steps`, stochastic rounding onto the grid). @default 0
+   */
+  quantMode?: number;
+  /** 4, 8 or 16 (fp16, fake quantization only). */
+  quantBits?: number;
+  /** Fake quantization: dequantized rows `[rows × rowDim]`. */
+  forward?: Float32Array | null;
+  /** ALPT: per-row step sizes `[rows]` and their Adam moments. */
+  steps?: Float32Array | null;
+  stepM?: Float32Array | null;
+  stepV?: Float32Array | null;
+  /** ALPT: seed of the stochastic rounding. */
+  quantSeed?: number;
 }
+
+/** Numeric codes of {@link TowerArrays.quantMode}, shared with the C++ kernels. */
+export const QUANT_MODE_CODE = { none: 0, ste: 1, alpt: 2 } as const;
 
 /** Arguments of one call of the BPR kernel: batches over `perm[start..end)`. */
 export interface BprTrainArgs {
@@ -150,7 +169,11 @@ export interface SpmmArgs {
   threads?: number;
 }
 
-/** The kernels, implemented natively and in JavaScript with the same semantics. */
+/**
+ * The kernels, implemented natively and in JavaScript. The JavaScript versions implement the same
+ * MF training (same random stream; float rounding may differ in the last bits), composition,
+ * ranking and SpMM; LightGCN training (`bprTrain` with `history`) is native-only.
+ */
 export interface Kernels {
   readonly kind: 'native' | 'js';
   bprTrain(args: BprTrainArgs): BprTrainResult;

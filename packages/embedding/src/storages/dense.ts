@@ -61,6 +61,16 @@ function rowBytes(format: DenseFormat, bits: number, rowDim: number): number {
   }
 }
 
+let HALF_TABLE: Float32Array | null = null;
+/** Every fp16 bit pattern's float32 value (256 KiB, built on first fp16 lookup): decoding is one load. */
+function halfTable(): Float32Array {
+  if (HALF_TABLE === null) {
+    HALF_TABLE = new Float32Array(65536);
+    for (let h = 0; h < 65536; h++) HALF_TABLE[h] = f16ToF32(h);
+  }
+  return HALF_TABLE;
+}
+
 /** Growable de-duplicating gradient buffer for the generic path (allocated on first use). */
 class PendingGrads {
   slot: Int32Array;
@@ -188,6 +198,7 @@ export class DenseStorage implements EmbeddingStorage {
         steps,
         stepM: new Float32Array(this.rows),
         stepV: new Float32Array(this.rows),
+        seed: this.seed,
       };
     } else if (this.format !== 'float32' && this.quantize === 'during') {
       const forward = new Float32Array(n);
@@ -208,6 +219,7 @@ export class DenseStorage implements EmbeddingStorage {
         steps: null,
         stepM: null,
         stepV: null,
+        seed: this.seed,
       };
     }
   }
@@ -267,18 +279,24 @@ export class DenseStorage implements EmbeddingStorage {
   /** Row r as float32 into out[o ..): what the model computes with. */
   private readRow(r: number, out: Float32Array, o: number): void {
     const d = this.rowDim;
+    const base = r * d;
     if (this.values !== null) {
       const src = this.quant?.forward ?? this.values;
-      for (let c = 0; c < d; c++) out[o + c] = src[r * d + c]!;
+      for (let c = 0; c < d; c++) out[o + c] = src[base + c]!;
       return;
     }
     switch (this.format) {
-      case 'float32':
-        for (let c = 0; c < d; c++) out[o + c] = this.f32![r * d + c]!;
+      case 'float32': {
+        const src = this.f32!;
+        for (let c = 0; c < d; c++) out[o + c] = src[base + c]!;
         return;
-      case 'fp16':
-        for (let c = 0; c < d; c++) out[o + c] = f16ToF32(this.half![r * d + c]!);
+      }
+      case 'fp16': {
+        const h = this.half!;
+        const lut = halfTable();
+        for (let c = 0; c < d; c++) out[o + c] = lut[h[base + c]!]!;
         return;
+      }
       case 'rowwise':
         dequantizeRow(this.codes!, r * codeBytesPerRow(d, this.bits), d, this.bits, this.scaleBias!, r, out, o);
         return;
@@ -317,7 +335,6 @@ export class DenseStorage implements EmbeddingStorage {
       beta2: this.hp.beta2,
       weightDecay: this.hp.weightDecay,
       t: this.t,
-      seed: this.seed,
       score: false,
     };
     for (let s = 0; s < p.count; s++) denseRowStep(view, this.rowDim, p.touched[s]!, p.grads, s * this.rowDim, params);
@@ -327,11 +344,6 @@ export class DenseStorage implements EmbeddingStorage {
   trainingView(): DenseTrainingView | null {
     if (this.values === null) return null;
     return { values: this.values, m: this.m!, v: this.v!, quant: this.quant, sparse: null };
-  }
-
-  /** Seed of the stochastic rounding the kernels must use for this storage. */
-  get roundingSeed(): number {
-    return this.seed;
   }
 
   afterKernelSteps(step: number): void {

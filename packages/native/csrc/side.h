@@ -1,0 +1,191 @@
+// One side (users or items) of a two-tower model as the kernels see it: the ID → rows codes, the
+// table with its lazy-Adam state and storage hooks, and the de-duplicating gradient accumulator.
+// Composition (sum / mult / concat of K rows, optional per-ID weights) and its backward pass.
+#pragma once
+#include <string>
+#include <vector>
+
+#include "common.h"
+
+namespace crn {
+
+enum Combine { SUM = 0, MULT = 1, CONCAT = 2 };
+// Storage hooks applied after a row's optimizer step (see rowstep.h and core/src/storage.ts).
+enum QuantMode { QUANT_NONE = 0, QUANT_STE = 1, QUANT_ALPT = 2 };
+
+struct Acc {
+  // De-duplicating gradient accumulator over `n` slots of `width` floats.
+  std::vector<int32_t> slot;
+  std::vector<int32_t> touched;
+  std::vector<float> grad;
+  int count = 0;
+  int width = 0;
+  void init(size_t n, int w, size_t cap) {
+    slot.assign(n, -1);
+    touched.resize(cap);
+    grad.resize(cap * (size_t)w);
+    width = w;
+    count = 0;
+  }
+  inline float* at(int32_t r) {
+    int32_t s = slot[r];
+    if (s < 0) {
+      s = count++;
+      slot[r] = s;
+      touched[s] = r;
+      std::memset(&grad[(size_t)s * width], 0, sizeof(float) * width);
+    }
+    return &grad[(size_t)s * width];
+  }
+  void reset() {
+    for (int s = 0; s < count; s++) slot[touched[s]] = -1;
+    count = 0;
+  }
+};
+
+struct Side {
+  const int32_t* codes;
+  int K;
+  int combine;
+  float* weights;  // [numIds × K] or null
+  bool learnW;
+  float* table;       // values the optimizer updates (the float master under fake quantization)
+  const float* read;  // values forward/backward read: `forward` under fake quantization, else `table`
+  size_t rows;
+  int rowDim;
+  float *m, *v;    // Adam moments of the table
+  float *wm, *wv;  // Adam moments of the weights
+  uint8_t* mask;   // DSL mask [rows × rowDim] or null
+  float* scores;   // DSL growth scores or null
+  int quantMode;   // QuantMode
+  int quantBits;   // 4, 8 or 16 (fp16)
+  float* forward;  // STE: dequantized rows [rows × rowDim]
+  float *steps, *stepM, *stepV;  // ALPT: per-row step and its Adam moments [rows]
+  uint32_t quantSeed;
+  size_t numIds;
+  Acc acc, wacc;
+
+  void parse(Args& a, const std::string& p, int dim) {
+    size_t n;
+    codes = a.array<int32_t>((p + "Codes").c_str(), &n, false, napi_int32_array);
+    K = (int)a.num((p + "K").c_str(), 1);
+    combine = (int)a.num((p + "Combine").c_str(), 0, true);
+    numIds = n / (size_t)K;
+    size_t wn;
+    weights = a.array<float>((p + "Weights").c_str(), &wn, true);
+    if (weights && wn != numIds * (size_t)K) throw ArgError{p + "Weights must have numIds × K values"};
+    learnW = weights && a.num((p + "LearnWeights").c_str(), 0, true) != 0;
+    size_t tn;
+    table = a.array<float>((p + "Table").c_str(), &tn);
+    rowDim = combine == CONCAT ? dim / K : dim;
+    if (combine == CONCAT && rowDim * K != dim) throw ArgError{p + ": concat needs dim divisible by K"};
+    rows = tn / (size_t)rowDim;
+    size_t mn, vn;
+    m = a.array<float>((p + "M").c_str(), &mn);
+    v = a.array<float>((p + "V").c_str(), &vn);
+    if (mn != tn || vn != tn) throw ArgError{p + "M/" + p + "V must match the table size"};
+    if (learnW) {
+      size_t a1, a2;
+      wm = a.array<float>((p + "WeightM").c_str(), &a1);
+      wv = a.array<float>((p + "WeightV").c_str(), &a2);
+      if (a1 != wn || a2 != wn) throw ArgError{p + "WeightM/V must match the weights"};
+    } else {
+      wm = wv = nullptr;
+    }
+    size_t kn;
+    mask = a.array<uint8_t>((p + "Mask").c_str(), &kn, true, napi_uint8_array);
+    if (mask && kn != tn) throw ArgError{p + "Mask must match the table size"};
+    scores = a.array<float>((p + "Scores").c_str(), &kn, true);
+    if (scores && kn != tn) throw ArgError{p + "Scores must match the table size"};
+    quantMode = (int)a.num((p + "QuantMode").c_str(), 0, true);
+    quantBits = (int)a.num((p + "QuantBits").c_str(), 0, true);
+    quantSeed = (uint32_t)a.num((p + "QuantSeed").c_str(), 0, true);
+    forward = nullptr;
+    steps = stepM = stepV = nullptr;
+    if (quantMode == QUANT_STE) {
+      if (quantBits != 4 && quantBits != 8 && quantBits != 16) throw ArgError{p + "QuantBits must be 4, 8 or 16"};
+      size_t fn;
+      forward = a.array<float>((p + "Forward").c_str(), &fn);
+      if (fn != tn) throw ArgError{p + "Forward must match the table size"};
+    } else if (quantMode == QUANT_ALPT) {
+      if (quantBits != 4 && quantBits != 8) throw ArgError{p + "QuantBits must be 4 or 8 for ALPT"};
+      size_t s1, s2, s3;
+      steps = a.array<float>((p + "Steps").c_str(), &s1);
+      stepM = a.array<float>((p + "StepM").c_str(), &s2);
+      stepV = a.array<float>((p + "StepV").c_str(), &s3);
+      if (s1 != rows || s2 != rows || s3 != rows) throw ArgError{p + "Steps/StepM/StepV must have one value per row"};
+    } else if (quantMode != QUANT_NONE) {
+      throw ArgError{p + "QuantMode must be 0 (none), 1 (ste) or 2 (alpt)"};
+    }
+    read = forward ? forward : table;
+    for (size_t j = 0; j < numIds * (size_t)K; j++) {
+      if (codes[j] < -1 || codes[j] >= (int32_t)rows) throw ArgError{p + "Codes holds a row outside the table"};
+    }
+  }
+
+  // e = composition of the rows of `id`.
+  inline void compose(int32_t id, float* e, int dim) const {
+    const int32_t* c = codes + (size_t)id * K;
+    const float* w = weights ? weights + (size_t)id * K : nullptr;
+    const float* T = read;
+    if (combine == SUM) {
+      for (int j = 0; j < dim; j++) e[j] = 0.f;
+      for (int k = 0; k < K; k++) {
+        if (c[k] < 0) continue;
+        const float* t = T + (size_t)c[k] * rowDim;
+        const float wk = w ? w[k] : 1.f;
+        for (int j = 0; j < dim; j++) e[j] += wk * t[j];
+      }
+    } else if (combine == MULT) {
+      for (int j = 0; j < dim; j++) e[j] = 1.f;
+      for (int k = 0; k < K; k++) {
+        const float* t = T + (size_t)c[k] * rowDim;
+        for (int j = 0; j < dim; j++) e[j] *= t[j];
+      }
+    } else {
+      for (int k = 0; k < K; k++) {
+        const float* t = T + (size_t)c[k] * rowDim;
+        for (int j = 0; j < rowDim; j++) e[k * rowDim + j] = t[j];
+      }
+    }
+  }
+
+  // Accumulates the gradient dE of the composed embedding of `id` into its rows (and weights).
+  inline void backward(int32_t id, const float* dE, int dim) {
+    const int32_t* c = codes + (size_t)id * K;
+    const float* w = weights ? weights + (size_t)id * K : nullptr;
+    const float* T = read;
+    if (combine == SUM) {
+      float* gw = learnW ? wacc.at(id) : nullptr;
+      for (int k = 0; k < K; k++) {
+        if (c[k] < 0) continue;
+        float* g = acc.at(c[k]);
+        const float wk = w ? w[k] : 1.f;
+        for (int j = 0; j < dim; j++) g[j] += wk * dE[j];
+        if (gw) {
+          const float* t = T + (size_t)c[k] * rowDim;
+          float s = 0.f;
+          for (int j = 0; j < dim; j++) s += dE[j] * t[j];
+          gw[k] += s;
+        }
+      }
+    } else if (combine == MULT) {
+      for (int k = 0; k < K; k++) {
+        float* g = acc.at(c[k]);
+        for (int j = 0; j < dim; j++) {
+          float p = dE[j];
+          for (int l = 0; l < K; l++)
+            if (l != k) p *= T[(size_t)c[l] * rowDim + j];
+          g[j] += p;
+        }
+      }
+    } else {
+      for (int k = 0; k < K; k++) {
+        float* g = acc.at(c[k]);
+        for (int j = 0; j < rowDim; j++) g[j] += dE[k * rowDim + j];
+      }
+    }
+  }
+};
+
+}  // namespace crn
