@@ -15,6 +15,10 @@ elif ! command -v python3 >/dev/null 2>&1; then
   printf '[setup] python: python3 not found; the Python round-trip test will be skipped\n' >&2
 else
   printf '[setup] python: creating %s with numpy and safetensors (PyPI)\n' "$_py_venv" >&2
+  # Debian's python3 lacks the venv module unless python3-venv is installed.
+  if ! python3 -c 'import ensurepip, venv' >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv) >>"$_py_log" 2>&1 || true
+  fi
   if { [ -x "$_py_venv/bin/python" ] || python3 -m venv "$_py_venv"; } >"$_py_log" 2>&1 \
     && "$_py_venv/bin/python" -m pip install --quiet -r "$_py_reqs" >>"$_py_log" 2>&1 \
     && "$_py_venv/bin/python" -c 'import numpy, safetensors' >>"$_py_log" 2>&1; then
