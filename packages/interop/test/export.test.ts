@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DataFormatError, generateRetrievalDataset, InvalidArgumentError, UsageError } from '@compactrec/core';
-import type { FeatureEmbedding } from '@compactrec/embedding';
+import { createFeatureEmbedding, type FeatureEmbedding } from '@compactrec/embedding';
 import { afterAll, describe, expect, it } from 'vitest';
 import {
   decodeNpy,
@@ -111,6 +111,33 @@ describe('exportFeatureEmbeddings', () => {
       expect(bundle.metadata.features.item!.table!.kind).toBe(model.item.storage.kind);
     });
   }
+
+  it('rebuilds DSL tables from both compact index formats (bitmap and csr16), float and int8 values', () => {
+    const formats = new Set<string>();
+    for (const [method, d, budget] of [
+      ['dsl', 8, 0.5],
+      ['dsl+int8', 8, 0.5],
+      ['dsl', 64, 0.04],
+      ['dsl+int8', 64, 0.1],
+    ] as const) {
+      const e = createFeatureEmbedding(
+        method,
+        { numIds: 400 },
+        { dim: d, budgetBytes: budget * 400 * d * 4, seed: 3, totalSteps: 10 },
+      );
+      const bundle = exportFeatureEmbeddings({ f: e });
+      formats.add(String(e.storage.params.format));
+      const ids = Int32Array.from({ length: 400 }, (_, k) => k);
+      const want = new Float32Array(400 * d);
+      e.lookup(ids, want);
+      const got = reconstructEmbeddings(bundle, 'f', ids);
+      let worst = 0;
+      for (let k = 0; k < want.length; k++) worst = Math.max(worst, Math.abs(want[k]! - got[k]!));
+      expect(worst, `${method} d ${d}`).toBeLessThan(1e-6);
+      expect(want.some((x) => x !== 0)).toBe(true);
+    }
+    expect([...formats].sort()).toEqual(['bitmap', 'csr16']);
+  });
 
   it('rejects a feature name that cannot prefix tensor and file names', () => {
     const model = trainMf(data, { user: 'full', item: 'full' }, { dim, budget: 1, epochs: 1 });
