@@ -50,6 +50,11 @@ export interface RetrievalBenchOptions {
   quantize?: QuantizeMode;
   /** DSL: prune/grow rounds over the whole run (ΔT = total steps / rounds; 30 beat 100 on Gowalla MF). @default 30 */
   dslUpdates?: number;
+  /**
+   * DSL: train dense-masked (values and moments for every weight; native kernels) or in the sparse form
+   * (values and moments only for the active weights; the generic MF path). @default 'dense'
+   */
+  dslTraining?: 'dense' | 'sparse';
   /** DSL: growth score, |gradient| accumulated since the last update or the last batch's only. @default 'accumulated' */
   dslGrowth?: 'accumulated' | 'batch';
   /**
@@ -120,6 +125,7 @@ export const DEFAULT_RETRIEVAL_BENCH_OPTIONS = Object.freeze({
   sampling: undefined as 'user' | 'interaction' | undefined,
   quantize: 'after' as QuantizeMode,
   dslUpdates: 30,
+  dslTraining: 'dense' as 'dense' | 'sparse',
   dslGrowth: 'accumulated' as 'accumulated' | 'batch',
   dslPruneRate: 0.75,
   budget: 0.25,
@@ -219,7 +225,12 @@ export async function runRetrievalBench(options: RetrievalBenchOptions): Promise
         quantize: o.quantize,
         optimizer: { lr },
         ...(o.extra ? { extra: o.extra } : {}),
-        storageExtra: { dslUpdates: o.dslUpdates, dslGrowth: o.dslGrowth, dslPruneRate: o.dslPruneRate },
+        storageExtra: {
+          dslUpdates: o.dslUpdates,
+          dslGrowth: o.dslGrowth,
+          dslPruneRate: o.dslPruneRate,
+          dslTraining: o.dslTraining,
+        },
       });
     let ue: FeatureEmbedding;
     let ie: FeatureEmbedding;
@@ -291,7 +302,7 @@ export async function runRetrievalBench(options: RetrievalBenchOptions): Promise
       budget,
       status: 'ok',
       storage: ue.storage.kind,
-      quantize: String(ue.storage.params['quantize'] ?? 'n/a'),
+      quantize: String(ue.storage.params.quantize ?? 'n/a'),
       userRows: ue.mapper.rows,
       itemRows: ie.mapper.rows,
       rows: ue.mapper.rows + ie.mapper.rows,

@@ -23,6 +23,7 @@ import { densityForBudget } from './budget.js';
 import { BITMAP_BLOCK_ROWS, type CompactFormat, CompactSparseTable } from './compact.js';
 import { DslTable } from './dsl-table.js';
 import type { DslGrowth } from './options.js';
+import { SparseDslTraining } from './sparse-training.js';
 
 /** The registry name of the DSL storage kind. */
 export const DSL_STORAGE_NAME = 'dsl';
@@ -30,12 +31,15 @@ export const DSL_STORAGE_NAME = 'dsl';
 /**
  * Storage settings read from `StorageCreateOptions.extra` (all optional):
  * `dslUpdates` prune/grow rounds over the run [30], `dslGrowth` 'accumulated' | 'batch' ['accumulated'],
- * `dslPruneRate` r_0 [0.75].
+ * `dslPruneRate` r_0 [0.75], `dslTraining` 'dense' (dense-masked values and moments, trained in place by the
+ * native kernels) | 'sparse' (values and moments only for the active weights, trained by the generic
+ * lookup/backward/step path) ['dense'].
  */
 export const DEFAULT_DSL_STORAGE_EXTRA = Object.freeze({
   dslUpdates: 30,
   dslGrowth: 'accumulated' as DslGrowth,
   dslPruneRate: 0.75,
+  dslTraining: 'dense' as 'dense' | 'sparse',
 });
 
 /** float32 values when no inner kind is given. */
@@ -61,6 +65,8 @@ class DslStorage implements EmbeddingStorage {
   private readonly innerName: string | null;
   private t = 0;
   private table: DslTable | null = null;
+  /** Sparse-form training state (`dslTraining: 'sparse'`); exclusive with `table`. */
+  private sparse: SparseDslTraining | null = null;
   private m: Float32Array | null = null;
   private v: Float32Array | null = null;
   private pendingRows: Int32Array | null = null;
@@ -122,23 +128,35 @@ class DslStorage implements EmbeddingStorage {
     // A fixed number of prune/grow rounds per run whatever its length.
     this.updateInterval = Math.max(10, Math.floor(totalSteps / updates));
     this.density = fit.density;
-    this.table = new DslTable(opts.rows, opts.rowDim, totalSteps, {
+    this.formatPlanned = fit.format;
+    const training = e.dslTraining ?? DEFAULT_DSL_STORAGE_EXTRA.dslTraining;
+    if (training !== 'dense' && training !== 'sparse') {
+      throw new InvalidArgumentError(
+        `dsl/storage: extra.dslTraining '${String(training)}' must be 'dense' or 'sparse'`,
+      );
+    }
+    const dslOptions = {
       density: fit.density,
       seed: opts.seed,
       updateInterval: this.updateInterval,
       growth,
       pruneRateStart,
-    });
+    };
+    if (training === 'sparse') {
+      this.sparse = new SparseDslTraining(opts.rows, opts.rowDim, totalSteps, dslOptions, opts.initStd);
+      this.nnzPlanned = this.sparse.nnz;
+      return;
+    }
+    this.table = new DslTable(opts.rows, opts.rowDim, totalSteps, dslOptions);
     this.table.initValues(opts.initStd, new Rng(opts.seed));
     this.nnzPlanned = this.table.activeCount;
-    this.formatPlanned = fit.format;
     const n = opts.rows * opts.rowDim;
     this.m = new Float32Array(n);
     this.v = new Float32Array(n);
   }
 
   get serving(): boolean {
-    return this.table === null;
+    return this.table === null && this.sparse === null;
   }
 
   get params(): Readonly<Record<string, number | string | boolean>> {
@@ -148,6 +166,7 @@ class DslStorage implements EmbeddingStorage {
       format: this.serving ? this.compact!.format : this.formatPlanned,
       updateInterval: this.updateInterval,
       ...(this.innerName ? { values: this.innerName } : {}),
+      ...(this.sparse ? { training: 'sparse' } : {}),
     };
   }
 
@@ -157,10 +176,11 @@ class DslStorage implements EmbeddingStorage {
       const valueBytes = this.codes ? this.codes.byteLength + (this.meta?.byteLength ?? 0) : c.values.byteLength;
       return c.offsets.byteLength + c.index.byteLength + valueBytes;
     }
-    return plannedBytes(this.formatPlanned, this.rows, this.rowDim, this.table!.activeCount, this.codec);
+    return plannedBytes(this.formatPlanned, this.rows, this.rowDim, this.nnzPlanned, this.codec);
   }
 
   get optimizerBytes(): number {
+    if (this.sparse) return this.sparse.m.byteLength + this.sparse.v.byteLength;
     return this.serving ? 0 : this.m!.byteLength + this.v!.byteLength;
   }
 
@@ -169,11 +189,19 @@ class DslStorage implements EmbeddingStorage {
     if (this.serving) return 0;
     const pending =
       (this.pendingGrads?.byteLength ?? 0) + (this.pendingRows?.byteLength ?? 0) + (this.pendingSlot?.byteLength ?? 0);
+    if (this.sparse) {
+      // Active values + positions + row starts + growth scores + active bitmap (moments are optimizerBytes).
+      return this.sparse.bytes - this.sparse.m.byteLength - this.sparse.v.byteLength + pending;
+    }
     return this.table!.trainingBytes() + pending;
   }
 
   gather(rowIds: ArrayLike<number>, out: Float32Array, n = rowIds.length): void {
     const d = this.rowDim;
+    if (this.sparse) {
+      for (let j = 0; j < n; j++) this.sparse.readRow(this.checkRow(rowIds[j]!), out, j * d);
+      return;
+    }
     if (this.table) {
       const W = this.table.table.data;
       for (let j = 0; j < n; j++) {
@@ -257,7 +285,12 @@ class DslStorage implements EmbeddingStorage {
   }
 
   step(): void {
-    if (this.pendingCount === 0 || this.table === null) return;
+    if (this.pendingCount === 0) return;
+    if (this.sparse) {
+      this.stepSparse(this.sparse);
+      return;
+    }
+    if (this.table === null) return;
     this.t++;
     const view = this.trainingView()!;
     const { stepSize, epsHat } = adamStepConstants(this.lr, this.hp.beta1, this.hp.beta2, this.hp.eps, this.t);
@@ -280,6 +313,30 @@ class DslStorage implements EmbeddingStorage {
     this.afterKernelSteps(this.t);
   }
 
+  private stepSparse(sp: SparseDslTraining): void {
+    this.t++;
+    const { stepSize, epsHat } = adamStepConstants(this.lr, this.hp.beta1, this.hp.beta2, this.hp.eps, this.t);
+    const d = this.rowDim;
+    for (let s = 0; s < this.pendingCount; s++) {
+      const r = this.pendingRows![s]!;
+      sp.stepRow(
+        r,
+        this.pendingGrads!,
+        s * d,
+        this.t,
+        stepSize,
+        epsHat,
+        this.hp.beta1,
+        this.hp.beta2,
+        this.hp.weightDecay,
+      );
+      this.pendingSlot![r] = -1;
+    }
+    this.pendingCount = 0;
+    sp.maybeUpdate(this.t);
+  }
+
+  /** Dense rows for the kernels, or null in sparse training (the generic path trains it) and when serving. */
   trainingView(): DenseTrainingView | null {
     const t = this.table;
     if (t === null) return null;
@@ -298,6 +355,10 @@ class DslStorage implements EmbeddingStorage {
   }
 
   finishTraining(): void {
+    if (this.sparse) {
+      this.finishSparse(this.sparse);
+      return;
+    }
     const t = this.table;
     if (t === null) return;
     const compact = t.toCompact();
@@ -331,6 +392,28 @@ class DslStorage implements EmbeddingStorage {
     this.table = null;
     this.m = null;
     this.v = null;
+    this.pendingSlot = null;
+    this.pendingRows = null;
+    this.pendingGrads = null;
+  }
+
+  private finishSparse(sp: SparseDslTraining): void {
+    const format = this.formatPlanned;
+    const { offsets, index } = sp.toCompactArrays(format);
+    if (this.innerName) {
+      const codes = new Uint8Array((sp.nnz * this.codec.bits) / 8);
+      const meta = new Float32Array(this.rows * this.codec.metaPerRow);
+      for (let r = 0; r < this.rows; r++) {
+        const a = sp.rowStart[r]!;
+        this.codec.encodeRow(sp.val, a, sp.rowStart[r + 1]! - a, codes, (a * this.codec.bits) / 8, meta, r);
+      }
+      this.codes = codes;
+      this.meta = meta;
+      this.compact = { format, offsets, index, nnz: sp.nnz, values: EMPTY };
+    } else {
+      this.compact = CompactSparseTable.fromArrays(this.rows, this.rowDim, format, { offsets, index, values: sp.val });
+    }
+    this.sparse = null;
     this.pendingSlot = null;
     this.pendingRows = null;
     this.pendingGrads = null;

@@ -221,6 +221,54 @@ describe('lookup during training', () => {
   });
 });
 
+describe(`${DSL_STORAGE_NAME} trained in its sparse form`, () => {
+  const sparseExtra = { dslTraining: 'sparse' };
+  for (const m of [DSL_STORAGE_NAME, `${DSL_STORAGE_NAME}+int8`]) {
+    it(`${m}: same served size as dense training, less training memory, learns, and saves/loads identically`, () => {
+      const b = Math.floor(0.3 * fullTableBytes(itemFit.numIds, 64));
+      const opts = { dim: 64, budgetBytes: b, seed: 6, totalSteps: 60, optimizer: { lr: 0.01 } };
+      const dense = createFeatureEmbedding(m, itemFit, opts);
+      const sparse = createFeatureEmbedding(m, itemFit, { ...opts, storageExtra: sparseExtra });
+      expect(sparse.storage.trainingView()).toBeNull();
+      expect(sparse.embeddingBytes).toBe(dense.embeddingBytes);
+      const denseTotal = dense.optimizerBytes + dense.trainingBytes;
+      const sparseTotal = sparse.optimizerBytes + sparse.trainingBytes;
+      // Adam moments only for the active weights: 2 × 4 bytes × nnz, against 2 × 4 × rows × dim dense.
+      const nnz = Number(sparse.storage.params.nnz);
+      expect(nnz).toBe(Number(dense.storage.params.nnz));
+      expect(sparse.optimizerBytes).toBe(8 * nnz);
+      expect(dense.optimizerBytes).toBe(8 * itemFit.numIds * 64);
+      expect(sparseTotal).toBeLessThan(denseTotal);
+      const ids = Int32Array.from({ length: 64 }, (_, j) => j);
+      const out = new Float32Array(64 * 64);
+      const loss = (): number => {
+        sparse.lookup(ids, out);
+        let s = 0;
+        for (let i = 0; i < out.length; i++) s += (out[i]! - 0.05) ** 2;
+        return s;
+      };
+      const before = loss();
+      const grad = new Float32Array(out.length);
+      for (let s = 0; s < 60; s++) {
+        sparse.lookup(ids, out);
+        for (let i = 0; i < out.length; i++) grad[i] = 2 * (out[i]! - 0.05);
+        sparse.backward(ids, grad);
+        sparse.step();
+      }
+      expect(loss()).toBeLessThan(0.7 * before);
+      sparse.finishTraining();
+      expect(sparse.embeddingBytes).toBeLessThanOrEqual(b);
+      const all = Int32Array.from({ length: itemFit.numIds }, (_, j) => j);
+      const a = new Float32Array(all.length * 64);
+      sparse.lookup(all, a);
+      const back = decodeFeatureEmbeddings(encodeFeatureEmbeddings({ f: sparse }), 'sparse').f!;
+      const c = new Float32Array(all.length * 64);
+      back.lookup(all, c);
+      expect(c).toEqual(a);
+    });
+  }
+});
+
 describe('save / load', () => {
   for (const m of ['full', ...COMPOSED]) {
     it(`${m}: the loaded embedding looks up exactly what the trained one serves`, () => {

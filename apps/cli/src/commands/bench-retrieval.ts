@@ -32,6 +32,14 @@ export const benchRetrievalCommand: Command = {
     },
     { name: 'dsl-updates', type: 'int', default: 30, min: 1, description: 'DSL: prune/grow rounds over the run' },
     {
+      name: 'dsl-training',
+      type: 'string',
+      default: 'dense',
+      choices: ['dense', 'sparse'],
+      description:
+        'DSL: dense-masked training (native kernels) or the sparse form (values and Adam moments only for active weights; generic MF path, slower)',
+    },
+    {
       name: 'dsl-prune-rate',
       type: 'number',
       default: 0.75,
@@ -188,6 +196,7 @@ export const benchRetrievalCommand: Command = {
       ...(a.sampling === 'auto' ? {} : { sampling: a.sampling as 'user' | 'interaction' }),
       quantize: a.quantize as 'after' | 'during',
       dslUpdates: a['dsl-updates'] as number,
+      dslTraining: a['dsl-training'] as 'dense' | 'sparse',
       dslGrowth: a['dsl-growth'] as 'accumulated' | 'batch',
       dslPruneRate: a['dsl-prune-rate'] as number,
       methods: a.methods as string[],
