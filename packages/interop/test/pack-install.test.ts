@@ -50,6 +50,12 @@ describe('pack and install outside the repository', () => {
     expect(existsSync(join(project, 'node_modules/@compactrec/native/build/Release/compactrec_native.node'))).toBe(
       true,
     );
+    // x64 also gets the AVX2 + FMA build, loaded only on CPUs that report both.
+    if (process.arch === 'x64') {
+      expect(
+        existsSync(join(project, 'node_modules/@compactrec/native/build/Release/compactrec_native_avx2.node')),
+      ).toBe(true);
+    }
     // An MF-only install does not pull TensorFlow.js.
     expect(existsSync(join(project, 'node_modules/@tensorflow'))).toBe(false);
   }, 600_000);
