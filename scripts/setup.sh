@@ -33,7 +33,8 @@ fi
 LOCK_STAMP=$(stamp package-lock.json)
 if [ ! -f node_modules/.compactrec-setup ] || [ "$(cat node_modules/.compactrec-setup)" != "$LOCK_STAMP" ]; then
   log "installing npm packages (npm ci)"
-  npm ci --no-audit --no-fund
+  # @compactrec/native's install script would build the kernels too; step 2 below builds them (once, with a stamp).
+  COMPACTREC_NATIVE_SKIP_BUILD=1 npm ci --no-audit --no-fund
   echo "$LOCK_STAMP" > node_modules/.compactrec-setup
 fi
 

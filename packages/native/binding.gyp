@@ -3,10 +3,24 @@
     {
       "target_name": "compactrec_native",
       "sources": ["csrc/addon.cc", "csrc/bpr.cc", "csrc/rank.cc", "csrc/spmm.cc"],
-      "cflags_cc": ["-O3", "-march=native", "-std=c++17", "-fno-math-errno", "-Wall", "-Wno-unused-parameter"],
+      "cflags_cc": ["-O3", "-std=c++17", "-fno-math-errno", "-Wall", "-Wno-unused-parameter"],
       "cflags_cc!": ["-fno-exceptions"],
       "ldflags": ["-pthread"],
       "defines": ["NAPI_VERSION=8"]
     }
+  ],
+  "conditions": [
+    ["target_arch=='x64'", {
+      "targets": [
+        {
+          "target_name": "compactrec_native_avx2",
+          "sources": ["csrc/addon.cc", "csrc/bpr.cc", "csrc/rank.cc", "csrc/spmm.cc"],
+          "cflags_cc": ["-O3", "-mavx2", "-mfma", "-std=c++17", "-fno-math-errno", "-Wall", "-Wno-unused-parameter"],
+          "cflags_cc!": ["-fno-exceptions"],
+          "ldflags": ["-pthread"],
+          "defines": ["NAPI_VERSION=8"]
+        }
+      ]
+    }]
   ]
 }

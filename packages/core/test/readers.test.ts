@@ -17,6 +17,7 @@ import {
   readSequencesFile,
 } from '@compactrec/core';
 import { afterAll, describe, expect, it } from 'vitest';
+import { DATASETS_REASON, missingData } from '../../../test/datasets.js';
 import { caught, DATASETS, rowsOf, tempDir } from './helpers.js';
 
 const tmp = tempDir();
@@ -111,7 +112,7 @@ describe('readLightGcnDataset', () => {
     }
   });
 
-  it('loads Gowalla with the published counts', async () => {
+  it.skipIf(missingData('gowalla'))(`loads Gowalla with the published counts (${DATASETS_REASON})`, async () => {
     const ds = await readLightGcnDataset(join(DATASETS, 'gowalla'));
     expect(ds.name).toBe('gowalla');
     for (const x of [ds.train, ds.test]) {
@@ -156,26 +157,32 @@ describe('readSequencesFile / readPairsFile', () => {
     await expectFormatError(() => readPairsFile(one), one, 3);
   });
 
-  it('loads the S3Rec Beauty and LastFM sequences', async () => {
-    const beauty = await readSequencesFile(join(DATASETS, 's3rec_sequential/Beauty.txt'));
-    expect(beauty.numUsers).toBe(22364);
-    expect(beauty.numItems).toBe(12102);
-    expect(beauty.items.length).toBe(198502);
-    expect(rowsOf(beauty).slice(0, 3)).toEqual([[], [1, 2, 3, 4, 5], [6, 7, 8, 9, 10, 4, 11]]);
-    const lastfm = await readSequencesFile(join(DATASETS, 's3rec_sequential/LastFM.txt'));
-    expect(lastfm.items.length).toBe(52551);
-  });
+  it.skipIf(missingData('s3rec_sequential/Beauty.txt', 's3rec_sequential/LastFM.txt'))(
+    `loads the S3Rec Beauty and LastFM sequences (${DATASETS_REASON})`,
+    async () => {
+      const beauty = await readSequencesFile(join(DATASETS, 's3rec_sequential/Beauty.txt'));
+      expect(beauty.numUsers).toBe(22364);
+      expect(beauty.numItems).toBe(12102);
+      expect(beauty.items.length).toBe(198502);
+      expect(rowsOf(beauty).slice(0, 3)).toEqual([[], [1, 2, 3, 4, 5], [6, 7, 8, 9, 10, 4, 11]]);
+      const lastfm = await readSequencesFile(join(DATASETS, 's3rec_sequential/LastFM.txt'));
+      expect(lastfm.items.length).toBe(52551);
+    },
+  );
 
-  it('loads the SASRec Video pairs', async () => {
-    const v = await readPairsFile(join(DATASETS, 'amazon_video_sasrec/Video.txt'));
-    expect(v.items.length).toBe(287107);
-    expect(v.numUsers).toBe(31014);
-    expect(v.numItems).toBe(23716);
-    let users = 0;
-    for (let u = 1; u < v.numUsers; u++) if (v.offsets[u + 1]! > v.offsets[u]!) users++;
-    expect(users).toBe(31013);
-    expect(Array.from(v.items.subarray(v.offsets[1]!, v.offsets[1]! + 3))).toEqual([6393, 13504, 14087]);
-  });
+  it.skipIf(missingData('amazon_video_sasrec/Video.txt'))(
+    `loads the SASRec Video pairs (${DATASETS_REASON})`,
+    async () => {
+      const v = await readPairsFile(join(DATASETS, 'amazon_video_sasrec/Video.txt'));
+      expect(v.items.length).toBe(287107);
+      expect(v.numUsers).toBe(31014);
+      expect(v.numItems).toBe(23716);
+      let users = 0;
+      for (let u = 1; u < v.numUsers; u++) if (v.offsets[u + 1]! > v.offsets[u]!) users++;
+      expect(users).toBe(31013);
+      expect(Array.from(v.items.subarray(v.offsets[1]!, v.offsets[1]! + 3))).toEqual([6393, 13504, 14087]);
+    },
+  );
 });
 
 describe('readLibfm', () => {
@@ -230,45 +237,51 @@ describe('readLibfm', () => {
     expect(() => libfmToCtr(v, 'v')).toThrow(InvalidArgumentError);
   });
 
-  it('loads Frappe (validation + test): 86,582 rows, 10 fields in the documented index ranges', async () => {
-    const ranges = [
-      [0, 956],
-      [957, 5038],
-      [5039, 5045],
-      [5046, 5052],
-      [5053, 5054],
-      [5055, 5057],
-      [5058, 5059],
-      [5060, 5068],
-      [5069, 5148],
-      [5149, 5381],
-    ];
-    let rows = 0;
-    let positives = 0;
-    for (const f of ['frappe.validation.libfm', 'frappe.test.libfm']) {
-      const d = await readLibfm(join(DATASETS, 'frappe_nfm', f));
-      expect(d.numFields).toBe(10);
-      expect(d.values).toBeUndefined();
-      rows += d.numSamples;
-      for (const y of d.labels) positives += y;
-      for (let s = 0; s < d.numSamples; s++) {
-        for (let k = 0; k < 10; k++) {
-          const g = d.indices[s * 10 + k]!;
-          if (g < ranges[k]![0]! || g > ranges[k]![1]!) throw new Error(`${f} row ${s} field ${k}: ${g} out of range`);
+  it.skipIf(missingData('frappe_nfm/frappe.validation.libfm', 'frappe_nfm/frappe.test.libfm'))(
+    `loads Frappe (validation + test): 86,582 rows, 10 fields in the documented index ranges (${DATASETS_REASON})`,
+    async () => {
+      const ranges = [
+        [0, 956],
+        [957, 5038],
+        [5039, 5045],
+        [5046, 5052],
+        [5053, 5054],
+        [5055, 5057],
+        [5058, 5059],
+        [5060, 5068],
+        [5069, 5148],
+        [5149, 5381],
+      ];
+      let rows = 0;
+      let positives = 0;
+      for (const f of ['frappe.validation.libfm', 'frappe.test.libfm']) {
+        const d = await readLibfm(join(DATASETS, 'frappe_nfm', f));
+        expect(d.numFields).toBe(10);
+        expect(d.values).toBeUndefined();
+        rows += d.numSamples;
+        for (const y of d.labels) positives += y;
+        for (let s = 0; s < d.numSamples; s++) {
+          for (let k = 0; k < 10; k++) {
+            const g = d.indices[s * 10 + k]!;
+            if (g < ranges[k]![0]! || g > ranges[k]![1]!)
+              throw new Error(`${f} row ${s} field ${k}: ${g} out of range`);
+          }
+        }
+        const c = libfmToCtr(d, 'frappe');
+        for (let k = 0; k < 10; k++)
+          expect(c.cardinalities[k]).toBeLessThanOrEqual(ranges[k]![1]! - ranges[k]![0]! + 1);
+        for (let s = 0; s < c.numSamples; s++) {
+          for (let k = 0; k < 10; k++) {
+            const id = c.ids[s * 10 + k]!;
+            if (id < 0 || id >= c.cardinalities[k]!)
+              throw new Error(`row ${s} field ${k}: local id ${id} out of range`);
+          }
         }
       }
-      const c = libfmToCtr(d, 'frappe');
-      for (let k = 0; k < 10; k++) expect(c.cardinalities[k]).toBeLessThanOrEqual(ranges[k]![1]! - ranges[k]![0]! + 1);
-      for (let s = 0; s < c.numSamples; s++) {
-        for (let k = 0; k < 10; k++) {
-          const id = c.ids[s * 10 + k]!;
-          if (id < 0 || id >= c.cardinalities[k]!) throw new Error(`row ${s} field ${k}: local id ${id} out of range`);
-        }
-      }
-    }
-    expect(rows).toBe(86582);
-    expect(positives).toBe(28599);
-  });
+      expect(rows).toBe(86582);
+      expect(positives).toBe(28599);
+    },
+  );
 });
 
 /** A Criteo row from parts (label, 13 ints, 26 cats as strings). */
@@ -344,24 +357,27 @@ describe('readCriteo / criteoBatches', () => {
     expect(await caught(() => criteoBatches(p, 0).next())).toBeInstanceOf(InvalidArgumentError);
   });
 
-  it('reads the first 1,000 Kaggle rows (205 positives), whole or streamed', async () => {
-    const path = join(DATASETS, 'criteo_sample/criteo_kaggle_train_first1000.txt');
-    const d = await readCriteo(path);
-    expect(d.numRows).toBe(1000);
-    expect(d.labels.reduce((s, y) => s + y, 0)).toBe(205);
-    // The well-known first row.
-    expect(Array.from(d.ints.subarray(0, 13))).toEqual([1, 1, 5, 0, 1382, 4, 15, 2, 181, 1, 2, NaN, 2]);
-    expect(d.cats[0]).toBe(0x68fd1e64);
-    expect(d.cats[21]).toBe(CRITEO_MISSING_CAT);
-    expect(d.cats[25]).toBe(0x9727dd16);
-    let r = 0;
-    for await (const b of criteoBatches(path, 300)) {
-      expect(b.labels).toEqual(d.labels.subarray(r, r + b.numRows));
-      expect(b.cats).toEqual(d.cats.subarray(r * 26, (r + b.numRows) * 26));
-      r += b.numRows;
-    }
-    expect(r).toBe(1000);
-  });
+  it.skipIf(missingData('criteo_sample/criteo_kaggle_train_first1000.txt'))(
+    `reads the first 1,000 Kaggle rows (205 positives), whole or streamed (${DATASETS_REASON})`,
+    async () => {
+      const path = join(DATASETS, 'criteo_sample/criteo_kaggle_train_first1000.txt');
+      const d = await readCriteo(path);
+      expect(d.numRows).toBe(1000);
+      expect(d.labels.reduce((s, y) => s + y, 0)).toBe(205);
+      // The well-known first row.
+      expect(Array.from(d.ints.subarray(0, 13))).toEqual([1, 1, 5, 0, 1382, 4, 15, 2, 181, 1, 2, NaN, 2]);
+      expect(d.cats[0]).toBe(0x68fd1e64);
+      expect(d.cats[21]).toBe(CRITEO_MISSING_CAT);
+      expect(d.cats[25]).toBe(0x9727dd16);
+      let r = 0;
+      for await (const b of criteoBatches(path, 300)) {
+        expect(b.labels).toEqual(d.labels.subarray(r, r + b.numRows));
+        expect(b.cats).toEqual(d.cats.subarray(r * 26, (r + b.numRows) * 26));
+        r += b.numRows;
+      }
+      expect(r).toBe(1000);
+    },
+  );
 
   it('bucketizes integers as floor(ln(v)^2) above 2', () => {
     expect(bucketizeCriteoInt(Number.NaN)).toBe(CRITEO_MISSING_INT_BUCKET);
@@ -416,7 +432,7 @@ describe('readRecboleInter', () => {
     }
   });
 
-  it('loads MovieLens-100K', async () => {
+  it.skipIf(missingData('ml-100k/ml-100k.inter'))(`loads MovieLens-100K (${DATASETS_REASON})`, async () => {
     const d = await readRecboleInter(join(DATASETS, 'ml-100k/ml-100k.inter'));
     expect(d.numRows).toBe(100000);
     expect(d.numUsers).toBe(943);

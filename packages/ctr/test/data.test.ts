@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { auc, DataFormatError, InvalidArgumentError } from '@compactrec/core';
 import { afterAll, describe, expect, it } from 'vitest';
+import { DATASETS_REASON, missingData } from '../../../test/datasets.js';
 import {
   buildCriteoVocabulary,
   CriteoCtrSource,
@@ -49,20 +50,23 @@ describe('splitIndices', () => {
 });
 
 describe('Frappe (libFM)', () => {
-  it('loads a slice with the documented split, deterministically', async () => {
-    const a = await loadLibfmCtr(FRAPPE, { maxRows: 1500 });
-    const b = await loadLibfmCtr(FRAPPE, { maxRows: 1500 });
-    expect(a.dataset.name).toBe('frappe');
-    expect(a.dataset.numSamples).toBe(3000); // 1500 from each file: validation then test
-    expect(a.dataset.fieldNames[1]).toBe('item');
-    expect(a.test.indices).toEqual(b.test.indices);
-    expect(a.train.indices).toEqual(b.train.indices);
-    expect(a.test.numSamples).toBe(600);
-    expect(a.valid.numSamples).toBe(240);
-    // Encoding with the saved vocabulary gives the same IDs.
-    const c = await loadLibfmCtr(FRAPPE, { maxRows: 1500, vocabulary: a.vocabulary });
-    expect(c.dataset.ids).toEqual(a.dataset.ids);
-  });
+  it.skipIf(missingData('frappe_nfm/frappe.validation.libfm', 'frappe_nfm/frappe.test.libfm'))(
+    `loads a slice with the documented split, deterministically (${DATASETS_REASON})`,
+    async () => {
+      const a = await loadLibfmCtr(FRAPPE, { maxRows: 1500 });
+      const b = await loadLibfmCtr(FRAPPE, { maxRows: 1500 });
+      expect(a.dataset.name).toBe('frappe');
+      expect(a.dataset.numSamples).toBe(3000); // 1500 from each file: validation then test
+      expect(a.dataset.fieldNames[1]).toBe('item');
+      expect(a.test.indices).toEqual(b.test.indices);
+      expect(a.train.indices).toEqual(b.train.indices);
+      expect(a.test.numSamples).toBe(600);
+      expect(a.valid.numSamples).toBe(240);
+      // Encoding with the saved vocabulary gives the same IDs.
+      const c = await loadLibfmCtr(FRAPPE, { maxRows: 1500, vocabulary: a.vocabulary });
+      expect(c.dataset.ids).toEqual(a.dataset.ids);
+    },
+  );
 
   it('rejects a non-numeric feature index and a bad label with DataFormatError', async () => {
     const badIdx = await tempFile('bad.libfm', '1 0:1 5:1\n-1 0:1 x5:1\n');
@@ -73,27 +77,30 @@ describe('Frappe (libFM)', () => {
 });
 
 describe('Criteo', () => {
-  it('builds a vocabulary with OOV and streams the split rows', async () => {
-    const v = await buildCriteoVocabulary(CRITEO, { minCount: 3, testFraction: 0.2, validFraction: 0.1 });
-    expect(v.schema.fieldNames.length).toBe(39);
-    expect(v.rows.train + v.rows.valid + v.rows.test).toBe(1000);
-    for (let f = 0; f < 39; f++) {
-      expect(v.counts[f]!.reduce((s, c) => s + c, 0)).toBe(v.rows.train);
-      expect(v.schema.cardinalities[f]).toBe(v.counts[f]!.length);
-    }
-    let n = 0;
-    for await (const b of new CriteoCtrSource(CRITEO, v, 'test').batches({ batchSize: 64 })) {
-      for (let i = 0; i < b.size * 39; i++) {
-        expect(b.ids[i]).toBeGreaterThanOrEqual(0);
-        expect(b.ids[i]).toBeLessThan(v.schema.cardinalities[i % 39]!);
+  it.skipIf(missingData('criteo_sample/criteo_kaggle_train_first1000.txt'))(
+    `builds a vocabulary with OOV and streams the split rows (${DATASETS_REASON})`,
+    async () => {
+      const v = await buildCriteoVocabulary(CRITEO, { minCount: 3, testFraction: 0.2, validFraction: 0.1 });
+      expect(v.schema.fieldNames.length).toBe(39);
+      expect(v.rows.train + v.rows.valid + v.rows.test).toBe(1000);
+      for (let f = 0; f < 39; f++) {
+        expect(v.counts[f]!.reduce((s, c) => s + c, 0)).toBe(v.rows.train);
+        expect(v.schema.cardinalities[f]).toBe(v.counts[f]!.length);
       }
-      n += b.size;
-    }
-    expect(n).toBe(v.rows.test);
-    const dense = await buildCriteoVocabulary(CRITEO, { numeric: 'dense', maxRows: 100 });
-    expect(dense.schema.numDense).toBe(13);
-    expect(dense.schema.fieldNames.length).toBe(26);
-  });
+      let n = 0;
+      for await (const b of new CriteoCtrSource(CRITEO, v, 'test').batches({ batchSize: 64 })) {
+        for (let i = 0; i < b.size * 39; i++) {
+          expect(b.ids[i]).toBeGreaterThanOrEqual(0);
+          expect(b.ids[i]).toBeLessThan(v.schema.cardinalities[i % 39]!);
+        }
+        n += b.size;
+      }
+      expect(n).toBe(v.rows.test);
+      const dense = await buildCriteoVocabulary(CRITEO, { numeric: 'dense', maxRows: 100 });
+      expect(dense.schema.numDense).toBe(13);
+      expect(dense.schema.fieldNames.length).toBe(26);
+    },
+  );
 
   it('rejects a row with 41 fields and a label other than 0/1 with DataFormatError', async () => {
     const row = ['1', ...new Array(13).fill('1'), ...new Array(26).fill('0a1b2c3d')];

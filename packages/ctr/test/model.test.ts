@@ -84,10 +84,11 @@ describe('CtrModel', () => {
     }
   });
 
-  it('feeds an input block and hands it the gradient of its features', async () => {
+  it('feeds an input block and hands it the gradient of its features: equal to a finite difference, and stepping on it lowers the loss', async () => {
     const tf = await cpuTf();
-    // A block with one learnable scalar per sample parity: its gradient must move the loss down.
-    const w = Float32Array.of(0, 0);
+    // A block with one learnable scalar per feature column, the same for every sample.
+    const w = Float32Array.of(0.3, -0.2);
+    const seen = Float64Array.of(0, 0);
     const block: CtrInputBlock = {
       name: 'parity',
       width: 2,
@@ -98,21 +99,42 @@ describe('CtrModel', () => {
         }
       },
       backward(batch, grad) {
-        let g0 = 0;
-        let g1 = 0;
+        seen[0] = 0;
+        seen[1] = 0;
         for (let s = 0; s < batch.size; s++) {
-          g0 += grad[2 * s]!;
-          g1 += grad[2 * s + 1]!;
+          seen[0]! += grad[2 * s]!;
+          seen[1]! += grad[2 * s + 1]!;
         }
-        w[0] = w[0]! - 0.5 * g0;
-        w[1] = w[1]! - 0.5 * g1;
       },
     };
     const model = createCtrModel(tf, DATA.schema, { ...SMALL, model: 'dnn' }, { blocks: [block] });
     expect(model.denseWidth).toBe(2);
     const batch = await firstBatch(DATA.train, 64);
-    for (let i = 0; i < 3; i++) model.trainStep(batch);
-    expect(Math.abs(w[0]!) + Math.abs(w[1]!)).toBeGreaterThan(0);
+    const loss = (): number => meanBce(batch.labels, model.predictLogits(batch));
+    // Central differences of the mean BCE in each block weight, at the model's current parameters.
+    const eps = 1e-2;
+    const numeric = [0, 1].map((c) => {
+      const w0 = w[c]!;
+      w[c] = w0 + eps;
+      const up = loss();
+      w[c] = w0 - eps;
+      const down = loss();
+      w[c] = w0;
+      return (up - down) / (2 * eps);
+    });
+    const before = loss();
+    model.trainStep(batch); // updates the model's own weights too; `seen` holds the gradient at the old ones
+    for (const c of [0, 1]) {
+      expect(Math.abs(seen[c]! - numeric[c]!), `column ${c}: ${seen[c]} vs ${numeric[c]}`).toBeLessThan(
+        0.05 * Math.abs(numeric[c]!) + 1e-4,
+      );
+    }
+    // A gradient step on the block alone (the rest as trained) lowers the loss from where it was.
+    const after = loss();
+    const lr = 0.5;
+    for (const c of [0, 1]) w[c] = w[c]! - lr * seen[c]!;
+    expect(loss()).toBeLessThan(after);
+    expect(after).toBeLessThan(before);
     model.dispose();
   });
 

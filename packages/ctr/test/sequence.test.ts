@@ -2,6 +2,7 @@ import { fileURLToPath } from 'node:url';
 import { InvalidArgumentError, UsageError } from '@compactrec/core';
 import { syntheticLongSequences } from '@compactrec/sdim';
 import { describe, expect, it } from 'vitest';
+import { DATASETS_REASON, missingData } from '../../../test/datasets.js';
 import {
   type CtrBatch,
   createSequenceCtrModel,
@@ -391,45 +392,51 @@ describe('sequence data', () => {
     expect(() => splitUserTail(SYN.train, 1)).toThrow(InvalidArgumentError);
   });
 
-  it('opens MovieLens-100K as sequence samples (L = 256, per-user time split)', async () => {
-    const data = await openCtrData('ml100k', ML100K);
-    // The protocol's default side features: each behaviour's rating (1 .. 5) and age.
-    expect(data.sequence).toEqual({ numItems: 1682, maxLength: 256, numFeedback: 5, behaviourAge: 'log2' });
-    const plain = await openSequenceCtrData('ml100k', ML100K, { behaviourFeedback: 'none', behaviourAge: 'none' });
-    expect(plain.sequence).toEqual({ numItems: 1682, maxLength: 256 });
-    expect(data.schema.fieldNames).toEqual(['user_id']);
-    expect(data.schema.cardinalities[0]).toBe(943);
-    // 90,570 samples: 9,496 test; 10 % of each user's train samples validate.
-    expect(data.test.numSamples).toBe(9496);
-    expect((data.train.numSamples ?? 0) + (data.valid.numSamples ?? 0)).toBe(81074);
-    expect(data.valid.numSamples).toBeGreaterThan(7000);
-    const b = await batchOf(data.valid as SequenceCtrSource, 4);
-    const e = b.extras!;
-    expect(e[SEQUENCE_EXTRAS.histories]!.length).toBe(4 * 256);
-    for (let i = 0; i < 4; i++) expect(e[SEQUENCE_EXTRAS.lengths]![i]).toBeGreaterThanOrEqual(10);
-  });
+  it.skipIf(missingData('ml-100k/ml-100k.inter'))(
+    `opens MovieLens-100K as sequence samples (L = 256, per-user time split) (${DATASETS_REASON})`,
+    async () => {
+      const data = await openCtrData('ml100k', ML100K);
+      // The protocol's default side features: each behaviour's rating (1 .. 5) and age.
+      expect(data.sequence).toEqual({ numItems: 1682, maxLength: 256, numFeedback: 5, behaviourAge: 'log2' });
+      const plain = await openSequenceCtrData('ml100k', ML100K, { behaviourFeedback: 'none', behaviourAge: 'none' });
+      expect(plain.sequence).toEqual({ numItems: 1682, maxLength: 256 });
+      expect(data.schema.fieldNames).toEqual(['user_id']);
+      expect(data.schema.cardinalities[0]).toBe(943);
+      // 90,570 samples: 9,496 test; 10 % of each user's train samples validate.
+      expect(data.test.numSamples).toBe(9496);
+      expect((data.train.numSamples ?? 0) + (data.valid.numSamples ?? 0)).toBe(81074);
+      expect(data.valid.numSamples).toBeGreaterThan(7000);
+      const b = await batchOf(data.valid as SequenceCtrSource, 4);
+      const e = b.extras!;
+      expect(e[SEQUENCE_EXTRAS.histories]!.length).toBe(4 * 256);
+      for (let i = 0; i < 4; i++) expect(e[SEQUENCE_EXTRAS.lengths]![i]).toBeGreaterThanOrEqual(10);
+    },
+  );
 
-  it('opens MovieLens-100K with each behaviour’s rating as feedback', async () => {
-    const data = await openSequenceCtrData('ml100k', ML100K, { behaviourFeedback: 'rating' });
-    expect(data.sequence?.numFeedback).toBe(5);
-    const b = await batchOf(data.test as SequenceCtrSource, 8);
-    const e = b.extras!;
-    const f = e[SEQUENCE_EXTRAS.feedback]!;
-    for (let i = 0; i < 8; i++) {
-      for (let j = 0; j < 256; j++) {
-        const valid = j < e[SEQUENCE_EXTRAS.lengths]![i]!;
-        expect(f[i * 256 + j]! >= 1 && f[i * 256 + j]! <= 5).toBe(valid);
+  it.skipIf(missingData('ml-100k/ml-100k.inter'))(
+    `opens MovieLens-100K with each behaviour’s rating as feedback (${DATASETS_REASON})`,
+    async () => {
+      const data = await openSequenceCtrData('ml100k', ML100K, { behaviourFeedback: 'rating' });
+      expect(data.sequence?.numFeedback).toBe(5);
+      const b = await batchOf(data.test as SequenceCtrSource, 8);
+      const e = b.extras!;
+      const f = e[SEQUENCE_EXTRAS.feedback]!;
+      for (let i = 0; i < 8; i++) {
+        for (let j = 0; j < 256; j++) {
+          const valid = j < e[SEQUENCE_EXTRAS.lengths]![i]!;
+          expect(f[i * 256 + j]! >= 1 && f[i * 256 + j]! <= 5).toBe(valid);
+        }
       }
-    }
-    const tf = await cpuTf();
-    const { model, block } = createSequenceCtrModel(tf, data, { model: 'sdim', dim: 8, mlp: [8] });
-    expect(block.feedbackTable?.rows).toBe(6);
-    expect(Number.isFinite(model.predictLogits(b)[0]!)).toBe(true);
-    model.dispose();
-    await expect(openSequenceCtrData('ml100k', ML100K, { behaviourFeedback: 'stars' as 'none' })).rejects.toThrow(
-      InvalidArgumentError,
-    );
-  });
+      const tf = await cpuTf();
+      const { model, block } = createSequenceCtrModel(tf, data, { model: 'sdim', dim: 8, mlp: [8] });
+      expect(block.feedbackTable?.rows).toBe(6);
+      expect(Number.isFinite(model.predictLogits(b)[0]!)).toBe(true);
+      model.dispose();
+      await expect(openSequenceCtrData('ml100k', ML100K, { behaviourFeedback: 'stars' as 'none' })).rejects.toThrow(
+        InvalidArgumentError,
+      );
+    },
+  );
 
   it('opens seq-synthetic from a spec', async () => {
     const data = await openCtrData('seq-synthetic', 'users=20,items=100,clusters=5,length=32,perUser=5,dim=8');

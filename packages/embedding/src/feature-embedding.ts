@@ -10,6 +10,7 @@ import {
   type QuantizeMode,
   type StorageOptimizerOptions,
 } from '@compactrec/core';
+import { FULL_SPEC } from '@compactrec/id-hashing';
 import { type EmbeddingMethod, resolveMethod } from './registry.js';
 
 /** Options of {@link createFeatureEmbedding}; `dim`, `budgetBytes` and `seed` are required. */
@@ -107,8 +108,13 @@ export function createFeatureEmbedding(
         mapper = m.sharing.create(fit, { dim, budgetBytes: floatBudget, seed, ...(extra ? { extra } : {}) });
       } catch (err) {
         if (err instanceof BudgetError) {
+          // One row per ID is the least a non-sharing method can hold: say what that costs in this kind.
+          const need =
+            m.sharing === FULL_SPEC
+              ? `; one row per ID needs ${fit.numIds} × ${perRow} = ${fit.numIds * perRow} bytes (${((100 * perRow) / (dim * FLOAT32_BYTES)).toFixed(1)} % of full)`
+              : '';
           throw new BudgetError(
-            `${where}: cannot reach ${budget} bytes (${((100 * budget) / full).toFixed(1)} % of the full float32 table) with ${m.storage.name} rows of ${perRow} bytes: ${err.message}`,
+            `${where}: cannot reach ${budget} bytes (${((100 * budget) / full).toFixed(1)} % of the full float32 table) with ${m.storage.name} rows of ${perRow} bytes${need}; raise the budget or add a sharing method (e.g. double-frequency+${m.storage.name}). Mapper: ${err.message}`,
             { cause: err, context: { method: m.name, budgetBytes: budget, fullBytes: full } },
           );
         }

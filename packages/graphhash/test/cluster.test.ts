@@ -1,5 +1,6 @@
 import { BudgetError, InvalidArgumentError } from '@compactrec/core';
 import { describe, expect, it } from 'vitest';
+import { DATASETS_REASON, missingData } from '../../../test/datasets.js';
 import { clusterInteractions, clusterToBudget, rowsForBudget } from '../src/index.js';
 import { csr, gowallaSlice } from './helpers.js';
 
@@ -41,19 +42,22 @@ describe('clusterInteractions', () => {
     expect(c.userClusterCommunity[1]).toBe(c.itemClusterCommunity[1]);
   });
 
-  it('is deterministic under a fixed seed (real Gowalla slice)', async () => {
-    const x = await gowallaSlice(800);
-    const a = clusterInteractions(x, { resolution: 30, seed: 7 });
-    const b = clusterInteractions(x, { resolution: 30, seed: 7 });
-    expect(b.userCluster).toEqual(a.userCluster);
-    expect(b.itemCluster).toEqual(a.itemCluster);
-    expect(b.modularity).toBe(a.modularity);
-    // Larger resolution, more clusters; every user/item of the slice has a cluster.
-    const c = clusterInteractions(x, { resolution: 120, seed: 7 });
-    expect(c.numUserClusters).toBeGreaterThan(a.numUserClusters);
-    expect(a.userCluster.every((k) => k >= 0 && k < a.numUserClusters)).toBe(true);
-    expect(a.itemCluster.every((k) => k >= 0 && k < a.numItemClusters)).toBe(true);
-  });
+  it.skipIf(missingData('gowalla/train.txt'))(
+    `is deterministic under a fixed seed (real Gowalla slice) (${DATASETS_REASON})`,
+    async () => {
+      const x = await gowallaSlice(800);
+      const a = clusterInteractions(x, { resolution: 30, seed: 7 });
+      const b = clusterInteractions(x, { resolution: 30, seed: 7 });
+      expect(b.userCluster).toEqual(a.userCluster);
+      expect(b.itemCluster).toEqual(a.itemCluster);
+      expect(b.modularity).toBe(a.modularity);
+      // Larger resolution, more clusters; every user/item of the slice has a cluster.
+      const c = clusterInteractions(x, { resolution: 120, seed: 7 });
+      expect(c.numUserClusters).toBeGreaterThan(a.numUserClusters);
+      expect(a.userCluster.every((k) => k >= 0 && k < a.numUserClusters)).toBe(true);
+      expect(a.itemCluster.every((k) => k >= 0 && k < a.numItemClusters)).toBe(true);
+    },
+  );
 });
 
 describe('clusterToBudget', () => {
@@ -72,23 +76,26 @@ describe('clusterToBudget', () => {
     expect(() => clusterToBudget(x, { maxUserClusters: 2, maxItemClusters: 3 })).toThrow(BudgetError);
   });
 
-  it('lands under both limits, as close as it got (real Gowalla slice)', async () => {
-    const x = await gowallaSlice(800);
-    const limits = { maxUserClusters: Math.floor(0.1 * x.numUsers), maxItemClusters: Math.floor(0.1 * x.numItems) };
-    const seen: number[] = [];
-    const c = clusterToBudget(x, limits, { seed: 2, onStep: (s) => seen.push(s.resolution) });
-    expect(c.numUserClusters).toBeLessThanOrEqual(limits.maxUserClusters);
-    expect(c.numItemClusters).toBeLessThanOrEqual(limits.maxItemClusters);
-    const search = c.search!;
-    expect(search.iterations).toBe(search.steps.length);
-    expect(seen).toEqual(search.steps.map((s) => s.resolution));
-    // The result is the feasible step that fills the binding limit best.
-    const fill = (u: number, i: number): number => Math.max(u / limits.maxUserClusters, i / limits.maxItemClusters);
-    const feasible = search.steps.filter((s) => s.feasible);
-    const bestFill = Math.max(...feasible.map((s) => fill(s.userClusters, s.itemClusters)));
-    expect(fill(c.numUserClusters, c.numItemClusters)).toBe(bestFill);
-    expect(feasible.some((s) => s.resolution === c.resolution)).toBe(true);
-    // Within the default 2% tolerance unless the search ran out of iterations.
-    if (search.iterations < 12) expect(bestFill).toBeGreaterThanOrEqual(0.98);
-  });
+  it.skipIf(missingData('gowalla/train.txt'))(
+    `lands under both limits, as close as it got (real Gowalla slice) (${DATASETS_REASON})`,
+    async () => {
+      const x = await gowallaSlice(800);
+      const limits = { maxUserClusters: Math.floor(0.1 * x.numUsers), maxItemClusters: Math.floor(0.1 * x.numItems) };
+      const seen: number[] = [];
+      const c = clusterToBudget(x, limits, { seed: 2, onStep: (s) => seen.push(s.resolution) });
+      expect(c.numUserClusters).toBeLessThanOrEqual(limits.maxUserClusters);
+      expect(c.numItemClusters).toBeLessThanOrEqual(limits.maxItemClusters);
+      const search = c.search!;
+      expect(search.iterations).toBe(search.steps.length);
+      expect(seen).toEqual(search.steps.map((s) => s.resolution));
+      // The result is the feasible step that fills the binding limit best.
+      const fill = (u: number, i: number): number => Math.max(u / limits.maxUserClusters, i / limits.maxItemClusters);
+      const feasible = search.steps.filter((s) => s.feasible);
+      const bestFill = Math.max(...feasible.map((s) => fill(s.userClusters, s.itemClusters)));
+      expect(fill(c.numUserClusters, c.numItemClusters)).toBe(bestFill);
+      expect(feasible.some((s) => s.resolution === c.resolution)).toBe(true);
+      // Within the default 2% tolerance unless the search ran out of iterations.
+      if (search.iterations < 12) expect(bestFill).toBeGreaterThanOrEqual(0.98);
+    },
+  );
 });

@@ -10,6 +10,7 @@ import {
   UniversalHash,
 } from '@compactrec/core';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { DATASETS_REASON, missingData } from '../../../test/datasets.js';
 import {
   clusterInteractions,
   createGraphHashMapper,
@@ -78,7 +79,7 @@ describe('GraphHash specs: bad input', () => {
   });
 });
 
-describe('GraphHash mappers on a Gowalla slice', () => {
+describe.skipIf(missingData('gowalla/train.txt'))(`GraphHash mappers on a Gowalla slice (${DATASETS_REASON})`, () => {
   let x: Interactions;
   beforeAll(async () => {
     x = await gowallaSlice(800);

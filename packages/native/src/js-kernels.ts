@@ -224,7 +224,7 @@ function softplus(x: number): number {
 function bprTrain(a: BprTrainArgs): BprTrainResult {
   if (a.history) {
     throw new UsageError(
-      'native/bprTrain: LightGCN training needs the native kernels (npm run setup builds them); the JavaScript kernels implement MF only',
+      'native/bprTrain: LightGCN training needs the native kernels (`npm rebuild @compactrec/native`, or `npm run setup` in the CompactRec repository); the JavaScript kernels implement MF only',
     );
   }
   const { dim, user: U, item: I, numItems, trainOffsets: off, trainItems, pairUsers, pairItems, perm } = a;

@@ -9,6 +9,7 @@ import {
   syntheticLongSequences,
 } from '@compactrec/sdim';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { DATASETS_REASON, missingData } from '../../../test/datasets.js';
 
 const ML100K = fileURLToPath(new URL('../../../../shared/datasets/ml-100k/ml-100k.inter', import.meta.url));
 
@@ -91,7 +92,7 @@ describe('mlSequenceSamples', () => {
     expect(() => mlSequenceSamples(fractional, { behaviourFeedback: 'rating' })).toThrow(InvalidArgumentError);
   });
 
-  describe('on MovieLens-100K', () => {
+  describe.skipIf(missingData('ml-100k/ml-100k.inter'))(`on MovieLens-100K (${DATASETS_REASON})`, () => {
     let inter: RecboleInteractions;
     let train: SequenceSamples;
     let test: SequenceSamples;

@@ -6,6 +6,7 @@ import { clusterCommand } from './cluster.js';
 import { ctrEvalCommand, ctrTrainCommand } from './ctr.js';
 import { ctrPredictCommand, ctrServeCommand } from './ctr-serve.js';
 import { doctorCommand } from './doctor.js';
+import { exportCommand } from './export.js';
 import { reportCommand } from './report.js';
 
 /**
@@ -22,5 +23,6 @@ export const COMMANDS: readonly Command[] = [
   ctrPredictCommand,
   doctorCommand,
   reportCommand,
+  exportCommand,
   ...BSE_COMMANDS,
 ];

@@ -15,7 +15,8 @@ export type NativeLoad =
     }
   | { readonly ok: false; readonly reason: string; readonly tfjsNodeVersion?: string };
 
-const SETUP_HINT = 'run `bash scripts/setup.sh` (scripts/tfjs/install-native.sh)';
+const SETUP_HINT =
+  'in the CompactRec repository run `bash scripts/setup.sh` (scripts/tfjs/install-native.sh); elsewhere point COMPACTREC_TFJS_HOME at a folder that script prepared — the wasm backend is used meanwhile';
 const loads = new Map<string, NativeLoad>();
 
 /** Shape of tfjs-node's kernel backend that we read (the N-API binding reports libtensorflow's version). */
