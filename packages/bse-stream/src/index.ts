@@ -1,4 +1,13 @@
 export {
+  bearerChecker,
+  isLoopbackHost,
+  isOpenRoute,
+  OPEN_ROUTES,
+  readTlsFiles,
+  readTokenFile,
+  type TlsFiles,
+} from './auth.js';
+export {
   type BehaviourEvent,
   type CodecOptions,
   DEAD_LETTER_REASONS,
@@ -21,7 +30,16 @@ export {
   EventGenerator,
   type EventGeneratorOptions,
 } from './generator.js';
-export { type BseStateJson, buildHttpApp, decodeSums, type HttpDeps, type HttpOptions, stateToJson } from './http.js';
+export {
+  type BseStateJson,
+  buildHttpApp,
+  decodeSums,
+  HTTP_DEFAULTS,
+  type HttpDeps,
+  type HttpOptions,
+  type StatePrecision,
+  stateToJson,
+} from './http.js';
 export { LatencyRing, type MetricsSnapshot, parsePrometheus, RateMeter, renderPrometheus } from './metrics.js';
 export {
   checkVersionName,
@@ -88,6 +106,7 @@ export {
   DEFAULT_CONSUMER_OPTIONS,
   type InboundBatch,
   type InboundMessage,
+  type KafkaSecurity,
   KafkaTransport,
   type OutboundMessage,
   type OutboundProducer,

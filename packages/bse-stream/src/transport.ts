@@ -16,16 +16,30 @@ import {
   type LogEntry,
   Partitioners,
   type Producer,
+  type SASLOptions,
 } from 'kafkajs';
 import { backoffDelayMs, type RetryOptions, resolveRetryOptions, toKafkaRetry } from './retry.js';
 
 /** Severity of a transport log line. */
 export type TransportLogLevel = 'nothing' | 'error' | 'warn' | 'info' | 'debug';
 
+/**
+ * How to reach a secured Kafka cluster; passed through to kafkajs (`ssl`, `sasl`). The password is
+ * kept out of every log line and error message this package writes.
+ */
+export interface KafkaSecurity {
+  /** TLS to the brokers: `true` = system CAs; or PEM material (`ca` for a private CA). */
+  ssl?: boolean | { ca?: string; cert?: string; key?: string; rejectUnauthorized?: boolean };
+  /** SASL authentication. */
+  sasl?: { mechanism: 'plain' | 'scram-sha-256' | 'scram-sha-512'; username: string; password: string };
+}
+
 /** Options of {@link KafkaTransport}. */
 export interface TransportOptions {
   /** Bootstrap brokers, `host:port` (required). */
   brokers: readonly string[];
+  /** TLS / SASL to the brokers. @default plaintext, no authentication */
+  security?: KafkaSecurity;
   /** Client id shown in broker logs. @default 'compactrec-bse' */
   clientId?: string;
   /** TCP connect timeout, ms. @default 3000 */
@@ -185,12 +199,17 @@ export class KafkaTransport {
         throw new InvalidArgumentError(`bse-stream/KafkaTransport: broker '${String(b)}' is not host:port`);
       }
     }
+    const secret = options.security?.sasl?.password;
+    const scrub = (text: string): string => (secret ? text.split(secret).join('***') : text);
+    this.scrub = scrub;
     this.retry = resolveRetryOptions(options.retry);
     this.log = options.log ?? defaultLog;
     const log = this.log;
     const config: KafkaConfig = {
       clientId: options.clientId ?? 'compactrec-bse',
       brokers: [...options.brokers],
+      ...(options.security?.ssl !== undefined ? { ssl: options.security.ssl } : {}),
+      ...(options.security?.sasl ? { sasl: { ...options.security.sasl } as SASLOptions } : {}),
       connectionTimeout: options.connectionTimeoutMs ?? 3000,
       requestTimeout: options.requestTimeoutMs ?? 30_000,
       retry: toKafkaRetry(this.retry),
@@ -201,7 +220,9 @@ export class KafkaTransport {
           const { message, timestamp: _t, logger: _l, ...extra } = entry;
           let lvl = levelName(level);
           if (lvl === 'error' && TRANSIENT_GROUP_ERRORS.test(`${message} ${String(extra.error ?? '')}`)) lvl = 'info';
-          log(lvl, `kafkajs: ${message}`, extra);
+          const clean = scrub(`kafkajs: ${message}`);
+          const extraText = JSON.stringify(extra);
+          log(lvl, clean, scrub(extraText) === extraText ? extra : { redacted: scrub(extraText) });
         },
     };
     this.kafka = new Kafka(config);
@@ -209,6 +230,8 @@ export class KafkaTransport {
   }
 
   private readonly config: KafkaConfig;
+  /** Replaces the SASL password in a text by `***` (log lines and error messages never carry it). */
+  private readonly scrub: (text: string) => string;
 
   /**
    * Checks that a broker answers, within `timeoutMs` (attempts every second, quietly). Throws a
@@ -241,7 +264,7 @@ export class KafkaTransport {
     const brokers = (this.config.brokers as string[]).join(',');
     throw new UsageError(
       `bse-stream/KafkaTransport: no Kafka broker answers at ${brokers} within ${Math.round(timeoutMs / 1000)} s ` +
-        `(${String((last as Error)?.message ?? last)}); check --brokers / KAFKA_BROKERS and that the broker runs`,
+        `(${this.scrub(String((last as Error)?.message ?? last))}); check --brokers / KAFKA_BROKERS and that the broker runs`,
     );
   }
 

@@ -124,7 +124,7 @@ export class HttpUserStates implements UserStateSource {
         dim: Number(r.dim),
         numSignatures: Number(r.numSignatures),
         bucketsPerSignature: Number(r.bucketsPerSignature),
-        sums: decodeSums(String(r.sums)),
+        sums: decodeSums(String(r.sums), r.precision === 'float32' ? 'float32' : 'float64'),
         counts,
         length: Number(r.length),
       },
