@@ -90,6 +90,8 @@ export interface BseService {
   /** Base URL of the HTTP API, e.g. http://127.0.0.1:40123. */
   readonly url: string;
   readonly port: number;
+  /** The address the HTTP socket is bound to (e.g. '127.0.0.1'; '0.0.0.0' with --host 0.0.0.0). */
+  readonly address: string;
   readonly store: StateStore;
   readonly runner: EncoderRunner;
   readonly reencoder: Reencoder;
@@ -340,6 +342,7 @@ export async function startBseService(options: BseServiceOptions): Promise<BseSe
     return {
       url,
       port,
+      address: h.address,
       store,
       runner: r,
       reencoder: re,
@@ -367,6 +370,7 @@ export async function startBseService(options: BseServiceOptions): Promise<BseSe
 
 interface RunningHttp {
   readonly port: number;
+  readonly address: string;
   close(): Promise<void>;
 }
 
@@ -398,7 +402,11 @@ async function startHttp(
       throw cannotListen(String((err as Error)?.message ?? err));
     }
     const address = app.server.address();
-    return { port: typeof address === 'object' && address ? address.port : 0, close: () => app.close() };
+    return {
+      port: typeof address === 'object' && address ? address.port : 0,
+      address: typeof address === 'object' && address ? address.address : String(address),
+      close: () => app.close(),
+    };
   }
   const here = import.meta.url;
   const file = here.endsWith('.ts') ? new URL('../dist/http-worker.js', here) : new URL('./http-worker.js', here);
@@ -423,11 +431,15 @@ async function startHttp(
     );
   };
   let closed: (() => void) | undefined;
+  let address = '';
   const port = await new Promise<number>((resolve, reject) => {
     worker.on('error', reject);
     worker.on('exit', (code) => reject(new UsageError(`bse-stream/startBseService: the HTTP worker exited (${code})`)));
     worker.on('message', (m: HttpWorkerMessage) => {
-      if (m.type === 'listening') resolve(m.port);
+      if (m.type === 'listening') {
+        address = m.address;
+        resolve(m.port);
+      }
       else if (m.type === 'failed') {
         // The worker holds a store connection and a message port: end it, or the process lingers.
         void worker.terminate();
@@ -459,6 +471,7 @@ async function startHttp(
   });
   return {
     port,
+    address,
     close: async () => {
       await new Promise<void>((resolve) => {
         closed = resolve;
