@@ -439,8 +439,7 @@ async function startHttp(
       if (m.type === 'listening') {
         address = m.address;
         resolve(m.port);
-      }
-      else if (m.type === 'failed') {
+      } else if (m.type === 'failed') {
         // The worker holds a store connection and a message port: end it, or the process lingers.
         void worker.terminate();
         reject(cannotListen(m.error));
