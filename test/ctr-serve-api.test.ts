@@ -3,6 +3,7 @@
  * BSE version mismatch, and model rollout (reload during a request loop, corrupt directories rejected).
  * User states come from a BSE store built in-process with the encoder's own StateStore.
  */
+import { execFileSync } from 'node:child_process';
 import { cp, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:http';
 import { tmpdir } from 'node:os';
@@ -496,6 +497,15 @@ describe('ctr serve: model rollout', () => {
   });
 });
 
+function hasOpenssl(): boolean {
+  try {
+    execFileSync('openssl', ['version'], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 describe('ctr serve: closed by default (issue #16 item 4)', () => {
   const TOKEN = 'c7e2d9a14b3f56e80a1b2c3d4e5f6a7b';
   const BSE_TOKEN = 'f00dfacecafebeef0123456789abcdef';
@@ -572,6 +582,63 @@ describe('ctr serve: closed by default (issue #16 item 4)', () => {
       await secured.close();
     }
   });
+
+  it.skipIf(!hasOpenssl())(
+    'serves HTTPS with --tls-cert/--tls-key; the token is still required (skipped: no openssl)',
+    async () => {
+      const { readFile } = await import('node:fs/promises');
+      const { request } = await import('node:https');
+      const key = join(root, 'tls-key.pem');
+      const cert = join(root, 'tls-cert.pem');
+      execFileSync(
+        'openssl',
+        [
+          'req',
+          '-x509',
+          '-newkey',
+          'ec',
+          '-pkeyopt',
+          'ec_paramgen_curve:prime256v1',
+          '-nodes',
+          '-keyout',
+          key,
+          '-out',
+          cert,
+          '-days',
+          '1',
+          '-subj',
+          '/CN=127.0.0.1',
+        ],
+        { stdio: 'ignore' },
+      );
+      const tls = { cert: await readFile(cert, 'utf8'), key: await readFile(key, 'utf8') };
+      const secured = await startCtrServer(
+        { modelDir: sdim.dir, bseStateDir: stateDir, port: 0, authToken: TOKEN, tls, log: () => {} },
+        tf,
+      );
+      const get = (path: string, auth?: string) =>
+        new Promise<number>((resolve, reject) => {
+          const req = request(
+            `${secured.url}${path}`,
+            { ca: tls.cert, checkServerIdentity: () => undefined, headers: auth ? { authorization: auth } : {} },
+            (res) => {
+              res.resume();
+              resolve(res.statusCode ?? 0);
+            },
+          );
+          req.on('error', reject);
+          req.end();
+        });
+      try {
+        expect(secured.url.startsWith('https://127.0.0.1:')).toBe(true);
+        expect(await get('/healthz')).toBe(200);
+        expect(await get('/readyz')).toBe(401);
+        expect(await get('/readyz', `Bearer ${TOKEN}`)).toBe(200);
+      } finally {
+        await secured.close();
+      }
+    },
+  );
 
   it('the HTTP state source sends the BSE token; float32 states from a token-protected BSE API equal the offline model to 1e-5', async () => {
     const { buildHttpApp, StateStore } = await import('@compactrec/bse-stream');
