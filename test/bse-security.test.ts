@@ -233,6 +233,15 @@ describe('bse-stream service is closed by default', () => {
     expect(open404.status).toBe(404);
   });
 
+  it('Kafka TLS/SASL options reach kafkajs: ssl against the plaintext broker fails, without it the probe answers', async () => {
+    const plainT = new KafkaTransport({ brokers: [brokers], logLevel: 'nothing' });
+    await expect(plainT.probe(5000)).resolves.toBeUndefined();
+    await plainT.close();
+    const tlsT = new KafkaTransport({ brokers: [brokers], logLevel: 'nothing', security: { ssl: true } });
+    await expect(tlsT.probe(1500)).rejects.toThrow(/no Kafka broker answers/);
+    await tlsT.close();
+  });
+
   it('never logs the bearer token or the Kafka SASL password', async () => {
     expect(logs.length).toBeGreaterThan(0); // the start line at least
     for (const line of logs) expect(line).not.toContain(TOKEN);
