@@ -8,6 +8,16 @@ export {
   type TlsFiles,
 } from './auth.js';
 export {
+  CHANGELOG_OFFSETS_KEY,
+  CHANGELOG_TOPIC_CONFIG,
+  type ChangelogEntry,
+  ChangelogWriter,
+  type ChangelogWriterOptions,
+  changelogTopics,
+  type RestoreResult,
+  restoreFromChangelog,
+} from './changelog.js';
+export {
   type BehaviourEvent,
   type CodecOptions,
   DEAD_LETTER_REASONS,
@@ -112,6 +122,7 @@ export {
   type OutboundProducer,
   type PartitionOffsets,
   type RunningConsumer,
+  type TransactionalProducer,
   type TransportLogLevel,
   type TransportOptions,
 } from './transport.js';

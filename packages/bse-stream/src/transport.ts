@@ -54,6 +54,19 @@ export interface TransportOptions {
   log?: (level: TransportLogLevel, message: string, extra?: Record<string, unknown>) => void;
 }
 
+/** A transactional producer (see {@link KafkaTransport.createTransactionalProducer}). */
+export interface TransactionalProducer {
+  /**
+   * Sends every message in one transaction and commits it; on any failure aborts and throws.
+   * `beforeCommit` runs after the sends, before the commit (tests use it to simulate a crash there).
+   */
+  sendAtomically(
+    sends: readonly { topic: string; messages: readonly OutboundMessage[] }[],
+    beforeCommit?: () => Promise<void>,
+  ): Promise<void>;
+  close(): Promise<void>;
+}
+
 /** One consumed message. `offset` is a safe integer (Kafka offsets stay far below 2^53). */
 export interface InboundMessage {
   readonly offset: number;
@@ -278,7 +291,7 @@ export class KafkaTransport {
   }
 
   /** Creates `topic` with `partitions` partitions (replication factor 1) unless it exists. */
-  async ensureTopic(topic: string, partitions: number): Promise<void> {
+  async ensureTopic(topic: string, partitions: number, config?: Readonly<Record<string, string>>): Promise<void> {
     if (!Number.isInteger(partitions) || partitions < 1) {
       throw new InvalidArgumentError(`bse-stream/ensureTopic: partitions (${partitions}) must be a positive integer`);
     }
@@ -287,7 +300,14 @@ export class KafkaTransport {
     if (existing.includes(topic)) return;
     try {
       await admin.createTopics({
-        topics: [{ topic, numPartitions: partitions, replicationFactor: 1 }],
+        topics: [
+          {
+            topic,
+            numPartitions: partitions,
+            replicationFactor: 1,
+            ...(config ? { configEntries: Object.entries(config).map(([name, value]) => ({ name, value })) } : {}),
+          },
+        ],
         waitForLeaders: true,
       });
     } catch (err) {
@@ -359,6 +379,53 @@ export class KafkaTransport {
             ...(m.partition !== undefined ? { partition: m.partition } : {}),
           })),
         });
+      },
+      async close() {
+        await producer.disconnect();
+      },
+    };
+  }
+
+  /**
+   * A connected transactional producer: `sendAtomically` writes all its messages in one Kafka
+   * transaction (all visible to read_committed readers, or none). Opening a second producer with the
+   * same `transactionalId` fences the first: its next send fails (how a stalled former owner is stopped).
+   */
+  async createTransactionalProducer(transactionalId: string): Promise<TransactionalProducer> {
+    const producer: Producer = this.kafka.producer({
+      transactionalId,
+      idempotent: true,
+      maxInFlightRequests: 1,
+      allowAutoTopicCreation: false,
+    });
+    await producer.connect();
+    // kafkajs registers the transactional id (InitProducerId, which bumps its epoch and so fences any
+    // older producer with the same id) only at the first transaction: do it now, with an empty one
+    // (aborting an empty transaction sends nothing).
+    const init = await producer.transaction();
+    await init.abort();
+    const toKafka = (m: OutboundMessage) => ({
+      key: m.key ?? null,
+      value:
+        m.value === null || typeof m.value === 'string'
+          ? m.value
+          : Buffer.from(m.value.buffer, m.value.byteOffset, m.value.byteLength),
+      ...(m.headers ? { headers: { ...m.headers } } : {}),
+      ...(m.partition !== undefined ? { partition: m.partition } : {}),
+    });
+    return {
+      async sendAtomically(sends, beforeCommit) {
+        const tx = await producer.transaction();
+        try {
+          for (const { topic, messages } of sends) {
+            if (messages.length > 0) await tx.send({ topic, acks: -1, messages: messages.map(toKafka) });
+          }
+          await beforeCommit?.();
+          await tx.commit();
+        } catch (err) {
+          await tx.abort().catch(() => {});
+          throw err;
+        }
       },
       async close() {
         await producer.disconnect();
