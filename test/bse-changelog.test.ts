@@ -117,9 +117,26 @@ describe('bse changelog: one transaction per chunk, restore read_committed', () 
     expect(users.get('d')).toEqual(['w:d:4', 's:d:4']);
   });
 
+  it('a chunk larger than one produce request (1 MiB) is split inside its one transaction', async () => {
+    const big = new Uint8Array(4096).fill(7);
+    const w = await ChangelogWriter.open(transport, opts());
+    try {
+      await w.publish(
+        50,
+        Array.from({ length: 400 }, (_, i) => ({ userId: `big${i}`, window: big, state: big })),
+      );
+    } finally {
+      await w.close();
+    }
+    const { r, users } = await restore();
+    expect(r.nextOffset).toBe(50);
+    expect(r.bytes).toBeGreaterThan(2 * 400 * 4096);
+    expect([...users.keys()].filter((k) => k.startsWith('big')).length).toBe(400);
+  });
+
   it('hands users over in chunks of at most chunkUsers', async () => {
     const { chunks, users } = await restore(2);
     expect(Math.max(...chunks)).toBeLessThanOrEqual(2);
-    expect(users.size).toBe(4);
+    expect(users.size).toBe(404);
   });
 });

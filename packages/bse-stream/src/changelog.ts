@@ -12,6 +12,9 @@
 import { InvalidArgumentError } from '@compactrec/core';
 import type { KafkaTransport, OutboundMessage, TransactionalProducer } from './transport.js';
 
+/** Largest payload per produce request, below the broker's default message.max.bytes (1 MiB). */
+const SEND_BYTES = 768 * 1024;
+
 /** Key of the offsets marker record on every changelog partition. */
 export const CHANGELOG_OFFSETS_KEY = '__offsets__';
 
@@ -87,13 +90,27 @@ export class ChangelogWriter {
       headers: stamp,
     });
     const marker = rec(CHANGELOG_OFFSETS_KEY, JSON.stringify({ partition: p, nextOffset }));
-    await this.producer.sendAtomically(
-      [
-        { topic: this.topics.window, messages: [...entries.map((e) => rec(e.userId, e.window)), marker] },
-        { topic: this.topics.state, messages: [...entries.map((e) => rec(e.userId, e.state)), marker] },
-      ],
-      beforeCommit,
-    );
+    // A produce request's record batch must stay under the broker's message.max.bytes (1 MiB by
+    // default): split the chunk into several sends, all inside the one transaction.
+    const sends: { topic: string; messages: OutboundMessage[] }[] = [];
+    const split = (topic: string, messages: OutboundMessage[]): void => {
+      let part: OutboundMessage[] = [];
+      let size = 0;
+      for (const m of messages) {
+        const n = (typeof m.value === 'string' ? m.value.length : (m.value?.byteLength ?? 0)) + 64;
+        if (part.length > 0 && size + n > SEND_BYTES) {
+          sends.push({ topic, messages: part });
+          part = [];
+          size = 0;
+        }
+        part.push(m);
+        size += n;
+      }
+      if (part.length > 0) sends.push({ topic, messages: part });
+    };
+    split(this.topics.window, [...entries.map((e) => rec(e.userId, e.window)), marker]);
+    split(this.topics.state, [...entries.map((e) => rec(e.userId, e.state)), marker]);
+    await this.producer.sendAtomically(sends, beforeCommit);
   }
 
   async close(): Promise<void> {
@@ -111,13 +128,8 @@ export interface RestoreResult {
   readonly bytes: number;
 }
 
-/**
- * Reads changelog partition `partition` of `topic`/`version` read_committed to its current end and
- * hands the users over in chunks of at most `chunkUsers` (bounded memory): windows and states of one
- * user arrive together. Later records win within the log; a chunk may repeat a user of an earlier chunk
- * (apply in order). Aborted transactions are never seen.
- */
-export async function restoreFromChangelog(
+/** One read of both changelog topics (see {@link restoreFromChangelog}). */
+async function restorePass(
   transport: KafkaTransport,
   o: {
     topic: string;
@@ -128,7 +140,7 @@ export async function restoreFromChangelog(
     onChunk: (entries: ChangelogEntry[]) => void | Promise<void>;
     onProgress?: (records: number, bytes: number) => void;
   },
-): Promise<RestoreResult> {
+): Promise<RestoreResult & { markerWindow: number }> {
   const topics = changelogTopics(o.topic, o.version);
   const chunkUsers = o.chunkUsers ?? 1000;
   const windows = new Map<string, Uint8Array | null>();
@@ -182,12 +194,31 @@ export async function restoreFromChangelog(
   });
   await Promise.all(pending);
   await flush();
-  if (markerWindow !== markerState) {
-    // Both markers are written in the same transaction; differing ends mean the two topics were read at
-    // different moments while a writer was still publishing.
-    throw new InvalidArgumentError(
-      `bse-stream/restoreFromChangelog: partition ${o.partition} changelog markers differ (window ${markerWindow}, state ${markerState}); stop the former owner and restore again`,
-    );
+  return { nextOffset: markerState, records, bytes, markerWindow };
+}
+
+type RestoreOptions = Parameters<typeof restorePass>[1] & { attempts?: number };
+
+/**
+ * Reads changelog partition `partition` of `topic`/`version` read_committed to its current end and
+ * hands the users over in chunks of at most `chunkUsers` (bounded memory): windows and states of one
+ * user arrive together. Apply chunks in order, later wins: a chunk may repeat a user of an earlier
+ * chunk, and a whole pass may be repeated. Aborted transactions are never seen. Both topics end with the
+ * offsets marker of the same transaction; a broker writes a commit's markers to the data partitions
+ * just AFTER the commit returns, so a read right after a commit can see the window topic without the
+ * last transaction and the state topic with it: then the pass is repeated (up to `attempts`, 20) until
+ * both markers agree, and it throws rather than return a mixed restore.
+ */
+export async function restoreFromChangelog(transport: KafkaTransport, o: RestoreOptions): Promise<RestoreResult> {
+  const attempts = o.attempts ?? 20;
+  let last = { window: -1, state: -1 };
+  for (let i = 0; i < attempts; i++) {
+    const r = await restorePass(transport, o);
+    if (r.markerWindow === r.nextOffset) return { nextOffset: r.nextOffset, records: r.records, bytes: r.bytes };
+    last = { window: r.markerWindow, state: r.nextOffset };
+    await new Promise((resolve) => setTimeout(resolve, 100));
   }
-  return { nextOffset: markerState, records, bytes };
+  throw new InvalidArgumentError(
+    `bse-stream/restoreFromChangelog: partition ${o.partition} changelog markers still differ after ${attempts} reads (window ${last.window}, state ${last.state}); is a former owner still publishing?`,
+  );
 }
