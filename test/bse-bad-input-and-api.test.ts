@@ -131,7 +131,9 @@ describe('bse-stream bad input, HTTP API and model switch', () => {
     expect(json.userId).toBe(userId);
     expect(json.counts.length).toBe(json.numSignatures * json.bucketsPerSignature);
     const stored = deserializeBse(service.store.getState(userId)!.bytes);
-    expect(Array.from(decodeSums(json.sums))).toEqual(Array.from(stored.sums));
+    // JSON answers carry float32 sums by default (issue #20 item 5): the stored float64 sums rounded once.
+    expect(json.precision).toBe('float32');
+    expect(Array.from(decodeSums(json.sums, json.precision))).toEqual(Array.from(stored.sums, Math.fround));
     expect(json.length).toBe(stored.length);
 
     const bin = await fetch(`${service.url}/v1/users/${encodeURIComponent(userId)}/bse`, {

@@ -3,6 +3,7 @@
  * BSE version mismatch, and model rollout (reload during a request loop, corrupt directories rejected).
  * User states come from a BSE store built in-process with the encoder's own StateStore.
  */
+import { execFileSync } from 'node:child_process';
 import { cp, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:http';
 import { tmpdir } from 'node:os';
@@ -493,5 +494,185 @@ describe('ctr serve: model rollout', () => {
     expect(after.json.version).toBe(before);
     const text = await (await fetch(`${dinServer.url}/metrics`)).text();
     expect(text).toMatch(/ctr_model_reloads_total\{result="rejected"\} 3/);
+  });
+});
+
+function hasOpenssl(): boolean {
+  try {
+    execFileSync('openssl', ['version'], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+describe('ctr serve: closed by default (issue #16 item 4)', () => {
+  const TOKEN = 'c7e2d9a14b3f56e80a1b2c3d4e5f6a7b';
+  const BSE_TOKEN = 'f00dfacecafebeef0123456789abcdef';
+  const u = [...windows.keys()][0]!;
+  const history = windows.get(u)!;
+  const cands = candidatesFor(7, 5);
+  const body = (withRecent: boolean) =>
+    JSON.stringify({
+      userId: u,
+      candidates: [...cands].map((itemId) => ({ itemId })),
+      ...(withRecent ? { recentItems: [...history.subarray(Math.max(0, history.length - 16))] } : {}),
+    });
+
+  it('binds 127.0.0.1 by default (the socket address)', () => {
+    expect((server.app.server.address() as { address: string }).address).toBe('127.0.0.1');
+  });
+
+  it('no token → 401, wrong token → 401, right token → 200 on every route but /healthz; oversize body → 413; other paths → 4xx', async () => {
+    const secured = await startCtrServer(
+      { modelDir: sdim.dir, bseStateDir: stateDir, port: 0, authToken: TOKEN, bodyLimit: 4096, log: () => {} },
+      tf,
+    );
+    try {
+      const call = (path: string, auth: string | undefined, init: { method?: string; body?: string } = {}) =>
+        fetch(`${secured.url}${path}`, {
+          method: init.method ?? 'GET',
+          headers: {
+            ...(init.body !== undefined ? { 'content-type': 'application/json' } : {}),
+            ...(auth !== undefined ? { authorization: auth } : {}),
+          },
+          ...(init.body !== undefined ? { body: init.body } : {}),
+        });
+      const routes: [string, { method?: string; body?: string }][] = [
+        ['/v1/predict', { method: 'POST', body: body(false) }],
+        ['/readyz', {}],
+        ['/metrics', {}],
+      ];
+      for (const [path, init] of routes) {
+        const none = await call(path, undefined, init);
+        expect(none.status, `${path} without a token`).toBe(401);
+        expect(none.headers.get('www-authenticate')).toBe('Bearer');
+        expect(((await none.json()) as { error: string }).error).toBe('unauthorized');
+        expect((await call(path, `Bearer ${TOKEN}x`, init)).status, `${path} wrong token`).toBe(401);
+        expect((await call(path, TOKEN, init)).status, `${path} token without Bearer`).toBe(401);
+        expect((await call(path, `Bearer ${TOKEN}`, init)).status, `${path} right token`).toBe(200);
+      }
+      const reload = await call('/admin/reload', undefined, { method: 'POST', body: '{}' });
+      expect(reload.status).toBe(401);
+      expect(secured.version()).toBe(sdim.version);
+      expect((await call('/healthz', undefined)).status).toBe(200);
+      // The right token answers the offline model's probabilities.
+      const ok = (await (
+        await call('/v1/predict', `Bearer ${TOKEN}`, { method: 'POST', body: body(false) })
+      ).json()) as {
+        probabilities: number[];
+      };
+      expect(
+        maxAbsDiff(ok.probabilities, offlinePredict(sdim.seq.model, Number(u), history, cands, SERVE_L)),
+      ).toBeLessThan(1e-5);
+      const big = await call('/v1/predict', `Bearer ${TOKEN}`, {
+        method: 'POST',
+        body: JSON.stringify({ userId: u, candidates: Array.from({ length: 400 }, () => ({ itemId: 1 })) }),
+      });
+      expect(big.status).toBe(413);
+      for (const path of ['/v1/users/..%2F..', '/v1/predict/..%2F..%2Fetc%2Fpasswd', '/..%2F..%2Fetc%2Fpasswd']) {
+        for (const auth of [undefined, `Bearer ${TOKEN}`]) {
+          const r = await call(path, auth);
+          expect(r.status, path).toBeGreaterThanOrEqual(400);
+          expect(r.status, path).toBeLessThan(500);
+          expect(await r.text()).not.toMatch(/root:/);
+        }
+      }
+    } finally {
+      await secured.close();
+    }
+  });
+
+  it.skipIf(!hasOpenssl())(
+    'serves HTTPS with --tls-cert/--tls-key; the token is still required (skipped: no openssl)',
+    async () => {
+      const { readFile } = await import('node:fs/promises');
+      const { request } = await import('node:https');
+      const key = join(root, 'tls-key.pem');
+      const cert = join(root, 'tls-cert.pem');
+      execFileSync(
+        'openssl',
+        [
+          'req',
+          '-x509',
+          '-newkey',
+          'ec',
+          '-pkeyopt',
+          'ec_paramgen_curve:prime256v1',
+          '-nodes',
+          '-keyout',
+          key,
+          '-out',
+          cert,
+          '-days',
+          '1',
+          '-subj',
+          '/CN=127.0.0.1',
+        ],
+        { stdio: 'ignore' },
+      );
+      const tls = { cert: await readFile(cert, 'utf8'), key: await readFile(key, 'utf8') };
+      const secured = await startCtrServer(
+        { modelDir: sdim.dir, bseStateDir: stateDir, port: 0, authToken: TOKEN, tls, log: () => {} },
+        tf,
+      );
+      const get = (path: string, auth?: string) =>
+        new Promise<number>((resolve, reject) => {
+          const req = request(
+            `${secured.url}${path}`,
+            { ca: tls.cert, checkServerIdentity: () => undefined, headers: auth ? { authorization: auth } : {} },
+            (res) => {
+              res.resume();
+              resolve(res.statusCode ?? 0);
+            },
+          );
+          req.on('error', reject);
+          req.end();
+        });
+      try {
+        expect(secured.url.startsWith('https://127.0.0.1:')).toBe(true);
+        expect(await get('/healthz')).toBe(200);
+        expect(await get('/readyz')).toBe(401);
+        expect(await get('/readyz', `Bearer ${TOKEN}`)).toBe(200);
+      } finally {
+        await secured.close();
+      }
+    },
+  );
+
+  it('the HTTP state source sends the BSE token; float32 states from a token-protected BSE API equal the offline model to 1e-5', async () => {
+    const { buildHttpApp, StateStore } = await import('@compactrec/bse-stream');
+    const store = StateStore.open(stateDir, { windowLength: SERVE_L });
+    const bse = buildHttpApp(
+      {
+        store,
+        metricsText: () => '',
+        health: () => ({ ok: true }),
+        requestVersion: async () => ({ active: sdim.version, pending: undefined }),
+      },
+      { authToken: BSE_TOKEN },
+    ).app;
+    await bse.listen({ host: '127.0.0.1', port: 0 });
+    const bseUrl = `http://127.0.0.1:${(bse.server.address() as { port: number }).port}`;
+    const withToken = await startCtrServer(
+      { modelDir: sdim.dir, bseUrl, bseAuthToken: BSE_TOKEN, port: 0, log: () => {} },
+      tf,
+    );
+    const without = await startCtrServer({ modelDir: sdim.dir, bseUrl, port: 0, log: () => {} }, tf);
+    try {
+      const r = await raw(`${withToken.url}/v1/predict`, body(true));
+      expect(r.status).toBe(200);
+      expect(r.json.path).toBe('bse');
+      const want = offlinePredict(sdim.seq.model, Number(u), history, cands, SERVE_L);
+      expect(maxAbsDiff(r.json.probabilities as number[], want)).toBeLessThan(1e-5);
+      const refused = await raw(`${without.url}/v1/predict`, body(true));
+      expect(refused.status).toBe(503);
+      expect(String(refused.json.message)).toMatch(/answered 401/);
+    } finally {
+      await withToken.close();
+      await without.close();
+      await bse.close();
+      store.close();
+    }
   });
 });

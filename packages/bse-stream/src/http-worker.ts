@@ -21,7 +21,7 @@ export interface HttpWorkerData {
 export type HttpWorkerMessage =
   | { type: 'call'; id: number; kind: 'metrics' | 'health' | 'requestVersion' | 'repair'; arg?: unknown }
   | { type: 'reply'; id: number; ok: boolean; value?: unknown; error?: { name: string; message: string } }
-  | { type: 'listening'; port: number }
+  | { type: 'listening'; port: number; address: string }
   | { type: 'failed'; error: string }
   | { type: 'close' }
   | { type: 'closed' };
@@ -73,6 +73,7 @@ try {
   port.postMessage({
     type: 'listening',
     port: typeof address === 'object' && address ? address.port : 0,
+    address: typeof address === 'object' && address ? address.address : String(address),
   } satisfies HttpWorkerMessage);
 } catch (err) {
   // One line (e.g. "listen EADDRINUSE: address already in use 127.0.0.1:8080"), no stack.

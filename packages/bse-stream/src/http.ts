@@ -4,13 +4,17 @@
  *
  *   GET  /v1/users/:id/bse      served state + version; 404 for unknown users. JSON by default,
  *                               raw serializeBse bytes with `Accept: application/octet-stream` or `?format=binary`.
- *   POST /v1/bse:batchGet       {"userIds": [...]} → {"results": [{userId, found, ...}]}
+ *   POST /v1/bse:batchGet       {"userIds": [...], "offset"?: k} → {"results": [{userId, found, ...}], "nextOffset"?: k'}
+ *                               one page of at most `maxResponseBytes`; `nextOffset` (absent on the last
+ *                               page) is where the next request continues in the same userIds list
  *   POST /v1/admin/model        {"version": "..."} → start a blue/green switch to that version
  *   GET  /healthz               200 when the store is open and a version is served, else 503
  *   GET  /metrics               Prometheus text
  */
+import { InvalidArgumentError } from '@compactrec/core';
 import { type BseState, deserializeBse } from '@compactrec/sdim';
 import Fastify, { type FastifyInstance, type FastifyReply } from 'fastify';
+import { bearerChecker, isOpenRoute, type TlsFiles } from './auth.js';
 import { LatencyRing } from './metrics.js';
 import type { StateStore, StoredState } from './store.js';
 
@@ -38,10 +42,38 @@ export interface HttpDeps {
   repair?(userId: string): Promise<number>;
 }
 
+/** Precision of the bucket sums in JSON answers. */
+export type StatePrecision = 'float32' | 'float64';
+
+/** Defaults of {@link HttpOptions}, in one place. */
+export const HTTP_DEFAULTS = {
+  maxBatchGet: 1000,
+  maxResponseBytes: 4 << 20,
+  bodyLimit: 1 << 20,
+  statePrecision: 'float32' as StatePrecision,
+  latencySamples: 8192,
+  idleTimeoutMs: 15_000,
+  requestTimeoutMs: 30_000,
+} as const;
+
 /** Options of {@link buildHttpApp}. */
 export interface HttpOptions {
   /** Largest batchGet request, in user ids. @default 1000 */
   maxBatchGet?: number;
+  /**
+   * Largest batchGet answer body, bytes (at least 64 KiB). A larger answer is cut into pages: the answer
+   * holds the first users that fit and `nextOffset`; the client repeats the request with `offset`.
+   * Bounds the memory one request can take on the server. @default 4 MiB
+   */
+  maxResponseBytes?: number;
+  /** Largest request body, bytes (larger → 413). @default 1 MiB */
+  bodyLimit?: number;
+  /**
+   * Precision of `sums` in JSON answers. float32 halves the answer (the model computes in float32);
+   * 'float64' sends the store's exact sums. The binary answer is always the stored float64 bytes.
+   * @default 'float32'
+   */
+  statePrecision?: StatePrecision;
   /** Latency samples kept for the p50/p99 in /metrics. @default 8192 */
   latencySamples?: number;
   /**
@@ -51,6 +83,13 @@ export interface HttpOptions {
   idleTimeoutMs?: number;
   /** Longest time to receive one whole request (headers and body), ms. @default 30000 */
   requestTimeoutMs?: number;
+  /**
+   * Bearer token required on every route except `/healthz` (`Authorization: Bearer <token>`, compared
+   * in constant time; missing or wrong → 401). Undefined = no authentication (only sensible on loopback).
+   */
+  authToken?: string;
+  /** Serve HTTPS with this certificate and key (PEM). @default plain HTTP */
+  tls?: TlsFiles;
 }
 
 /** Every error answer of the API has this one shape. */
@@ -63,6 +102,7 @@ export interface HttpErrorBody {
 
 const ERROR_KINDS: Record<number, string> = {
   400: 'bad_request',
+  401: 'unauthorized',
   404: 'not_found',
   405: 'method_not_allowed',
   408: 'request_timeout',
@@ -71,7 +111,7 @@ const ERROR_KINDS: Record<number, string> = {
   503: 'unavailable',
 };
 
-/** JSON form of a served state. `sums` is base64 of the little-endian float64 array. */
+/** JSON form of a served state. `sums` is base64 of the little-endian float32 or float64 array (`precision`). */
 export interface BseStateJson {
   readonly userId: string;
   readonly version: string;
@@ -81,16 +121,19 @@ export interface BseStateJson {
   readonly bucketsPerSignature: number;
   /** `[numSignatures × bucketsPerSignature]` behaviours per bucket. */
   readonly counts: number[];
-  /** base64 of Float64Array `[numSignatures × bucketsPerSignature × dim]`, little-endian. */
+  /** base64 of `[numSignatures × bucketsPerSignature × dim]` little-endian floats of `precision`. */
   readonly sums: string;
+  /** Element type of `sums` (answers without it are float64). */
+  readonly precision: StatePrecision;
 }
 
 /** Converts a stored state to its JSON form. */
-export function stateToJson(s: StoredState): BseStateJson {
-  return jsonOf(s.userId, deserializeBse(s.bytes));
+export function stateToJson(s: StoredState, precision: StatePrecision = HTTP_DEFAULTS.statePrecision): BseStateJson {
+  return jsonOf(s.userId, deserializeBse(s.bytes), precision);
 }
 
-function jsonOf(userId: string, st: BseState): BseStateJson {
+function jsonOf(userId: string, st: BseState, precision: StatePrecision): BseStateJson {
+  const sums = precision === 'float32' ? Float32Array.from(st.sums) : st.sums;
   return {
     userId,
     version: st.version,
@@ -99,16 +142,26 @@ function jsonOf(userId: string, st: BseState): BseStateJson {
     numSignatures: st.numSignatures,
     bucketsPerSignature: st.bucketsPerSignature,
     counts: Array.from(st.counts),
-    sums: Buffer.from(st.sums.buffer, st.sums.byteOffset, st.sums.byteLength).toString('base64'),
+    sums: Buffer.from(sums.buffer, sums.byteOffset, sums.byteLength).toString('base64'),
+    precision,
   };
 }
 
-/** Decodes the `sums` field of {@link BseStateJson}. */
-export function decodeSums(base64: string): Float64Array {
+/**
+ * Decodes the `sums` field of {@link BseStateJson} given its `precision` (float32 values are widened
+ * exactly). @param precision the answer's `precision`; older answers without it are float64.
+ */
+export function decodeSums(base64: string, precision: StatePrecision = 'float64'): Float64Array {
   const b = Buffer.from(base64, 'base64');
+  const width = precision === 'float32' ? 4 : 8;
+  if (b.length % width !== 0) {
+    throw new InvalidArgumentError(
+      `bse-stream/decodeSums: ${b.length} bytes is not a whole number of ${precision} values; pass the answer's precision`,
+    );
+  }
   const copy = new Uint8Array(b.length);
   copy.set(b);
-  return new Float64Array(copy.buffer);
+  return precision === 'float32' ? Float64Array.from(new Float32Array(copy.buffer)) : new Float64Array(copy.buffer);
 }
 
 /**
@@ -140,18 +193,35 @@ export function buildHttpApp(
   deps: HttpDeps,
   options: HttpOptions = {},
 ): { app: FastifyInstance; latency: LatencyRing; requests: () => number } {
-  const maxBatchGet = options.maxBatchGet ?? 1000;
-  const latency = new LatencyRing(options.latencySamples ?? 8192);
+  const maxBatchGet = options.maxBatchGet ?? HTTP_DEFAULTS.maxBatchGet;
+  const maxResponseBytes = options.maxResponseBytes ?? HTTP_DEFAULTS.maxResponseBytes;
+  const precision = options.statePrecision ?? HTTP_DEFAULTS.statePrecision;
+  const bodyLimit = options.bodyLimit ?? HTTP_DEFAULTS.bodyLimit;
+  if (!Number.isSafeInteger(maxResponseBytes) || maxResponseBytes < 64 << 10) {
+    throw new InvalidArgumentError(
+      `bse-stream/buildHttpApp: maxResponseBytes (${maxResponseBytes}) must be an integer of at least 65536 (64 KiB)`,
+    );
+  }
+  if (!Number.isSafeInteger(bodyLimit) || bodyLimit < 1024) {
+    throw new InvalidArgumentError(`bse-stream/buildHttpApp: bodyLimit (${bodyLimit}) must be an integer ≥ 1024 bytes`);
+  }
+  if (precision !== 'float32' && precision !== 'float64') {
+    throw new InvalidArgumentError(
+      `bse-stream/buildHttpApp: statePrecision '${String(precision)}' is not 'float32' or 'float64'`,
+    );
+  }
+  const latency = new LatencyRing(options.latencySamples ?? HTTP_DEFAULTS.latencySamples);
   let requests = 0;
-  const idle = options.idleTimeoutMs ?? 15_000;
+  const idle = options.idleTimeoutMs ?? HTTP_DEFAULTS.idleTimeoutMs;
   const app = Fastify({
     logger: false,
-    bodyLimit: 1 << 20,
+    ...(options.tls ? { https: { cert: options.tls.cert, key: options.tls.key } } : {}),
+    bodyLimit,
     connectionTimeout: idle,
     keepAliveTimeout: Math.min(idle, 5000),
-    requestTimeout: options.requestTimeoutMs ?? 30_000,
+    requestTimeout: options.requestTimeoutMs ?? HTTP_DEFAULTS.requestTimeoutMs,
   });
-  app.server.headersTimeout = Math.min(options.requestTimeoutMs ?? 30_000, 20_000);
+  app.server.headersTimeout = Math.min(options.requestTimeoutMs ?? HTTP_DEFAULTS.requestTimeoutMs, 20_000);
   // fastify's own errors (bad JSON, unknown route, body too large...) in the API's one shape.
   app.setErrorHandler((err: { statusCode?: number; message?: string }, _req, reply) => {
     const code = err.statusCode !== undefined && err.statusCode >= 400 && err.statusCode < 500 ? err.statusCode : 500;
@@ -165,8 +235,18 @@ export function buildHttpApp(
     reply.code(404).send({ error: 'not_found', message: `no route ${req.method} ${req.url}` } satisfies HttpErrorBody),
   );
   const started = new WeakMap<object, bigint>();
-  app.addHook('onRequest', async (req) => {
+  const authorized = options.authToken === undefined ? undefined : bearerChecker(options.authToken);
+  app.addHook('onRequest', async (req, reply) => {
     started.set(req, process.hrtime.bigint());
+    if (authorized && !isOpenRoute(req.url) && !authorized(req.headers.authorization)) {
+      return reply
+        .code(401)
+        .header('www-authenticate', 'Bearer')
+        .send({
+          error: 'unauthorized',
+          message: 'this route needs the header Authorization: Bearer <token> (the token of --auth-token-file)',
+        } satisfies HttpErrorBody);
+    }
   });
   app.addHook('onResponse', async (req) => {
     const t0 = started.get(req);
@@ -192,31 +272,63 @@ export function buildHttpApp(
         .header('x-bse-version', s.version)
         .send(Buffer.from(s.bytes.buffer, s.bytes.byteOffset, s.bytes.byteLength));
     }
-    return reply.send(jsonOf(s.userId, found.st));
+    return reply.send(jsonOf(s.userId, found.st, precision));
   });
 
   // '::' is fastify's escape for a literal ':' in a path (Google-style custom method).
-  app.post<{ Body: { userIds?: unknown } }>('/v1/bse::batchGet', async (req, reply) => {
+  app.post<{ Body: { userIds?: unknown; offset?: unknown } }>('/v1/bse::batchGet', async (req, reply) => {
     const ids = req.body?.userIds;
     if (!Array.isArray(ids) || ids.some((x) => typeof x !== 'string')) {
-      return reply.code(400).send({ error: 'bad_request', message: 'body must be {"userIds": [string, ...]}' });
+      return reply
+        .code(400)
+        .send({ error: 'bad_request', message: 'body must be {"userIds": [string, ...], "offset"?: integer}' });
     }
     if (ids.length > maxBatchGet) {
       return reply
         .code(400)
         .send({ error: 'bad_request', message: `at most ${maxBatchGet} userIds per request; got ${ids.length}` });
     }
-    const results: ({ found: boolean; userId: string } & Partial<BseStateJson>)[] = [];
-    for (const id of ids as string[]) {
+    const offset = req.body.offset ?? 0;
+    if (typeof offset !== 'number' || !Number.isInteger(offset) || offset < 0 || offset > ids.length) {
+      return reply.code(400).send({
+        error: 'bad_request',
+        message: `offset (${JSON.stringify(offset)}) must be an integer in [0, ${ids.length}] (the nextOffset of the previous page)`,
+      });
+    }
+    // The answer is built as JSON text one user at a time and cut before it would pass maxResponseBytes,
+    // so a request holds at most one page in memory whatever the batch size.
+    const parts: string[] = [];
+    const tail = (next: number | undefined): string => (next === undefined ? ']}' : `],"nextOffset":${next}}`);
+    let bytes = '{"results":['.length + tail(ids.length).length;
+    let next: number | undefined;
+    for (let i = offset; i < ids.length; i++) {
+      const id = ids[i] as string;
       let found: Awaited<ReturnType<typeof readVerified>>;
       try {
         found = await readVerified(deps, id);
       } catch (err) {
         return corrupt(reply, id, err);
       }
-      results.push(found ? { found: true, ...jsonOf(id, found.st) } : { userId: id, found: false });
+      const part = JSON.stringify(
+        found ? { found: true, ...jsonOf(id, found.st, precision) } : { userId: id, found: false },
+      );
+      const add = Buffer.byteLength(part) + (parts.length > 0 ? 1 : 0);
+      if (bytes + add > maxResponseBytes) {
+        if (parts.length === 0) {
+          return reply.code(413).send({
+            error: 'payload_too_large',
+            message: `the state of user '${id}' alone is ${add} bytes, more than maxResponseBytes (${maxResponseBytes}); raise the limit (bse serve --max-response-kib)`,
+          });
+        }
+        next = i;
+        break;
+      }
+      parts.push(part);
+      bytes += add;
     }
-    return reply.send({ results });
+    return reply
+      .header('content-type', 'application/json; charset=utf-8')
+      .send(`{"results":[${parts.join(',')}${tail(next)}`);
   });
 
   app.post<{ Body: { version?: unknown } }>('/v1/admin/model', async (req, reply) => {

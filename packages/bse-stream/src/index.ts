@@ -1,4 +1,23 @@
 export {
+  bearerChecker,
+  isLoopbackHost,
+  isOpenRoute,
+  OPEN_ROUTES,
+  readTlsFiles,
+  readTokenFile,
+  type TlsFiles,
+} from './auth.js';
+export {
+  CHANGELOG_OFFSETS_KEY,
+  CHANGELOG_TOPIC_CONFIG,
+  type ChangelogEntry,
+  ChangelogWriter,
+  type ChangelogWriterOptions,
+  changelogTopics,
+  type RestoreResult,
+  restoreFromChangelog,
+} from './changelog.js';
+export {
   type BehaviourEvent,
   type CodecOptions,
   DEAD_LETTER_REASONS,
@@ -21,7 +40,16 @@ export {
   EventGenerator,
   type EventGeneratorOptions,
 } from './generator.js';
-export { type BseStateJson, buildHttpApp, decodeSums, type HttpDeps, type HttpOptions, stateToJson } from './http.js';
+export {
+  type BseStateJson,
+  buildHttpApp,
+  decodeSums,
+  HTTP_DEFAULTS,
+  type HttpDeps,
+  type HttpOptions,
+  type StatePrecision,
+  stateToJson,
+} from './http.js';
 export { LatencyRing, type MetricsSnapshot, parsePrometheus, RateMeter, renderPrometheus } from './metrics.js';
 export {
   COMPRESSED_MODEL_FILE_EXTENSION,
@@ -94,11 +122,13 @@ export {
   DEFAULT_CONSUMER_OPTIONS,
   type InboundBatch,
   type InboundMessage,
+  type KafkaSecurity,
   KafkaTransport,
   type OutboundMessage,
   type OutboundProducer,
   type PartitionOffsets,
   type RunningConsumer,
+  type TransactionalProducer,
   type TransportLogLevel,
   type TransportOptions,
 } from './transport.js';

@@ -17,12 +17,20 @@ import { Reencoder } from './reencoder.js';
 import { type RetryOptions, sleep } from './retry.js';
 import { EncoderRunner, type PartitionProblem } from './runner.js';
 import { StateStore, type StateStoreOptions } from './store.js';
-import { type ConsumerOptions, KafkaTransport, type OutboundMessage, type TransportLogLevel } from './transport.js';
+import {
+  type ConsumerOptions,
+  type KafkaSecurity,
+  KafkaTransport,
+  type OutboundMessage,
+  type TransportLogLevel,
+} from './transport.js';
 
 /** Options of {@link startBseService}. */
 export interface BseServiceOptions {
   /** Kafka bootstrap brokers (required). */
   brokers: readonly string[];
+  /** TLS / SASL to the brokers, passed through to kafkajs. @default plaintext */
+  kafkaSecurity?: KafkaSecurity;
   /** Events topic (required). */
   topic: string;
   /** Folder of model-version files `<version>.sdim` (required). */
@@ -82,6 +90,8 @@ export interface BseService {
   /** Base URL of the HTTP API, e.g. http://127.0.0.1:40123. */
   readonly url: string;
   readonly port: number;
+  /** The address the HTTP socket is bound to (e.g. '127.0.0.1'; '0.0.0.0' with --host 0.0.0.0). */
+  readonly address: string;
   readonly store: StateStore;
   readonly runner: EncoderRunner;
   readonly reencoder: Reencoder;
@@ -154,6 +164,7 @@ export async function startBseService(options: BseServiceOptions): Promise<BseSe
   const log = options.log ?? defaultLog;
   const transport: KafkaTransport | undefined = new KafkaTransport({
     brokers: options.brokers,
+    ...(options.kafkaSecurity ? { security: options.kafkaSecurity } : {}),
     clientId: `compactrec-bse-${options.instanceId ?? process.pid}`,
     ...(options.retry ? { retry: options.retry } : {}),
     logLevel: options.kafkaLogLevel ?? 'error',
@@ -324,14 +335,19 @@ export async function startBseService(options: BseServiceOptions): Promise<BseSe
     log('info', 'bse-stream: encoder started', { port, topic: options.topic, groupId: runner.groupId, instanceId });
     const h = http;
     const re = reencoder;
-    const url = `http://127.0.0.1:${port}`;
+    const host = options.host ?? '127.0.0.1';
+    const shown = host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host.includes(':') ? `[${host}]` : host;
+    const url = `${options.http?.tls ? 'https' : 'http'}://${shown}:${port}`;
+    const token = options.http?.authToken;
     return {
       url,
       port,
+      address: h.address,
       store,
       runner: r,
       reencoder: re,
-      metricsText: async () => (await fetch(`${url}/metrics`)).text(),
+      metricsText: async () =>
+        (await fetch(`${url}/metrics`, token ? { headers: { authorization: `Bearer ${token}` } } : {})).text(),
       async stop() {
         if (stopped) return;
         stopped = true;
@@ -354,6 +370,7 @@ export async function startBseService(options: BseServiceOptions): Promise<BseSe
 
 interface RunningHttp {
   readonly port: number;
+  readonly address: string;
   close(): Promise<void>;
 }
 
@@ -385,7 +402,11 @@ async function startHttp(
       throw cannotListen(String((err as Error)?.message ?? err));
     }
     const address = app.server.address();
-    return { port: typeof address === 'object' && address ? address.port : 0, close: () => app.close() };
+    return {
+      port: typeof address === 'object' && address ? address.port : 0,
+      address: typeof address === 'object' && address ? address.address : String(address),
+      close: () => app.close(),
+    };
   }
   const here = import.meta.url;
   const file = here.endsWith('.ts') ? new URL('../dist/http-worker.js', here) : new URL('./http-worker.js', here);
@@ -410,12 +431,15 @@ async function startHttp(
     );
   };
   let closed: (() => void) | undefined;
+  let address = '';
   const port = await new Promise<number>((resolve, reject) => {
     worker.on('error', reject);
     worker.on('exit', (code) => reject(new UsageError(`bse-stream/startBseService: the HTTP worker exited (${code})`)));
     worker.on('message', (m: HttpWorkerMessage) => {
-      if (m.type === 'listening') resolve(m.port);
-      else if (m.type === 'failed') {
+      if (m.type === 'listening') {
+        address = m.address;
+        resolve(m.port);
+      } else if (m.type === 'failed') {
         // The worker holds a store connection and a message port: end it, or the process lingers.
         void worker.terminate();
         reject(cannotListen(m.error));
@@ -446,6 +470,7 @@ async function startHttp(
   });
   return {
     port,
+    address,
     close: async () => {
       await new Promise<void>((resolve) => {
         closed = resolve;
@@ -494,7 +519,11 @@ export async function replayTopic(options: ReplayOptions): Promise<ReplayResult>
       `bse-stream/replayTopic: the state folder ${options.stateDir} already holds state; replay into a new empty --state-dir`,
     );
   }
-  const transport = new KafkaTransport({ brokers: options.brokers, logLevel: options.kafkaLogLevel ?? 'error' });
+  const transport = new KafkaTransport({
+    brokers: options.brokers,
+    ...(options.kafkaSecurity ? { security: options.kafkaSecurity } : {}),
+    logLevel: options.kafkaLogLevel ?? 'error',
+  });
   let ends: Awaited<ReturnType<KafkaTransport['topicOffsets']>>;
   try {
     await transport.probe(options.connectTimeoutMs ?? 15_000);
@@ -545,6 +574,8 @@ export async function replayTopic(options: ReplayOptions): Promise<ReplayResult>
 /** Options of {@link produceEvents}. */
 export interface ProduceOptions {
   brokers: readonly string[];
+  /** TLS / SASL to the brokers, passed through to kafkajs. @default plaintext */
+  kafkaSecurity?: KafkaSecurity;
   topic: string;
   /** Events to send. @default 10000 */
   count?: number;
@@ -570,6 +601,7 @@ export async function produceEvents(options: ProduceOptions): Promise<{ events: 
   if (!(rate >= 0)) throw new InvalidArgumentError(`bse-stream/produceEvents: rate (${rate}) must be ≥ 0`);
   const transport = new KafkaTransport({
     brokers: options.brokers,
+    ...(options.kafkaSecurity ? { security: options.kafkaSecurity } : {}),
     ...(options.retry ? { retry: options.retry } : {}),
   });
   await transport.ensureTopic(options.topic, options.partitions ?? 4);

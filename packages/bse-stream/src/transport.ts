@@ -16,16 +16,30 @@ import {
   type LogEntry,
   Partitioners,
   type Producer,
+  type SASLOptions,
 } from 'kafkajs';
 import { backoffDelayMs, type RetryOptions, resolveRetryOptions, toKafkaRetry } from './retry.js';
 
 /** Severity of a transport log line. */
 export type TransportLogLevel = 'nothing' | 'error' | 'warn' | 'info' | 'debug';
 
+/**
+ * How to reach a secured Kafka cluster; passed through to kafkajs (`ssl`, `sasl`). The password is
+ * kept out of every log line and error message this package writes.
+ */
+export interface KafkaSecurity {
+  /** TLS to the brokers: `true` = system CAs; or PEM material (`ca` for a private CA). */
+  ssl?: boolean | { ca?: string; cert?: string; key?: string; rejectUnauthorized?: boolean };
+  /** SASL authentication. */
+  sasl?: { mechanism: 'plain' | 'scram-sha-256' | 'scram-sha-512'; username: string; password: string };
+}
+
 /** Options of {@link KafkaTransport}. */
 export interface TransportOptions {
   /** Bootstrap brokers, `host:port` (required). */
   brokers: readonly string[];
+  /** TLS / SASL to the brokers. @default plaintext, no authentication */
+  security?: KafkaSecurity;
   /** Client id shown in broker logs. @default 'compactrec-bse' */
   clientId?: string;
   /** TCP connect timeout, ms. @default 3000 */
@@ -38,6 +52,19 @@ export interface TransportOptions {
   logLevel?: TransportLogLevel;
   /** Sink of log lines. @default one JSON line on stderr */
   log?: (level: TransportLogLevel, message: string, extra?: Record<string, unknown>) => void;
+}
+
+/** A transactional producer (see {@link KafkaTransport.createTransactionalProducer}). */
+export interface TransactionalProducer {
+  /**
+   * Sends every message in one transaction and commits it; on any failure aborts and throws.
+   * `beforeCommit` runs after the sends, before the commit (tests use it to simulate a crash there).
+   */
+  sendAtomically(
+    sends: readonly { topic: string; messages: readonly OutboundMessage[] }[],
+    beforeCommit?: () => Promise<void>,
+  ): Promise<void>;
+  close(): Promise<void>;
 }
 
 /** One consumed message. `offset` is a safe integer (Kafka offsets stay far below 2^53). */
@@ -185,12 +212,17 @@ export class KafkaTransport {
         throw new InvalidArgumentError(`bse-stream/KafkaTransport: broker '${String(b)}' is not host:port`);
       }
     }
+    const secret = options.security?.sasl?.password;
+    const scrub = (text: string): string => (secret ? text.split(secret).join('***') : text);
+    this.scrub = scrub;
     this.retry = resolveRetryOptions(options.retry);
     this.log = options.log ?? defaultLog;
     const log = this.log;
     const config: KafkaConfig = {
       clientId: options.clientId ?? 'compactrec-bse',
       brokers: [...options.brokers],
+      ...(options.security?.ssl !== undefined ? { ssl: options.security.ssl } : {}),
+      ...(options.security?.sasl ? { sasl: { ...options.security.sasl } as SASLOptions } : {}),
       connectionTimeout: options.connectionTimeoutMs ?? 3000,
       requestTimeout: options.requestTimeoutMs ?? 30_000,
       retry: toKafkaRetry(this.retry),
@@ -201,7 +233,9 @@ export class KafkaTransport {
           const { message, timestamp: _t, logger: _l, ...extra } = entry;
           let lvl = levelName(level);
           if (lvl === 'error' && TRANSIENT_GROUP_ERRORS.test(`${message} ${String(extra.error ?? '')}`)) lvl = 'info';
-          log(lvl, `kafkajs: ${message}`, extra);
+          const clean = scrub(`kafkajs: ${message}`);
+          const extraText = JSON.stringify(extra);
+          log(lvl, clean, scrub(extraText) === extraText ? extra : { redacted: scrub(extraText) });
         },
     };
     this.kafka = new Kafka(config);
@@ -209,6 +243,8 @@ export class KafkaTransport {
   }
 
   private readonly config: KafkaConfig;
+  /** Replaces the SASL password in a text by `***` (log lines and error messages never carry it). */
+  private readonly scrub: (text: string) => string;
 
   /**
    * Checks that a broker answers, within `timeoutMs` (attempts every second, quietly). Throws a
@@ -241,7 +277,7 @@ export class KafkaTransport {
     const brokers = (this.config.brokers as string[]).join(',');
     throw new UsageError(
       `bse-stream/KafkaTransport: no Kafka broker answers at ${brokers} within ${Math.round(timeoutMs / 1000)} s ` +
-        `(${String((last as Error)?.message ?? last)}); check --brokers / KAFKA_BROKERS and that the broker runs`,
+        `(${this.scrub(String((last as Error)?.message ?? last))}); check --brokers / KAFKA_BROKERS and that the broker runs`,
     );
   }
 
@@ -255,7 +291,7 @@ export class KafkaTransport {
   }
 
   /** Creates `topic` with `partitions` partitions (replication factor 1) unless it exists. */
-  async ensureTopic(topic: string, partitions: number): Promise<void> {
+  async ensureTopic(topic: string, partitions: number, config?: Readonly<Record<string, string>>): Promise<void> {
     if (!Number.isInteger(partitions) || partitions < 1) {
       throw new InvalidArgumentError(`bse-stream/ensureTopic: partitions (${partitions}) must be a positive integer`);
     }
@@ -264,7 +300,14 @@ export class KafkaTransport {
     if (existing.includes(topic)) return;
     try {
       await admin.createTopics({
-        topics: [{ topic, numPartitions: partitions, replicationFactor: 1 }],
+        topics: [
+          {
+            topic,
+            numPartitions: partitions,
+            replicationFactor: 1,
+            ...(config ? { configEntries: Object.entries(config).map(([name, value]) => ({ name, value })) } : {}),
+          },
+        ],
         waitForLeaders: true,
       });
     } catch (err) {
@@ -336,6 +379,53 @@ export class KafkaTransport {
             ...(m.partition !== undefined ? { partition: m.partition } : {}),
           })),
         });
+      },
+      async close() {
+        await producer.disconnect();
+      },
+    };
+  }
+
+  /**
+   * A connected transactional producer: `sendAtomically` writes all its messages in one Kafka
+   * transaction (all visible to read_committed readers, or none). Opening a second producer with the
+   * same `transactionalId` fences the first: its next send fails (how a stalled former owner is stopped).
+   */
+  async createTransactionalProducer(transactionalId: string): Promise<TransactionalProducer> {
+    const producer: Producer = this.kafka.producer({
+      transactionalId,
+      idempotent: true,
+      maxInFlightRequests: 1,
+      allowAutoTopicCreation: false,
+    });
+    await producer.connect();
+    // kafkajs registers the transactional id (InitProducerId, which bumps its epoch and so fences any
+    // older producer with the same id) only at the first transaction: do it now, with an empty one
+    // (aborting an empty transaction sends nothing).
+    const init = await producer.transaction();
+    await init.abort();
+    const toKafka = (m: OutboundMessage) => ({
+      key: m.key ?? null,
+      value:
+        m.value === null || typeof m.value === 'string'
+          ? m.value
+          : Buffer.from(m.value.buffer, m.value.byteOffset, m.value.byteLength),
+      ...(m.headers ? { headers: { ...m.headers } } : {}),
+      ...(m.partition !== undefined ? { partition: m.partition } : {}),
+    });
+    return {
+      async sendAtomically(sends, beforeCommit) {
+        const tx = await producer.transaction();
+        try {
+          for (const { topic, messages } of sends) {
+            if (messages.length > 0) await tx.send({ topic, acks: -1, messages: messages.map(toKafka) });
+          }
+          await beforeCommit?.();
+          await tx.commit();
+        } catch (err) {
+          await tx.abort().catch(() => {});
+          throw err;
+        }
       },
       async close() {
         await producer.disconnect();

@@ -1,10 +1,16 @@
+import { readFileSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import {
   type BseServiceOptions,
+  isLoopbackHost,
+  type KafkaSecurity,
   ModelRegistry,
   produceEvents,
+  readTlsFiles,
+  readTokenFile,
   replayTopic,
   startBseService,
+  type TlsFiles,
   writeDemoModel,
 } from '@compactrec/bse-stream';
 import { CompactRecError, InvalidArgumentError } from '@compactrec/core';
@@ -21,7 +27,57 @@ const KAFKA_OPTIONS: readonly OptionSpec[] = [
     default: 4,
     min: 1,
   },
+  { name: 'kafka-ssl', type: 'boolean', description: 'Connect to the brokers over TLS', default: false },
+  { name: 'kafka-ca-file', type: 'string', description: 'PEM CA of the brokers (implies --kafka-ssl)' },
+  {
+    name: 'kafka-sasl-mechanism',
+    type: 'string',
+    description: 'SASL authentication to the brokers',
+    choices: ['plain', 'scram-sha-256', 'scram-sha-512'],
+  },
+  { name: 'kafka-sasl-username', type: 'string', description: 'SASL user name' },
+  {
+    name: 'kafka-sasl-password-file',
+    type: 'string',
+    description: 'File whose first line is the SASL password (never on the command line; never logged)',
+  },
 ];
+
+/** TLS / SASL options of the three commands, read from their files. */
+function kafkaSecurityOf(args: ParsedArgs, where: string): KafkaSecurity | undefined {
+  const security: KafkaSecurity = {};
+  const ca = args['kafka-ca-file'] as string | undefined;
+  if (ca !== undefined) {
+    try {
+      security.ssl = { ca: readFileSync(ca, 'utf8') };
+    } catch (err) {
+      throw new InvalidArgumentError(
+        `${where}: cannot read --kafka-ca-file '${ca}' (${(err as NodeJS.ErrnoException).code ?? String(err)})`,
+      );
+    }
+  } else if (args['kafka-ssl'] === true) security.ssl = true;
+  const mechanism = args['kafka-sasl-mechanism'] as 'plain' | 'scram-sha-256' | 'scram-sha-512' | undefined;
+  const user = args['kafka-sasl-username'] as string | undefined;
+  const pwFile = args['kafka-sasl-password-file'] as string | undefined;
+  if (mechanism !== undefined || user !== undefined || pwFile !== undefined) {
+    if (mechanism === undefined || user === undefined || pwFile === undefined) {
+      throw new InvalidArgumentError(
+        `${where}: SASL needs all of --kafka-sasl-mechanism, --kafka-sasl-username and --kafka-sasl-password-file`,
+      );
+    }
+    let password: string;
+    try {
+      password = (readFileSync(pwFile, 'utf8').split(/\r?\n/, 1)[0] ?? '').trim();
+    } catch (err) {
+      throw new InvalidArgumentError(
+        `${where}: cannot read --kafka-sasl-password-file '${pwFile}' (${(err as NodeJS.ErrnoException).code ?? String(err)})`,
+      );
+    }
+    if (password === '') throw new InvalidArgumentError(`${where}: --kafka-sasl-password-file '${pwFile}' is empty`);
+    security.sasl = { mechanism, username: user, password };
+  }
+  return security.ssl === undefined && security.sasl === undefined ? undefined : security;
+}
 
 /** Options of the encoder itself (serve and replay). */
 const ENCODER_OPTIONS: readonly OptionSpec[] = [
@@ -77,8 +133,10 @@ function brokersOf(args: ParsedArgs, where: string): string[] {
 }
 
 function encoderOptions(args: ParsedArgs, where: string): BseServiceOptions {
+  const security = kafkaSecurityOf(args, where);
   return {
     brokers: brokersOf(args, where),
+    ...(security ? { kafkaSecurity: security } : {}),
     topic: args.topic as string,
     partitions: args.partitions as number,
     modelDir: args['model-dir'] as string,
@@ -95,6 +153,20 @@ function encoderOptions(args: ParsedArgs, where: string): BseServiceOptions {
   };
 }
 
+/** `--auth-token-file`, `--tls-cert/--tls-key`; a non-loopback `--host` without a token is refused. */
+function httpSecurityOf(args: ParsedArgs, where: string): { authToken?: string; tls?: TlsFiles } {
+  const tokenFile = args['auth-token-file'] as string | undefined;
+  const authToken = tokenFile === undefined ? undefined : readTokenFile(tokenFile, where);
+  const host = args.host as string;
+  if (authToken === undefined && !isLoopbackHost(host)) {
+    throw new InvalidArgumentError(
+      `${where}: --host ${host} exposes every user's state beyond this machine; pass --auth-token-file too (closed by default)`,
+    );
+  }
+  const tls = readTlsFiles(args['tls-cert'] as string | undefined, args['tls-key'] as string | undefined, where);
+  return { ...(authToken !== undefined ? { authToken } : {}), ...(tls ? { tls } : {}) };
+}
+
 /** `compactrec bse serve`: runs one encoder instance (consumer group member + HTTP feature API) until SIGINT/SIGTERM. */
 export const bseServeCommand: Command = {
   name: 'bse serve',
@@ -108,8 +180,50 @@ export const bseServeCommand: Command = {
       description: 'Consumer group (instances sharing it and the state dir split the partitions)',
       default: 'compactrec-bse',
     },
-    { name: 'host', type: 'string', description: 'HTTP interface', default: '127.0.0.1' },
+    {
+      name: 'host',
+      type: 'string',
+      description: 'HTTP interface (loopback only by default; another host needs --auth-token-file)',
+      default: '127.0.0.1',
+    },
+    {
+      name: 'auth-token-file',
+      type: 'string',
+      description: 'File whose first line is the bearer token required on every route except /healthz',
+    },
+    { name: 'tls-cert', type: 'string', description: 'PEM certificate: serve HTTPS (with --tls-key)' },
+    { name: 'tls-key', type: 'string', description: 'PEM private key of --tls-cert' },
     { name: 'port', type: 'int', description: 'HTTP port (0 = any free port)', default: 8080, min: 0, max: 65535 },
+    {
+      name: 'state-precision',
+      type: 'string',
+      description:
+        'Precision of the bucket sums in JSON answers (float32 halves them; float64 = the stored sums exactly)',
+      choices: ['float32', 'float64'],
+      default: 'float32',
+    },
+    {
+      name: 'max-batch-get',
+      type: 'int',
+      description: 'Most user ids in one batchGet request (more → 400)',
+      default: 1000,
+      min: 1,
+    },
+    {
+      name: 'max-response-kib',
+      type: 'int',
+      description:
+        'Largest batchGet answer, KiB; a larger one is paged (nextOffset) so a request holds one page in memory',
+      default: 4096,
+      min: 64,
+    },
+    {
+      name: 'body-limit-kib',
+      type: 'int',
+      description: 'Largest request body, KiB (larger → 413)',
+      default: 1024,
+      min: 1,
+    },
     {
       name: 'connect-timeout',
       type: 'number',
@@ -127,7 +241,8 @@ export const bseServeCommand: Command = {
     },
   ],
   details: [
-    'HTTP: GET /v1/users/:id/bse (JSON; binary with Accept: application/octet-stream), POST /v1/bse:batchGet {"userIds": [...]},',
+    'HTTP: GET /v1/users/:id/bse (JSON; binary with Accept: application/octet-stream), POST /v1/bse:batchGet {"userIds": [...], "offset"?: k}',
+    '      (answers of more than --max-response-kib are paged: repeat with "offset": nextOffset),',
     '      POST /v1/admin/model {"version": "..."} (blue/green switch; the active version cancels a pending switch),',
     '      GET /healthz (503 with "problems" when a partition is stopped or the store cannot be written), GET /metrics (Prometheus).',
     'A partition whose log no longer matches the store (re-created topic, changed offset, gap) is stopped, never skipped;',
@@ -146,6 +261,13 @@ export const bseServeCommand: Command = {
       host: args.host as string,
       port: args.port as number,
       cancelModelSwitch: args['cancel-model-switch'] as boolean,
+      http: {
+        ...httpSecurityOf(args, where),
+        statePrecision: args['state-precision'] as 'float32' | 'float64',
+        maxBatchGet: args['max-batch-get'] as number,
+        maxResponseBytes: (args['max-response-kib'] as number) * 1024,
+        bodyLimit: (args['body-limit-kib'] as number) * 1024,
+      },
       connectTimeoutMs: (args['connect-timeout'] as number) * 1000,
     }).catch((err: unknown) => {
       // One line, never a stack trace: a failed start is an operator's problem to fix.
@@ -255,8 +377,10 @@ export const bseProduceCommand: Command = {
         process.stdout.write(`bse produce: wrote demo model ${path}\n`);
       }
     }
+    const security = kafkaSecurityOf(args, where);
     const r = await produceEvents({
       brokers: brokersOf(args, where),
+      ...(security ? { kafkaSecurity: security } : {}),
       topic: args.topic as string,
       partitions: args.partitions as number,
       count: args.count as number,

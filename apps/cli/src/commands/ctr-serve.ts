@@ -2,6 +2,9 @@
  * `compactrec ctr serve` (the online CTR-prediction service) and `compactrec ctr predict` (batch
  * scoring), plus the model-directory writer `ctr train --out` uses for sequence models.
  */
+
+import { isLoopbackHost, readTlsFiles, readTokenFile } from '@compactrec/bse-stream';
+import { InvalidArgumentError } from '@compactrec/core';
 import {
   CTR_DATA_FORMATS,
   type CtrDataFormat,
@@ -49,7 +52,31 @@ export const ctrServeCommand: Command = {
       type: 'string',
       description: "The BSE encoder's HTTP API, e.g. http://127.0.0.1:8080 (requests then carry recentItems)",
     },
-    { name: 'host', type: 'string', default: DEFAULT_CTR_SERVER_OPTIONS.host, description: 'HTTP interface' },
+    {
+      name: 'host',
+      type: 'string',
+      default: DEFAULT_CTR_SERVER_OPTIONS.host,
+      description: 'HTTP interface (loopback only by default; another host needs --auth-token-file)',
+    },
+    {
+      name: 'auth-token-file',
+      type: 'string',
+      description: 'File whose first line is the bearer token required on every route except /healthz',
+    },
+    { name: 'tls-cert', type: 'string', description: 'PEM certificate: serve HTTPS (with --tls-key)' },
+    { name: 'tls-key', type: 'string', description: 'PEM private key of --tls-cert' },
+    {
+      name: 'bse-auth-token-file',
+      type: 'string',
+      description: "File with the BSE service's bearer token (--bse-url with bse serve --auth-token-file)",
+    },
+    {
+      name: 'body-limit-kib',
+      type: 'int',
+      default: DEFAULT_CTR_SERVER_OPTIONS.bodyLimit / 1024,
+      min: 1,
+      description: 'Largest request body, KiB (more: 413)',
+    },
     {
       name: 'port',
       type: 'int',
@@ -94,7 +121,21 @@ export const ctrServeCommand: Command = {
     'Example: compactrec ctr serve --model-dir models/sdim --bse-state-dir state --port 8090',
   ].join('\n'),
   async run(a) {
+    const where = 'compactrec ctr serve';
+    const tokenFile = a['auth-token-file'] as string | undefined;
+    const authToken = tokenFile === undefined ? undefined : readTokenFile(tokenFile, where);
+    if (authToken === undefined && !isLoopbackHost(a.host as string)) {
+      throw new InvalidArgumentError(
+        `${where}: --host ${String(a.host)} exposes predictions beyond this machine; pass --auth-token-file too (closed by default)`,
+      );
+    }
+    const tls = readTlsFiles(a['tls-cert'] as string | undefined, a['tls-key'] as string | undefined, where);
+    const bseTokenFile = a['bse-auth-token-file'] as string | undefined;
     const server = await startCtrServer({
+      ...(authToken !== undefined ? { authToken } : {}),
+      ...(tls ? { tls } : {}),
+      ...(bseTokenFile !== undefined ? { bseAuthToken: readTokenFile(bseTokenFile, where) } : {}),
+      bodyLimit: (a['body-limit-kib'] as number) * 1024,
       modelDir: a['model-dir'] as string,
       ...(a['bse-state-dir'] !== undefined ? { bseStateDir: a['bse-state-dir'] as string } : {}),
       ...(a['bse-url'] !== undefined ? { bseUrl: a['bse-url'] as string } : {}),

@@ -12,9 +12,13 @@
  *                       atomically; requests already running finish on the old model; a directory that
  *                       does not load is rejected (422, with the reason) and the old model keeps serving
  *
+ * With `authToken`, every route except /healthz needs `Authorization: Bearer <token>` (401 otherwise;
+ * the same rule and code as the BSE service); with `tls` it serves HTTPS.
+ *
  * Bad input is always a 4xx with `{error: <reason>, message: <one line>}` and counted in
  * `ctr_request_errors_total{reason}`; a 5xx means a bug or an unreachable BSE service, never bad input.
  */
+import { bearerChecker, isOpenRoute, type TlsFiles } from '@compactrec/bse-stream';
 import { InvalidArgumentError } from '@compactrec/core';
 import { initTf, type Tf, type TfPreference } from '@compactrec/tf-backend';
 import Fastify, { type FastifyInstance, type FastifyReply } from 'fastify';
@@ -45,6 +49,15 @@ export interface CtrServerOptions {
    * `bse produce` writes); ids without the prefix are a 422 `unknown_user`. @default ''
    */
   userPrefix?: string;
+  /**
+   * Bearer token required on every route except /healthz (constant-time compare; 401 otherwise).
+   * @default none (only sensible on loopback)
+   */
+  authToken?: string;
+  /** Serve HTTPS with this certificate and key (PEM). @default plain HTTP */
+  tls?: TlsFiles;
+  /** Token sent to the BSE service (`--bse-url`) when it requires one. @default none */
+  bseAuthToken?: string;
   /** tfjs backend. @default 'auto' */
   backend?: TfPreference;
   /** Log lines. @default stderr */
@@ -238,7 +251,8 @@ export async function startCtrServer(options: CtrServerOptions, tf?: Tf): Promis
   const o = {
     ...DEFAULT_CTR_SERVER_OPTIONS,
     ...Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined)),
-  } as Required<Omit<CtrServerOptions, 'bseStateDir' | 'bseUrl' | 'log'>> & CtrServerOptions;
+  } as Required<Omit<CtrServerOptions, 'bseStateDir' | 'bseUrl' | 'log' | 'authToken' | 'tls' | 'bseAuthToken'>> &
+    CtrServerOptions;
   const log = options.log ?? ((line: string) => process.stderr.write(`${line}\n`));
   if ((o.bseStateDir === undefined) === (o.bseUrl === undefined)) {
     throw new InvalidArgumentError(
@@ -258,7 +272,9 @@ export async function startCtrServer(options: CtrServerOptions, tf?: Tf): Promis
   let source: UserStateSource;
   try {
     source =
-      o.bseStateDir !== undefined ? new StoreUserStates(o.bseStateDir, first.maxLength) : new HttpUserStates(o.bseUrl!);
+      o.bseStateDir !== undefined
+        ? new StoreUserStates(o.bseStateDir, first.maxLength)
+        : new HttpUserStates(o.bseUrl!, undefined, o.bseAuthToken);
     checkCompatible(first, source);
   } catch (err) {
     first.dispose();
@@ -315,7 +331,12 @@ export async function startCtrServer(options: CtrServerOptions, tf?: Tf): Promis
   });
   modelInfo.set({ version: first.version, kind: first.kind }, 1);
 
-  const app = Fastify({ logger: false, bodyLimit: o.bodyLimit });
+  const app = Fastify({
+    logger: false,
+    bodyLimit: o.bodyLimit,
+    ...(o.tls ? { https: { cert: o.tls.cert, key: o.tls.key } } : {}),
+  }) as unknown as FastifyInstance;
+  const authorized = o.authToken === undefined ? undefined : bearerChecker(o.authToken);
   const started = new WeakMap<object, bigint>();
   // In-flight requests and the last arrival, for a graceful close (see close()).
   let inflight = 0;
@@ -325,11 +346,20 @@ export async function startCtrServer(options: CtrServerOptions, tf?: Tf): Promis
   const done = (req: object): void => {
     if (open.delete(req)) inflight--;
   };
-  app.addHook('onRequest', async (req) => {
+  app.addHook('onRequest', async (req, reply) => {
     started.set(req, process.hrtime.bigint());
     open.add(req);
     inflight++;
     lastArrival = performance.now();
+    if (authorized && !isOpenRoute(req.url) && !authorized(req.headers.authorization)) {
+      reply.header('www-authenticate', 'Bearer');
+      return fail(
+        reply,
+        401,
+        'unauthorized',
+        'this route needs the header Authorization: Bearer <token> (the token of --auth-token-file)',
+      );
+    }
   });
   app.addHook('onRequestAbort', async (req) => {
     done(req);
@@ -465,7 +495,7 @@ export async function startCtrServer(options: CtrServerOptions, tf?: Tf): Promis
   const port = (app.server.address() as { port: number }).port;
   log(`[ctr serve] ${first.kind} model ${first.version} on ${address}; user states from ${source.kind}`);
   return {
-    url: `http://${o.host === '0.0.0.0' ? '127.0.0.1' : o.host}:${port}`,
+    url: `${o.tls ? 'https' : 'http'}://${o.host === '0.0.0.0' ? '127.0.0.1' : o.host}:${port}`,
     port,
     app,
     version: () => slot.get().version,

@@ -100,16 +100,23 @@ export class HttpUserStates implements UserStateSource {
   readonly kind = 'http' as const;
   readonly hasWindows = false;
 
-  /** `url`: the encoder's base URL, e.g. http://127.0.0.1:8080. */
+  /**
+   * `url`: the encoder's base URL, e.g. http://127.0.0.1:8080; `authToken`: its bearer token when it
+   * requires one (bse serve --auth-token-file).
+   */
   constructor(
     readonly url: string,
     private readonly timeoutMs = 2000,
+    private readonly authToken?: string,
   ) {}
 
   async get(userId: string): Promise<UserState> {
     const res = await fetch(`${this.url}/v1/bse:batchGet`, {
       method: 'POST',
-      headers: { 'content-type': 'application/json' },
+      headers: {
+        'content-type': 'application/json',
+        ...(this.authToken ? { authorization: `Bearer ${this.authToken}` } : {}),
+      },
       body: JSON.stringify({ userIds: [userId] }),
       signal: AbortSignal.timeout(this.timeoutMs),
     });
@@ -124,7 +131,7 @@ export class HttpUserStates implements UserStateSource {
         dim: Number(r.dim),
         numSignatures: Number(r.numSignatures),
         bucketsPerSignature: Number(r.bucketsPerSignature),
-        sums: decodeSums(String(r.sums)),
+        sums: decodeSums(String(r.sums), r.precision === 'float32' ? 'float32' : 'float64'),
         counts,
         length: Number(r.length),
       },
