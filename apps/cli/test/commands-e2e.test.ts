@@ -97,16 +97,18 @@ describe('compactrec ctr train → ctr eval (synthetic data)', () => {
       'synthetic',
       '--model',
       'lr',
+      '--lr',
+      '0.01',
       '--epochs',
-      '2',
+      '5',
       '--out',
       dir,
     );
     expect(t.code, t.err).toBe(0);
     const trained = JSON.parse(t.out) as { test: { auc: number; logloss: number }; epochs: number };
     expect(trained.epochs).toBeGreaterThanOrEqual(1);
-    expect(trained.epochs).toBeLessThanOrEqual(2);
-    // The synthetic labels depend on the IDs: a trained model ranks better than a coin.
+    expect(trained.epochs).toBeLessThanOrEqual(5);
+    // The synthetic labels depend on the IDs: a trained model ranks better than a coin (0.64 here).
     expect(trained.test.auc).toBeGreaterThan(0.6);
     const e = await run('ctr', 'eval', '--model-dir', dir);
     expect(e.code, e.err).toBe(0);
