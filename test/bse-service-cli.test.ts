@@ -2,7 +2,8 @@
  * What a new user of the streaming encoder meets first (issue #20, service items 1, 2, 3, 4 and 6):
  * `compactrec bse serve` on a busy port or without a reachable broker exits at once with one line,
  * the HTTP API answers errors in one shape and closes silent connections, replays do not duplicate
- * dead letters, dead letters keep the producer's headers, and `bse produce` runs do not collide.
+ * dead letters, dead letters keep the producer's headers, and `bse produce` runs do not collide; and the
+ * happy path end to end: `bse produce` → `bse serve` (HTTP answers, SIGTERM stop) → `bse replay`.
  * CLI cases run the real binary (apps/cli/bin/compactrec.js) against the real broker.
  * (Item 3, the coordinator log level, is checked in bse-broker-restart.test.ts, which has a fresh broker.)
  */
