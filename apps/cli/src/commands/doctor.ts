@@ -252,7 +252,7 @@ export const doctorCommand: Command = {
     { name: 'json', type: 'boolean', description: 'Print one JSON object instead of text', default: false },
   ],
   details:
-    "The native backend is built by scripts/setup.sh (scripts/setup.d/tfjs-native.sh) into .tfjs/. Set KAFKA_BROKERS (host:port,...) to check that the bse commands' broker answers.",
+    "In the CompactRec repository the native TensorFlow backend is built by scripts/setup.sh (scripts/setup.d/tfjs-native.sh) into .tfjs/. Set KAFKA_BROKERS (host:port,...) to check that the bse commands' broker answers.",
   async run(args: ParsedArgs): Promise<number> {
     const prefer = args.prefer as TfPreference;
     const rt = await initTf({ prefer, quiet: true });
