@@ -2,7 +2,8 @@
  * What a new user of the streaming encoder meets first (issue #20, service items 1, 2, 3, 4 and 6):
  * `compactrec bse serve` on a busy port or without a reachable broker exits at once with one line,
  * the HTTP API answers errors in one shape and closes silent connections, replays do not duplicate
- * dead letters, dead letters keep the producer's headers, and `bse produce` runs do not collide.
+ * dead letters, dead letters keep the producer's headers, and `bse produce` runs do not collide; and the
+ * happy path end to end: `bse produce` → `bse serve` (HTTP answers, SIGTERM stop) → `bse replay`.
  * CLI cases run the real binary (apps/cli/bin/compactrec.js) against the real broker.
  * (Item 3, the coordinator log level, is checked in bse-broker-restart.test.ts, which has a fresh broker.)
  */
@@ -282,6 +283,66 @@ describe('bse service and CLI rough edges (issue #20)', () => {
     expect(c.get('duplicates') ?? 0).toBe(0);
     expect(c.get('too_old') ?? 0).toBe(0);
     await s.stop();
+    await expectReplayAgrees({ brokers, topic, modelDir: models, stateDir: state, windowLength: 1000 });
+  });
+
+  it('`bse produce` → `bse serve` answers the users over HTTP and stops on SIGTERM → `bse replay` rebuilds the same state', async () => {
+    const models = dir('e2e-models');
+    const state = dir('e2e-state');
+    const replayed = join(dir('e2e-replay'), 'state');
+    await makeModelDir(models);
+    const topic = await createTopic(brokers, 'cli-e2e', 2);
+    const common = ['--brokers', brokers, '--topic', topic, '--model-dir', models];
+    const p = await cli(['bse', 'produce', ...common, '--count', '400', '--users', '25', '--seed', '3']);
+    expect(p.code, p.stderr).toBe(0);
+
+    const serve = spawn(
+      process.execPath,
+      [
+        bin,
+        'bse',
+        'serve',
+        ...common,
+        '--state-dir',
+        state,
+        '--window-length',
+        '1000',
+        '--port',
+        '0',
+        '--group',
+        `g-${topic}`,
+      ],
+      { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    let out = '';
+    let err = '';
+    serve.stdout.on('data', (d: Buffer) => {
+      out += d.toString();
+    });
+    serve.stderr.on('data', (d: Buffer) => {
+      err += d.toString();
+    });
+    const exited = new Promise<number | null>((res) => serve.on('exit', (code) => res(code)));
+    try {
+      await waitFor('bse serve to print its URL', async () => /serving on http:\/\/\S+/.test(out), 60_000, 50);
+      const url = /serving on (http:\/\/\S+)/.exec(out)![1]!;
+      expect(out).toMatch(new RegExp(`\\(topic ${topic}, group g-${topic}\\)`));
+      await waitCaughtUp(brokers, topic, state, 1000, 60_000);
+      const health = await fetch(`${url}/healthz`);
+      expect(health.status, await health.clone().text()).toBe(200);
+      const user = (await (await fetch(`${url}/v1/users/u0/bse`)).json()) as { userId: string; version: string };
+      expect(user).toMatchObject({ userId: 'u0', version: 'v1' });
+      expect((await fetch(`${url}/v1/users/nobody/bse`)).status).toBe(404);
+      serve.kill('SIGTERM');
+      expect(await exited, err).toBe(0);
+      expect(out).toMatch(/bse: stopping \(handing partitions over\)/);
+    } finally {
+      serve.kill('SIGKILL');
+    }
+
+    const r = await cli(['bse', 'replay', ...common, '--state-dir', replayed, '--window-length', '1000']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/^bse replay: 400 events, 25 users, 0 dead letters in /m);
     await expectReplayAgrees({ brokers, topic, modelDir: models, stateDir: state, windowLength: 1000 });
   });
 });

@@ -1,9 +1,10 @@
 import { mkdtemp, readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { runRetrievalBench, writeResults } from '@compactrec/benchmarks';
+import { fitMapper, loadRetrievalData, runRetrievalBench, writeResults } from '@compactrec/benchmarks';
 import { InvalidArgumentError, NotFoundError } from '@compactrec/core';
 import { DSL_STORAGE_NAME } from '@compactrec/dsl';
+import { SCALAR_BYTES } from '@compactrec/id-hashing';
 import { describe, expect, it } from 'vitest';
 
 const quiet = () => {};
@@ -24,8 +25,9 @@ describe('retrieval benchmark harness', () => {
     );
   });
 
-  it('gives every method 95–100% of the same per-table budget and records the three kinds of bytes', async () => {
+  it("gives every method 95–100% of the same per-table budget and records each mapper's own mapping bytes", async () => {
     const methods = [
+      'full',
       'modulo',
       'universal',
       'double',
@@ -53,10 +55,44 @@ describe('retrieval benchmark harness', () => {
       const frac = (r.embeddingBytes as number) / (r.budgetBytes as number);
       expect(frac, String(r.method)).toBeGreaterThanOrEqual(0.95);
       expect(frac, String(r.method)).toBeLessThanOrEqual(1);
-      expect(r.mappingBytes as number).toBeGreaterThanOrEqual(0);
-      expect(r.optimizerBytes as number).toBeGreaterThan(0);
-      expect(r['recall@20'] as number).toBeGreaterThan(0);
+      expect(r.optimizerBytes as number, String(r.method)).toBeGreaterThan(0);
     }
+    const by = Object.fromEntries(records.map((r) => [r.method, r.mappingBytes as number]));
+    // No lookup structure (an ID's row is computed): one stored scalar per side, whatever the ID count.
+    for (const m of ['full', 'modulo', 'modulo+fp16', DSL_STORAGE_NAME, `${DSL_STORAGE_NAME}+int8`]) {
+      expect(by[m], m).toBe(2 * SCALAR_BYTES);
+    }
+    // Plain sharing methods: exactly what the same mapper fitted on its own reports (both sides).
+    const dataset = await loadRetrievalData('generated', 0);
+    const own = (m: string) =>
+      fitMapper(m, dataset, 'user', 32, 0.25, 0).mappingBytes + fitMapper(m, dataset, 'item', 32, 0.25, 0).mappingBytes;
+    for (const m of ['modulo', 'universal', 'double', 'frequency', 'double-frequency', 'qr', 'hash-embedding', 'lsh']) {
+      expect(by[m], m).toBe(own(m));
+    }
+    // Per-ID lookup structures (frequency tables, LSH buckets, hash-embedding weights) cost far more than scalars.
+    for (const m of ['frequency', 'double-frequency', 'hash-embedding', 'lsh', 'double-frequency+int8']) {
+      expect(by[m], m).toBeGreaterThan(100 * SCALAR_BYTES);
+    }
+    // int8 rows are 4× cheaper, so the same budget keeps more frequent IDs in double-frequency's table.
+    expect(by['double-frequency+int8']!).toBeGreaterThan(by['double-frequency']!);
+  });
+
+  it('learns: full recall@20 is far above a random ranking and above modulo hashing at a quarter of the bytes', async () => {
+    const records = await runRetrievalBench({
+      data: 'generated',
+      methods: ['full', 'modulo'],
+      budget: 0.25,
+      epochs: 20,
+      dim: 32,
+      log: quiet,
+    });
+    const [full, modulo] = records.map((r) => r['recall@20'] as number);
+    const dataset = await loadRetrievalData('generated', 0);
+    const random = 20 / dataset.train.numItems; // expected recall@20 of a random ranking
+    // Measured on this data: full 0.16, modulo 0.019, random 0.0033.
+    expect(full!).toBeGreaterThan(10 * random);
+    expect(modulo!).toBeGreaterThan(2 * random);
+    expect(full!).toBeGreaterThan(2 * modulo!);
   });
 
   it('reports fixed-size kinds at their own size, a does-not-fit record below it, and training-only bytes', async () => {
@@ -77,7 +113,6 @@ describe('retrieval benchmark harness', () => {
     expect(by.fp16!.error).toMatch(/cannot reach/);
     // Post-training quantization trains a float32 master copy: the whole float table, training only.
     expect(by.int8!.trainingBytes).toBe(full);
-    expect(by.int8!['recall@20'] as number).toBeGreaterThan(0);
   });
 
   it("takes each backbone's recipe for the training settings the caller leaves out", async () => {
@@ -93,7 +128,6 @@ describe('retrieval benchmark harness', () => {
       log: quiet,
     });
     expect(gcn).toMatchObject({ lr: 0.002, lrSchedule: 'cosine', batchSize: 4096, negativeCandidates: 32, epochs: 1 });
-    expect(gcn!['recall@20'] as number).toBeGreaterThan(0);
     await expect(
       runRetrievalBench({ data: 'generated', model: 'gcn' as 'mf', methods: ['full'], log: quiet }),
     ).rejects.toThrow(/model 'gcn' is unknown/);

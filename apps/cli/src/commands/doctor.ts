@@ -1,43 +1,72 @@
 import { spawnSync } from 'node:child_process';
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { connect } from 'node:net';
 import { availableParallelism, cpus, totalmem } from 'node:os';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { kernelInfo } from '@compactrec/native';
 import { type BackendReport, backendReport, initTf, type TfPreference } from '@compactrec/tf-backend';
 import type { Command, ParsedArgs } from '../args.js';
 
-/** This file is `<repo>/apps/cli/{src,dist}/commands/doctor.*`. */
+/** This file is `<repo>/apps/cli/{src,dist}/commands/doctor.*` when run from the repository. */
 const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', '..');
 
-/** A file or folder the set-up installs, and whether it is there. */
-interface Part {
+/**
+ * Whether `root` is a CompactRec repository checkout (its root package.json is `compactrec` and it has
+ * scripts/setup.sh). Only there do repository hints such as `bash scripts/setup.sh` make sense; an
+ * installed CLI (node_modules/@compactrec/cli) gets hints that work in the user's project.
+ */
+export function isRepository(root: string): boolean {
+  try {
+    const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { name?: unknown };
+    return pkg.name === 'compactrec' && existsSync(join(root, 'scripts', 'setup.sh'));
+  } catch {
+    return false;
+  }
+}
+
+/** An optional part CompactRec can use, whether it is there, and what to do when it is not. */
+export interface Part {
   readonly what: string;
-  readonly path: string;
   readonly found: boolean;
+  /** Where it was found, or why it is missing. */
+  readonly detail: string;
+  /** What to do when it is missing ('' when found). */
   readonly hint: string;
 }
 
-function parts(root: string): Part[] {
-  const kernels = join(root, 'packages', 'native', 'build', 'Release', 'compactrec_native.node');
-  const kafkaLibs = join(root, '.kafka', 'libs');
-  const kafkaFound =
-    existsSync(kafkaLibs) && readdirSync(kafkaLibs).some((f) => f.startsWith('kafka_') && f.endsWith('.jar'));
-  return [
+/**
+ * The native kernels as `@compactrec/native` itself loads them (so an installed CLI reports its own
+ * addon), and, in a repository checkout, the Kafka jars the streaming tests start a broker from.
+ */
+export function parts(inRepo: boolean, root: string = REPO_ROOT): Part[] {
+  const k = kernelInfo();
+  const out: Part[] = [
     {
       what: 'native kernels',
-      path: kernels,
-      found: existsSync(kernels),
-      hint: 'the JavaScript kernels are used; build with bash scripts/setup.sh',
-    },
-    {
-      what: 'kafka jars',
-      path: kafkaLibs,
-      found: kafkaFound,
-      hint: 'streaming tests cannot start a broker; install with bash scripts/setup.sh',
+      found: k.kind === 'native',
+      detail: k.reason,
+      hint:
+        k.kind === 'native'
+          ? ''
+          : inRepo
+            ? 'the JavaScript kernels are used; build with bash scripts/setup.sh'
+            : 'the JavaScript kernels are used; build with npm rebuild @compactrec/native (needs a C++17 compiler, make and python3)',
     },
   ];
+  if (inRepo) {
+    const kafkaLibs = join(root, '.kafka', 'libs');
+    const kafkaFound =
+      existsSync(kafkaLibs) && readdirSync(kafkaLibs).some((f) => f.startsWith('kafka_') && f.endsWith('.jar'));
+    out.push({
+      what: 'kafka jars',
+      found: kafkaFound,
+      detail: relative(root, kafkaLibs),
+      hint: kafkaFound ? '' : 'streaming tests cannot start a broker; install with bash scripts/setup.sh',
+    });
+  }
+  return out;
 }
 
 /**
@@ -83,14 +112,21 @@ function reachable(hostPort: string, ms: number): Promise<string | null> {
 }
 
 /** Java, the broker of KAFKA_BROKERS, SQLite (better-sqlite3), Chromium and Python, each with the features needing it. */
-export async function toolChecks(env: NodeJS.ProcessEnv = process.env): Promise<ToolCheck[]> {
+export async function toolChecks(
+  env: NodeJS.ProcessEnv = process.env,
+  inRepo: boolean = isRepository(REPO_ROOT),
+): Promise<ToolCheck[]> {
   const out: ToolCheck[] = [];
+  const setup = (repoHint: string, userHint: string): string => (inRepo ? repoHint : userHint);
   const java = versionOf('java', ['-version']);
   out.push({
     what: 'java',
     status: java ? 'ok' : 'missing',
-    detail: java ?? 'java not found on PATH (install a JDK 17+, e.g. via bash scripts/setup.sh)',
-    neededBy: 'the local Kafka broker of the streaming tests (npm test) and of a self-hosted bse setup',
+    detail: java ?? `java not found on PATH (install a JDK 17+${setup(', e.g. via bash scripts/setup.sh', '')})`,
+    neededBy: setup(
+      'the local Kafka broker of the streaming tests (npm test) and of a self-hosted bse setup',
+      'a self-hosted Kafka broker for the bse commands',
+    ),
   });
   const brokers = env.KAFKA_BROKERS?.trim();
   if (!brokers) {
@@ -133,7 +169,9 @@ export async function toolChecks(env: NodeJS.ProcessEnv = process.env): Promise<
   out.push({
     what: 'sqlite',
     status: sqlite ? 'ok' : 'missing',
-    detail: sqlite ?? `better-sqlite3 does not load: ${sqliteWhy} (rebuild with bash scripts/setup.sh)`,
+    detail:
+      sqlite ??
+      `better-sqlite3 does not load: ${sqliteWhy} (rebuild with ${setup('bash scripts/setup.sh', 'npm rebuild better-sqlite3')})`,
     neededBy: 'the bse state store (bse serve)',
   });
   const chromium =
@@ -151,8 +189,10 @@ export async function toolChecks(env: NodeJS.ProcessEnv = process.env): Promise<
     what: 'python',
     status: python ? 'ok' : 'missing',
     detail: python ?? 'python3 not found on PATH',
-    neededBy:
+    neededBy: setup(
       'bash scripts/setup.sh: node-gyp builds of the native kernels and better-sqlite3, the native TensorFlow install',
+      'node-gyp builds of the native kernels and better-sqlite3 (npm rebuild)',
+    ),
   });
   return out;
 }
@@ -161,7 +201,6 @@ function formatReport(
   rt: { backend: string; reason: string; threads?: number },
   report: BackendReport,
   found: readonly Part[],
-  root: string,
   tools: readonly ToolCheck[],
 ): string {
   const cpu = cpus()[0]?.model ?? 'unknown CPU';
@@ -185,8 +224,7 @@ function formatReport(
     );
   }
   for (const p of found) {
-    const rel = relative(root, p.path);
-    lines.push(`${p.what.padEnd(15)} ${p.found ? `found    ${rel}` : `missing  ${rel} (${p.hint})`}`);
+    lines.push(`${p.what.padEnd(15)} ${p.found ? `found    ${p.detail}` : `missing  ${p.detail} (${p.hint})`}`);
   }
   for (const t of tools) {
     lines.push(`${t.what.padEnd(15)} ${t.status.padEnd(8)} ${t.detail} [needed by: ${t.neededBy}]`);
@@ -214,13 +252,14 @@ export const doctorCommand: Command = {
     { name: 'json', type: 'boolean', description: 'Print one JSON object instead of text', default: false },
   ],
   details:
-    "The native backend is built by scripts/setup.sh (scripts/setup.d/tfjs-native.sh) into .tfjs/. Set KAFKA_BROKERS (host:port,...) to check that the bse commands' broker answers.",
+    "In the CompactRec repository the native TensorFlow backend is built by scripts/setup.sh (scripts/setup.d/tfjs-native.sh) into .tfjs/. Set KAFKA_BROKERS (host:port,...) to check that the bse commands' broker answers.",
   async run(args: ParsedArgs): Promise<number> {
     const prefer = args.prefer as TfPreference;
     const rt = await initTf({ prefer, quiet: true });
     const report = await backendReport();
-    const found = parts(REPO_ROOT);
-    const tools = await toolChecks();
+    const inRepo = isRepository(REPO_ROOT);
+    const found = parts(inRepo);
+    const tools = await toolChecks(process.env, inRepo);
     if (args.json === true) {
       const out = {
         node: process.version,
@@ -233,12 +272,13 @@ export const doctorCommand: Command = {
         },
         ...report,
         backends: report.backends.map((b) => ({ ...b, backend: backendName(b.backend), tfjsBackend: b.backend })),
+        inRepository: inRepo,
         parts: found,
         tools,
       };
       process.stdout.write(`${JSON.stringify(out, null, 2)}\n`);
     } else {
-      process.stdout.write(`${formatReport(rt, report, found, REPO_ROOT, tools)}\n`);
+      process.stdout.write(`${formatReport(rt, report, found, tools)}\n`);
     }
     return 0;
   },
