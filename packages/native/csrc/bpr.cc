@@ -186,6 +186,13 @@ napi_value bprTrain(napi_env env, Args& a) {
         bu[b] = u;
         bi[b] = trainItems[offsets[u] + rng.below(offsets[u + 1] - offsets[u])];
       } else {
+        // Prefetch the rows of the triple `ahead` positions on (pairs are visited in shuffled order).
+        constexpr int ahead = 4;
+        if (!H && b + ahead < nb) {
+          const int32_t q = perm[pos + b + ahead];
+          U.prefetchRows(pairUsers[q]);
+          I.prefetchRows(pairItems[q]);
+        }
         const int32_t p = perm[pos + b];
         u = pairUsers[p];
         bu[b] = u;

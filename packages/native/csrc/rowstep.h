@@ -98,8 +98,49 @@ static inline StepParams stepParams(float lr, float b1, float b2, float eps, dou
   return {(float)(lr * std::sqrt(c2) / c1), (float)(eps * std::sqrt(c2)), b1, b2, t, score};
 }
 
-// Steps every row the side's accumulator touched (the storage's row step).
-static void stepRows(Side& S, const StepParams& p) {
+// Lazy Adam on one row. Separate restrict-qualified parameters (and, for D > 0, a compile-time
+// width) let the compiler vectorize it without alias checks or a remainder loop.
+template <int D>
+static inline void adamRow(float* __restrict w, float* __restrict m, float* __restrict v, const float* __restrict g,
+                           int width, float b1, float b2, float stepSize, float epsHat) {
+  const int n = D > 0 ? D : width;
+  for (int j = 0; j < n; j++) {
+    const float mj = b1 * m[j] + (1.f - b1) * g[j];
+    const float vj = b2 * v[j] + (1.f - b2) * g[j] * g[j];
+    m[j] = mj;
+    v[j] = vj;
+    w[j] -= stepSize * mj / (std::sqrt(vj) + epsHat);
+  }
+}
+
+// The row step of a plain float32 table (no quantization, mask or scores): Adam only.
+template <int D>
+static void stepRowsPlain(Side& S, const StepParams& p) {
+  const int width = S.rowDim;
+  const float b1 = p.b1, b2 = p.b2, stepSize = p.stepSize, epsHat = p.epsHat;
+  float* const W = S.table;
+  float* const M = S.m;
+  float* const V = S.v;
+  const int32_t* const touched = S.acc.touched.data();
+  const float* const grad = S.acc.grad.data();
+  const int count = S.acc.count;
+  constexpr int ahead = 2;  // rows prefetched ahead: the touched rows are scattered over the table
+  for (int s = 0; s < count; s++) {
+    if (s + ahead < count) {
+      const size_t po = (size_t)touched[s + ahead] * width;
+      for (int j = 0; j < width; j += 16) {
+        __builtin_prefetch(W + po + j, 1);
+        __builtin_prefetch(M + po + j, 1);
+        __builtin_prefetch(V + po + j, 1);
+      }
+    }
+    const size_t o = (size_t)touched[s] * width;
+    adamRow<D>(W + o, M + o, V + o, grad + (size_t)s * width, width, b1, b2, stepSize, epsHat);
+  }
+}
+
+// Steps every row the side's accumulator touched (the storage's row step, hooks included).
+static void stepRowsHooked(Side& S, const StepParams& p) {
   const int width = S.rowDim;
   const uint32_t tt = (uint32_t)p.t;
   // Locals, not reads through `p`/`S`: the row writes below could alias them and block vectorization.
@@ -156,6 +197,15 @@ static void stepRows(Side& S, const StepParams& p) {
       }
     }
   }
+}
+
+// Steps every row the side's accumulator touched: the hook-free float32 case takes a loop with
+// no per-row hook checks (specialised for the common width 64), the rest the hooked step.
+static inline void stepRows(Side& S, const StepParams& p) {
+  const bool hooks = S.quantMode != QUANT_NONE || S.mask || (p.score && S.scores);
+  if (hooks) stepRowsHooked(S, p);
+  else if (S.rowDim == 64) stepRowsPlain<64>(S, p);
+  else stepRowsPlain<0>(S, p);
 }
 
 // Plain lazy Adam over the touched entries of an accumulator (learnable per-ID weights).

@@ -124,18 +124,39 @@ struct Side {
   }
 
   // e = composition of the rows of `id`.
-  inline void compose(int32_t id, float* e, int dim) const {
+  // Asks the cache for the rows `id` composes from (a hint only: no effect on results).
+  inline void prefetchRows(int32_t id) const {
+    const int32_t* c = codes + (size_t)id * K;
+    for (int k = 0; k < K; k++) {
+      if (c[k] < 0) continue;
+      const float* t = read + (size_t)c[k] * rowDim;
+      for (int j = 0; j < rowDim; j += 16) __builtin_prefetch(t + j);
+    }
+  }
+
+  // Sum composition; D > 0 fixes the width at compile time (d = 64, the common case, then runs
+  // without a remainder loop). Same arithmetic, in the same order, for every D.
+  template <int D>
+  inline void composeSum(int32_t id, float* __restrict e, int dim) const {
+    const int n = D > 0 ? D : dim;
     const int32_t* c = codes + (size_t)id * K;
     const float* w = weights ? weights + (size_t)id * K : nullptr;
+    const float* __restrict T = read;
+    for (int j = 0; j < n; j++) e[j] = 0.f;
+    for (int k = 0; k < K; k++) {
+      if (c[k] < 0) continue;
+      const float* __restrict t = T + (size_t)c[k] * rowDim;
+      const float wk = w ? w[k] : 1.f;
+      for (int j = 0; j < n; j++) e[j] += wk * t[j];
+    }
+  }
+
+  inline void compose(int32_t id, float* e, int dim) const {
+    const int32_t* c = codes + (size_t)id * K;
     const float* T = read;
     if (combine == SUM) {
-      for (int j = 0; j < dim; j++) e[j] = 0.f;
-      for (int k = 0; k < K; k++) {
-        if (c[k] < 0) continue;
-        const float* t = T + (size_t)c[k] * rowDim;
-        const float wk = w ? w[k] : 1.f;
-        for (int j = 0; j < dim; j++) e[j] += wk * t[j];
-      }
+      if (dim == 64) composeSum<64>(id, e, dim);
+      else composeSum<0>(id, e, dim);
     } else if (combine == MULT) {
       for (int j = 0; j < dim; j++) e[j] = 1.f;
       for (int k = 0; k < K; k++) {
@@ -151,24 +172,34 @@ struct Side {
   }
 
   // Accumulates the gradient dE of the composed embedding of `id` into its rows (and weights).
-  inline void backward(int32_t id, const float* dE, int dim) {
+  // Backward of the sum composition (D as in composeSum).
+  template <int D>
+  __attribute__((always_inline)) inline void backwardSum(int32_t id, const float* __restrict dE, int dim) {
+    const int n = D > 0 ? D : dim;
     const int32_t* c = codes + (size_t)id * K;
     const float* w = weights ? weights + (size_t)id * K : nullptr;
     const float* T = read;
-    if (combine == SUM) {
-      float* gw = learnW ? wacc.at(id) : nullptr;
-      for (int k = 0; k < K; k++) {
-        if (c[k] < 0) continue;
-        float* g = acc.at(c[k]);
-        const float wk = w ? w[k] : 1.f;
-        for (int j = 0; j < dim; j++) g[j] += wk * dE[j];
-        if (gw) {
-          const float* t = T + (size_t)c[k] * rowDim;
-          float s = 0.f;
-          for (int j = 0; j < dim; j++) s += dE[j] * t[j];
-          gw[k] += s;
-        }
+    float* gw = learnW ? wacc.at(id) : nullptr;
+    for (int k = 0; k < K; k++) {
+      if (c[k] < 0) continue;
+      float* __restrict g = acc.at(c[k]);
+      const float wk = w ? w[k] : 1.f;
+      for (int j = 0; j < n; j++) g[j] += wk * dE[j];
+      if (gw) {
+        const float* t = T + (size_t)c[k] * rowDim;
+        float s = 0.f;
+        for (int j = 0; j < n; j++) s += dE[j] * t[j];
+        gw[k] += s;
       }
+    }
+  }
+
+  __attribute__((always_inline)) inline void backward(int32_t id, const float* dE, int dim) {
+    const int32_t* c = codes + (size_t)id * K;
+    const float* T = read;
+    if (combine == SUM) {
+      if (dim == 64) backwardSum<64>(id, dE, dim);
+      else backwardSum<0>(id, dE, dim);
     } else if (combine == MULT) {
       for (int k = 0; k < K; k++) {
         float* g = acc.at(c[k]);
