@@ -112,9 +112,22 @@ napi_value bprTrain(napi_env env, Args& a) {
 
   Rng rng;
   std::memcpy(rng.s, rngState, sizeof(rng.s));
-  if (shuffle && !sampleUsers) {
+  if (shuffle && !sampleUsers && nPerm > 1) {
+    // Fisher–Yates with the draws taken PF swaps ahead (same draws, same order) so that the random
+    // perm[j] can be prefetched: the swap is otherwise one cache miss per element.
+    constexpr size_t PF = 16;
+    uint32_t ring[PF];
+    size_t next = nPerm - 1;  // the i of the next draw
+    auto draw = [&] {
+      const uint32_t j = rng.below((uint32_t)(next + 1));
+      ring[next % PF] = j;
+      __builtin_prefetch(&perm[j], 1);
+      next--;
+    };
+    while (next > 0 && nPerm - 1 - next < PF) draw();
     for (size_t i = nPerm - 1; i > 0; i--) {
-      const size_t j = rng.below((uint32_t)(i + 1));
+      const size_t j = ring[i % PF];
+      if (next > 0) draw();
       std::swap(perm[i], perm[j]);
     }
   }
@@ -179,20 +192,53 @@ napi_value bprTrain(napi_env env, Args& a) {
   size_t batchIdx = 0;
   for (size_t pos = start; pos < end; pos += B, batchIdx++) {
     const int nb = (int)std::min((size_t)B, end - pos);
-    for (int b = 0; b < nb; b++) {
+    if (!H && negCandidates == 1) {
+      // Plain MF triples: draw the batch's triples first (the same draws in the same order), then
+      // compose them. Both passes are bound by cache misses on scattered entries (pairs in shuffled
+      // order, the user's training items, table rows), so each prefetches a few triples ahead.
+      for (int b = 0; b < nb; b++) {
+        int32_t u;
+        if (sampleUsers) {
+          u = sampleUsers[rng.below((uint32_t)nSU)];
+          bu[b] = u;
+          bi[b] = trainItems[offsets[u] + rng.below(offsets[u + 1] - offsets[u])];
+        } else {
+          if (b + 16 < nb) {
+            const int32_t q = perm[pos + b + 16];
+            __builtin_prefetch(&pairUsers[q]);
+            __builtin_prefetch(&pairItems[q]);
+          }
+          if (b + 8 < nb) __builtin_prefetch(&offsets[pairUsers[perm[pos + b + 8]]]);
+          if (b + 4 < nb) {
+            const int32_t u4 = pairUsers[perm[pos + b + 4]];
+            __builtin_prefetch(&trainItems[(offsets[u4] + offsets[u4 + 1]) / 2]);
+          }
+          const int32_t p = perm[pos + b];
+          u = pairUsers[p];
+          bu[b] = u;
+          bi[b] = pairItems[p];
+        }
+        bj[b] = drawNegative(offsets[u], offsets[u + 1]);
+      }
+      constexpr int ahead = 4;
+      for (int b = 0; b < nb; b++) {
+        if (b + ahead < nb) {
+          U.prefetchRows(bu[b + ahead]);
+          I.prefetchRows(bi[b + ahead]);
+          I.prefetchRows(bj[b + ahead]);
+        }
+        const size_t o = (size_t)b * dim;
+        U.compose(bu[b], &eu[o], dim);
+        I.compose(bi[b], &ei[o], dim);
+        I.compose(bj[b], &ej[o], dim);
+      }
+    } else for (int b = 0; b < nb; b++) {
       int32_t u;
       if (sampleUsers) {
         u = sampleUsers[rng.below((uint32_t)nSU)];
         bu[b] = u;
         bi[b] = trainItems[offsets[u] + rng.below(offsets[u + 1] - offsets[u])];
       } else {
-        // Prefetch the rows of the triple `ahead` positions on (pairs are visited in shuffled order).
-        constexpr int ahead = 4;
-        if (!H && b + ahead < nb) {
-          const int32_t q = perm[pos + b + ahead];
-          U.prefetchRows(pairUsers[q]);
-          I.prefetchRows(pairItems[q]);
-        }
         const int32_t p = perm[pos + b];
         u = pairUsers[p];
         bu[b] = u;
