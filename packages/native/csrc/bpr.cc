@@ -220,7 +220,7 @@ napi_value bprTrain(napi_env env, Args& a) {
         }
         bj[b] = drawNegative(offsets[u], offsets[u + 1]);
       }
-      constexpr int ahead = 4;
+      constexpr int ahead = 8;
       for (int b = 0; b < nb; b++) {
         if (b + ahead < nb) {
           U.prefetchRows(bu[b + ahead]);

@@ -124,7 +124,7 @@ static void stepRowsPlain(Side& S, const StepParams& p) {
   const int32_t* const touched = S.acc.touched.data();
   const float* const grad = S.acc.grad.data();
   const int count = S.acc.count;
-  constexpr int ahead = 2;  // rows prefetched ahead: the touched rows are scattered over the table
+  constexpr int ahead = 6;  // rows prefetched ahead: the touched rows are scattered over the table
   for (int s = 0; s < count; s++) {
     if (s + ahead < count) {
       const size_t po = (size_t)touched[s + ahead] * width;
