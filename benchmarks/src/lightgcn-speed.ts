@@ -11,10 +11,10 @@
 //   node benchmarks/dist/lightgcn-speed.js [--data DIR] [--rounds N]
 import { loadavg } from 'node:os';
 import { readLightGcnDataset } from '@compactrec/core';
+import { RETRIEVAL_RECIPES, toMarkdown } from '@compactrec/harness';
 import { ID_HASHING_METHODS } from '@compactrec/id-hashing';
 import { Tower, trainMfBpr } from '@compactrec/models';
 import { getKernels } from '@compactrec/native';
-import { RETRIEVAL_RECIPES, toMarkdown } from './index.js';
 
 const args = process.argv.slice(2);
 const flag = (name: string, def: string): string => {

@@ -32,8 +32,8 @@ import {
   type SequenceCtrModel,
   type SequenceModelKind,
 } from '@compactrec/ctr';
+import { type ResultRecord, runCtrBench, toMarkdown, writeResults } from '@compactrec/harness';
 import { initTf } from '@compactrec/tf-backend';
-import { type ResultRecord, runCtrBench, toMarkdown, writeResults } from './index.js';
 
 const args = process.argv.slice(2);
 const arg = (name: string): string | undefined => {

@@ -1,10 +1,10 @@
+import { main } from '@compactrec/cli';
 import {
   methodNames as harnessNames,
   resolveMethod as harnessResolve,
   SHARING_METHODS,
   STORAGE_KINDS,
-} from '@compactrec/benchmarks';
-import { main } from '@compactrec/cli';
+} from '@compactrec/harness';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 
 function capture() {

@@ -1,6 +1,6 @@
-import { runCtrBench } from '@compactrec/benchmarks';
 import { main } from '@compactrec/cli';
 import { methodNames } from '@compactrec/embedding';
+import { runCtrBench } from '@compactrec/harness';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 
 // Registry agreement: `--help` of the CTR commands, their unknown-method errors and the CTR harness

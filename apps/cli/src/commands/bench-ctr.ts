@@ -1,4 +1,3 @@
-import { barChartSvg, resultsSink, runCtrBench, toMarkdown, writeResults } from '@compactrec/benchmarks';
 import type { QuantizeMode } from '@compactrec/core';
 import { InvalidArgumentError } from '@compactrec/core';
 import {
@@ -9,6 +8,7 @@ import {
   SEQUENCE_MODEL_KINDS,
   type SequenceModelKind,
 } from '@compactrec/ctr';
+import { barChartSvg, resultsSink, runCtrBench, toMarkdown, writeResults } from '@compactrec/harness';
 import type { TfPreference } from '@compactrec/tf-backend';
 import type { Command } from '../args.js';
 import { checkOutputDir } from '../output.js';

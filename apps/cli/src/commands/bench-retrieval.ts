@@ -9,7 +9,7 @@ import {
   runRetrievalBench,
   toMarkdown,
   writeResults,
-} from '@compactrec/benchmarks';
+} from '@compactrec/harness';
 import type { Command, OptionSpec } from '../args.js';
 import { checkOutputDir } from '../output.js';
 

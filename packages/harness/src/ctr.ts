@@ -141,19 +141,19 @@ export const DEFAULT_CTR_BENCH_OPTIONS = Object.freeze({
 export async function runCtrBench(options: CtrBenchOptions): Promise<ResultRecord[]> {
   const o = resolveOptions(DEFAULT_CTR_BENCH_OPTIONS, options);
   if (!(o.budget > 0 && o.budget <= 1)) {
-    throw new InvalidArgumentError(`benchmarks/runCtrBench: budget (${o.budget}) must be in (0, 1]`);
+    throw new InvalidArgumentError(`harness/runCtrBench: budget (${o.budget}) must be in (0, 1]`);
   }
   const methods = o.methods.map((m) => resolveMethod(m)); // unknown names fail before any work, listing the known ones
   const models: readonly CtrBenchModel[] = typeof o.model === 'string' ? [o.model] : o.model;
   const seeds = o.seeds ?? [o.seed];
   const seqFormat = isSequenceFormat(o.format);
   if (models.length === 0 || seeds.length === 0) {
-    throw new InvalidArgumentError('benchmarks/runCtrBench: give at least one model and one seed');
+    throw new InvalidArgumentError('harness/runCtrBench: give at least one model and one seed');
   }
   for (const m of models) {
     if (isSequenceModelKind(m) !== seqFormat) {
       throw new InvalidArgumentError(
-        `benchmarks/runCtrBench: model '${m}' ${seqFormat ? 'is not a sequence model; ' + `format '${o.format}' needs sdim, din, avgpool or din-short` : `needs a sequence format (ml100k, seq-synthetic), not '${o.format}'`}`,
+        `harness/runCtrBench: model '${m}' ${seqFormat ? 'is not a sequence model; ' + `format '${o.format}' needs sdim, din, avgpool or din-short` : `needs a sequence format (ml100k, seq-synthetic), not '${o.format}'`}`,
       );
     }
   }

@@ -44,7 +44,7 @@ export function runEnvironment(now: Date = new Date()): RunEnvironment {
   const status = commit === null ? null : git(['status', '--porcelain', '--untracked-files=no'], here);
   let version: string | null = null;
   try {
-    const pkg = JSON.parse(readFileSync(fileURLToPath(new URL('../../package.json', import.meta.url)), 'utf8')) as {
+    const pkg = JSON.parse(readFileSync(fileURLToPath(new URL('../package.json', import.meta.url)), 'utf8')) as {
       version?: string;
     };
     version = pkg.version ?? null;

@@ -1,10 +1,10 @@
 import { fileURLToPath } from 'node:url';
-import { runRetrievalBench } from '@compactrec/benchmarks';
 import { fullTableBytes, generateRetrievalDataset, InvalidArgumentError } from '@compactrec/core';
+import { runRetrievalBench } from '@compactrec/harness';
 import { beforeAll, describe, expect, it } from 'vitest';
 
 const quiet = () => {};
-const DATASETS = fileURLToPath(new URL('../../../shared/datasets/', import.meta.url));
+const DATASETS = fileURLToPath(new URL('../../../../shared/datasets/', import.meta.url));
 
 describe('retrieval harness: GraphHash protocol, recall conventions, sequential data, environment', () => {
   // One GraphHash run (Louvain on the generated set) serves the two GraphHash tests.

@@ -1,5 +1,5 @@
-import { runCtrBench } from '@compactrec/benchmarks';
 import { InvalidArgumentError } from '@compactrec/core';
+import { runCtrBench } from '@compactrec/harness';
 import { describe, expect, it } from 'vitest';
 
 // The CTR benchmark harness with sequence models: one record per model × method × seed, in the

@@ -1,5 +1,5 @@
-import { runCtrBench } from '@compactrec/benchmarks';
 import { DSL_STORAGE_NAME } from '@compactrec/dsl';
+import { runCtrBench } from '@compactrec/harness';
 import { describe, expect, it } from 'vitest';
 
 // The CTR harness fits every method it accepts through the embedding contract (graph methods on the

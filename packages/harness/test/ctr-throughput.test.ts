@@ -1,4 +1,4 @@
-import { runCtrBench } from '@compactrec/benchmarks';
+import { runCtrBench } from '@compactrec/harness';
 import { describe, expect, it } from 'vitest';
 
 // Every `bench ctr` record carries training samples/s and serving predictions/s, so a regression shows in any run.

@@ -1,9 +1,9 @@
 import { mkdtemp, readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fitMapper, loadRetrievalData, runRetrievalBench, writeResults } from '@compactrec/benchmarks';
 import { InvalidArgumentError, NotFoundError } from '@compactrec/core';
 import { DSL_STORAGE_NAME } from '@compactrec/dsl';
+import { fitMapper, loadRetrievalData, runRetrievalBench, writeResults } from '@compactrec/harness';
 import { SCALAR_BYTES } from '@compactrec/id-hashing';
 import { describe, expect, it } from 'vitest';
 

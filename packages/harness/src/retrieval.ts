@@ -189,7 +189,7 @@ function rowsLikeBudgets(
   if (rowsLike === 'budget') return null;
   if (rowsLike !== 'graphhash') {
     throw new InvalidArgumentError(
-      `benchmarks/runRetrievalBench: rowsLike '${String(rowsLike)}' is unknown; use 'budget' or 'graphhash'`,
+      `harness/runRetrievalBench: rowsLike '${String(rowsLike)}' is unknown; use 'budget' or 'graphhash'`,
     );
   }
   const um = fitMapper('graphhash', dataset, 'user', dim, budget, seed, extra);
@@ -212,7 +212,7 @@ export async function loadRetrievalData(
   if (format === 'sequential-loo') return readSequentialLooDataset(data);
   if (format !== 'lightgcn') {
     throw new InvalidArgumentError(
-      `benchmarks/loadRetrievalData: format '${String(format)}' is unknown; use 'lightgcn' or 'sequential-loo'`,
+      `harness/loadRetrievalData: format '${String(format)}' is unknown; use 'lightgcn' or 'sequential-loo'`,
     );
   }
   return readLightGcnDataset(data);
@@ -265,17 +265,17 @@ export async function runRetrievalBench(options: RetrievalBenchOptions): Promise
   const recipe = RETRIEVAL_RECIPES[model];
   if (!recipe) {
     throw new InvalidArgumentError(
-      `benchmarks/runRetrievalBench: model '${String(model)}' is unknown; use 'mf' or 'lightgcn'`,
+      `harness/runRetrievalBench: model '${String(model)}' is unknown; use 'mf' or 'lightgcn'`,
     );
   }
   const o = resolveOptions({ ...DEFAULT_RETRIEVAL_BENCH_OPTIONS, ...recipe }, options);
   if (!(o.budget > 0 && o.budget <= 1)) {
-    throw new InvalidArgumentError(`benchmarks/runRetrievalBench: budget (${o.budget}) must be in (0, 1]`);
+    throw new InvalidArgumentError(`harness/runRetrievalBench: budget (${o.budget}) must be in (0, 1]`);
   }
   const methods: EmbeddingMethod[] = o.methods.map((m) => resolveMethod(m)); // unknown names fail before any work
   if (o.quantize !== 'after' && o.quantize !== 'during') {
     throw new InvalidArgumentError(
-      `benchmarks/runRetrievalBench: quantize '${String(o.quantize)}' must be 'after' or 'during'`,
+      `harness/runRetrievalBench: quantize '${String(o.quantize)}' must be 'after' or 'during'`,
     );
   }
   const t0 = performance.now();

@@ -1,5 +1,5 @@
-export { type CtrBenchOptions, DEFAULT_CTR_BENCH_OPTIONS, runCtrBench } from './harness/ctr.js';
-export { type RunEnvironment, runEnvironment } from './harness/environment.js';
+export { type CtrBenchOptions, DEFAULT_CTR_BENCH_OPTIONS, runCtrBench } from './ctr.js';
+export { type RunEnvironment, runEnvironment } from './environment.js';
 export {
   METHOD_SYNTAX,
   methodHelp,
@@ -8,7 +8,7 @@ export {
   resolveMethod,
   SHARING_METHODS,
   STORAGE_KINDS,
-} from './harness/methods.js';
+} from './methods.js';
 export {
   type BarChartOptions,
   barChartSvg,
@@ -20,7 +20,7 @@ export {
   toCsv,
   toMarkdown,
   writeResults,
-} from './harness/report.js';
+} from './report.js';
 export {
   DEFAULT_RETRIEVAL_BENCH_OPTIONS,
   fitMapper,
@@ -29,4 +29,4 @@ export {
   type RetrievalBenchOptions,
   type RetrievalRecipe,
   runRetrievalBench,
-} from './harness/retrieval.js';
+} from './retrieval.js';
