@@ -10,6 +10,7 @@ import { parseArgs } from '@compactrec/cli';
 import { methodNames } from '@compactrec/harness';
 import { ID_HASHING_METHODS } from '@compactrec/id-hashing';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { DATASETS_REASON, missingData } from '../../../test/datasets.js';
 import { benchRetrievalCommand } from '../src/commands/bench-retrieval.js';
 
 const BIN = fileURLToPath(new URL('../bin/compactrec.js', import.meta.url));
@@ -201,17 +202,20 @@ describe('issue 20, item 9: a huge sparse ID is refused up front', () => {
 });
 
 describe('issue 20, item 10: a file too small to split fails before training', () => {
-  it('ctr train on 4 Frappe rows exits 1 naming the empty part, with no epoch trained', async () => {
-    const file = join(tmp, 'tiny.libfm');
-    const lines = (await readFile(FRAPPE_TEST, 'utf8')).split('\n').slice(0, 4);
-    await writeFile(file, `${lines.join('\n')}\n`);
-    const r = await run('ctr', 'train', '--data', file, '--format', 'frappe', '--model', 'lr', '--epochs', '2');
-    expect(r.code).toBe(1);
-    expect(r.err).toMatch(
-      /too small to split for training: 4 train \/ 0 valid \/ 0 test samples, so the valid part is empty/,
-    );
-    expect(r.err).not.toMatch(/epoch/);
-  });
+  it.skipIf(missingData('frappe_nfm/frappe.test.libfm'))(
+    `ctr train on 4 Frappe rows exits 1 naming the empty part, with no epoch trained (${DATASETS_REASON})`,
+    async () => {
+      const file = join(tmp, 'tiny.libfm');
+      const lines = (await readFile(FRAPPE_TEST, 'utf8')).split('\n').slice(0, 4);
+      await writeFile(file, `${lines.join('\n')}\n`);
+      const r = await run('ctr', 'train', '--data', file, '--format', 'frappe', '--model', 'lr', '--epochs', '2');
+      expect(r.code).toBe(1);
+      expect(r.err).toMatch(
+        /too small to split for training: 4 train \/ 0 valid \/ 0 test samples, so the valid part is empty/,
+      );
+      expect(r.err).not.toMatch(/epoch/);
+    },
+  );
 });
 
 describe('issue 20, item 11: --help lists the method names', () => {
@@ -292,38 +296,41 @@ describe('issue 20, item 14: stray words, duplicates and options foreign to the 
 });
 
 describe('issue 20, item 15: ctr eval on a new file scores all of it', () => {
-  it('defaults to --split all on a file other than the training file and says which rows were scored', async () => {
-    const all = (await readFile(FRAPPE_TEST, 'utf8')).split('\n');
-    const trainFile = join(tmp, 'frappe-3000.libfm');
-    const newFile = join(tmp, 'frappe-new-500.libfm');
-    await writeFile(trainFile, `${all.slice(0, 3000).join('\n')}\n`);
-    await writeFile(newFile, `${all.slice(0, 500).join('\n')}\n`); // values the vocabulary knows
-    const dir = join(tmp, 'eval-model');
-    const t = await run(
-      'ctr',
-      'train',
-      '--data',
-      trainFile,
-      '--format',
-      'frappe',
-      '--model',
-      'lr',
-      '--epochs',
-      '1',
-      '--out',
-      dir,
-    );
-    expect(t.code).toBe(0);
-    const r = await run('ctr', 'eval', '--model-dir', dir, '--data', newFile);
-    expect(r.code).toBe(0);
-    const res = JSON.parse(r.out) as { samples: number; split: string };
-    expect(res.samples).toBe(500);
-    expect(res.split).toBe('all');
-    expect(r.err).toMatch(/scored all 500 rows/);
-    const own = await run('ctr', 'eval', '--model-dir', dir);
-    expect((JSON.parse(own.out) as { split: string; samples: number }).split).toBe('test');
-    expect(own.err).toMatch(/scored the test part of the seeded split \(600 rows\)/);
-  });
+  it.skipIf(missingData('frappe_nfm/frappe.test.libfm'))(
+    `defaults to --split all on a file other than the training file and says which rows were scored (${DATASETS_REASON})`,
+    async () => {
+      const all = (await readFile(FRAPPE_TEST, 'utf8')).split('\n');
+      const trainFile = join(tmp, 'frappe-3000.libfm');
+      const newFile = join(tmp, 'frappe-new-500.libfm');
+      await writeFile(trainFile, `${all.slice(0, 3000).join('\n')}\n`);
+      await writeFile(newFile, `${all.slice(0, 500).join('\n')}\n`); // values the vocabulary knows
+      const dir = join(tmp, 'eval-model');
+      const t = await run(
+        'ctr',
+        'train',
+        '--data',
+        trainFile,
+        '--format',
+        'frappe',
+        '--model',
+        'lr',
+        '--epochs',
+        '1',
+        '--out',
+        dir,
+      );
+      expect(t.code).toBe(0);
+      const r = await run('ctr', 'eval', '--model-dir', dir, '--data', newFile);
+      expect(r.code).toBe(0);
+      const res = JSON.parse(r.out) as { samples: number; split: string };
+      expect(res.samples).toBe(500);
+      expect(res.split).toBe('all');
+      expect(r.err).toMatch(/scored all 500 rows/);
+      const own = await run('ctr', 'eval', '--model-dir', dir);
+      expect((JSON.parse(own.out) as { split: string; samples: number }).split).toBe('test');
+      expect(own.err).toMatch(/scored the test part of the seeded split \(600 rows\)/);
+    },
+  );
 });
 
 describe('issue 20, items 16 and 20: the full-table exception is explicit; the report is readable', () => {
@@ -446,46 +453,55 @@ describe('issue 20, item 18: header CSV files', () => {
   const AVAZU = join(FRAPPE, '..', 'avazu_sample', 'deepctr_avazu_sample.txt');
   const CRITEO_CSV = join(FRAPPE, '..', 'criteo_sample', 'deepctr_criteo_sample.txt');
 
-  it('ctr train --format csv reads the Avazu sample with a column mapping, and the model directory evaluates', async () => {
-    const dir = join(tmp, 'avazu-model');
-    const t = await run(
-      'ctr',
-      'train',
-      '--data',
-      AVAZU,
-      '--format',
-      'csv',
-      '--label-column',
-      'click',
-      '--drop-columns',
-      'id,hour',
-      '--model',
-      'lr',
-      '--epochs',
-      '2',
-      '--out',
-      dir,
-    );
-    expect(t.code).toBe(0);
-    expect(t.err).toMatch(/deepctr_avazu_sample\.txt: 21 fields, 72 train \/ 8 valid \/ 20 test samples/);
-    const trained = JSON.parse(t.out) as { test: { auc: number } };
-    const e = await run('ctr', 'eval', '--model-dir', dir);
-    expect(e.code).toBe(0);
-    const ev = JSON.parse(e.out) as { auc: number; samples: number };
-    expect(ev.samples).toBe(20);
-    expect(ev.auc).toBeCloseTo(trained.test.auc, 6);
-  });
+  it.skipIf(missingData('avazu_sample/deepctr_avazu_sample.txt', 'criteo_sample/deepctr_criteo_sample.txt'))(
+    `ctr train --format csv reads the Avazu sample with a column mapping, and the model directory evaluates (${DATASETS_REASON})`,
+    async () => {
+      const dir = join(tmp, 'avazu-model');
+      const t = await run(
+        'ctr',
+        'train',
+        '--data',
+        AVAZU,
+        '--format',
+        'csv',
+        '--label-column',
+        'click',
+        '--drop-columns',
+        'id,hour',
+        '--model',
+        'lr',
+        '--epochs',
+        '2',
+        '--out',
+        dir,
+      );
+      expect(t.code).toBe(0);
+      expect(t.err).toMatch(/deepctr_avazu_sample\.txt: 21 fields, 72 train \/ 8 valid \/ 20 test samples/);
+      const trained = JSON.parse(t.out) as { test: { auc: number } };
+      const e = await run('ctr', 'eval', '--model-dir', dir);
+      expect(e.code).toBe(0);
+      const ev = JSON.parse(e.out) as { auc: number; samples: number };
+      expect(ev.samples).toBe(20);
+      expect(ev.auc).toBeCloseTo(trained.test.auc, 6);
+    },
+  );
 
-  it('reads the DeepCTR Criteo sample (label column found by name)', async () => {
-    const r = await run('ctr', 'train', '--data', CRITEO_CSV, '--format', 'csv', '--model', 'lr', '--epochs', '1');
-    expect(r.code).toBe(0);
-    expect(r.err).toMatch(/deepctr_criteo_sample\.txt: 39 fields, 144 train \/ 16 valid \/ 40 test samples/);
-  });
+  it.skipIf(missingData('avazu_sample/deepctr_avazu_sample.txt', 'criteo_sample/deepctr_criteo_sample.txt'))(
+    `reads the DeepCTR Criteo sample (label column found by name) (${DATASETS_REASON})`,
+    async () => {
+      const r = await run('ctr', 'train', '--data', CRITEO_CSV, '--format', 'csv', '--model', 'lr', '--epochs', '1');
+      expect(r.code).toBe(0);
+      expect(r.err).toMatch(/deepctr_criteo_sample\.txt: 39 fields, 144 train \/ 16 valid \/ 40 test samples/);
+    },
+  );
 
-  it('a header CSV read as criteo names the csv format and lists the supported formats', async () => {
-    const r = await run('ctr', 'train', '--data', AVAZU, '--format', 'criteo', '--model', 'lr');
-    expect(r.code).toBe(1);
-    expect(r.err).toMatch(/deepctr_avazu_sample\.txt:1: .*looks like the header of a CSV file .*--format csv/);
-    expect(r.err).toMatch(/Formats: libFM \(frappe\), Criteo TSV \(criteo\), header CSV \(csv\)/);
-  });
+  it.skipIf(missingData('avazu_sample/deepctr_avazu_sample.txt', 'criteo_sample/deepctr_criteo_sample.txt'))(
+    `a header CSV read as criteo names the csv format and lists the supported formats (${DATASETS_REASON})`,
+    async () => {
+      const r = await run('ctr', 'train', '--data', AVAZU, '--format', 'criteo', '--model', 'lr');
+      expect(r.code).toBe(1);
+      expect(r.err).toMatch(/deepctr_avazu_sample\.txt:1: .*looks like the header of a CSV file .*--format csv/);
+      expect(r.err).toMatch(/Formats: libFM \(frappe\), Criteo TSV \(criteo\), header CSV \(csv\)/);
+    },
+  );
 });
