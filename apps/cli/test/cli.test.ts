@@ -3,20 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { main } from '@compactrec/cli';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-
-function capture() {
-  const out: string[] = [];
-  const err: string[] = [];
-  vi.spyOn(process.stdout, 'write').mockImplementation((s) => {
-    out.push(String(s));
-    return true;
-  });
-  vi.spyOn(process.stderr, 'write').mockImplementation((s) => {
-    err.push(String(s));
-    return true;
-  });
-  return { out: () => out.join(''), err: () => err.join('') };
-}
+import { capture } from './capture.js';
 
 describe('compactrec CLI', () => {
   afterEach(() => vi.restoreAllMocks());

@@ -7,20 +7,7 @@ import { createFeatureEmbedding, saveFeatureEmbeddings } from '@compactrec/embed
 import { clusterInteractions, saveClustering } from '@compactrec/graphhash';
 import { readExport, reconstructEmbeddings } from '@compactrec/interop';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-
-function capture() {
-  const out: string[] = [];
-  const err: string[] = [];
-  vi.spyOn(process.stdout, 'write').mockImplementation((s) => {
-    out.push(String(s));
-    return true;
-  });
-  vi.spyOn(process.stderr, 'write').mockImplementation((s) => {
-    err.push(String(s));
-    return true;
-  });
-  return { out: () => out.join(''), err: () => err.join('') };
-}
+import { capture } from './capture.js';
 
 const data = generateRetrievalDataset({ numUsers: 200, numItems: 300, communities: 5, meanDegree: 8, seed: 2 });
 

@@ -6,20 +6,7 @@ import {
   STORAGE_KINDS,
 } from '@compactrec/harness';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-
-function capture() {
-  const out: string[] = [];
-  const err: string[] = [];
-  vi.spyOn(process.stdout, 'write').mockImplementation((s) => {
-    out.push(String(s));
-    return true;
-  });
-  vi.spyOn(process.stderr, 'write').mockImplementation((s) => {
-    err.push(String(s));
-    return true;
-  });
-  return { out: () => out.join(''), err: () => err.join('') };
-}
+import { capture } from './capture.js';
 
 describe('one method registry for the CLI and the retrieval harness (re-exported from @compactrec/embedding)', () => {
   afterEach(() => vi.restoreAllMocks());

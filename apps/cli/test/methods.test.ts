@@ -2,23 +2,10 @@ import { main } from '@compactrec/cli';
 import { methodNames } from '@compactrec/embedding';
 import { runCtrBench } from '@compactrec/harness';
 import { afterEach, describe, expect, it, vi } from 'vitest';
+import { capture } from './capture.js';
 
 // Registry agreement: `--help` of the CTR commands, their unknown-method errors and the CTR harness
 // list the same method names — the embedding registry's.
-
-function capture() {
-  const out: string[] = [];
-  const err: string[] = [];
-  vi.spyOn(process.stdout, 'write').mockImplementation((s) => {
-    out.push(String(s));
-    return true;
-  });
-  vi.spyOn(process.stderr, 'write').mockImplementation((s) => {
-    err.push(String(s));
-    return true;
-  });
-  return { out: () => out.join(''), err: () => err.join('') };
-}
 
 describe('method names: CLI, harness and registry agree', () => {
   afterEach(() => vi.restoreAllMocks());
