@@ -15,6 +15,7 @@ import {
 } from '@compactrec/bse-stream';
 import { CompactRecError, InvalidArgumentError } from '@compactrec/core';
 import type { Command, OptionSpec, ParsedArgs } from '../args.js';
+import { untilStopSignal } from '../signals.js';
 
 /** Options shared by the three `bse` commands (where the events are). */
 const KAFKA_OPTIONS: readonly OptionSpec[] = [
@@ -275,15 +276,7 @@ export const bseServeCommand: Command = {
       throw new CompactRecError(`the service could not start: ${String((err as Error)?.message ?? err)}`);
     });
     process.stdout.write(`bse: serving on ${service.url} (topic ${args.topic}, group ${args.group}); Ctrl-C to stop\n`);
-    await new Promise<void>((resolve) => {
-      const done = (): void => {
-        process.off('SIGINT', done);
-        process.off('SIGTERM', done);
-        resolve();
-      };
-      process.on('SIGINT', done);
-      process.on('SIGTERM', done);
-    });
+    await untilStopSignal();
     process.stdout.write('bse: stopping (handing partitions over)\n');
     await service.stop();
     return 0;

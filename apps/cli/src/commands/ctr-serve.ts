@@ -15,6 +15,7 @@ import {
 import { DEFAULT_CTR_SERVER_OPTIONS, predictCtrApp, startCtrServer } from '@compactrec/ctr-app';
 import type { TfPreference } from '@compactrec/tf-backend';
 import type { Command } from '../args.js';
+import { untilStopSignal } from '../signals.js';
 
 /**
  * Writes a trained sequence model to `out` (see `saveSequenceCtrModel`): the model directory `ctr serve`
@@ -147,15 +148,7 @@ export const ctrServeCommand: Command = {
       backend: a.backend as TfPreference,
     });
     process.stdout.write(`ctr: serving ${server.version()} on ${server.url}; Ctrl-C to stop\n`);
-    await new Promise<void>((resolve) => {
-      const done = (): void => {
-        process.off('SIGINT', done);
-        process.off('SIGTERM', done);
-        resolve();
-      };
-      process.on('SIGINT', done);
-      process.on('SIGTERM', done);
-    });
+    await untilStopSignal();
     process.stdout.write('ctr: stopping (finishing in-flight requests)\n');
     await server.close();
     return 0;
