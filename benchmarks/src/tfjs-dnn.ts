@@ -2,8 +2,10 @@
  * CTR tower training speed against PyTorch and Keras, measured in one run: the CTR app's `dnn` tower
  * (26 fields × d 16 = 416 inputs → 400 → 400 → 400 → 1, ReLU, sigmoid cross-entropy, Adam 1e-3) on
  * synthetic rows, at each batch size, in interleaved rounds:
- * - `ours`: the tower step CtrModel trains with on the native backend (`NativeTower`: raw libtensorflow
- *   ops, no gradient tape, typed-array Adam);
+ * - `ours`: the tower step CtrModel trains with on the native backend (`NativeTower`: no gradient tape,
+ *   typed-array Adam; its default engine, the tower as one TensorFlow graph in a session);
+ * - `ours-eager`: the same step with the `eager` engine (tfjs-node's eager ops, one at a time), the engine
+ *   before the graph one;
  * - `tfjs-tape`: the same tower through tfjs's generic path (`optimizer.minimize`, tape, `tf.train.adam`),
  *   what CtrModel used before (and still uses on the wasm/cpu backends);
  * - `pytorch`, `keras`: benchmarks/peers/*.py in child processes (install with `npm run bench:peers`);
@@ -17,7 +19,7 @@
 import { writeFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { deriveSeed, Rng } from '@compactrec/core';
-import { DenseAdam, NativeTower } from '@compactrec/ctr';
+import { DenseAdam, NativeTower, type TowerEngine } from '@compactrec/ctr';
 import { backendReport, initTf, type Tf } from '@compactrec/tf-backend';
 import type * as tfjs from '@tensorflow/tfjs';
 import { loadLine, PEER_NAMES, type Peer, type PeerName, startPeers } from './peers.js';
@@ -146,6 +148,17 @@ function towerVars(tf: Tf): tfjs.Variable[] {
   return vars;
 }
 
+/** Which engine `ours` gets here (a one-layer tower built and closed at once). */
+function tfjsProbe(tf: Tf): { engine: TowerEngine; reason: string } {
+  const w = tf.variable(tf.zeros([2, 1]));
+  const b = tf.variable(tf.zeros([1]));
+  const tower = new NativeTower(tf, [{ w, b, relu: false, slots: [0, 1] }], new DenseAdam([2, 1], 1e-3));
+  const out = { engine: tower.engine, reason: tower.engineReason };
+  tower.close();
+  tf.dispose([w, b]);
+  return out;
+}
+
 /** Warm-up steps outside the clock (first-shape set-up, allocator and kernel caches), for every system. */
 const WARMUP = 3;
 
@@ -167,7 +180,7 @@ function clock(steps: number, batch: number, step: (i: number) => number, onCloc
 
 /** Ours: the NativeTower step with the loss on typed arrays, as CtrModel's fast step runs it. */
 /** Phase totals of ours (NativeTower.profile), per batch size, when --profile is given. */
-const profiles = new Map<number, { ms: Map<string, number>; steps: number; total: number }>();
+const profiles = new Map<string, { ms: Map<string, number>; steps: number; total: number }>();
 
 function trainOurs(
   tf: Tf,
@@ -175,6 +188,7 @@ function trainOurs(
   batch: number,
   data: { x: Float32Array; y: Float32Array },
   profile: boolean,
+  engine: TowerEngine | 'auto',
 ): Timing {
   const vars = towerVars(tf);
   const adam = new DenseAdam(
@@ -185,7 +199,7 @@ function trainOurs(
   for (let l = 0; l < vars.length; l += 2) {
     layers.push({ w: vars[l]!, b: vars[l + 1]!, relu: l + 2 < vars.length, slots: [l, l + 1] as const });
   }
-  const tower = new NativeTower(tf, layers, adam);
+  const tower = new NativeTower(tf, layers, adam, { engine });
   const z = new Float32Array(batch);
   const dz = new Float32Array(batch);
   const pool = data.y.length / batch;
@@ -215,16 +229,17 @@ function trainOurs(
       },
     );
     if (tower.profile) {
-      const p = profiles.get(batch) ?? { ms: new Map<string, number>(), steps: 0, total: 0 };
+      const key = `${engine === 'eager' ? 'ours-eager' : 'ours'} at batch ${batch}`;
+      const p = profiles.get(key) ?? { ms: new Map<string, number>(), steps: 0, total: 0 };
       for (const [k, v] of tower.profile) p.ms.set(k, (p.ms.get(k) ?? 0) + v);
       p.ms.set('loss (typed arrays)', (p.ms.get('loss (typed arrays)') ?? 0) + lossMs);
       p.steps += steps;
       p.total += (steps * batch * 1000) / r.samplesPerSec;
-      profiles.set(batch, p);
+      profiles.set(key, p);
     }
     return r;
   } finally {
-    tower.release();
+    tower.close();
     tf.dispose(vars);
   }
 }
@@ -292,7 +307,14 @@ async function main(): Promise<void> {
   const { peers, unavailable } = await startPeers(args.peers, args.threads);
   for (const [name, why] of unavailable) process.stdout.write(`  ${name.padEnd(9)} unavailable: ${why}\n`);
   for (const p of peers) process.stdout.write(`  ${p.name.padEnd(9)} ${p.info.version}, ${p.info.threads} thread(s)\n`);
-  const systems: string[] = [...(native ? ['ours', 'tfjs-tape'] : ['tfjs-tape']), ...peers.map((p) => p.name)];
+  if (native) {
+    const probe = tfjsProbe(rt.tf);
+    process.stdout.write(`  ours      engine ${probe.engine} (${probe.reason}); ours-eager: tfjs-node eager ops\n`);
+  }
+  const systems: string[] = [
+    ...(native ? ['ours', 'ours-eager', 'tfjs-tape'] : ['tfjs-tape']),
+    ...peers.map((p) => p.name),
+  ];
   if (args.cpuSteps > 0) systems.push('tfjs-cpu');
   const data = new Map(args.batches.map((b) => [b, makeData(b * POOL_BATCHES)]));
   const rows: Row[] = [];
@@ -305,7 +327,8 @@ async function main(): Promise<void> {
         for (const system of systems) {
           let r: Timing;
           const peer = peers.find((p) => p.name === system);
-          if (system === 'ours') r = trainOurs(rt.tf, args.steps, batch, d, args.profile);
+          if (system === 'ours') r = trainOurs(rt.tf, args.steps, batch, d, args.profile, 'auto');
+          else if (system === 'ours-eager') r = trainOurs(rt.tf, args.steps, batch, d, args.profile, 'eager');
           else if (system === 'tfjs-tape') r = trainTape(rt.tf, args.steps, batch, d);
           else if (system === 'tfjs-cpu') {
             await cpuTf!.setBackend('cpu');
@@ -362,8 +385,8 @@ async function main(): Promise<void> {
     });
     process.stdout.write(`${String(batch).padEnd(6)} ${cells.join(', ')}\n`);
   }
-  for (const [batch, p] of profiles) {
-    process.stdout.write(`\nours at batch ${batch}: ${(p.total / p.steps).toFixed(1)} ms/step over ${p.steps} steps\n`);
+  for (const [key, p] of profiles) {
+    process.stdout.write(`\n${key}: ${(p.total / p.steps).toFixed(1)} ms/step over ${p.steps} steps\n`);
     let acc = 0;
     for (const [k, ms] of [...p.ms.entries()].sort((a, b) => b[1] - a[1])) {
       acc += ms;

@@ -7,6 +7,14 @@
       "cflags_cc!": ["-fno-exceptions"],
       "ldflags": ["-pthread"],
       "defines": ["NAPI_VERSION=8"]
+    },
+    {
+      "target_name": "compactrec_ctr_graph",
+      "sources": ["csrc/ctr_graph.cc"],
+      "cflags_cc": ["-O2", "-std=c++17", "-Wall", "-Wno-unused-parameter"],
+      "cflags_cc!": ["-fno-exceptions"],
+      "libraries": ["-ldl"],
+      "defines": ["NAPI_VERSION=8"]
     }
   ],
   "conditions": [

@@ -112,7 +112,14 @@ export {
 } from './sequence/model-dir.js';
 export { SequenceCtrSource, sequenceSchema, splitUserTail } from './sequence/source.js';
 export { DEFAULT_SYNTHETIC_CTR_OPTIONS, SyntheticCtr, type SyntheticCtrOptions } from './synthetic.js';
-export { DenseAdam, NativeTower, type TowerLayer } from './tower.js';
+export {
+  DEFAULT_NATIVE_TOWER_OPTIONS,
+  DenseAdam,
+  NativeTower,
+  type NativeTowerOptions,
+  type TowerEngine,
+  type TowerLayer,
+} from './tower.js';
 export {
   type CtrEpochReport,
   type CtrEvaluation,

@@ -794,7 +794,7 @@ export class CtrModel {
   dispose(): void {
     if (this.disposed) return;
     this.disposed = true;
-    this.fast?.tower.release();
+    this.fast?.tower.close();
     for (const v of this.variables) v.dispose();
     this.optimizer.dispose();
   }

@@ -1,5 +1,6 @@
 import { InvalidArgumentError } from '@compactrec/core';
-import type { Tf } from '@compactrec/tf-backend';
+import { type CtrGraphAddon, type CtrTowerHandle, loadCtrGraph } from '@compactrec/native';
+import { nativeLibraryPath, type Tf } from '@compactrec/tf-backend';
 import type * as tfjs from '@tensorflow/tfjs';
 
 /**
@@ -94,6 +95,77 @@ function nativeBackend(tf: Tf): NativeBackend | null {
   return typeof be.executeSingleOutput === 'function' && be.binding !== undefined ? (be as NativeBackend) : null;
 }
 
+/**
+ * How a {@link NativeTower} runs its forward and backward on libtensorflow:
+ * - `graph`: the tower as one TensorFlow graph in a session (the `compactrec_ctr_graph` addon of
+ *   @compactrec/native on the library tfjs-node loaded): grappler fuses MatMul + BiasAdd + ReLU and the
+ *   executor runs each layer's weight and input gradients at once; two session calls per step;
+ * - `eager`: tfjs-node's eager ops one at a time (`executeSingleOutput`, ~25 calls per step).
+ * Both compute the same function with the same kernels' arithmetic up to float32 round-off (checked by the
+ * tests); Adam runs on typed arrays either way. `auto` takes `graph` when the addon is built.
+ */
+export type TowerEngine = 'graph' | 'eager';
+
+/** Options of {@link NativeTower}. */
+export interface NativeTowerOptions {
+  /**
+   * `auto` (default) = `graph` when the addon is available, else `eager`; the environment variable
+   * `COMPACTREC_CTR_TOWER=graph|eager` overrides `auto`. A named engine that cannot run throws.
+   */
+  engine?: TowerEngine | 'auto';
+}
+
+/** Defaults of {@link NativeTowerOptions}. */
+export const DEFAULT_NATIVE_TOWER_OPTIONS: Readonly<Required<NativeTowerOptions>> = Object.freeze({
+  engine: 'auto',
+});
+
+/** The graph engine's state: the addon, its session, and the arrays it reads weights from / writes gradients to. */
+interface GraphEngine {
+  readonly addon: CtrGraphAddon;
+  readonly handle: CtrTowerHandle;
+  /** Gradients of w0, b0, w1, b1, … (written by each backward). */
+  readonly grads: Float32Array[];
+}
+
+/** Picks the engine; null graph state means eager. */
+function chooseEngine(
+  layers: readonly TowerLayer[],
+  wanted: TowerEngine | 'auto',
+): { engine: TowerEngine; reason: string; graph: GraphEngine | null } {
+  let want = wanted;
+  if (want === 'auto') {
+    const env = process.env.COMPACTREC_CTR_TOWER;
+    if (env === 'graph' || env === 'eager') want = env;
+    else if (env !== undefined && env !== '' && env !== 'auto') {
+      throw new InvalidArgumentError(`ctr/NativeTower: COMPACTREC_CTR_TOWER '${env}' is not graph, eager or auto`);
+    }
+  }
+  if (want === 'eager') return { engine: 'eager', reason: 'eager requested', graph: null };
+  const { addon, reason } = loadCtrGraph();
+  const lib = nativeLibraryPath();
+  const missing = !addon ? reason : lib === null ? 'tfjs-node was not loaded by @compactrec/tf-backend' : null;
+  if (missing !== null) {
+    if (want === 'graph')
+      throw new InvalidArgumentError(`ctr/NativeTower: the graph engine is unavailable: ${missing}`);
+    return { engine: 'eager', reason: `graph engine unavailable: ${missing}`, graph: null };
+  }
+  const sizes = [layers[0]!.w.shape[0]!, ...layers.map((l) => l.w.shape[1]!)];
+  const threads = (name: string) => {
+    const n = Number(process.env[name]);
+    return Number.isInteger(n) && n > 0 ? n : 0;
+  };
+  const handle = addon!.createTower({
+    lib: lib!,
+    sizes,
+    intraOpThreads: threads('TF_NUM_INTRAOP_THREADS'),
+    interOpThreads: threads('TF_NUM_INTEROP_THREADS'),
+  });
+  const grads: Float32Array[] = [];
+  for (const l of layers) grads.push(new Float32Array(l.w.size), new Float32Array(l.b.size));
+  return { engine: 'graph', reason: `graph session on ${lib}`, graph: { addon: addon!, handle, grads } };
+}
+
 /** One dense layer `y = act(x · w + b)` of a tower, over the model's tfjs variables. */
 export interface TowerLayer {
   readonly w: tfjs.Variable;
@@ -105,46 +177,53 @@ export interface TowerLayer {
 
 /**
  * An MLP tower (dense layers, ReLU between them, a width-1 logit layer last) trained on the native
- * backend without the tfjs gradient tape: the forward is MatMul → BiasAdd → Relu per layer, the
- * backward calls libtensorflow's own gradient kernels (ReluGrad, BiasAddGrad, MatMul with
- * transposes) directly, and Adam runs on typed arrays ({@link DenseAdam}). The loss stays with the
- * caller: {@link forward} returns the logits, the caller hands ∂loss/∂logits to {@link backward}.
- * That is ~25 libtensorflow calls per step instead of the ~400 tfjs kernels the tape, the
- * generic relu gradient (isNaN/greater/fill/where/select per layer) and `tf.train.adam` issue.
- * The variables stay the source of truth (assigned every step; re-read whenever something else
- * assigned them), so checkpoints, predict and restoreState see the same values as with the generic path.
+ * backend without the tfjs tape: the forward is MatMul → BiasAdd → Relu per layer, the backward uses
+ * libtensorflow's own gradient kernels (ReluGrad, BiasAddGrad, MatMul with transposes), run either as
+ * one TensorFlow graph in a session or as eager ops (see {@link TowerEngine}), and Adam runs on typed
+ * arrays ({@link DenseAdam}). The loss stays with the caller: {@link forward} returns the logits, the
+ * caller hands ∂loss/∂logits to {@link backward}. The variables stay the source of truth (assigned every
+ * step; re-read whenever something else assigned them), so checkpoints, predict and restoreState see the
+ * same values as with the generic path.
  */
 export class NativeTower {
   readonly layers: readonly TowerLayer[];
   readonly inputWidth: number;
+  /** The engine in use and why (see {@link TowerEngine}). */
+  readonly engine: TowerEngine;
+  readonly engineReason: string;
   private readonly tf: Tf;
   private readonly be: NativeBackend;
   private readonly adam: DenseAdam;
+  private readonly graph: GraphEngine | null;
   private readonly tAttr: unknown;
   private readonly noT: unknown[];
   private readonly ta: unknown[];
   private readonly tb: unknown[];
   /**
-   * When set, wall milliseconds per phase of a step are added here: `tf <Op>` per libtensorflow op
-   * (inputs uploaded on first use count in the op that uses them), `readback` (dataSync), `adam`
-   * (the typed-array update) and `assign` (new weight tensors). For profiling; null by default.
+   * When set, wall milliseconds per phase of a step are added here: `tf <Op>` per libtensorflow eager op
+   * (inputs uploaded on first use count in the op that uses them) or `tf graph forward` / `tf graph
+   * backward` (session calls, copies in and out included), `readback` (dataSync), `adam` (the typed-array
+   * update) and `assign` (new weight tensors). For profiling; null by default.
    */
   profile: Map<string, number> | null = null;
   /**
    * The values last assigned to each variable (layer-major, w then b) and the data id they were
    * assigned under: while a variable still holds that id, its values are read from here instead of
-   * back from libtensorflow (the tensor took the array without copying and uploaded it at its first use).
+   * back from libtensorflow (the tensor took the array without copying and uploads it at its first use).
    */
   private readonly master: { id: unknown; values: Float32Array }[] = [];
-  /** Tensors of the pending step: input, then each layer's output. */
+  /** Tensors of the pending eager step: input, then each layer's output. */
   private acts: tfjs.Tensor[] = [];
+  /** The graph engine's pending step: the weight arrays its forward used. */
+  private graphParams: Float32Array[] | null = null;
   private n = 0;
 
   /**
    * @param adam  the optimizer holding each layer's moments at the layer's `slots`.
-   * @throws InvalidArgumentError when the backend is not native or the layers do not chain.
+   * @throws InvalidArgumentError when the backend is not native, the layers do not chain, or a named
+   *   engine cannot run.
    */
-  constructor(tf: Tf, layers: readonly TowerLayer[], adam: DenseAdam) {
+  constructor(tf: Tf, layers: readonly TowerLayer[], adam: DenseAdam, options: NativeTowerOptions = {}) {
     const be = nativeBackend(tf);
     if (!be) {
       throw new InvalidArgumentError(
@@ -157,14 +236,25 @@ export class NativeTower {
       if (l.w.shape.length !== 2 || l.w.shape[0] !== width || l.b.shape[0] !== l.w.shape[1]) {
         throw new InvalidArgumentError(`ctr/NativeTower: layer ${i} [${l.w.shape}] + [${l.b.shape}] does not chain`);
       }
+      if (l.relu !== i + 1 < layers.length) {
+        throw new InvalidArgumentError(`ctr/NativeTower: ReLU must follow every layer but the last (layer ${i})`);
+      }
       width = l.w.shape[1]!;
     }
     if (width !== 1) throw new InvalidArgumentError(`ctr/NativeTower: the last layer has width ${width}, not 1`);
+    const engine = options.engine ?? DEFAULT_NATIVE_TOWER_OPTIONS.engine;
+    if (!['auto', 'graph', 'eager'].includes(engine)) {
+      throw new InvalidArgumentError(`ctr/NativeTower: engine '${engine}' is not auto, graph or eager`);
+    }
     this.tf = tf;
     this.be = be;
     this.layers = layers;
     this.inputWidth = layers[0]!.w.shape[0]!;
     this.adam = adam;
+    const chosen = chooseEngine(layers, engine);
+    this.engine = chosen.engine;
+    this.engineReason = chosen.reason;
+    this.graph = chosen.graph;
     const b = be.binding;
     this.tAttr = { name: 'T', type: b.TF_ATTR_TYPE, value: b.TF_FLOAT };
     const flag = (name: string, value: boolean) => ({ name, type: b.TF_ATTR_BOOL, value });
@@ -209,6 +299,17 @@ export class NativeTower {
     return h;
   }
 
+  /** The current values of parameter `k` (0 = w, 1 = b) of layer `l`, as an array this tower owns. */
+  private current(l: number, k: number): Float32Array {
+    const v = k === 0 ? this.layers[l]!.w : this.layers[l]!.b;
+    const known = this.master[2 * l + k];
+    if (known && known.id === v.dataId) return known.values;
+    // A copy when the variable changed elsewhere (restoreState, loading): the array becomes ours.
+    const values = (v.dataSync() as Float32Array).slice();
+    this.master[2 * l + k] = { id: v.dataId, values };
+    return values;
+  }
+
   /**
    * Logits `[n]` of `x` (`[n × inputWidth]`, row-major) into `out`; with `training`, keeps the
    * activations for one {@link backward}.
@@ -220,6 +321,20 @@ export class NativeTower {
       );
     }
     this.release();
+    if (this.graph) {
+      let t0 = performance.now();
+      const params: Float32Array[] = [];
+      for (let l = 0; l < this.layers.length; l++) params.push(this.current(l, 0), this.current(l, 1));
+      this.mark('readback', t0);
+      t0 = performance.now();
+      this.graph.addon.towerForward(this.graph.handle, x, n, params, out, training);
+      this.mark('tf graph forward', t0);
+      if (training) {
+        this.graphParams = params;
+        this.n = n;
+      }
+      return out;
+    }
     const xt = this.tf.tensor2d(x.subarray(0, n * this.inputWidth), [n, this.inputWidth]);
     if (training) {
       this.acts.push(xt);
@@ -242,10 +357,14 @@ export class NativeTower {
 
   /**
    * Back-propagates ∂loss/∂logits `dz` (`[n]`) of the last training {@link forward}, applies one
-   * Adam step to every layer's variables (the caller ends the step with {@link DenseAdam.advance}) and, when `inputGrad` is given, writes ∂loss/∂x
-   * (`[n × inputWidth]`) into it.
+   * Adam step to every layer's variables (the caller ends the step with {@link DenseAdam.advance}) and,
+   * when `inputGrad` is given, writes ∂loss/∂x (`[n × inputWidth]`) into it.
    */
   backward(dz: Float32Array, inputGrad: Float32Array | null): void {
+    if (this.graph) {
+      this.backwardGraph(this.graph, dz, inputGrad);
+      return;
+    }
     const n = this.n;
     if (this.acts.length !== this.layers.length + 1) {
       throw new InvalidArgumentError('ctr/NativeTower.backward: no training forward to back-propagate');
@@ -277,23 +396,12 @@ export class NativeTower {
       }
       // Every gradient was taken against the step's weights; now update them.
       for (let l = 0; l < this.layers.length; l++) {
-        const layer = this.layers[l]!;
-        for (const [k, v] of [layer.w, layer.b].entries()) {
-          let t0 = performance.now();
-          const known = this.master[2 * l + k];
-          // A copy when the variable changed elsewhere (restoreState, loading): the array becomes ours.
-          const values = known && known.id === v.dataId ? known.values : (v.dataSync() as Float32Array).slice();
+        for (let k = 0; k < 2; k++) {
+          const t0 = performance.now();
+          const values = this.current(l, k);
           const grad = grads[2 * l + k]!.dataSync() as Float32Array;
           this.mark('readback', t0);
-          t0 = performance.now();
-          this.adam.update(layer.slots[k]!, values, grad);
-          this.mark('adam', t0);
-          t0 = performance.now();
-          const next = tf.tensor(values, v.shape);
-          v.assign(next);
-          next.dispose();
-          this.master[2 * l + k] = { id: v.dataId, values };
-          this.mark('assign', t0);
+          this.update(l, k, values, grad);
         }
       }
     } finally {
@@ -302,10 +410,50 @@ export class NativeTower {
     }
   }
 
+  private backwardGraph(graph: GraphEngine, dz: Float32Array, inputGrad: Float32Array | null): void {
+    const params = this.graphParams;
+    if (params === null) {
+      throw new InvalidArgumentError('ctr/NativeTower.backward: no training forward to back-propagate');
+    }
+    try {
+      const t0 = performance.now();
+      graph.addon.towerBackward(graph.handle, dz, graph.grads, inputGrad);
+      this.mark('tf graph backward', t0);
+      for (let l = 0; l < this.layers.length; l++) {
+        for (let k = 0; k < 2; k++) this.update(l, k, params[2 * l + k]!, graph.grads[2 * l + k]!);
+      }
+    } finally {
+      this.release();
+    }
+  }
+
+  /** One Adam step of parameter `k` of layer `l` in place on `values`, then assigned to its variable. */
+  private update(l: number, k: number, values: Float32Array, grad: Float32Array): void {
+    const layer = this.layers[l]!;
+    const v = k === 0 ? layer.w : layer.b;
+    let t0 = performance.now();
+    this.adam.update(layer.slots[k]!, values, grad);
+    this.mark('adam', t0);
+    t0 = performance.now();
+    const next = this.tf.tensor(values, v.shape);
+    v.assign(next);
+    next.dispose();
+    this.master[2 * l + k] = { id: v.dataId, values };
+    this.mark('assign', t0);
+  }
+
   /** Forgets a pending step's activations. */
   release(): void {
     for (const a of this.acts) a.dispose();
     this.acts = [];
+    if (this.graph && this.graphParams !== null) this.graph.addon.towerRelease(this.graph.handle);
+    this.graphParams = null;
     this.n = 0;
+  }
+
+  /** Releases the pending step and ends the graph engine's session (the tower cannot train after this). */
+  close(): void {
+    this.release();
+    if (this.graph) this.graph.addon.towerClose(this.graph.handle);
   }
 }

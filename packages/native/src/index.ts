@@ -36,6 +36,13 @@ function flattenTowers(a: BprTrainArgs): Record<string, unknown> {
   return flat;
 }
 
+export {
+  CTR_GRAPH_ADDON_PATH,
+  type CtrGraphAddon,
+  type CtrTowerGraphOptions,
+  type CtrTowerHandle,
+  loadCtrGraph,
+} from './ctr-graph.js';
 export { JS_KERNELS } from './js-kernels.js';
 export {
   type BprTrainArgs,

@@ -1,7 +1,7 @@
 import { availableParallelism } from 'node:os';
 import { InvalidArgumentError, NotFoundError } from '@compactrec/core';
 import { silenceCpuBanner } from './internal/cpu.js';
-import { loadNative } from './internal/native.js';
+import { loadedLibtensorflow, loadNative } from './internal/native.js';
 import { defaultTfjsHome, requireHere } from './internal/paths.js';
 import { activateWasm } from './internal/wasm.js';
 import type { Tf, TfBackendName, TfPreference } from './types.js';
@@ -170,4 +170,13 @@ export async function initTf(options: InitTfOptions = {}): Promise<TfRuntime> {
   throw new NotFoundError(`tf-backend/initTf: no TensorFlow.js backend works here (${skipped.join('; ')})`, {
     context: { prefer },
   });
+}
+
+/**
+ * Path of the libtensorflow shared library the native backend runs on (tfjs-node's), or null when the
+ * native backend was not loaded in this process. For code that drives the same library directly (the CTR
+ * tower graph of @compactrec/native), so the process holds one TensorFlow.
+ */
+export function nativeLibraryPath(): string | null {
+  return loadedLibtensorflow();
 }

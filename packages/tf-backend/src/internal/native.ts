@@ -113,3 +113,9 @@ export function firstLine(err: unknown): string {
   const text = err instanceof Error ? err.message : String(err);
   return text.split('\n')[0] ?? text;
 }
+
+/** The libtensorflow file of the first successful tfjs-node load in this process, or null when none loaded. */
+export function loadedLibtensorflow(): string | null {
+  for (const l of loads.values()) if (l.ok) return l.libtensorflow;
+  return null;
+}

@@ -1,0 +1,78 @@
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
+
+/** An opaque handle of one tower graph (a TensorFlow session) of the `compactrec_ctr_graph` addon. */
+export type CtrTowerHandle = { readonly __ctrTower: unique symbol };
+
+/** Options of {@link CtrGraphAddon.createTower}. */
+export interface CtrTowerGraphOptions {
+  /** Path of the libtensorflow shared library tfjs-node loaded (the addon resolves TensorFlow's C API in it). */
+  lib: string;
+  /** Input width, then each dense layer's width; the last is 1 (the logit). ReLU after every layer but the last. */
+  sizes: readonly number[];
+  /** Session intra-op threads (one kernel split over threads); 0 = TensorFlow's default (the cores). */
+  intraOpThreads: number;
+  /** Session inter-op threads (independent kernels at once); 0 = TensorFlow's default. */
+  interOpThreads: number;
+}
+
+/**
+ * The MLP tower of a CTR model as one TensorFlow graph (csrc/ctr_graph.cc): forward and backward run
+ * as session calls, so TensorFlow's graph optimizer fuses MatMul + BiasAdd + ReLU and its executor runs
+ * independent gradient kernels at once — what tfjs's one-op-at-a-time eager execution cannot do. The
+ * weights are passed in at every forward (`params`: w0, b0, w1, b1, … as row-major Float32Arrays) and the
+ * gradients written out, so the caller's optimizer keeps the parameters. All calls are synchronous.
+ */
+export interface CtrGraphAddon {
+  createTower(options: CtrTowerGraphOptions): CtrTowerHandle;
+  /** Logits of `x` (`[n × sizes[0]]`) into `out[0..n)`; `training` keeps the activations for one backward. */
+  towerForward(
+    tower: CtrTowerHandle,
+    x: Float32Array,
+    n: number,
+    params: readonly Float32Array[],
+    out: Float32Array,
+    training: boolean,
+  ): void;
+  /**
+   * ∂loss/∂params of the last training forward into `grads` (same layout as `params`), given ∂loss/∂logits
+   * `dz`; with `inputGrad`, also ∂loss/∂x (`[n × sizes[0]]`). Drops the activations.
+   */
+  towerBackward(
+    tower: CtrTowerHandle,
+    dz: Float32Array,
+    grads: readonly Float32Array[],
+    inputGrad: Float32Array | null,
+  ): void;
+  /** Drops a pending forward's activations. */
+  towerRelease(tower: CtrTowerHandle): void;
+  /** Ends the session (further calls throw); also done when the handle is garbage-collected. */
+  towerClose(tower: CtrTowerHandle): void;
+}
+
+/** Where node-gyp builds the tower-graph addon (binding.gyp target `compactrec_ctr_graph`). */
+export const CTR_GRAPH_ADDON_PATH = fileURLToPath(
+  new URL('../build/Release/compactrec_ctr_graph.node', import.meta.url),
+);
+
+let cached: { addon: CtrGraphAddon | null; reason: string } | undefined;
+
+/**
+ * The tower-graph addon, or null with the reason (not built, failed to load). It loads TensorFlow only
+ * when a tower is created, from the library path given then.
+ */
+export function loadCtrGraph(): { addon: CtrGraphAddon | null; reason: string } {
+  if (cached) return cached;
+  if (!existsSync(CTR_GRAPH_ADDON_PATH)) {
+    cached = { addon: null, reason: `the tower-graph addon is not built (${CTR_GRAPH_ADDON_PATH})` };
+  } else {
+    try {
+      const addon = createRequire(import.meta.url)(CTR_GRAPH_ADDON_PATH) as CtrGraphAddon;
+      cached = { addon, reason: `loaded ${CTR_GRAPH_ADDON_PATH}` };
+    } catch (err) {
+      cached = { addon: null, reason: `the tower-graph addon failed to load: ${(err as Error).message}` };
+    }
+  }
+  return cached;
+}
