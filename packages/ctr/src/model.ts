@@ -23,7 +23,7 @@ import {
 } from './mappers.js';
 import { buildCtrNet, CTR_MODEL_KINDS, type CtrModelKind, type CtrNet, type DcnStructure } from './nets.js';
 import type { CtrBatch, CtrSchema, FieldCounts } from './schema.js';
-import { DenseAdam, NativeTower } from './tower.js';
+import { DenseAdam, NativeTower, type TowerEngine } from './tower.js';
 
 /**
  * Which training step a model uses: `fast` (native backend, tower networks without dropout: the
@@ -406,6 +406,11 @@ export class CtrModel {
 
   private mark(key: string, t0: number): void {
     if (this.profile) this.profile.set(key, (this.profile.get(key) ?? 0) + performance.now() - t0);
+  }
+
+  /** The fast step's tower engine (see {@link TowerEngine}; decided with the step path), or null on the generic step. */
+  get towerEngine(): TowerEngine | null {
+    return this.fastStep()?.tower.engine ?? null;
   }
 
   /** The training step this model uses (decided at its first step; see {@link CtrStepPath}). */

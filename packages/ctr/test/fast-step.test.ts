@@ -1,3 +1,5 @@
+import { InvalidArgumentError } from '@compactrec/core';
+import { loadCtrGraph } from '@compactrec/native';
 import { backendReport, baseTf, initTf, type Tf } from '@compactrec/tf-backend';
 import { describe, expect, it } from 'vitest';
 import {
@@ -6,7 +8,9 @@ import {
   type CtrModelKind,
   createCtrModel,
   DenseAdam,
+  NativeTower,
   SyntheticCtr,
+  type TowerEngine,
 } from '../src/index.js';
 import { firstBatch } from './helpers.js';
 
@@ -17,6 +21,22 @@ const report = await backendReport();
 const native = report.backends.find((b) => b.backend === 'tensorflow');
 const nativeOk = native?.available === true;
 const skipNote = nativeOk ? '' : ` [SKIPPED: native backend unavailable: ${native?.reason ?? 'not probed'}]`;
+// The graph engine needs the compactrec_ctr_graph addon (built by scripts/setup.sh with the native kernels).
+const graphAddon = loadCtrGraph();
+const graphOk = nativeOk && graphAddon.addon !== null;
+const graphSkipNote = graphOk ? '' : ` [SKIPPED: ${nativeOk ? graphAddon.reason : 'native backend unavailable'}]`;
+
+/** Runs `fn` with COMPACTREC_CTR_TOWER set to `engine` (restored after). */
+function withEngine<T>(engine: TowerEngine, fn: () => T): T {
+  const before = process.env.COMPACTREC_CTR_TOWER;
+  process.env.COMPACTREC_CTR_TOWER = engine;
+  try {
+    return fn();
+  } finally {
+    if (before === undefined) delete process.env.COMPACTREC_CTR_TOWER;
+    else process.env.COMPACTREC_CTR_TOWER = before;
+  }
+}
 
 const DATA = new SyntheticCtr({ fields: 5, cardinality: 80, trainRows: 512, validRows: 8, testRows: 8, seed: 5 });
 const SMALL = { dim: 8, mlp: [32, 16], lr: 0.01, seed: 3, method: 'qr', budget: 0.5, keepFullBelow: 0 } as const;
@@ -49,6 +69,7 @@ function parityBlock(): CtrInputBlock & { w: Float32Array } {
 
 interface Trace {
   path: string;
+  engine: TowerEngine | null;
   losses: number[];
   params: Float32Array[];
   tables: Float32Array[];
@@ -63,6 +84,7 @@ function train(tf: Tf, kind: CtrModelKind, batches: readonly CtrBatch[], withBlo
   const losses = batches.map((b) => model.trainStep(b));
   const out: Trace = {
     path: model.stepPath,
+    engine: model.towerEngine,
     losses,
     params: model.paramValues(),
     tables: model.fields.map((f) => f.storage.trainingView()!.values.slice()),
@@ -97,21 +119,25 @@ async function batches(n: number, size: number): Promise<CtrBatch[]> {
 }
 
 describe('native fast training step', () => {
-  for (const [kind, withBlock] of [
-    ['deepfm', false],
-    ['dnn', true],
+  for (const [kind, withBlock, engine] of [
+    ['deepfm', false, 'graph'],
+    ['dnn', true, 'graph'],
+    ['deepfm', false, 'eager'],
+    ['dnn', true, 'eager'],
   ] as const) {
-    it.skipIf(!nativeOk)(
-      `${kind}${withBlock ? ' with an input block' : ''}: matches the generic step on the cpu backend after 4 steps${skipNote}`,
+    const ok = engine === 'graph' ? graphOk : nativeOk;
+    it.skipIf(!ok)(
+      `${kind}${withBlock ? ' with an input block' : ''}, ${engine} tower engine: matches the generic step on the cpu backend after 4 steps${engine === 'graph' ? graphSkipNote : skipNote}`,
       async () => {
         const bs = await batches(4, 96);
         const tf = baseTf();
         await tf.setBackend('cpu');
         const cpu = train(tf, kind, bs, withBlock);
         const rt = await initTf({ prefer: 'native', strict: true, quiet: true });
-        const nat = train(rt.tf, kind, bs, withBlock);
+        const nat = withEngine(engine, () => train(rt.tf, kind, bs, withBlock));
         expect(cpu.path).toBe('generic');
         expect(nat.path).toBe('fast');
+        expect(nat.engine).toBe(engine);
         for (let i = 0; i < bs.length; i++) expect(Math.abs(nat.losses[i]! - cpu.losses[i]!)).toBeLessThan(1e-5);
         // Training moved the weights (so agreeing is not trivial)...
         const init = createCtrModel(
@@ -167,6 +193,115 @@ describe('native fast training step', () => {
     expect(worst).toBeGreaterThan(0);
     expect(worst).toBeLessThan(0.015);
     model.dispose();
+  });
+
+  it.skipIf(!graphOk)(
+    `NativeTower: the graph engine gives the eager engine's logits, input gradients and weights over 3 steps${graphSkipNote}`,
+    async () => {
+      const rt = await initTf({ prefer: 'native', strict: true, quiet: true });
+      const tf = rt.tf;
+      const sizes = [24, 16, 8, 1];
+      const n = 40;
+      const rand = (len: number, scale: number, seed: number) => {
+        const a = new Float32Array(len);
+        let x = seed;
+        for (let i = 0; i < len; i++) {
+          x = (x * 1103515245 + 12345) % 2147483648;
+          a[i] = (x / 2147483648 - 0.5) * scale;
+        }
+        return a;
+      };
+      const x = rand(n * sizes[0]!, 2, 1);
+      const build = (engine: TowerEngine) => {
+        const vars: ReturnType<typeof tf.variable>[] = [];
+        const layers = [];
+        for (let l = 0; l + 1 < sizes.length; l++) {
+          const w = tf.variable(tf.tensor2d(rand(sizes[l]! * sizes[l + 1]!, 0.8, 10 + l), [sizes[l]!, sizes[l + 1]!]));
+          const b = tf.variable(tf.tensor1d(rand(sizes[l + 1]!, 0.2, 20 + l)));
+          vars.push(w, b);
+          layers.push({ w, b, relu: l + 2 < sizes.length, slots: [2 * l, 2 * l + 1] as const });
+        }
+        const adam = new DenseAdam(
+          vars.map((v) => v.size),
+          0.01,
+        );
+        return { vars, adam, tower: new NativeTower(tf, layers, adam, { engine }) };
+      };
+      const run = (engine: TowerEngine) => {
+        const { vars, adam, tower } = build(engine);
+        expect(tower.engine).toBe(engine);
+        const logits: Float32Array[] = [];
+        const gx: Float32Array[] = [];
+        for (let step = 0; step < 3; step++) {
+          const z = tower.forward(x, n, new Float32Array(n), true);
+          logits.push(z.slice());
+          const dz = z.map((v, i) => (1 / (1 + Math.exp(-v)) - (i % 3 === 0 ? 1 : 0)) / n);
+          const g = new Float32Array(n * sizes[0]!);
+          tower.backward(dz, g);
+          adam.advance();
+          gx.push(g);
+        }
+        const weights = vars.map((v) => (v.dataSync() as Float32Array).slice());
+        tower.close();
+        tf.dispose(vars);
+        return { logits, gx, weights };
+      };
+      const g = run('graph');
+      const e = run('eager');
+      // The steps moved the weights, and the input gradients are not trivially zero...
+      expect(maxScaledDiff(g.logits.slice(2), g.logits.slice(0, 1))).toBeGreaterThan(1e-3);
+      expect(Math.max(...g.gx[0]!.map(Math.abs))).toBeGreaterThan(1e-4);
+      // ...and both engines agree to float32 round-off.
+      expect(maxScaledDiff(g.logits, e.logits)).toBeLessThan(1e-5);
+      expect(maxScaledDiff(g.gx, e.gx)).toBeLessThan(1e-5);
+      expect(maxScaledDiff(g.weights, e.weights)).toBeLessThan(1e-5);
+    },
+  );
+
+  it.skipIf(!graphOk)(
+    `NativeTower graph engine: bad inputs and a backward without a forward fail naming what is wrong${graphSkipNote}`,
+    async () => {
+      const rt = await initTf({ prefer: 'native', strict: true, quiet: true });
+      const tf = rt.tf;
+      const w = tf.variable(tf.zeros([3, 1]));
+      const b = tf.variable(tf.zeros([1]));
+      const adam = new DenseAdam([3, 1], 0.01);
+      const tower = new NativeTower(tf, [{ w, b, relu: false, slots: [0, 1] }], adam, { engine: 'graph' });
+      expect(() => tower.backward(new Float32Array(2), null)).toThrow(/no training forward/);
+      expect(() => tower.forward(new Float32Array(5), 2, new Float32Array(2), true)).toThrow(/2 rows need 6 inputs/);
+      // The addon itself checks what it is handed (params of the wrong size, a handle that is not a tower).
+      const addon = graphAddon.addon!;
+      expect(() => addon.towerForward({} as never, new Float32Array(3), 1, [], new Float32Array(1), false)).toThrow(
+        /not a tower handle/,
+      );
+      tower.forward(Float32Array.of(1, 2, 3), 1, new Float32Array(1), true);
+      const handle = (tower as unknown as { graph: { handle: never } }).graph.handle;
+      expect(() =>
+        addon.towerBackward(handle, new Float32Array(1), [new Float32Array(2), new Float32Array(1)], null),
+      ).toThrow(/grads\[0\] holds 2 values, not 3/);
+      tower.close();
+      expect(() => tower.forward(Float32Array.of(1, 2, 3), 1, new Float32Array(1), false)).toThrow(/closed/);
+      tf.dispose([w, b]);
+    },
+  );
+
+  it.skipIf(!nativeOk)(`an unknown COMPACTREC_CTR_TOWER is an error naming it${skipNote}`, async () => {
+    const rt = await initTf({ prefer: 'native', strict: true, quiet: true });
+    const w = rt.tf.variable(rt.tf.zeros([3, 1]));
+    const b = rt.tf.variable(rt.tf.zeros([1]));
+    expect(() =>
+      withEngine(
+        'fast' as TowerEngine,
+        () => new NativeTower(rt.tf, [{ w, b, relu: false, slots: [0, 1] }], new DenseAdam([3, 1], 0.01)),
+      ),
+    ).toThrow(InvalidArgumentError);
+    expect(() =>
+      withEngine(
+        'fast' as TowerEngine,
+        () => new NativeTower(rt.tf, [{ w, b, relu: false, slots: [0, 1] }], new DenseAdam([3, 1], 0.01)),
+      ),
+    ).toThrow(/COMPACTREC_CTR_TOWER 'fast'/);
+    rt.tf.dispose([w, b]);
   });
 
   it('DenseAdam takes the steps of tf.train.adam', async () => {
