@@ -16,11 +16,24 @@ export class DenseAdam {
   readonly epsilon: number;
   private readonly m: Float32Array[];
   private readonly v: Float32Array[];
+  /**
+   * The C++ loop of @compactrec/native's tower-graph addon (same arithmetic, compiled), or null for the
+   * JavaScript loop. Chosen at construction: `kernel: 'js'` forces JavaScript.
+   */
+  private readonly kernel: CtrGraphAddon | null;
   /** β₁^t and β₂^t of the NEXT step, kept in float32 as tfjs keeps them. */
   private accBeta1: number;
   private accBeta2: number;
 
-  constructor(sizes: readonly number[], lr: number, beta1 = 0.9, beta2 = 0.999, epsilon = 1e-8) {
+  constructor(
+    sizes: readonly number[],
+    lr: number,
+    beta1 = 0.9,
+    beta2 = 0.999,
+    epsilon = 1e-8,
+    kernel: 'native' | 'js' = 'native',
+  ) {
+    this.kernel = kernel === 'native' ? loadCtrGraph().addon : null;
     this.lr = lr;
     this.beta1 = beta1;
     this.beta2 = beta2;
@@ -55,6 +68,11 @@ export class DenseAdam {
     const step = this.lr / (1 - this.accBeta1);
     const invSqrtC2 = 1 / Math.sqrt(1 - this.accBeta2);
     const eps = this.epsilon;
+    if (this.kernel) {
+      // The same loop in C++ (bit-identical results), when the addon is built.
+      this.kernel.adamUpdate(values, grad, m, v, step, invSqrtC2, eps, b1, b2);
+      return;
+    }
     for (let i = 0; i < m.length; i++) {
       const g = grad[i]!;
       const mi = b1 * m[i]! + g1 * g;

@@ -304,6 +304,30 @@ describe('native fast training step', () => {
     rt.tf.dispose([w, b]);
   });
 
+  it.skipIf(graphAddon.addon === null)(
+    `DenseAdam: the C++ loop gives bit-identical values and moments to the JavaScript loop${graphAddon.addon ? '' : ` [SKIPPED: ${graphAddon.reason}]`}`,
+    () => {
+      const len = 1001;
+      const init = new Float32Array(len).map((_, i) => Math.sin(i) * 0.3);
+      const fast = new DenseAdam([len], 0.003, 0.9, 0.999, 1e-8, 'native');
+      const slow = new DenseAdam([len], 0.003, 0.9, 0.999, 1e-8, 'js');
+      const a = init.slice();
+      const b = init.slice();
+      for (let step = 0; step < 5; step++) {
+        const g = new Float32Array(len).map((_, i) => Math.cos(i * (step + 1)) * 10 ** ((i % 7) - 4));
+        fast.update(0, a, g);
+        slow.update(0, b, g);
+        fast.advance();
+        slow.advance();
+      }
+      expect(Math.max(...a.map((x, i) => Math.abs(x - init[i]!)))).toBeGreaterThan(0.01);
+      expect(Buffer.from(a.buffer).equals(Buffer.from(b.buffer))).toBe(true);
+      const moments = (o: DenseAdam) => o as unknown as { m: Float32Array[]; v: Float32Array[] };
+      expect(Buffer.from(moments(fast).m[0]!.buffer).equals(Buffer.from(moments(slow).m[0]!.buffer))).toBe(true);
+      expect(Buffer.from(moments(fast).v[0]!.buffer).equals(Buffer.from(moments(slow).v[0]!.buffer))).toBe(true);
+    },
+  );
+
   it('DenseAdam takes the steps of tf.train.adam', async () => {
     const tf = baseTf();
     await tf.setBackend('cpu');

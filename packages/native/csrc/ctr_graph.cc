@@ -13,9 +13,11 @@
 //   towerBackward(handle, dz: Float32Array, grads: Float32Array[] (same layout as params),
 //                 inputGrad: Float32Array | null)
 //   towerRelease(handle)  (drops pending activations)      towerClose(handle)  (ends the session)
+//   adamUpdate(values, grad, m, v, step, invSqrtC2, eps, beta1, beta2)   (ctr's DenseAdam loop, bit-identical)
 #include <dlfcn.h>
 #include <node_api.h>
 
+#include <cmath>
 #include <cstring>
 #include <string>
 #include <vector>
@@ -442,6 +444,45 @@ napi_value towerBackward(napi_env env, napi_callback_info info) {
   }
 }
 
+// adamUpdate(values, grad, m, v, step, invSqrtC2, eps, beta1, beta2): the typed-array Adam of the CTR tower
+// (ctr's DenseAdam.update) with the same operations in the same order in double precision, so the results are
+// bit-identical to the JavaScript loop (built with -ffp-contract=off: no fused multiply-adds).
+napi_value adamUpdate(napi_env env, napi_callback_info info) {
+  size_t argc = 9;
+  napi_value argv[9];
+  napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr);
+  try {
+    if (argc < 9) throw Error{"adamUpdate(values, grad, m, v, step, invSqrtC2, eps, beta1, beta2)"};
+    size_t nValues, nGrad, nM, nV;
+    float* values = floats(env, argv[0], &nValues, "values");
+    const float* grad = floats(env, argv[1], &nGrad, "grad");
+    float* m = floats(env, argv[2], &nM, "m");
+    float* v = floats(env, argv[3], &nV, "v");
+    if (nValues != nM || nV != nM || nGrad < nM)
+      throw Error{"adamUpdate: " + std::to_string(nM) + " moments need as many values and gradients (got " +
+                  std::to_string(nValues) + " values, " + std::to_string(nV) + " v, " + std::to_string(nGrad) +
+                  " gradients)"};
+    const double step = number(env, argv[4], "step");
+    const double invSqrtC2 = number(env, argv[5], "invSqrtC2");
+    const double eps = number(env, argv[6], "eps");
+    const double b1 = number(env, argv[7], "beta1");
+    const double b2 = number(env, argv[8], "beta2");
+    const double g1 = 1 - b1;
+    const double g2 = 1 - b2;
+    for (size_t i = 0; i < nM; i++) {
+      const double g = grad[i];
+      const double mi = b1 * static_cast<double>(m[i]) + g1 * g;
+      const double vi = b2 * static_cast<double>(v[i]) + g2 * g * g;
+      m[i] = static_cast<float>(mi);
+      v[i] = static_cast<float>(vi);
+      values[i] = static_cast<float>(static_cast<double>(values[i]) - (step * mi) / (std::sqrt(vi) * invSqrtC2 + eps));
+    }
+    return nullptr;
+  } catch (const Error& e) {
+    return fail(env, e.msg);
+  }
+}
+
 napi_value towerRelease(napi_env env, napi_callback_info info) {
   size_t argc = 1;
   napi_value argv[1];
@@ -469,6 +510,7 @@ static napi_value Init(napi_env env, napi_value exports) {
       {"towerBackward", nullptr, towerBackward, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"towerRelease", nullptr, towerRelease, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"towerClose", nullptr, towerClose, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"adamUpdate", nullptr, adamUpdate, nullptr, nullptr, nullptr, napi_default, nullptr},
   };
   napi_define_properties(env, exports, sizeof(props) / sizeof(props[0]), props);
   return exports;

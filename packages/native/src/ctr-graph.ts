@@ -49,6 +49,22 @@ export interface CtrGraphAddon {
   towerRelease(tower: CtrTowerHandle): void;
   /** Ends the session (further calls throw); also done when the handle is garbage-collected. */
   towerClose(tower: CtrTowerHandle): void;
+  /**
+   * One Adam step in place, element by element: `m ← β₁m + (1−β₁)g`, `v ← β₂v + (1−β₂)g²`,
+   * `values ← values − step·m / (√v·invSqrtC2 + eps)` (m and v unrounded in the last line), in double
+   * precision with the operations in this order — bit-identical to the same loop in JavaScript.
+   */
+  adamUpdate(
+    values: Float32Array,
+    grad: Float32Array,
+    m: Float32Array,
+    v: Float32Array,
+    step: number,
+    invSqrtC2: number,
+    eps: number,
+    beta1: number,
+    beta2: number,
+  ): void;
 }
 
 /** Where node-gyp builds the tower-graph addon (binding.gyp target `compactrec_ctr_graph`). */
