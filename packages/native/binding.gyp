@@ -13,7 +13,7 @@
       "sources": ["csrc/ctr_graph.cc"],
       "cflags_cc": ["-O3", "-std=c++17", "-ffp-contract=off", "-Wall", "-Wno-unused-parameter"],
       "cflags_cc!": ["-fno-exceptions"],
-      "libraries": ["-ldl"],
+      "conditions": [["OS!='win'", {"libraries": ["-ldl"]}]],
       "defines": ["NAPI_VERSION=8"]
     }
   ],

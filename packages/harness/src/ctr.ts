@@ -7,6 +7,7 @@ import {
   checkCtrSplits,
   createCtrModel,
   createSequenceCtrModel,
+  DEFAULT_TRAIN_CTR_OPTIONS,
   evaluateCtr,
   type FieldGraph,
   fieldGraphs,
@@ -79,7 +80,7 @@ export interface CtrBenchOptions {
   batchSize?: number;
   /** @default 0.001 */
   lr?: number;
-  /** Early-stopping patience (epochs). @default 2 */
+  /** Early-stopping patience (epochs). @default DEFAULT_TRAIN_CTR_OPTIONS.patience (4) */
   patience?: number;
   /** @default 0 */
   seed?: number;
@@ -117,7 +118,7 @@ export const DEFAULT_CTR_BENCH_OPTIONS = Object.freeze({
   epochs: 30,
   batchSize: 1024,
   lr: 0.001,
-  patience: 2,
+  patience: DEFAULT_TRAIN_CTR_OPTIONS.patience,
   seed: 0,
   keepFullBelow: 100,
   minCount: 10,

@@ -14,8 +14,10 @@
 //                 inputGrad: Float32Array | null)
 //   towerRelease(handle)  (drops pending activations)      towerClose(handle)  (ends the session)
 //   adamUpdate(values, grad, m, v, step, invSqrtC2, eps, beta1, beta2)   (ctr's DenseAdam loop, bit-identical)
-#include <dlfcn.h>
 #include <node_api.h>
+#ifndef _WIN32
+#include <dlfcn.h>
+#endif
 
 #include <cmath>
 #include <cstring>
@@ -37,8 +39,15 @@ struct Error {
   std::string msg;
 };
 
+#ifdef _WIN32
+void loadApi(const std::string& path) {
+  throw Error{"the tower graph is not built for Windows (tfjs-node's libtensorflow is loaded with dlopen here)"};
+}
+#else
 void loadApi(const std::string& path) {
   if (apiHandle) return;
+  // The file tfjs-node already loaded: dlopen returns that same library (matched by file identity), so this
+  // process keeps one TensorFlow.
   void* h = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
   if (!h) throw Error{std::string("cannot load libtensorflow from ") + path + ": " + dlerror()};
   Api a{};
@@ -72,6 +81,7 @@ void loadApi(const std::string& path) {
   api = a;
   apiHandle = h;
 }
+#endif
 
 struct Status {
   TF_Status* s;

@@ -5,6 +5,7 @@ import {
   CTR_MODEL_KINDS,
   type CtrDataFormat,
   type CtrModelKind,
+  DEFAULT_TRAIN_CTR_OPTIONS,
   SEQUENCE_MODEL_KINDS,
   type SequenceModelKind,
 } from '@compactrec/ctr';
@@ -107,7 +108,13 @@ export const benchCtrCommand: Command = {
       description: "Fraction of each field's full table",
     },
     { name: 'epochs', type: 'int', default: 30, min: 1, description: 'Most epochs (early stopping on validation AUC)' },
-    { name: 'patience', type: 'int', default: 2, min: 1, description: 'Early-stopping patience in epochs' },
+    {
+      name: 'patience',
+      type: 'int',
+      default: DEFAULT_TRAIN_CTR_OPTIONS.patience,
+      min: 1,
+      description: 'Early-stopping patience in epochs',
+    },
     { name: 'batch', type: 'int', default: 1024, min: 1, description: 'Samples per mini-batch' },
     { name: 'lr', type: 'number', default: 0.001, gt: 0, description: 'Adam learning rate' },
     { name: 'dim', type: 'int', default: 16, min: 1, description: 'Embedding dimension' },

@@ -10,6 +10,7 @@ import {
   type CtrModelKind,
   checkCtrSplits,
   createSequenceCtrModel,
+  DEFAULT_TRAIN_CTR_OPTIONS,
   evaluateCtr,
   isSequenceFormat,
   isSequenceModelKind,
@@ -370,7 +371,7 @@ export const ctrTrainCommand: Command = {
     {
       name: 'patience',
       type: 'int',
-      default: 2,
+      default: DEFAULT_TRAIN_CTR_OPTIONS.patience,
       min: 1,
       description: 'Epochs without a better validation AUC before stopping',
     },
