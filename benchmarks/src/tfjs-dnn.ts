@@ -10,8 +10,8 @@
  *   what CtrModel used before (and still uses on the wasm/cpu backends);
  * - `pytorch`, `keras`: benchmarks/peers/*.py in child processes (install with `npm run bench:peers`);
  *   an uninstalled peer is reported and skipped.
- * Samples/s per round, then per batch the median over rounds and the ratios ours ÷ peer (median of the
- * per-round ratios). The load average is printed with every round: the machine is shared.
+ * Samples/s per round (even rounds run the systems in reverse order), then per batch the median over rounds
+ * and the ratios ours ÷ peer (median of the per-round ratios). The load average is printed with every round: the machine is shared.
  *
  * Usage: node benchmarks/dist/tfjs-dnn.js [--rounds 3] [--steps 20] [--batches 4096,1024]
  *          [--peers pytorch,keras|none] [--threads <cores>] [--cpu-steps 0] [--json <file>]
@@ -127,6 +127,11 @@ interface Timing {
   samplesPerSec: number;
   /** Samples/s of the fastest single step: robust to other jobs taking the cores for part of the run. */
   bestSamplesPerSec: number;
+  /**
+   * CPU milliseconds per timed step, summed over every thread of the system's process: the work a step
+   * costs, far less sensitive to other jobs on the cores than wall time (peers report it from Python).
+   */
+  cpuMsPerStep?: number;
   firstLoss: number;
   lastLoss: number;
 }
@@ -166,6 +171,7 @@ function clock(steps: number, batch: number, step: (i: number) => number, onCloc
   const firstLoss = step(0);
   for (let i = 1; i < WARMUP; i++) step(0);
   onClock?.();
+  const c0 = process.cpuUsage();
   const t0 = performance.now();
   let lastLoss = firstLoss;
   let best = Number.POSITIVE_INFINITY;
@@ -175,7 +181,14 @@ function clock(steps: number, batch: number, step: (i: number) => number, onCloc
     best = Math.min(best, performance.now() - ts);
   }
   const sec = (performance.now() - t0) / 1000;
-  return { samplesPerSec: (steps * batch) / sec, bestSamplesPerSec: (batch * 1000) / best, firstLoss, lastLoss };
+  const cpu = process.cpuUsage(c0);
+  return {
+    samplesPerSec: (steps * batch) / sec,
+    bestSamplesPerSec: (batch * 1000) / best,
+    cpuMsPerStep: (cpu.user + cpu.system) / 1000 / steps,
+    firstLoss,
+    lastLoss,
+  };
 }
 
 /** Ours: the NativeTower step with the loss on typed arrays, as CtrModel's fast step runs it. */
@@ -289,6 +302,7 @@ interface Row {
   system: string;
   samplesPerSec: number;
   bestSamplesPerSec: number;
+  cpuMsPerStep?: number;
   load: string;
   lastLoss?: number;
 }
@@ -324,7 +338,8 @@ async function main(): Promise<void> {
       for (const batch of args.batches) {
         const d = data.get(batch)!;
         const line: string[] = [];
-        for (const system of systems) {
+        // Even rounds run the systems in reverse order, so no system always follows the same neighbour.
+        for (const system of round % 2 === 0 ? [...systems].reverse() : systems) {
           let r: Timing;
           const peer = peers.find((p) => p.name === system);
           if (system === 'ours') r = trainOurs(rt.tf, args.steps, batch, d, args.profile, 'auto');
@@ -345,6 +360,7 @@ async function main(): Promise<void> {
             system,
             samplesPerSec: r.samplesPerSec,
             bestSamplesPerSec: r.bestSamplesPerSec,
+            ...(r.cpuMsPerStep !== undefined ? { cpuMsPerStep: r.cpuMsPerStep } : {}),
             load,
             lastLoss: r.lastLoss,
           });
@@ -382,6 +398,25 @@ async function main(): Promise<void> {
     const cells = systems.map((system) => {
       const ratio = native && system !== 'ours' ? ` (${(best('ours') / best(system)).toFixed(2)}×)` : '';
       return `${system} ${Math.round(best(system))}${ratio}`;
+    });
+    process.stdout.write(`${String(batch).padEnd(6)} ${cells.join(', ')}\n`);
+  }
+  process.stdout.write(
+    "\nCPU ms per step (every thread of the system's process; robust to other jobs): median over rounds; system ÷ ours (> 1: ours costs less CPU)\n",
+  );
+  for (const batch of args.batches) {
+    const cpu = (system: string) => {
+      const xs = rows
+        .filter((r) => r.batch === batch && r.system === system && r.cpuMsPerStep !== undefined)
+        .map((r) => r.cpuMsPerStep!);
+      return xs.length > 0 ? median(xs) : undefined;
+    };
+    const ours = cpu('ours');
+    const cells = systems.flatMap((system) => {
+      const c = cpu(system);
+      if (c === undefined) return [];
+      const ratio = native && system !== 'ours' && ours !== undefined ? ` (${(c / ours).toFixed(2)}×)` : '';
+      return [`${system} ${c.toFixed(1)}${ratio}`];
     });
     process.stdout.write(`${String(batch).padEnd(6)} ${cells.join(', ')}\n`);
   }
