@@ -173,12 +173,19 @@ function chooseEngine(
     const n = Number(process.env[name]);
     return Number.isInteger(n) && n > 0 ? n : 0;
   };
-  const handle = addon!.createTower({
-    lib: lib!,
-    sizes,
-    intraOpThreads: threads('TF_NUM_INTRAOP_THREADS'),
-    interOpThreads: threads('TF_NUM_INTEROP_THREADS'),
-  });
+  let handle: CtrTowerHandle;
+  try {
+    handle = addon!.createTower({
+      lib: lib!,
+      sizes,
+      intraOpThreads: threads('TF_NUM_INTRAOP_THREADS'),
+      interOpThreads: threads('TF_NUM_INTEROP_THREADS'),
+    });
+  } catch (err) {
+    const why = `the tower graph could not be built: ${(err as Error).message}`;
+    if (want === 'graph') throw new InvalidArgumentError(`ctr/NativeTower: ${why}`);
+    return { engine: 'eager', reason: `graph engine unavailable: ${why}`, graph: null };
+  }
   const grads: Float32Array[] = [];
   for (const l of layers) grads.push(new Float32Array(l.w.size), new Float32Array(l.b.size));
   return { engine: 'graph', reason: `graph session on ${lib}`, graph: { addon: addon!, handle, grads } };
