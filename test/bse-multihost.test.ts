@@ -1,0 +1,424 @@
+/**
+ * Issue #16, multi-host: instances with their own state folders in one group, state restored from the
+ * changelog topic on assignment, reads answered by any instance (forwarded to the owner, 503 during a
+ * hand-over). Real broker, encoder instances as child processes (SIGKILL-able).
+ */
+import { rmSync } from 'node:fs';
+import {
+  type BehaviourEvent,
+  type BseState,
+  bseDistance,
+  decodeSums,
+  EventGenerator,
+  KafkaTransport,
+  parsePrometheus,
+  readChangelogTail,
+  recomputeStates,
+  SERVED_BY_HEADER,
+  StateStore,
+} from '@compactrec/bse-stream';
+import { deserializeBse, type SdimModelVersion } from '@compactrec/sdim';
+import { afterAll, describe, expect, inject, it } from 'vitest';
+import {
+  createTopic,
+  EncoderChild,
+  expectMultiHostAgrees,
+  FAST,
+  makeModelDir,
+  produce,
+  tempDir,
+  topicPartitions,
+  waitFor,
+} from './support/bse-harness.js';
+
+const brokers = inject('kafkaBrokers');
+const L = 50;
+
+interface Health {
+  ok: boolean;
+  ownedPartitions: number[];
+  readyPartitions: number[];
+  restoringPartitions: number[];
+  problems: unknown[];
+}
+
+async function health(c: EncoderChild): Promise<Health> {
+  return (await (await c.http('/healthz')).json()) as Health;
+}
+
+/** Sum of a metric's samples (all labels) on one instance. */
+async function metric(c: EncoderChild, name: string): Promise<number> {
+  const samples = parsePrometheus(await (await c.http('/metrics')).text());
+  let sum = 0;
+  for (const [key, value] of samples) if (key === name || key.startsWith(`${name}{`)) sum += value;
+  return sum;
+}
+
+describe('bse multi-host: own state dirs, changelog restore, reads from any instance (issue #16)', () => {
+  const cleanups: (() => void)[] = [];
+  const children: EncoderChild[] = [];
+  afterAll(async () => {
+    for (const c of children) await c.kill().catch(() => {});
+    for (const f of cleanups) f();
+  });
+
+  function dir(label: string): string {
+    const d = tempDir(label);
+    cleanups.push(d.cleanup);
+    return d.dir;
+  }
+
+  function start(
+    name: string,
+    stateDir: string,
+    o: { topic: string; modelDir: string; crashAt?: { point: 'after-publish' | 'after-commit'; afterChunks: number } },
+  ): EncoderChild {
+    const c = new EncoderChild({
+      brokers: [brokers],
+      topic: o.topic,
+      groupId: `g-${o.topic}`,
+      modelDir: o.modelDir,
+      stateDir,
+      windowLength: L,
+      maxEventsPerTransaction: 2000,
+      instanceId: name,
+      ...FAST,
+      multiHost: { restoreChunkUsers: 500, ...(o.crashAt ? { crashAt: o.crashAt } : {}) },
+    });
+    children.push(c);
+    return c;
+  }
+
+  /** Waits until the alive instances' complete partitions cover every partition exactly once. */
+  async function waitAllReady(alive: readonly EncoderChild[], partitions: number, what: string, timeoutMs = 120_000) {
+    await waitFor(
+      what,
+      async () => {
+        const seen: number[] = [];
+        for (const c of alive) {
+          const h = await health(c).catch(() => undefined);
+          if (!h) return false;
+          seen.push(...h.readyPartitions);
+        }
+        seen.sort((a, b) => a - b);
+        return seen.length === partitions && seen.every((p, i) => p === i);
+      },
+      timeoutMs,
+      200,
+    );
+  }
+
+  /** Partition → state folder of its owner (from the instances' health). */
+  async function owners(alive: readonly [EncoderChild, string][]): Promise<Map<number, string>> {
+    const out = new Map<number, string>();
+    for (const [c, d] of alive) for (const p of (await health(c)).readyPartitions) out.set(p, d);
+    return out;
+  }
+
+  /** Every partition's owner has consumed it to its end. */
+  async function waitCaughtUpMulti(topic: string, alive: readonly [EncoderChild, string][], timeoutMs = 180_000) {
+    await waitFor(
+      `every partition of ${topic} consumed by its owner`,
+      async () => {
+        const ends = await topicPartitions(brokers, topic);
+        let own: Map<number, string>;
+        try {
+          own = await owners(alive);
+        } catch {
+          return false;
+        }
+        if (own.size !== ends.length) return false;
+        for (const e of ends) {
+          const s = StateStore.open(own.get(e.partition)!, { windowLength: L });
+          try {
+            if ((s.nextOffsets(topic).get(e.partition) ?? 0) !== e.high) return false;
+          } finally {
+            s.close();
+          }
+        }
+        return true;
+      },
+      timeoutMs,
+      300,
+    );
+  }
+
+  it('three hosts, kill -9 mid-stream, an empty fourth joiner, a wiped state dir: every user equals the recomputation; every read was correct or 503', async () => {
+    const P = 8;
+    const topic = await createTopic(brokers, 'mh3', P);
+    const modelDir = dir('mh-models');
+    const model = await makeModelDir(modelDir);
+    const gen = new EventGenerator({ seed: 16, numUsers: 4000, numItems: 1000, eventPrefix: `mh${Date.now()}-` });
+    const events: BehaviourEvent[] = Array.from({ length: 103_000 }, () => gen.next());
+    const [first, stream, joinerPart, finalPart] = [
+      events.slice(0, 10_000),
+      events.slice(10_000, 100_000),
+      events.slice(100_000, 102_000),
+      events.slice(102_000),
+    ];
+
+    // Reference for reads: every state a sampled user had after each of its events.
+    const sample = [...new Set(first.map((e) => e.userId))].slice(0, 40);
+    const prefixes = new Map<string, BseState[]>();
+    for (const u of sample) {
+      const mine = events.filter((e) => e.userId === u);
+      const states: BseState[] = [];
+      for (let k = 1; k <= mine.length; k++) states.push(recomputeStates(mine.slice(0, k), model, L).get(u)!.state);
+      prefixes.set(u, states);
+    }
+    const isPrefixState = (u: string, st: BseState): boolean =>
+      prefixes.get(u)!.some((ref) => ref.length === st.length && bseDistance(st, ref) < 1e-9);
+    const isPrefixJson = (u: string, j: { length: number; counts: number[]; sums: string; precision: string }) => {
+      const sums = decodeSums(j.sums, j.precision as 'float32' | 'float64');
+      return prefixes
+        .get(u)!
+        .some(
+          (ref) =>
+            ref.length === j.length &&
+            j.counts.every((c, i) => c === ref.counts[i]) &&
+            sums.every((x, i) => Math.abs(x - ref.sums[i]!) <= 1e-5 * Math.max(1, Math.abs(ref.sums[i]!))),
+        );
+    };
+
+    const dirs = { a: dir('mh-a'), b: dir('mh-b'), c: dir('mh-c'), d: dir('mh-d') };
+    const a = start('a', dirs.a, { topic, modelDir });
+    await a.ready;
+    let b = start('b', dirs.b, { topic, modelDir });
+    const c = start('c', dirs.c, { topic, modelDir });
+    await Promise.all([b.ready, c.ready]);
+    await waitAllReady([a, b, c], P, 'the three instances to own every partition');
+    for (const x of [a, b, c]) expect((await health(x)).readyPartitions.length).toBeGreaterThan(0);
+
+    await produce(brokers, topic, first);
+    await waitCaughtUpMulti(topic, [
+      [a, dirs.a],
+      [b, dirs.b],
+      [c, dirs.c],
+    ]);
+
+    // Readers for the whole test: random instance, random sampled user; GET (binary) and batchGet.
+    let alive: EncoderChild[] = [a, b, c];
+    const tally = { ok: 0, unavailable: 0, forwarded: 0, batches: 0, wrong: [] as string[] };
+    let reading = true;
+    const reader = (async () => {
+      let i = 0;
+      while (reading) {
+        const inst = alive[Math.floor(Math.random() * alive.length)]!;
+        const u = sample[Math.floor(Math.random() * sample.length)]!;
+        try {
+          if (i++ % 5 === 4) {
+            const ids = Array.from({ length: 5 }, () => sample[Math.floor(Math.random() * sample.length)]!);
+            const res = await inst.http('/v1/bse:batchGet', {
+              method: 'POST',
+              headers: { 'content-type': 'application/json' },
+              body: JSON.stringify({ userIds: ids }),
+            });
+            if (res.status === 503) {
+              expect(res.headers.get('retry-after')).not.toBeNull();
+              tally.unavailable++;
+            } else if (res.status === 200) {
+              const body = (await res.json()) as {
+                results: {
+                  userId: string;
+                  found: boolean;
+                  length: number;
+                  counts: number[];
+                  sums: string;
+                  precision: string;
+                }[];
+              };
+              tally.batches++;
+              for (const r of body.results) {
+                if (!r.found || !isPrefixJson(r.userId, r))
+                  tally.wrong.push(`batchGet ${r.userId}: ${r.found ? 'wrong state' : 'not found'}`);
+                else tally.ok++;
+              }
+            } else tally.wrong.push(`batchGet answered ${res.status}: ${await res.text()}`);
+          } else {
+            const res = await inst.http(`/v1/users/${u}/bse?format=binary`);
+            if (res.status === 503) {
+              expect(res.headers.get('retry-after')).not.toBeNull();
+              tally.unavailable++;
+            } else if (res.status === 200) {
+              const st = deserializeBse(new Uint8Array(await res.arrayBuffer()));
+              if (!isPrefixState(u, st)) tally.wrong.push(`GET ${u}: a state the user never had (length ${st.length})`);
+              else tally.ok++;
+              if (res.headers.get(SERVED_BY_HEADER) !== `http://127.0.0.1:${inst.port}`) tally.forwarded++;
+            } else tally.wrong.push(`GET ${u} answered ${res.status}: ${await res.text()}`);
+          }
+        } catch (err) {
+          // A connection to an instance just killed: not an answer.
+          if (!/fetch failed|ECONNREFUSED|ECONNRESET|socket/i.test(String((err as Error)?.cause ?? err))) throw err;
+        }
+        await new Promise((r) => setTimeout(r, 5));
+      }
+    })();
+
+    // Mid-stream kill -9 of C: its partitions move to A and B, restored from the changelog.
+    const cParts = (await health(c)).readyPartitions;
+    const streaming = produce(brokers, topic, stream, 500);
+    await waitFor(
+      'a third of the stream consumed',
+      async () => {
+        let done = 0;
+        for (const d of [dirs.a, dirs.b, dirs.c]) {
+          const s = StateStore.open(d, { windowLength: L });
+          try {
+            for (const v of s.nextOffsets(topic).values()) done += v;
+          } finally {
+            s.close();
+          }
+        }
+        return done >= 40_000;
+      },
+      120_000,
+      100,
+    );
+    await c.kill();
+    alive = [a, b];
+    await streaming;
+    await waitAllReady(alive, P, "C's partitions to be taken over by A and B");
+    await waitCaughtUpMulti(topic, [
+      [a, dirs.a],
+      [b, dirs.b],
+    ]);
+    const own1 = await owners([
+      [a, dirs.a],
+      [b, dirs.b],
+    ]);
+    for (const p of cParts) expect([dirs.a, dirs.b]).toContain(own1.get(p));
+    expect(
+      (await metric(a, 'bse_restores_completed_total')) + (await metric(b, 'bse_restores_completed_total')),
+    ).toBeGreaterThanOrEqual(cParts.length);
+    expect((await metric(a, 'bse_restore_users_total')) + (await metric(b, 'bse_restore_users_total'))).toBeGreaterThan(
+      0,
+    );
+
+    // A fourth instance with an empty state dir joins and takes partitions by restoring them.
+    const d = start('d', dirs.d, { topic, modelDir });
+    await d.ready;
+    alive = [a, b, d];
+    await waitFor('D to own partitions', async () => (await health(d)).readyPartitions.length > 0, 120_000, 200);
+    await waitAllReady(alive, P, 'A, B and D to own every partition');
+    const dParts = (await health(d)).readyPartitions;
+    expect(await metric(d, 'bse_restores_completed_total')).toBeGreaterThanOrEqual(dParts.length);
+    expect(await metric(d, 'bse_restore_users_total')).toBeGreaterThan(0);
+    await produce(brokers, topic, joinerPart);
+    await waitCaughtUpMulti(topic, [
+      [a, dirs.a],
+      [b, dirs.b],
+      [d, dirs.d],
+    ]);
+
+    // B stopped, its state dir deleted, B restarted on the empty dir: it restores what it is given.
+    alive = [a, d];
+    expect(await b.stop()).toBe(0);
+    rmSync(dirs.b, { recursive: true, force: true });
+    await waitAllReady(alive, P, "B's partitions to be taken over by A and D");
+    b = start('b2', dirs.b, { topic, modelDir });
+    await b.ready;
+    alive = [a, b, d];
+    await waitFor(
+      'restarted B to own partitions',
+      async () => (await health(b)).readyPartitions.length > 0,
+      120_000,
+      200,
+    );
+    await waitAllReady(alive, P, 'A, B and D to own every partition again');
+    expect(await metric(b, 'bse_restores_completed_total')).toBeGreaterThanOrEqual(1);
+    expect(await metric(b, 'bse_restore_users_total')).toBeGreaterThan(0);
+    await produce(brokers, topic, finalPart);
+    const final: [EncoderChild, string][] = [
+      [a, dirs.a],
+      [b, dirs.b],
+      [d, dirs.d],
+    ];
+    await waitCaughtUpMulti(topic, final);
+    reading = false;
+    await reader;
+
+    for (const x of [a, b, d]) {
+      const h = await health(x);
+      expect(h.problems).toEqual([]);
+      expect(h.ok).toBe(true);
+    }
+    expect(tally.wrong).toEqual([]);
+    expect(tally.ok).toBeGreaterThan(100);
+    expect(tally.forwarded).toBeGreaterThan(0);
+    expect(tally.batches).toBeGreaterThan(0);
+    const users = await expectMultiHostAgrees({
+      brokers,
+      topic,
+      modelDir,
+      owners: await owners(final),
+      windowLength: L,
+      model: model as SdimModelVersion,
+    });
+    expect(users).toBeGreaterThan(3000);
+    // Reads after the hand-overs: a non-owner forwards and the answer is the final state.
+    const u = sample[0]!;
+    const finalState = prefixes.get(u)!.at(-1)!;
+    for (const x of [a, b, d]) {
+      const res = await x.http(`/v1/users/${u}/bse?format=binary`);
+      expect(res.status).toBe(200);
+      expect(bseDistance(deserializeBse(new Uint8Array(await res.arrayBuffer())), finalState)).toBeLessThan(1e-9);
+    }
+    process.stderr.write(`multi-host reads: ${JSON.stringify({ ...tally, wrong: tally.wrong.length })}\n`);
+  }, 600_000);
+
+  it('failure points: a crash after the changelog commit and before the local commit is restored on restart; a crash after the local commit resumes locally; both equal the recomputation', async () => {
+    const P = 2;
+    const t = new KafkaTransport({ brokers: [brokers], logLevel: 'nothing' });
+    try {
+      for (const point of ['after-publish', 'after-commit'] as const) {
+        const topic = await createTopic(brokers, `mhcrash-${point}`, P);
+        const modelDir = dir('mhc-models');
+        const model = await makeModelDir(modelDir);
+        const stateDir = dir(`mhc-${point}`);
+        const gen = new EventGenerator({ seed: 7, numUsers: 300, eventPrefix: `c${point}${Date.now()}-` });
+        const events = Array.from({ length: 12_000 }, () => gen.next());
+        await produce(brokers, topic, events);
+        const crashing = start('x', stateDir, { topic, modelDir, crashAt: { point, afterChunks: 3 } });
+        await crashing.ready;
+        const code = await new Promise<number | null>((resolve) =>
+          crashing.proc.on('exit', (c2, sig) => resolve(sig === 'SIGKILL' ? -9 : c2)),
+        );
+        expect(code).toBe(-9);
+        // Where the crash left the changelog and the local store.
+        const local = StateStore.open(stateDir, { windowLength: L });
+        const marks = local.partitionMarks(topic);
+        local.close();
+        const ahead: number[] = [];
+        for (let p = 0; p < P; p++) {
+          const tail = await readChangelogTail(t, topic, p);
+          const mine = marks.get(p)?.nextOffset ?? 0;
+          if (point === 'after-commit') expect(tail.nextOffset ?? 0).toBe(mine);
+          expect(tail.nextOffset ?? 0).toBeGreaterThanOrEqual(mine);
+          if ((tail.nextOffset ?? 0) > mine) ahead.push(p);
+        }
+        if (point === 'after-publish') expect(ahead.length).toBe(1);
+        const again = start('y', stateDir, { topic, modelDir });
+        await again.ready;
+        await waitAllReady([again], P, 'the restarted instance to own both partitions');
+        await waitCaughtUpMulti(topic, [[again, stateDir]]);
+        expect(await metric(again, 'bse_restores_completed_total')).toBe(ahead.length);
+        expect((await health(again)).problems).toEqual([]);
+        const users = await expectMultiHostAgrees({
+          brokers,
+          topic,
+          modelDir,
+          owners: new Map([
+            [0, stateDir],
+            [1, stateDir],
+          ]),
+          windowLength: L,
+          model,
+        });
+        expect(users).toBe(300);
+        await again.stop();
+      }
+    } finally {
+      await t.close();
+    }
+  }, 300_000);
+});
