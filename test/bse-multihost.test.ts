@@ -390,7 +390,7 @@ describe('bse multi-host: own state dirs, changelog restore, reads from any inst
         local.close();
         const ahead: number[] = [];
         for (let p = 0; p < P; p++) {
-          const tail = await readChangelogTail(t, topic, p);
+          const tail = await readChangelogTail(t, topic, p, 60_000, `g-${topic}`);
           const mine = marks.get(p)?.nextOffset ?? 0;
           if (point === 'after-commit') expect(tail.nextOffset ?? 0).toBe(mine);
           expect(tail.nextOffset ?? 0).toBeGreaterThanOrEqual(mine);

@@ -24,11 +24,19 @@ export const CHANGELOG_TOPIC_CONFIG: Readonly<Record<string, string>> = Object.f
 });
 
 /** Names of the changelog topics of `topic` for the state of model `version`. */
-export function changelogTopics(topic: string, version: string): { window: string; state: string } {
+export function changelogTopics(topic: string, version: string, groupId?: string): { window: string; state: string } {
   if (!/^[A-Za-z0-9._-]+$/.test(version)) {
     throw new InvalidArgumentError(`bse-stream/changelogTopics: version '${version}' is not a valid topic-name part`);
   }
-  return { window: `${topic}.changelog.window`, state: `${topic}.changelog.state.${version}` };
+  if (groupId !== undefined && !/^[A-Za-z0-9._-]+$/.test(groupId)) {
+    throw new InvalidArgumentError(
+      `bse-stream/changelogTopics: group id '${groupId}' cannot be part of a topic name (use letters, digits, '.', '_', '-'); pass another --group`,
+    );
+  }
+  // Scoped by group like Kafka Streams' `<application.id>-<store>-changelog`: two groups consuming one
+  // topic keep separate states and so separate changelogs.
+  const base = groupId === undefined ? `${topic}.changelog` : `${topic}.${groupId}.changelog`;
+  return { window: `${base}.window`, state: `${base}.state.${version}` };
 }
 
 /** One user's change in a chunk: its packed window and its serialized state (null = deleted). */
@@ -54,6 +62,8 @@ export interface ChangelogWriterOptions {
   version?: string;
   /** Partitions of the events topic (changelog topics get as many). */
   partitions: number;
+  /** Name the changelog topics per group (`<topic>.<group>.changelog.*`; the runner does). @default false */
+  groupScoped?: boolean;
 }
 
 /** Publishes the changes of one input partition, one Kafka transaction per chunk. */
@@ -66,7 +76,7 @@ export class ChangelogWriter {
 
   /** Creates the changelog topics if missing and opens (and so fences any older) the partition's producer. */
   static async open(transport: KafkaTransport, o: ChangelogWriterOptions): Promise<ChangelogWriter> {
-    const named = changelogTopics(o.topic, o.version ?? 'none');
+    const named = changelogTopics(o.topic, o.version ?? 'none', o.groupScoped ? o.groupId : undefined);
     const topics = { window: named.window, state: o.version === undefined ? undefined : named.state };
     await transport.ensureTopic(topics.window, o.partitions, CHANGELOG_TOPIC_CONFIG);
     if (topics.state) await transport.ensureTopic(topics.state, o.partitions, CHANGELOG_TOPIC_CONFIG);
@@ -150,6 +160,8 @@ async function restorePass(
     topic: string;
     /** Undefined = windows only: entries have `state: null` and one topic is read. */
     version?: string | undefined;
+    /** The group of group-scoped changelog topics (see {@link ChangelogWriterOptions.groupScoped}). */
+    groupId?: string | undefined;
     partition: number;
     chunkUsers?: number;
     timeoutMs?: number;
@@ -157,7 +169,7 @@ async function restorePass(
     onProgress?: (records: number, bytes: number) => void;
   },
 ): Promise<RestoreResult & { markerWindow: number }> {
-  const topics = changelogTopics(o.topic, o.version ?? 'none');
+  const topics = changelogTopics(o.topic, o.version ?? 'none', o.groupId);
   if (o.version === undefined) return restoreWindows(transport, o, topics.window);
   const chunkUsers = o.chunkUsers ?? 1000;
   const windows = new Map<string, Uint8Array | null>();
@@ -327,8 +339,9 @@ export async function readChangelogTail(
   topic: string,
   partition: number,
   timeoutMs = 60_000,
+  groupId?: string,
 ): Promise<ChangelogTail> {
-  const cl = changelogTopics(topic, 'none').window;
+  const cl = changelogTopics(topic, 'none', groupId).window;
   const range = (await transport.topicOffsets(cl)).find((r) => r.partition === partition);
   if (!range || range.high <= range.low) return { empty: true };
   let marker: { nextOffset: number; fingerprint?: number } | undefined;

@@ -16,7 +16,7 @@
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import { CompactRecError, InvalidArgumentError } from '@compactrec/core';
 import type { SdimModelVersion } from '@compactrec/sdim';
-import { ChangelogWriter, readChangelogTail, restoreFromChangelog } from './changelog.js';
+import { ChangelogWriter, changelogTopics, readChangelogTail, restoreFromChangelog } from './changelog.js';
 import type { GroupRouting, MemberInfo } from './cluster.js';
 import {
   type CodecOptions,
@@ -175,6 +175,16 @@ export class ChangelogPublishError extends CompactRecError {
   }
 }
 
+/** Kafka's answer to a transactional producer whose id was taken over by a newer one. */
+function isFencedError(err: unknown): boolean {
+  const e = err as { type?: unknown; message?: unknown; cause?: unknown };
+  return (
+    /PRODUCER_FENCED|INVALID_PRODUCER_EPOCH/.test(String(e?.type ?? '')) ||
+    /old epoch|fenced/i.test(String(e?.message ?? '')) ||
+    (e?.cause !== undefined && e.cause !== err && isFencedError(e.cause))
+  );
+}
+
 const RETRIABLE_SQLITE = /^SQLITE_(BUSY|LOCKED|IOERR|FULL|PROTOCOL)/;
 
 function isRetriableStoreError(err: unknown): boolean {
@@ -229,6 +239,8 @@ export class EncoderRunner {
   readonly restores: RestoreStats = { users: 0, bytes: 0, completed: 0, active: new Map() };
   private assignmentEpoch = 0;
   private fault: ((point: 'after-publish' | 'after-commit') => void) | undefined;
+  /** The batch being processed (multi-host: whether a fenced writer may be re-opened). */
+  private control: BatchControl | undefined;
 
   constructor(
     private readonly store: StateStore,
@@ -258,6 +270,7 @@ export class EncoderRunner {
     this.consumerOptions = options.consumer;
     this.publishDeadLetters = options.publishDeadLetters ?? true;
     this.changelog = options.changelog;
+    if (this.changelog) changelogTopics(this.topic, 'none', this.groupId); // the group must fit in a topic name
     const crash = options.changelog?.crashAt;
     if (crash) {
       let chunks = 0;
@@ -332,6 +345,39 @@ export class EncoderRunner {
   }
 
   /**
+   * Opens partition `p`'s transactional changelog writer (InitProducerId: fences any other writer of
+   * `p`). Not opened when `live()` is already false; closed at once if it turned false meanwhile (a
+   * late take-over of an old assignment must not keep a writer). Returns whether it is open.
+   */
+  private async openWriter(p: number, live: () => boolean): Promise<boolean> {
+    if (!live()) return false;
+    const t = this.transport;
+    const partitions = (await t.topicOffsets(this.topic)).length;
+    if (!live()) return false;
+    const writer = await withRetry(
+      'open the changelog writer',
+      () =>
+        ChangelogWriter.open(t, {
+          topic: this.topic,
+          groupId: this.groupId,
+          partition: p,
+          partitions,
+          groupScoped: true,
+        }),
+      this.retry,
+      () => !live(),
+    );
+    if (!live()) {
+      await writer.close().catch(() => {});
+      return false;
+    }
+    const old = this.writers.get(p);
+    this.writers.set(p, writer);
+    await old?.close().catch(() => {});
+    return true;
+  }
+
+  /**
    * Multi-host take-over of partition `p` (runs right after the assignment, before its first chunk):
    * opens its transactional changelog writer (which fences a former owner still publishing), reads the
    * changelog's last committed offsets marker, and restores the partition from the changelog when the
@@ -340,23 +386,9 @@ export class EncoderRunner {
   private async takeOver(p: number, epoch: number): Promise<boolean> {
     const live = (): boolean => epoch === this.assignmentEpoch && !this.stopping;
     const t = this.transport;
-    let writer = this.writers.get(p);
-    if (!writer) {
-      const partitions = (await t.topicOffsets(this.topic)).length;
-      writer = await withRetry(
-        'open the changelog writer',
-        () => ChangelogWriter.open(t, { topic: this.topic, groupId: this.groupId, partition: p, partitions }),
-        this.retry,
-        () => !live(),
-      );
-      if (!live()) {
-        await writer.close().catch(() => {});
-        return false;
-      }
-      this.writers.set(p, writer);
-    }
+    if (!this.writers.has(p) && !(await this.openWriter(p, live))) return false;
     const local = this.store.partitionMarks(this.topic).get(p);
-    const tail = await readChangelogTail(t, this.topic, p);
+    const tail = await readChangelogTail(t, this.topic, p, 60_000, this.groupId);
     if (tail.empty || (local !== undefined && tail.nextOffset !== undefined && local.nextOffset >= tail.nextOffset)) {
       // Nothing newer in the changelog: the local state is current (or both are empty).
       this.log('info', 'bse-stream/runner: partition taken over from the local state', {
@@ -375,6 +407,7 @@ export class EncoderRunner {
       const versions = models.pending ? [models.active, models.pending] : [models.active];
       const r = await restoreFromChangelog(t, {
         topic: this.topic,
+        groupId: this.groupId,
         partition: p,
         chunkUsers: this.changelog?.restoreChunkUsers ?? 1000,
         onChunk: (entries) => {
@@ -635,6 +668,7 @@ export class EncoderRunner {
     v.endOffset = Math.max(v.endOffset, batch.highWatermark);
     const msgs = batch.messages;
     if (!control.isActive() || this.stopping) return;
+    this.control = control;
     if (this.changelog && !(await this.awaitTakeover(batch.partition, control))) return;
     const from = this.expectFrom.get(batch.partition);
     if (from !== undefined) {
@@ -957,6 +991,24 @@ export class EncoderRunner {
       );
     } catch (err) {
       this.store.abortPrepared();
+      const epoch = this.assignmentEpoch;
+      const live = (): boolean => epoch === this.assignmentEpoch && !this.stopping && this.control?.isActive() === true;
+      if (isFencedError(err) && this.partitions.get(partition)?.owned && live()) {
+        // Another instance opened this partition's writer: a late take-over of an assignment it no
+        // longer has (it closes that writer at once). We own the partition now: open ours again,
+        // which fences it, and retry the chunk. A real zombie sees its batch inactive and stops.
+        this.log('warn', 'bse-stream/runner: the changelog writer was fenced; opening it again', { partition });
+        this.writers.delete(partition);
+        await writer.close().catch(() => {});
+        await this.openWriter(partition, live);
+        throw new CompactRecError(
+          `bse-stream/runner: partition ${partition}'s changelog writer was re-opened; retrying`,
+          {
+            retriable: true,
+            cause: err,
+          },
+        );
+      }
       throw new ChangelogPublishError(partition, err);
     }
     this.fault?.('after-publish');
