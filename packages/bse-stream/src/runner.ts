@@ -16,7 +16,13 @@
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import { CompactRecError, InvalidArgumentError } from '@compactrec/core';
 import type { SdimModelVersion } from '@compactrec/sdim';
-import { ChangelogWriter, changelogTopics, readChangelogTail, restoreFromChangelog } from './changelog.js';
+import {
+  CHANGELOG_TOPIC_CONFIG,
+  ChangelogWriter,
+  changelogTopics,
+  readChangelogTail,
+  restoreFromChangelog,
+} from './changelog.js';
 import type { GroupRouting, MemberInfo } from './cluster.js';
 import {
   type CodecOptions,
@@ -286,6 +292,16 @@ export class EncoderRunner {
 
   /** Connects the dead-letter producer and joins the group (returns once the consumer runs). */
   async start(): Promise<void> {
+    if (this.changelog) {
+      // Created once here, not by the partitions' take-overs racing each other.
+      const partitions = (await this.transport.topicOffsets(this.topic)).length;
+      const cl = changelogTopics(this.topic, 'none', this.groupId).window;
+      await withRetry(
+        'create the changelog topic',
+        () => this.transport.ensureTopic(cl, partitions, CHANGELOG_TOPIC_CONFIG),
+        this.retry,
+      );
+    }
     this.producer = await withRetry(
       'connect the dead-letter producer',
       () => this.transport.createProducer(),

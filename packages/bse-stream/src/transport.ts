@@ -323,7 +323,11 @@ export class KafkaTransport {
     } catch (err) {
       // Right after creation a KRaft broker may not yet list the new partitions in its metadata;
       // kafkajs' leader wait gives up on that instead of retrying. Wait for the leaders ourselves.
-      if ((err as { type?: string }).type !== 'UNKNOWN_TOPIC_OR_PARTITION') throw err;
+      // Another instance may have created it at the same moment.
+      const type = (err as { type?: string; errors?: { type?: string }[] }).type;
+      const inner = (err as { errors?: { type?: string }[] }).errors ?? [];
+      const exists = type === 'TOPIC_ALREADY_EXISTS' || inner.some((e) => e?.type === 'TOPIC_ALREADY_EXISTS');
+      if (type !== 'UNKNOWN_TOPIC_OR_PARTITION' && !exists) throw err;
     }
     await this.waitForLeaders(admin, topic, partitions);
   }
@@ -337,7 +341,11 @@ export class KafkaTransport {
         const parts = meta.topics[0]?.partitions ?? [];
         if (parts.length >= partitions && parts.every((p) => p.leader >= 0)) return;
       } catch (err) {
-        if ((err as { type?: string }).type !== 'UNKNOWN_TOPIC_OR_PARTITION') throw err;
+        // Another instance may have created it at the same moment.
+        const type = (err as { type?: string; errors?: { type?: string }[] }).type;
+        const inner = (err as { errors?: { type?: string }[] }).errors ?? [];
+        const exists = type === 'TOPIC_ALREADY_EXISTS' || inner.some((e) => e?.type === 'TOPIC_ALREADY_EXISTS');
+        if (type !== 'UNKNOWN_TOPIC_OR_PARTITION' && !exists) throw err;
       }
       if (Date.now() > deadline) {
         throw new CompactRecError(
