@@ -12,6 +12,7 @@ import {
   EventGenerator,
   KafkaTransport,
   parsePrometheus,
+  partitionOfUser,
   readChangelogTail,
   recomputeStates,
   SERVED_BY_HEADER,
@@ -71,9 +72,15 @@ describe('bse multi-host: own state dirs, changelog restore, reads from any inst
   function start(
     name: string,
     stateDir: string,
-    o: { topic: string; modelDir: string; crashAt?: { point: 'after-publish' | 'after-commit'; afterChunks: number } },
+    o: {
+      topic: string;
+      modelDir: string;
+      crashAt?: { point: 'after-publish' | 'after-commit'; afterChunks: number };
+      authToken?: string;
+    },
   ): EncoderChild {
     const c = new EncoderChild({
+      ...(o.authToken ? { http: { authToken: o.authToken } } : {}),
       brokers: [brokers],
       topic: o.topic,
       groupId: `g-${o.topic}`,
@@ -402,6 +409,13 @@ describe('bse multi-host: own state dirs, changelog restore, reads from any inst
         await waitAllReady([again], P, 'the restarted instance to own both partitions');
         await waitCaughtUpMulti(topic, [[again, stateDir]]);
         expect(await metric(again, 'bse_restores_completed_total')).toBe(ahead.length);
+        // A restored partition resumes with the changelog's fingerprint of its last record (#17 check).
+        const after = StateStore.open(stateDir, { windowLength: L });
+        try {
+          for (let p = 0; p < P; p++) expect(after.partitionMarks(topic).get(p)?.fingerprint).toBeTypeOf('number');
+        } finally {
+          after.close();
+        }
         expect((await health(again)).problems).toEqual([]);
         const users = await expectMultiHostAgrees({
           brokers,
@@ -421,4 +435,68 @@ describe('bse multi-host: own state dirs, changelog restore, reads from any inst
       await t.close();
     }
   }, 300_000);
+
+  it("a read that reaches a non-owner is forwarded with the caller's token; without it the non-owner answers 401 itself", async () => {
+    const P = 2;
+    const topic = await createTopic(brokers, 'mhauth', P);
+    const modelDir = dir('mha-models');
+    const model = await makeModelDir(modelDir);
+    const token = 'multi-host-token-0123456789';
+    const x = start('x', dir('mha-x'), { topic, modelDir, authToken: token });
+    await x.ready;
+    const y = start('y', dir('mha-y'), { topic, modelDir, authToken: token });
+    await y.ready;
+    await waitFor(
+      'x and y to own one partition each',
+      async () => {
+        const [hx, hy] = [await health(x), await health(y)];
+        return hx.readyPartitions.length === 1 && hy.readyPartitions.length === 1;
+      },
+      60_000,
+      200,
+    );
+    const gen = new EventGenerator({ seed: 9, numUsers: 50, eventPrefix: `auth${Date.now()}-` });
+    const events = Array.from({ length: 2000 }, () => gen.next());
+    await produce(brokers, topic, events);
+    const ref = recomputeStates(events, model, L);
+    const auth = { authorization: `Bearer ${token}` };
+    const ownerOf = new Map<number, EncoderChild>();
+    for (const c of [x, y]) ownerOf.set((await health(c)).readyPartitions[0]!, c);
+    const users = [...ref.keys()];
+    await waitFor(
+      'every user served',
+      async () => {
+        const res = await x.http('/v1/bse:batchGet', {
+          method: 'POST',
+          headers: { ...auth, 'content-type': 'application/json' },
+          body: JSON.stringify({ userIds: users }),
+        });
+        if (res.status !== 200) return false;
+        const body = (await res.json()) as { results: { userId: string; found: boolean; length: number }[] };
+        return body.results.every((r) => r.found && r.length === ref.get(r.userId)!.state.length);
+      },
+      60_000,
+      200,
+    );
+    let forwarded = 0;
+    for (const u of users.slice(0, 20)) {
+      const owner = ownerOf.get(partitionOfUser(u, P))!;
+      const other = owner === x ? y : x;
+      const res = await other.http(`/v1/users/${u}/bse?format=binary`, { headers: auth });
+      expect(res.status).toBe(200);
+      expect(res.headers.get(SERVED_BY_HEADER)).toBe(`http://127.0.0.1:${owner.port}`);
+      expect(bseDistance(deserializeBse(new Uint8Array(await res.arrayBuffer())), ref.get(u)!.state)).toBeLessThan(
+        1e-9,
+      );
+      forwarded++;
+      expect((await other.http(`/v1/users/${u}/bse`)).status).toBe(401);
+      const wrong = await other.http(`/v1/users/${u}/bse`, {
+        headers: { authorization: 'Bearer not-the-token-000000' },
+      });
+      expect(wrong.status).toBe(401);
+    }
+    expect(forwarded).toBe(20);
+    await x.stop();
+    await y.stop();
+  }, 180_000);
 });
