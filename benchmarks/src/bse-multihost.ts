@@ -134,7 +134,6 @@ async function restore(
   try {
     const t0 = performance.now();
     let first = 0;
-    let users = 0;
     const r = await restoreFromChangelog(t, {
       topic,
       groupId,
@@ -146,7 +145,6 @@ async function restore(
         const rows: { userId: string; window: Uint8Array }[] = [];
         for (const e of entries) if (e.window) rows.push({ userId: e.userId, window: e.window });
         store.restoreUsers(0, rows, [model]);
-        users += rows.length;
       },
     });
     store.setPartitionMark(topic, 0, r.nextOffset, r.fingerprint);
