@@ -119,6 +119,8 @@ interface RestoreRun {
   seconds: number;
   /** From the first chunk handed over to the end (the streaming part, without the group join). */
   streamSeconds: number;
+  /** Inside the store writes (window check, state encoding, SQLite). */
+  storeSeconds: number;
 }
 
 async function restore(
@@ -134,6 +136,7 @@ async function restore(
   try {
     const t0 = performance.now();
     let first = 0;
+    let storeMs = 0;
     const r = await restoreFromChangelog(t, {
       topic,
       groupId,
@@ -141,10 +144,12 @@ async function restore(
       chunkUsers: CHUNK_USERS,
       timeoutMs: TIMEOUT_MS,
       onChunk: (entries) => {
-        if (first === 0) first = performance.now();
+        const c0 = performance.now();
+        if (first === 0) first = c0;
         const rows: { userId: string; window: Uint8Array }[] = [];
         for (const e of entries) if (e.window) rows.push({ userId: e.userId, window: e.window });
         store.restoreUsers(0, rows, [model]);
+        storeMs += performance.now() - c0;
       },
     });
     store.setPartitionMark(topic, 0, r.nextOffset, r.fingerprint);
@@ -152,7 +157,14 @@ async function restore(
     const seconds = (t1 - t0) / 1000;
     const distinct = store.partitionUsers(0);
     if (distinct === 0) throw new Error('bse-multihost: the restore found no users');
-    return { round, users: distinct, mb: r.bytes / 1e6, seconds, streamSeconds: (t1 - first) / 1000 };
+    return {
+      round,
+      users: distinct,
+      mb: r.bytes / 1e6,
+      seconds,
+      streamSeconds: (t1 - first) / 1000,
+      storeSeconds: storeMs / 1000,
+    };
   } finally {
     store.close();
     rmSync(dir, { recursive: true, force: true });
@@ -222,7 +234,17 @@ async function main(): Promise<void> {
     const load1 = loadavg()[0]!;
     const fmt = (x: number) => Math.round(x).toLocaleString('en-US');
     const rows: string[][] = [
-      ['round', 'single-host events/s', 'multi-host events/s', 'ratio multi/single', 'restore users/s', 'restore MB/s'],
+      [
+        'round',
+        'single-host events/s',
+        'multi-host events/s',
+        'ratio multi/single',
+        'restore users/s',
+        'restore MB/s',
+        'streaming users/s',
+        'streaming MB/s',
+        'store share',
+      ],
     ];
     for (let round = 1; round <= ROUNDS; round++) {
       const s = ingests.find((x) => x.round === round && x.mode === 'single-host')!;
@@ -237,6 +259,7 @@ async function main(): Promise<void> {
         (r.mb / r.seconds).toFixed(1),
         fmt(r.users / r.streamSeconds),
         (r.mb / r.streamSeconds).toFixed(1),
+        `${Math.round((100 * r.storeSeconds) / r.seconds)} %`,
       ]);
     }
     if (JSON_OUT) {
@@ -247,7 +270,7 @@ async function main(): Promise<void> {
     }
     const w = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
     process.stdout.write(
-      `bse-multihost (real Kafka on loopback; ${EVENTS.toLocaleString('en-US')} events, ${USERS.toLocaleString('en-US')} users, L ${WINDOW}, dim ${model.dim}, ${model.hasher.numSignatures} signatures; 4 partitions; restore = partition 0 (${restores[0]!.users} users, ${restores[0]!.mb.toFixed(1)} MB of changelog) into an empty store, ${CHUNK_USERS} users per transaction; "restore" includes the read's consumer-group join, "streaming" is from the first chunk to the end; load average ${load0.toFixed(1)} → ${load1.toFixed(1)})\n`,
+      `bse-multihost (real Kafka on loopback; ${EVENTS.toLocaleString('en-US')} events, ${USERS.toLocaleString('en-US')} users, L ${WINDOW}, dim ${model.dim}, ${model.hasher.numSignatures} signatures; 4 partitions; restore = partition 0 (${restores[0]!.users} users, ${restores[0]!.mb.toFixed(1)} MB of changelog) into an empty store, ${CHUNK_USERS} users per transaction; "restore" includes the read's consumer-group join, "streaming" is from the first chunk to the end, "store share" the part of the restore spent writing the store; load average ${load0.toFixed(1)} → ${load1.toFixed(1)})\n`,
     );
     for (const r of rows)
       process.stdout.write(`  ${r.map((c, i) => (i === 0 ? c.padEnd(w[i]!) : c.padStart(w[i]!))).join('  ')}\n`);

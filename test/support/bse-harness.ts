@@ -85,7 +85,8 @@ export class EncoderChild {
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     this.proc.stderr!.on('data', (d: Buffer) => {
-      if (process.env.BSE_CHILD_VERBOSE) process.stderr.write(`[${options.instanceId ?? this.proc.pid}] ${d.toString()}`);
+      if (process.env.BSE_CHILD_VERBOSE)
+        process.stderr.write(`[${options.instanceId ?? this.proc.pid}] ${d.toString()}`);
       this.stderr += d.toString();
       if (this.stderr.length > 200_000) this.stderr = this.stderr.slice(-100_000);
     });
