@@ -1,7 +1,7 @@
 /**
  * Changelog topics (issue #16; the runner uses the windows-only form, see runner.ts): every applied chunk of
  * an input partition p is published, in ONE Kafka transaction, as one record per changed user to a
- * compacted topic per state kind (`<topic>.changelog.window`, `<topic>.changelog.state.<version>`),
+ * compacted topic per state kind (`<topic>[.<group>].changelog.window`, `…changelog.state.<version>`),
  * keyed by user id, on changelog partition p, plus an offsets marker (key `__offsets__`) holding the
  * input offset the chunk ends at. One transactional producer per input partition
  * (`transactionalId = <group>.<topic>.<p>`): a new owner opening it fences a stalled former owner,

@@ -85,7 +85,7 @@ export interface RunnerOptions {
   publishDeadLetters?: boolean;
   /**
    * Multi-host mode (issue #16): every chunk's changed windows are published to the compacted topic
-   * `<topic>.changelog.window` in one Kafka transaction per chunk BEFORE the local commit, and a
+   * `<topic>.<group>.changelog.window` in one Kafka transaction per chunk BEFORE the local commit, and a
    * partition whose local state is missing or older than the changelog is restored from it on
    * assignment. Needs a state folder of its own per instance. @default undefined (single-host)
    */

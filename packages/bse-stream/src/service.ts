@@ -87,7 +87,7 @@ export interface BseServiceOptions {
   log?: (level: 'error' | 'warn' | 'info', message: string, extra?: Record<string, unknown>) => void;
   /**
    * Multi-host mode (issue #16; `bse serve --multi-host`): this instance has a state folder of its own,
-   * publishes every chunk's windows to the compacted changelog `<topic>.changelog.window` before its
+   * publishes every chunk's windows to the compacted changelog `<topic>.<group>.changelog.window` before its
    * local commit, restores partitions it is assigned from the changelog, and answers reads of any user
    * (forwarding to the owner). Every instance of the group must use it. @default undefined (single-host)
    */

@@ -237,7 +237,7 @@ export const bseServeCommand: Command = {
       name: 'multi-host',
       type: 'boolean',
       description:
-        'Multi-host mode: own --state-dir per instance, changelog topic <topic>.changelog.window, restore on assignment, reads forwarded to the owner (every instance of the group must pass it)',
+        'Multi-host mode: own --state-dir per instance, changelog topic <topic>.<group>.changelog.window, restore on assignment, reads forwarded to the owner (every instance of the group must pass it)',
       default: false,
     },
     {
