@@ -181,6 +181,9 @@ export class ChangelogPublishError extends CompactRecError {
   }
 }
 
+/** Longest restore of one partition from the changelog (then it fails and is started again). */
+const RESTORE_TIMEOUT_MS = 6 * 3600_000;
+
 /** Kafka's answer to a transactional producer whose id was taken over by a newer one. */
 function isFencedError(err: unknown): boolean {
   const e = err as { type?: unknown; message?: unknown; cause?: unknown };
@@ -426,6 +429,8 @@ export class EncoderRunner {
         groupId: this.groupId,
         partition: p,
         chunkUsers: this.changelog?.restoreChunkUsers ?? 1000,
+        // A whole-read bound: a big partition (millions of users) takes minutes; a rebalance ends it sooner.
+        timeoutMs: RESTORE_TIMEOUT_MS,
         onChunk: (entries) => {
           if (!live()) throw new CompactRecError('bse-stream/runner: restore cancelled by a rebalance');
           const rows: { userId: string; window: Uint8Array }[] = [];
