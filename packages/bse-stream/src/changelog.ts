@@ -253,12 +253,20 @@ async function restoreWindows(
   // readTopic calls back synchronously per message: full chunks are queued and applied between
   // batches by the awaited drain below, so at most a few chunks are held at once.
   let draining: Promise<void> = Promise.resolve();
+  let failed: unknown;
   const drain = (): void => {
     draining = draining.then(async () => {
-      for (let c = full.shift(); c !== undefined; c = full.shift()) {
-        records += c.length;
-        await o.onChunk(c);
-        o.onProgress?.(records, bytes);
+      if (failed !== undefined) return;
+      try {
+        for (let c = full.shift(); c !== undefined; c = full.shift()) {
+          records += c.length;
+          await o.onChunk(c);
+          o.onProgress?.(records, bytes);
+        }
+      } catch (err) {
+        // Kept and rethrown after the read (a rejected promise left alone would crash the process).
+        failed = err;
+        full.length = 0;
       }
     });
   };
@@ -272,6 +280,7 @@ async function restoreWindows(
         return;
       }
       bytes += m.value?.length ?? 0;
+      if (failed !== undefined) return;
       chunk.set(key, { userId: key, window: m.value === null ? null : new Uint8Array(m.value), state: null });
       if (chunk.size >= chunkUsers) {
         full.push([...chunk.values()]);
@@ -284,6 +293,7 @@ async function restoreWindows(
   if (chunk.size > 0) full.push([...chunk.values()]);
   drain();
   await draining;
+  if (failed !== undefined) throw failed;
   return {
     nextOffset: marker.nextOffset,
     records,
