@@ -3,7 +3,10 @@
  * changelog topic on assignment, reads answered by any instance (forwarded to the owner, 503 during a
  * hand-over). Real broker, encoder instances as child processes (SIGKILL-able).
  */
-import { rmSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import {
   type BehaviourEvent,
   type BseState,
@@ -498,5 +501,88 @@ describe('bse multi-host: own state dirs, changelog restore, reads from any inst
     expect(forwarded).toBe(20);
     await x.stop();
     await y.stop();
+  }, 180_000);
+
+  it('`bse serve --multi-host` (real binary): two instances with own state dirs answer every user from either; the other mode is refused', async () => {
+    const P = 2;
+    const topic = await createTopic(brokers, 'mhcli', P);
+    const modelDir = dir('mhcli-models');
+    const model = await makeModelDir(modelDir);
+    const gen = new EventGenerator({ seed: 4, numUsers: 30, eventPrefix: `cli${Date.now()}-` });
+    const events = Array.from({ length: 600 }, () => gen.next());
+    await produce(brokers, topic, events);
+    const ref = recomputeStates(events, model, L);
+    const tokenFile = join(dir('mhcli-token'), 'token');
+    const token = 'cli-multi-host-token-0123456789';
+    writeFileSync(tokenFile, `${token}\n`);
+    const bin = join(fileURLToPath(new URL('..', import.meta.url)), 'apps/cli/bin/compactrec.js');
+    const common = ['--brokers', brokers, '--topic', topic, '--model-dir', modelDir, '--window-length', String(L)];
+    const serve = (stateDir: string, extra: string[]) => {
+      const proc = spawn(
+        process.execPath,
+        [bin, 'bse', 'serve', ...common, '--state-dir', stateDir, '--port', '0', ...extra],
+        {
+          stdio: ['ignore', 'pipe', 'pipe'],
+        },
+      );
+      const io = { out: '', err: '' };
+      proc.stdout.on('data', (d: Buffer) => {
+        io.out += d.toString();
+      });
+      proc.stderr.on('data', (d: Buffer) => {
+        io.err += d.toString();
+      });
+      const exited = new Promise<number | null>((res) => proc.on('exit', (code) => res(code)));
+      return { proc, io, exited };
+    };
+    const dirs = [dir('mhcli-1'), dir('mhcli-2')];
+    const flags = ['--multi-host', '--group', `g-${topic}`, '--auth-token-file', tokenFile];
+    const both = dirs.map((d) => serve(d, flags));
+    try {
+      const urls: string[] = [];
+      for (const s of both) {
+        await waitFor(
+          'bse serve --multi-host to print its URL',
+          () => /serving on http:\/\/\S+/.test(s.io.out),
+          60_000,
+          50,
+        );
+        urls.push(/serving on (http:\/\/\S+)/.exec(s.io.out)![1]!);
+      }
+      await waitFor(
+        'each instance to own one complete partition',
+        async () => {
+          const hs = await Promise.all(urls.map(async (u) => (await (await fetch(`${u}/healthz`)).json()) as Health));
+          return hs.every((h) => h.readyPartitions.length === 1);
+        },
+        60_000,
+        200,
+      );
+      const auth = { authorization: `Bearer ${token}` };
+      for (const url of urls) {
+        await waitFor(
+          `every user served by ${url}`,
+          async () => {
+            for (const [u, want] of ref) {
+              const res = await fetch(`${url}/v1/users/${u}/bse?format=binary`, { headers: auth });
+              if (res.status !== 200) return false;
+              if (!(bseDistance(deserializeBse(new Uint8Array(await res.arrayBuffer())), want.state) < 1e-9))
+                return false;
+            }
+            return true;
+          },
+          60_000,
+          200,
+        );
+      }
+      for (const s of both) s.proc.kill('SIGTERM');
+      for (const s of both) expect(await s.exited, s.io.err).toBe(0);
+    } finally {
+      for (const s of both) s.proc.kill('SIGKILL');
+    }
+    // A multi-host state dir is refused in single-host mode, with one line saying why.
+    const single = serve(dirs[0]!, ['--group', `g-${topic}`]);
+    expect(await single.exited).toBe(1);
+    expect(single.io.err).toMatch(/written in multi-host mode; start it with --multi-host/);
   }, 180_000);
 });
