@@ -105,6 +105,8 @@ export interface ChangelogOptions {
    * applied chunk. @default none
    */
   crashAt?: { point: 'after-publish' | 'after-commit'; afterChunks: number };
+  /** Told at once when the set of complete partitions ({@link EncoderRunner.ready}) changes (read routing). */
+  onReadyChange?: () => void;
 }
 
 /** Progress of restores from the changelog (for /metrics). */
@@ -514,6 +516,7 @@ export class EncoderRunner {
     if (marks.size > 0) void this.checkRanges(partitions, marks);
     this.assignmentEpoch++;
     this.ready.clear();
+    this.changelog?.onReadyChange?.();
     this.takeovers.clear();
     this.expectFrom.clear();
     if (this.changelog) {
@@ -523,7 +526,10 @@ export class EncoderRunner {
       for (const p of partitions) {
         const job = this.takeOver(p, epoch).then(
           (ok) => {
-            if (ok && epoch === this.assignmentEpoch) this.ready.add(p);
+            if (ok && epoch === this.assignmentEpoch) {
+              this.ready.add(p);
+              this.changelog?.onReadyChange?.();
+            }
             return ok;
           },
           (err) => {
@@ -743,7 +749,10 @@ export class EncoderRunner {
       const epoch = this.assignmentEpoch;
       job = this.takeOver(partition, epoch).then(
         (ok) => {
-          if (ok && epoch === this.assignmentEpoch) this.ready.add(partition);
+          if (ok && epoch === this.assignmentEpoch) {
+            this.ready.add(partition);
+            this.changelog?.onReadyChange?.();
+          }
           return ok;
         },
         (err) => {

@@ -230,6 +230,7 @@ export async function startBseService(options: BseServiceOptions): Promise<BseSe
     await transport.ensureTopic(deadLetterTopic, 1);
     const partitionCount = (await transport.topicOffsets(options.topic)).length;
     let selfUrl = '';
+    let pushRouting: () => void = () => {};
     runner = new EncoderRunner(store, models, transport, {
       topic: options.topic,
       deadLetterTopic,
@@ -245,6 +246,8 @@ export async function startBseService(options: BseServiceOptions): Promise<BseSe
         ? {
             changelog: {
               member: () => ({ url: selfUrl, owned: runner?.ownedPartitions() ?? [] }),
+              // A partition that stops being complete must stop being answered here at once.
+              onReadyChange: () => pushRouting(),
               ...(options.multiHost.restoreChunkUsers === undefined
                 ? {}
                 : { restoreChunkUsers: options.multiHost.restoreChunkUsers }),
@@ -438,6 +441,7 @@ export async function startBseService(options: BseServiceOptions): Promise<BseSe
         table?.update(snap);
         h0.sendRouting(snap);
       };
+      pushRouting = push;
       routingTimer = setInterval(() => {
         if (ticks++ % 5 === 0 && !asking) {
           asking = true;
