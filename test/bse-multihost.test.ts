@@ -80,6 +80,7 @@ describe('bse multi-host: own state dirs, changelog restore, reads from any inst
       modelDir: string;
       crashAt?: { point: 'after-publish' | 'after-commit'; afterChunks: number };
       authToken?: string;
+      standbyReplicas?: number;
     },
   ): EncoderChild {
     const c = new EncoderChild({
@@ -93,7 +94,11 @@ describe('bse multi-host: own state dirs, changelog restore, reads from any inst
       maxEventsPerTransaction: 2000,
       instanceId: name,
       ...FAST,
-      multiHost: { restoreChunkUsers: 500, ...(o.crashAt ? { crashAt: o.crashAt } : {}) },
+      multiHost: {
+        restoreChunkUsers: 500,
+        ...(o.crashAt ? { crashAt: o.crashAt } : {}),
+        ...(o.standbyReplicas ? { standbyReplicas: o.standbyReplicas } : {}),
+      },
     });
     children.push(c);
     return c;
@@ -584,5 +589,68 @@ describe('bse multi-host: own state dirs, changelog restore, reads from any inst
     const single = serve(dirs[0]!, ['--group', `g-${topic}`]);
     expect(await single.exited).toBe(1);
     expect(single.io.err).toMatch(/written in multi-host mode; start it with --multi-host/);
+  }, 180_000);
+
+  it('--standby-replicas 1: each instance keeps a warm copy of the other partition; after kill -9 the standby takes over reading only the changelog tail', async () => {
+    const P = 2;
+    const topic = await createTopic(brokers, 'mhstandby', P);
+    const modelDir = dir('mhs-models');
+    const model = await makeModelDir(modelDir);
+    const dx = dir('mhs-x');
+    const dy = dir('mhs-y');
+    const x = start('x', dx, { topic, modelDir, standbyReplicas: 1 });
+    await x.ready;
+    const y = start('y', dy, { topic, modelDir, standbyReplicas: 1 });
+    await y.ready;
+    await waitAllReady([x, y], P, 'x and y to own one partition each');
+    await waitFor('one partition each', async () => (await health(x)).readyPartitions.length === 1, 60_000, 200);
+    const gen = new EventGenerator({ seed: 21, numUsers: 400, eventPrefix: `sb${Date.now()}-` });
+    const events = Array.from({ length: 8000 }, () => gen.next());
+    await produce(brokers, topic, events.slice(0, 6000));
+    await waitCaughtUpMulti(topic, [
+      [x, dx],
+      [y, dy],
+    ]);
+    const pY = (await health(y)).readyPartitions[0]!;
+    const end = (await topicPartitions(brokers, topic)).find((r) => r.partition === pY)!.high;
+    // x's standby copy of y's partition reaches y's offset.
+    await waitFor(
+      "x's standby copy of y's partition to catch up",
+      () => {
+        const s = StateStore.open(dx, { windowLength: L });
+        try {
+          return s.partitionMarks(topic).get(pY)?.nextOffset === end;
+        } finally {
+          s.close();
+        }
+      },
+      60_000,
+      200,
+    );
+    expect(await metric(x, 'bse_standby_partitions')).toBe(1);
+    const standbyBytes = await metric(x, 'bse_standby_bytes_total');
+    expect(await metric(x, 'bse_standby_users_total')).toBeGreaterThan(0);
+    await y.kill();
+    await waitAllReady([x], P, "x to take y's partition over");
+    // No full restore: the warm copy was current (taken over as is) or only its tail was read.
+    expect(await metric(x, 'bse_restores_completed_total')).toBe(await metric(x, 'bse_restores_incremental_total'));
+    const restoreBytes = await metric(x, 'bse_restore_bytes_total');
+    expect(restoreBytes).toBeLessThan(standbyBytes / 10);
+    await produce(brokers, topic, events.slice(6000));
+    await waitCaughtUpMulti(topic, [[x, dx]]);
+    expect((await health(x)).problems).toEqual([]);
+    const users = await expectMultiHostAgrees({
+      brokers,
+      topic,
+      modelDir,
+      owners: new Map([
+        [0, dx],
+        [1, dx],
+      ]),
+      windowLength: L,
+      model,
+    });
+    expect(users).toBe(400);
+    await x.stop();
   }, 180_000);
 });

@@ -151,6 +151,10 @@ export interface RestoreResult {
   readonly bytes: number;
   /** Fingerprint of the input record before `nextOffset`, as the last committed marker carries it. */
   readonly fingerprint?: number | undefined;
+  /** Windows-only restores: the changelog offset the read ended at (where a later catch-up starts). */
+  readonly end?: number;
+  /** Windows-only restores: whether an offsets marker was read (false: `nextOffset` means nothing). */
+  readonly markerSeen?: boolean;
 }
 
 /** One read of both changelog topics (see {@link restoreFromChangelog}). */
@@ -162,6 +166,11 @@ async function restorePass(
     version?: string | undefined;
     /** The group of group-scoped changelog topics (see {@link ChangelogWriterOptions.groupScoped}). */
     groupId?: string | undefined;
+    /**
+     * Windows-only: start reading at this changelog offset (a catch-up of a copy that has applied
+     * everything before it, e.g. a standby replica). @default 0 (a full restore)
+     */
+    from?: number | undefined;
     partition: number;
     chunkUsers?: number;
     timeoutMs?: number;
@@ -244,12 +253,14 @@ async function restoreWindows(
 ): Promise<RestoreResult & { markerWindow: number }> {
   const chunkUsers = o.chunkUsers ?? 1000;
   let marker: { nextOffset: number; fingerprint?: number } = { nextOffset: 0 };
+  let markerSeen = false;
   let bytes = 0;
   let records = 0;
   let chunk = new Map<string, ChangelogEntry>();
   const full: ChangelogEntry[][] = [];
   const ends = await transport.topicOffsets(topic);
   const only = new Map(ends.map((e) => [e.partition, e.partition === o.partition ? e.high : 0]));
+  const end = ends.find((e) => e.partition === o.partition)?.high ?? 0;
   // readTopic calls back synchronously per message: full chunks are queued and applied between
   // batches by the awaited drain below, so at most a few chunks are held at once.
   let draining: Promise<void> = Promise.resolve();
@@ -277,6 +288,7 @@ async function restoreWindows(
       const key = m.key.toString('utf8');
       if (key === CHANGELOG_OFFSETS_KEY) {
         marker = JSON.parse(m.value!.toString('utf8')) as typeof marker;
+        markerSeen = true;
         return;
       }
       bytes += m.value?.length ?? 0;
@@ -288,7 +300,11 @@ async function restoreWindows(
         drain();
       }
     },
-    { ends: only, timeoutMs: o.timeoutMs ?? 120_000 },
+    {
+      ends: only,
+      timeoutMs: o.timeoutMs ?? 120_000,
+      ...(o.from ? { starts: new Map([[o.partition, o.from]]) } : {}),
+    },
   );
   if (chunk.size > 0) full.push([...chunk.values()]);
   drain();
@@ -300,6 +316,8 @@ async function restoreWindows(
     bytes,
     markerWindow: marker.nextOffset,
     fingerprint: marker.fingerprint,
+    end,
+    markerSeen,
   };
 }
 
@@ -319,7 +337,8 @@ export async function restoreFromChangelog(transport: KafkaTransport, o: Restore
   for (let i = 0; i < attempts; i++) {
     const r = await restorePass(transport, o);
     if (r.markerWindow === r.nextOffset) {
-      return { nextOffset: r.nextOffset, records: r.records, bytes: r.bytes, fingerprint: r.fingerprint };
+      const { markerWindow: _m, ...result } = r;
+      return result;
     }
     last = { window: r.markerWindow, state: r.nextOffset };
     await new Promise((resolve) => setTimeout(resolve, 100));

@@ -104,6 +104,7 @@ export {
   type PartitionView,
   type RestoreStats,
   type RunnerOptions,
+  type StandbyStats,
 } from './runner.js';
 export {
   type BseService,
@@ -114,6 +115,7 @@ export {
   type ReplayOptions,
   type ReplayResult,
   replayTopic,
+  standbysOf,
   startBseService,
 } from './service.js';
 export {

@@ -109,6 +109,20 @@ export interface ChangelogOptions {
   onReadyChange?: () => void;
 }
 
+/** Standby copies kept by this instance (for /metrics). */
+export interface StandbyStats {
+  /** Partitions this instance keeps warm copies of now. */
+  partitions: number[];
+  /** Users written by standby catch-ups since start. */
+  users: number;
+  /** Changelog bytes read by standby catch-ups. */
+  bytes: number;
+  /** Catch-ups finished. */
+  syncs: number;
+  /** Partitions being caught up now → users so far. */
+  readonly active: Map<number, number>;
+}
+
 /** Progress of restores from the changelog (for /metrics). */
 export interface RestoreStats {
   /** Users written by restores since start. */
@@ -117,6 +131,8 @@ export interface RestoreStats {
   bytes: number;
   /** Restores finished since start. */
   completed: number;
+  /** Of those, restores that read only the changelog after a local copy's position (standby or earlier copy). */
+  incremental: number;
   /** Partitions being restored now → users so far. */
   readonly active: Map<number, number>;
 }
@@ -247,7 +263,10 @@ export class EncoderRunner {
   /** Owned partitions whose state is complete (restored or current): the ones reads are answered for. */
   readonly ready = new Set<number>();
   /** Restore progress. */
-  readonly restores: RestoreStats = { users: 0, bytes: 0, completed: 0, active: new Map() };
+  readonly restores: RestoreStats = { users: 0, bytes: 0, completed: 0, incremental: 0, active: new Map() };
+  /** Standby copies (multi-host with standby replicas). */
+  readonly standby: StandbyStats = { partitions: [], users: 0, bytes: 0, syncs: 0, active: new Map() };
+  private standbyJob: Promise<void> | undefined;
   private assignmentEpoch = 0;
   private fault: ((point: 'after-publish' | 'after-commit') => void) | undefined;
   /** The batch being processed (multi-host: whether a fenced writer may be re-opened). */
@@ -408,6 +427,10 @@ export class EncoderRunner {
     const live = (): boolean => epoch === this.assignmentEpoch && !this.stopping;
     const t = this.transport;
     if (!this.writers.has(p) && !(await this.openWriter(p, live))) return false;
+    // A standby catch-up of this partition finishes (or is cancelled) first: one writer of a
+    // partition's users at a time, and the local mark read below is the one it left.
+    await this.standbyJob?.catch(() => {});
+    if (!live()) return false;
     const local = this.store.partitionMarks(this.topic).get(p);
     const tail = await readChangelogTail(t, this.topic, p, 60_000, this.groupId);
     if (tail.empty || (local !== undefined && tail.nextOffset !== undefined && local.nextOffset >= tail.nextOffset)) {
@@ -420,8 +443,58 @@ export class EncoderRunner {
       return live();
     }
     const t0 = Date.now();
-    this.store.dropPartition(this.topic, p);
-    this.restores.active.set(p, 0);
+    const r = await this.copyPartition(p, live, 'restore');
+    if (r === undefined) return false;
+    const mark = { nextOffset: r.nextOffset, fingerprint: r.fingerprint };
+    const v = this.view(p);
+    v.nextOffset = r.nextOffset;
+    this.verify.set(p, mark);
+    const seekTo = mark.fingerprint !== undefined && mark.nextOffset > 0 ? mark.nextOffset - 1 : mark.nextOffset;
+    this.expectFrom.set(p, seekTo);
+    this.consumer?.seek(p, seekTo);
+    this.log('info', 'bse-stream/runner: partition restored from the changelog', {
+      partition: p,
+      incremental: r.incremental,
+      users: r.users,
+      bytes: r.bytes,
+      nextOffset: r.nextOffset,
+      localOffset: local?.nextOffset,
+      seconds: (Date.now() - t0) / 1000,
+    });
+    return true;
+  }
+
+  /** Store meta key of the changelog offset up to which partition `p`'s local copy applied the changelog. */
+  private clposKey(p: number): string {
+    return `changelog:${this.topic}:${p}`;
+  }
+
+  /**
+   * Brings partition `p`'s local copy up to the changelog's end: incrementally from the changelog
+   * offset the copy has applied up to (a standby copy, or a restore interrupted after its first run),
+   * else in full (drop the partition's local users, read from the start). Windows are full snapshots,
+   * so re-applying records is harmless and the copy ends at the changelog's state; the partition's
+   * offset and fingerprint are set from the last marker read, with the changelog offset reached.
+   * Returns undefined when `live()` turned false.
+   */
+  private async copyPartition(
+    p: number,
+    live: () => boolean,
+    purpose: 'restore' | 'standby',
+  ): Promise<
+    | { nextOffset: number; fingerprint: number | undefined; users: number; bytes: number; incremental: boolean }
+    | undefined
+  > {
+    const t = this.transport;
+    const stored = this.store.metaValue(this.clposKey(p));
+    const local = this.store.partitionMarks(this.topic).get(p);
+    const incremental = stored !== undefined && stored !== '' && local !== undefined;
+    if (!incremental) {
+      this.store.dropPartition(this.topic, p);
+      this.store.setMetaValue(this.clposKey(p), '');
+    }
+    const track = purpose === 'restore' ? this.restores.active : this.standby.active;
+    track.set(p, 0);
     let users = 0;
     try {
       const models = await this.currentModels();
@@ -430,46 +503,66 @@ export class EncoderRunner {
         topic: this.topic,
         groupId: this.groupId,
         partition: p,
+        ...(incremental ? { from: Number(stored) } : {}),
         chunkUsers: this.changelog?.restoreChunkUsers ?? 1000,
         // A whole-read bound: a big partition (millions of users) takes minutes; a rebalance ends it sooner.
         timeoutMs: RESTORE_TIMEOUT_MS,
         onChunk: (entries) => {
-          if (!live()) throw new CompactRecError('bse-stream/runner: restore cancelled by a rebalance');
+          if (!live()) throw new CompactRecError(`bse-stream/runner: ${purpose} of partition ${p} cancelled`);
           const rows: { userId: string; window: Uint8Array }[] = [];
           for (const e of entries) if (e.window) rows.push({ userId: e.userId, window: e.window });
           this.store.restoreUsers(p, rows, versions);
           users += rows.length;
-          this.restores.users += rows.length;
-          this.restores.active.set(p, users);
-        },
-        onProgress: (_records, bytes) => {
-          this.restores.active.set(p, users);
-          void bytes;
+          if (purpose === 'restore') this.restores.users += rows.length;
+          else this.standby.users += rows.length;
+          track.set(p, users);
         },
       });
-      this.restores.bytes += r.bytes;
-      if (!live()) return false;
-      this.store.setPartitionMark(this.topic, p, r.nextOffset, r.fingerprint);
-      this.restores.completed++;
-      const mark = { nextOffset: r.nextOffset, fingerprint: r.fingerprint };
-      const v = this.view(p);
-      v.nextOffset = r.nextOffset;
-      this.verify.set(p, mark);
-      const seekTo = mark.fingerprint !== undefined && mark.nextOffset > 0 ? mark.nextOffset - 1 : mark.nextOffset;
-      this.expectFrom.set(p, seekTo);
-      this.consumer?.seek(p, seekTo);
-      this.log('info', 'bse-stream/runner: partition restored from the changelog', {
-        partition: p,
-        users,
-        bytes: r.bytes,
-        nextOffset: r.nextOffset,
-        localOffset: local?.nextOffset,
-        seconds: (Date.now() - t0) / 1000,
-      });
-      return true;
+      if (purpose === 'restore') this.restores.bytes += r.bytes;
+      else this.standby.bytes += r.bytes;
+      if (!live()) return undefined;
+      let mark = { nextOffset: r.nextOffset, fingerprint: r.fingerprint };
+      if (!r.markerSeen) {
+        // Nothing new since the copy's changelog offset (or an empty changelog): keep its mark.
+        mark = { nextOffset: local?.nextOffset ?? 0, fingerprint: local?.fingerprint };
+      }
+      this.store.setPartitionMark(this.topic, p, mark.nextOffset, mark.fingerprint);
+      this.store.setMetaValue(this.clposKey(p), String(r.end ?? 0));
+      if (purpose === 'restore') {
+        this.restores.completed++;
+        if (incremental) this.restores.incremental++;
+      } else this.standby.syncs++;
+      return { ...mark, users, bytes: r.bytes, incremental };
     } finally {
-      this.restores.active.delete(p);
+      track.delete(p);
     }
+  }
+
+  /**
+   * Keeps warm copies of `partitions` (standby replicas, `multiHost.standbyReplicas`): each one this
+   * instance does not own is caught up from the changelog, one at a time. A take-over waits for the
+   * running catch-up, then needs only the changelog's tail. Skipped while the previous run is going.
+   */
+  syncStandbys(partitions: readonly number[]): void {
+    this.standby.partitions = [...partitions];
+    if (this.standbyJob !== undefined || this.stopping) return;
+    const job = (async () => {
+      for (const p of partitions) {
+        const live = (): boolean => !this.stopping && this.partitions.get(p)?.owned !== true;
+        if (!live()) continue;
+        try {
+          await this.copyPartition(p, live, 'standby');
+        } catch (err) {
+          this.log('warn', 'bse-stream/runner: a standby catch-up failed; retried later', {
+            partition: p,
+            error: String(err),
+          });
+        }
+      }
+    })();
+    this.standbyJob = job.finally(() => {
+      this.standbyJob = undefined;
+    });
   }
 
   /** Partitions this instance consumes now. */

@@ -103,6 +103,12 @@ export interface MultiHostOptions {
   advertiseUrl?: string;
   /** Users per restore transaction. @default 1000 */
   restoreChunkUsers?: number;
+  /**
+   * Warm copies: this instance keeps, for each partition, a copy when it is one of the N members after
+   * the owner (members sorted by URL), caught up from the changelog about once a second; taking such
+   * a partition over reads only the changelog's tail. @default 0
+   */
+  standbyReplicas?: number;
   /** Crash tests only: SIGKILL at a point of the n-th chunk (see ChangelogOptions.crashAt). */
   crashAt?: { point: 'after-publish' | 'after-commit'; afterChunks: number };
 }
@@ -187,6 +193,12 @@ export async function startBseService(options: BseServiceOptions): Promise<BseSe
   if (adv !== undefined && !/^https?:\/\/[^/\s?#]+$/.test(adv)) {
     throw new InvalidArgumentError(
       `bse-stream/startBseService: advertiseUrl '${adv}' must be http(s)://host:port with no path (--advertise-url)`,
+    );
+  }
+  const standbys = options.multiHost?.standbyReplicas;
+  if (standbys !== undefined && !(Number.isInteger(standbys) && standbys >= 0)) {
+    throw new InvalidArgumentError(
+      `bse-stream/startBseService: standbyReplicas (${standbys}) must be an integer ≥ 0 (--standby-replicas)`,
     );
   }
   const log = options.log ?? defaultLog;
@@ -308,6 +320,16 @@ export async function startBseService(options: BseServiceOptions): Promise<BseSe
           `bse_restores_completed_total ${r.restores.completed}\n` +
           '# HELP bse_partition_restoring 1 while a partition is restored from the changelog (with its users so far).\n# TYPE bse_partition_restoring gauge\n' +
           restoring.join('') +
+          '# HELP bse_restores_incremental_total Restores that read only the changelog after a local copy (standby).\n# TYPE bse_restores_incremental_total counter\n' +
+          `bse_restores_incremental_total ${r.restores.incremental}\n` +
+          '# HELP bse_standby_partitions Partitions this instance keeps standby copies of.\n# TYPE bse_standby_partitions gauge\n' +
+          `bse_standby_partitions ${r.standby.partitions.length}\n` +
+          '# HELP bse_standby_users_total Users written by standby catch-ups.\n# TYPE bse_standby_users_total counter\n' +
+          `bse_standby_users_total ${r.standby.users}\n` +
+          '# HELP bse_standby_bytes_total Changelog bytes read by standby catch-ups.\n# TYPE bse_standby_bytes_total counter\n' +
+          `bse_standby_bytes_total ${r.standby.bytes}\n` +
+          '# HELP bse_standby_syncs_total Standby catch-ups finished.\n# TYPE bse_standby_syncs_total counter\n' +
+          `bse_standby_syncs_total ${r.standby.syncs}\n` +
           '# HELP bse_partition_ready 1 for an owned partition whose state is complete (reads answered here).\n# TYPE bse_partition_ready gauge\n' +
           [...r.ready]
             .sort((a, b) => a - b)
@@ -449,6 +471,8 @@ export async function startBseService(options: BseServiceOptions): Promise<BseSe
             .then(
               (g) => {
                 owners = g.stable ? [...g.owners].sort((a, b) => a[0] - b[0]) : [];
+                const n = options.multiHost?.standbyReplicas ?? 0;
+                if (n > 0 && g.stable) r.syncStandbys(standbysOf(g.owners, selfUrl, n));
               },
               () => {
                 owners = [];
@@ -506,6 +530,24 @@ interface RunningHttp {
   /** Hands the routing table to the HTTP side (multi-host). */
   sendRouting(snapshot: RoutingSnapshot): void;
   close(): Promise<void>;
+}
+
+/**
+ * Partitions `self` keeps standby copies of: for each partition, the `n` members after its owner in
+ * URL order (members = the URLs owning some partition).
+ */
+export function standbysOf(owners: ReadonlyMap<number, string>, self: string, n: number): number[] {
+  const members = [...new Set(owners.values())].sort();
+  const out: number[] = [];
+  if (members.length < 2) return out;
+  for (const [p, owner] of owners) {
+    if (owner === self) continue;
+    const i = members.indexOf(owner);
+    for (let k = 1; k <= Math.min(n, members.length - 1); k++) {
+      if (members[(i + k) % members.length] === self) out.push(p);
+    }
+  }
+  return out.sort((a, b) => a - b);
 }
 
 /** A state folder is written in one mode: single-host (shared folder) or multi-host (own folder + changelog). */

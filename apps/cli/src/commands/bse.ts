@@ -254,6 +254,14 @@ export const bseServeCommand: Command = {
       min: 1,
     },
     {
+      name: 'standby-replicas',
+      type: 'int',
+      description:
+        'With --multi-host: keep warm copies of the partitions of the N members after each owner (taking one over reads only the changelog tail)',
+      default: 0,
+      min: 0,
+    },
+    {
       name: 'cancel-model-switch',
       type: 'boolean',
       description:
@@ -297,6 +305,7 @@ export const bseServeCommand: Command = {
             multiHost: {
               ...(args['advertise-url'] !== undefined ? { advertiseUrl: args['advertise-url'] as string } : {}),
               restoreChunkUsers: args['restore-chunk-users'] as number,
+              standbyReplicas: args['standby-replicas'] as number,
             },
           }
         : {}),
