@@ -166,14 +166,25 @@ describe('bse changelog: one transaction per chunk, restore read_committed', () 
     try {
       expect((await readChangelogTail(transport, t2, 1, 30_000, o.groupId)).empty).toBe(true);
       await w.publish(10, [entry('a', '1'), entry('b', '1')], undefined, 111);
-      const first = await read();
+      // A read at the instant commit() returns may not see the transaction yet (see below): poll.
+      let first = await read();
+      for (let i = 0; i < 50 && !first.r.markerSeen; i++) {
+        expect(first.users.size).toBe(0); // nothing of an invisible transaction, never a part of it
+        await new Promise((r) => setTimeout(r, 100));
+        first = await read();
+      }
       expect(first.r).toMatchObject({ nextOffset: 10, fingerprint: 111, markerSeen: true });
       await w.publish(20, [entry('b', '2'), entry('c', '2')], undefined, 222);
-      expect(await readChangelogTail(transport, t2, 1, 30_000, o.groupId)).toEqual({
-        empty: false,
-        nextOffset: 20,
-        fingerprint: 222,
-      });
+      // The broker writes a commit's marker just after commit() returns, and the last stable offset moves
+      // past the transaction only then: a read at that instant sees the previous transaction (a consistent
+      // older prefix), so poll until the second one is visible.
+      let tail = await readChangelogTail(transport, t2, 1, 30_000, o.groupId);
+      for (let i = 0; i < 50 && tail.nextOffset !== 20; i++) {
+        expect(tail).toEqual({ empty: false, nextOffset: 10, fingerprint: 111 });
+        await new Promise((r) => setTimeout(r, 100));
+        tail = await readChangelogTail(transport, t2, 1, 30_000, o.groupId);
+      }
+      expect(tail).toEqual({ empty: false, nextOffset: 20, fingerprint: 222 });
       const next = await read(first.r.end);
       expect(next.r).toMatchObject({ nextOffset: 20, fingerprint: 222, markerSeen: true });
       expect([...next.users]).toEqual([

@@ -231,7 +231,11 @@ async function restorePass(
       window: windows.get(key) ?? null,
       state: value === null ? null : new Uint8Array(value),
     });
-    if (chunk.size >= chunkUsers) pending.push(flush());
+    if (chunk.size >= chunkUsers) {
+      const f = flush();
+      f.catch(() => {}); // rethrown by the Promise.all below, never an unhandled rejection meanwhile
+      pending.push(f);
+    }
   });
   await Promise.all(pending);
   await flush();
