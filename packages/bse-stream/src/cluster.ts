@@ -18,6 +18,8 @@ export interface MemberInfo {
   readonly url: string;
   /** Partitions the member owns now (the assignor keeps them where it can). */
   readonly owned: readonly number[];
+  /** Partitions the member keeps standby copies of (the assignor gives a free partition to one of them first). */
+  readonly standby?: readonly number[];
 }
 
 /** The group's assignment as a member sees it. */
@@ -38,7 +40,7 @@ export const STICKY_ASSIGNOR = 'CompactRecSticky';
  */
 export function stickyAssignment(
   partitions: readonly number[],
-  members: readonly { id: string; owned: readonly number[] }[],
+  members: readonly { id: string; owned: readonly number[]; standby?: readonly number[] }[],
 ): Map<string, number[]> {
   const out = new Map<string, number[]>();
   if (members.length === 0) return out;
@@ -59,6 +61,14 @@ export function stickyAssignment(
     }
     out.set(m.id, mine);
   }
+  // A free partition goes first to a member below its quota that keeps a standby copy of it (its
+  // take-over then needs only the changelog's tail), then in partition order to the others.
+  for (const p of [...free].sort((a, b) => a - b)) {
+    const m = sorted.find((x) => x.standby?.includes(p) && out.get(x.id)!.length < quota.get(x.id)!);
+    if (m === undefined) continue;
+    out.get(m.id)!.push(p);
+    free.delete(p);
+  }
   const rest = [...free].sort((a, b) => a - b);
   for (const m of sorted) {
     const mine = out.get(m.id)!;
@@ -78,7 +88,10 @@ export function stickyAssigner(info: () => MemberInfo): PartitionAssigner {
       for (const m of members) assignment.set(m.memberId, {});
       for (const topic of topics) {
         const partitions = cluster.findTopicPartitionMetadata(topic).map((m) => m.partitionId);
-        const input = members.map((m) => ({ id: m.memberId, owned: decodeMemberInfo(m.memberMetadata)?.owned ?? [] }));
+        const input = members.map((m) => {
+          const info = decodeMemberInfo(m.memberMetadata);
+          return { id: m.memberId, owned: info?.owned ?? [], standby: info?.standby ?? [] };
+        });
         for (const [id, ps] of stickyAssignment(partitions, input)) assignment.get(id)![topic] = ps;
       }
       return [...assignment].map(([memberId, a]) => ({

@@ -257,7 +257,11 @@ export async function startBseService(options: BseServiceOptions): Promise<BseSe
       ...(options.multiHost
         ? {
             changelog: {
-              member: () => ({ url: selfUrl, owned: runner?.ownedPartitions() ?? [] }),
+              member: () => ({
+                url: selfUrl,
+                owned: runner?.ownedPartitions() ?? [],
+                standby: runner?.standby.partitions ?? [],
+              }),
               // A partition that stops being complete must stop being answered here at once.
               onReadyChange: () => pushRouting(),
               ...(options.multiHost.restoreChunkUsers === undefined

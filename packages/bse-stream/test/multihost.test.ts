@@ -62,6 +62,29 @@ describe('stickyAssignment', () => {
     expect(stickyAssignment(P8, [...before].reverse())).toEqual(a);
   });
 
+  it('a free partition goes to a member that keeps its standby copy, within the balance', () => {
+    // c left; its partitions 6 and 7 are free; b keeps a standby copy of 7, a of 6.
+    const a = stickyAssignment(P8, [
+      { id: 'a', owned: [0, 1, 2], standby: [6] },
+      { id: 'b', owned: [3, 4, 5], standby: [7] },
+    ]);
+    checkCover(a, P8);
+    expect(a.get('a')).toEqual([0, 1, 2, 6]);
+    expect(a.get('b')).toEqual([3, 4, 5, 7]);
+    // Without standby copies the same input gives partition order.
+    const plain = stickyAssignment(P8, [
+      { id: 'a', owned: [0, 1, 2] },
+      { id: 'b', owned: [3, 4, 5] },
+    ]);
+    expect(plain.get('a')).toEqual([0, 1, 2, 6]);
+    const swapped = stickyAssignment(P8, [
+      { id: 'a', owned: [0, 1, 2], standby: [7] },
+      { id: 'b', owned: [3, 4, 5], standby: [6] },
+    ]);
+    expect(swapped.get('a')).toEqual([0, 1, 2, 7]);
+    expect(swapped.get('b')).toEqual([3, 4, 5, 6]);
+  });
+
   it('a partition claimed by two members goes to one of them', () => {
     const a = stickyAssignment(P8, [
       { id: 'a', owned: P8 },
