@@ -7,7 +7,7 @@
  * (`transactionalId = <group>.<topic>.<p>`): a new owner opening it fences a stalled former owner,
  * which compensates for kafkajs' missing KIP-447. A restore reads partition p read_committed in log
  * order (later records win, so a re-published chunk after a crash changes nothing) in bounded chunks.
- * See README "Multi-host (issue #16): status and design".
+ * See README "Multi-host (issue #16)".
  */
 import { InvalidArgumentError } from '@compactrec/core';
 import type { KafkaTransport, OutboundMessage, TransactionalProducer } from './transport.js';

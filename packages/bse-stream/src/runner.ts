@@ -12,6 +12,11 @@
  * stored offset (a gap) and that the stored offset is inside the partition. A partition that fails a
  * check, or whose events meet a corrupted user window, is stopped with a {@link PartitionProblem}
  * that /healthz reports; good events are never dead-lettered because our state is broken.
+ *
+ * Multi-host mode (`changelog` option): each chunk is prepared, published to the partition's changelog
+ * in one Kafka transaction, then committed locally; a newly assigned partition is taken over first
+ * (fence the former owner's changelog writer, restore from the changelog when the local copy is
+ * missing or older) and only then consumed; `ready` holds the partitions whose state is complete.
  */
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import { CompactRecError, InvalidArgumentError } from '@compactrec/core';
