@@ -1,12 +1,14 @@
 /**
- * Changelog topics (issue #16 step 2, building block; not wired into the runner yet): the failure points
- * of "one Kafka transaction per chunk, committed before the local store" against a real broker.
+ * Changelog topics (issue #16; the runner uses them in multi-host mode, see test/bse-multihost.test.ts):
+ * the Kafka-level failure points of "one Kafka transaction per chunk, committed before the local store"
+ * against a real broker.
  */
 import {
   type ChangelogEntry,
   ChangelogWriter,
   changelogTopics,
   KafkaTransport,
+  readChangelogTail,
   restoreFromChangelog,
 } from '@compactrec/bse-stream';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
@@ -138,5 +140,65 @@ describe('bse changelog: one transaction per chunk, restore read_committed', () 
     const { chunks, users } = await restore(2);
     expect(Math.max(...chunks)).toBeLessThanOrEqual(2);
     expect(users.size).toBe(404);
+  });
+
+  it('windows-only, group-scoped: the marker carries the fingerprint; a catch-up from a changelog offset reads only what came after it', async () => {
+    const t2 = await createTopic(brokers, 'chlw', 2);
+    const o = { topic: t2, groupId: `gw-${t2}`, partition: 1, partitions: 2, groupScoped: true };
+    const w = await ChangelogWriter.open(transport, o);
+    const read = async (from?: number) => {
+      const users = new Map<string, string | null>();
+      const r = await restoreFromChangelog(transport, {
+        topic: t2,
+        groupId: o.groupId,
+        partition: 1,
+        timeoutMs: 30_000,
+        ...(from === undefined ? {} : { from }),
+        onChunk: (es) => {
+          for (const e of es) {
+            users.set(e.userId, text(e.window));
+            expect(e.state).toBeNull();
+          }
+        },
+      });
+      return { r, users };
+    };
+    try {
+      expect((await readChangelogTail(transport, t2, 1, 30_000, o.groupId)).empty).toBe(true);
+      await w.publish(10, [entry('a', '1'), entry('b', '1')], undefined, 111);
+      // A read at the instant commit() returns may not see the transaction yet (see below): poll.
+      let first = await read();
+      for (let i = 0; i < 50 && !first.r.markerSeen; i++) {
+        expect(first.users.size).toBe(0); // nothing of an invisible transaction, never a part of it
+        await new Promise((r) => setTimeout(r, 100));
+        first = await read();
+      }
+      expect(first.r).toMatchObject({ nextOffset: 10, fingerprint: 111, markerSeen: true });
+      await w.publish(20, [entry('b', '2'), entry('c', '2')], undefined, 222);
+      // The broker writes a commit's marker just after commit() returns, and the last stable offset moves
+      // past the transaction only then: a read at that instant sees the previous transaction (a consistent
+      // older prefix), so poll until the second one is visible.
+      let tail = await readChangelogTail(transport, t2, 1, 30_000, o.groupId);
+      for (let i = 0; i < 50 && tail.nextOffset !== 20; i++) {
+        expect(tail).toEqual({ empty: false, nextOffset: 10, fingerprint: 111 });
+        await new Promise((r) => setTimeout(r, 100));
+        tail = await readChangelogTail(transport, t2, 1, 30_000, o.groupId);
+      }
+      expect(tail).toEqual({ empty: false, nextOffset: 20, fingerprint: 222 });
+      const next = await read(first.r.end);
+      expect(next.r).toMatchObject({ nextOffset: 20, fingerprint: 222, markerSeen: true });
+      expect([...next.users]).toEqual([
+        ['b', 'w:b:2'],
+        ['c', 'w:c:2'],
+      ]);
+      const none = await read(next.r.end);
+      expect(none.r.markerSeen).toBe(false);
+      expect(none.users.size).toBe(0);
+      // The topic is the group's own; the ungrouped name does not exist.
+      const names = await transport.topicOffsets(changelogTopics(t2, 'none', o.groupId).window);
+      expect(names.length).toBe(2);
+    } finally {
+      await w.close();
+    }
   });
 });

@@ -17,6 +17,7 @@ import {
   isDecodeFailure,
   KafkaTransport,
   type OutboundMessage,
+  partitionOfUser,
   recomputeStates,
   replayTopic,
   resolveCodecOptions,
@@ -84,6 +85,8 @@ export class EncoderChild {
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     this.proc.stderr!.on('data', (d: Buffer) => {
+      if (process.env.BSE_CHILD_VERBOSE)
+        process.stderr.write(`[${options.instanceId ?? this.proc.pid}] ${d.toString()}`);
       this.stderr += d.toString();
       if (this.stderr.length > 200_000) this.stderr = this.stderr.slice(-100_000);
     });
@@ -356,5 +359,116 @@ export async function expectReplayAgrees(o: ReplayCheck): Promise<number> {
   } finally {
     live.close();
     replayDir.cleanup();
+  }
+}
+
+/** What {@link expectMultiHostAgrees} needs: the topic, and which instance's state folder owns each partition. */
+export interface MultiHostCheck {
+  brokers: string;
+  topic: string;
+  modelDir: string;
+  /** Partition → state folder of the instance that owns it now (every partition exactly once). */
+  owners: ReadonlyMap<number, string>;
+  windowLength: number;
+  /** The served model: also checked against a from-scratch recomputation over the event log. */
+  model: SdimModelVersion;
+  codec?: CodecOptions;
+}
+
+/**
+ * The multi-host form of {@link expectReplayAgrees}: the live state is spread over the instances'
+ * own state folders, one owner per partition. `bse replay` of the whole topic into a fresh folder AND
+ * a from-scratch recomputation over the event log must equal, user by user, the state held by the
+ * owner of the user's partition: the same users per partition (no missing, no extra), identical
+ * windows, the same served state (sums to 1e-9). Returns the users compared.
+ */
+export async function expectMultiHostAgrees(o: MultiHostCheck): Promise<number> {
+  const partitions = (await topicPartitions(o.brokers, o.topic)).length;
+  for (let p = 0; p < partitions; p++) {
+    if (!o.owners.has(p)) throw new Error(`expectMultiHostAgrees: partition ${p} has no owner`);
+  }
+  const ref = recomputeStates(await readEvents(o.brokers, o.topic, o.codec ?? {}), o.model, o.windowLength);
+  const replayDir = tempDir('replay-multi');
+  const stores = new Map<string, StateStore>();
+  const storeOf = (dir: string): StateStore => {
+    let s = stores.get(dir);
+    if (!s) {
+      s = StateStore.open(dir, { windowLength: o.windowLength });
+      stores.set(dir, s);
+    }
+    return s;
+  };
+  try {
+    await replayTopic({
+      brokers: [o.brokers],
+      topic: o.topic,
+      modelDir: o.modelDir,
+      stateDir: replayDir.dir,
+      windowLength: o.windowLength,
+      modelVersion: o.model.version,
+      deadLetterTopic: `${o.topic}.replay-dlq-${Math.floor(Math.random() * 1e9)}`,
+      ...(o.codec ? { codec: o.codec } : {}),
+      ...FAST,
+      timeoutMs: 120_000,
+      log: () => {},
+    });
+    const replayed = StateStore.open(replayDir.dir, { windowLength: o.windowLength });
+    const problems: string[] = [];
+    let compared = 0;
+    try {
+      const all = replayed.userIds();
+      if (all.length !== ref.size) problems.push(`replay has ${all.length} users, recomputation ${ref.size}`);
+      for (let p = 0; p < partitions; p++) {
+        const live = storeOf(o.owners.get(p)!);
+        const want = all.filter((u) => partitionOfUser(u, partitions) === p);
+        const have = live.userIdsOf(p);
+        if (want.join('\u0000') !== have.join('\u0000')) {
+          problems.push(`partition ${p}: owner holds ${have.length} users, replay ${want.length}`);
+        }
+        for (const userId of want) {
+          if (problems.length >= 5) break;
+          compared++;
+          const wl = live.getWindow(userId);
+          const wr = replayed.getWindow(userId);
+          const rc = ref.get(userId);
+          if (!wl || !wr || !rc) {
+            problems.push(`${userId} (p${p}): missing (owner ${!!wl}, replay ${!!wr}, recompute ${!!rc})`);
+            continue;
+          }
+          if (!sameWindow(wl, wr) || !sameWindow(wl, rc.window)) {
+            problems.push(`${userId} (p${p}): window differs from replay/recomputation`);
+            continue;
+          }
+          const sl = live.getState(userId);
+          const sr = replayed.getState(userId);
+          if (!sl || !sr) {
+            problems.push(`${userId} (p${p}): served state missing (owner ${!!sl}, replay ${!!sr})`);
+            continue;
+          }
+          const st = deserializeBse(sl.bytes);
+          const d = Math.max(bseDistance(st, deserializeBse(sr.bytes)), bseDistance(st, rc.state));
+          if (!(d < 1e-9) || sl.version !== o.model.version) {
+            problems.push(`${userId} (p${p}): served state differs (max |Δ| ${d}, version ${sl.version})`);
+          }
+        }
+      }
+    } finally {
+      replayed.close();
+    }
+    if (problems.length > 0) throw new Error(`multi-host state ≠ replay/recomputation:\n${problems.join('\n')}`);
+    return compared;
+  } finally {
+    for (const s of stores.values()) s.close();
+    replayDir.cleanup();
+  }
+}
+
+/** Partition offsets of `topic`. */
+export async function topicPartitions(brokers: string, topic: string) {
+  const t = new KafkaTransport({ brokers: [brokers], logLevel: 'nothing' });
+  try {
+    return await t.topicOffsets(topic);
+  } finally {
+    await t.close();
   }
 }

@@ -5,6 +5,7 @@
  * Started by service.ts; not part of the public API.
  */
 import { parentPort, workerData } from 'node:worker_threads';
+import { type RoutingSnapshot, RoutingTable } from './cluster.js';
 import { buildHttpApp, type HttpOptions } from './http.js';
 import { StateStore } from './store.js';
 
@@ -15,6 +16,8 @@ export interface HttpWorkerData {
   host: string;
   port: number;
   http: HttpOptions | undefined;
+  /** Multi-host: route reads by the group's assignment (updated by 'routing' messages). */
+  multiHost?: boolean;
 }
 
 /** Messages between the main thread and the worker. */
@@ -24,6 +27,7 @@ export type HttpWorkerMessage =
   | { type: 'listening'; port: number; address: string }
   | { type: 'failed'; error: string }
   | { type: 'close' }
+  | { type: 'routing'; snapshot: RoutingSnapshot }
   | { type: 'closed' };
 
 const port = parentPort!;
@@ -41,6 +45,7 @@ function call<T>(kind: 'metrics' | 'health' | 'requestVersion' | 'repair', arg?:
 
 try {
   const store = StateStore.open(data.stateDir, { windowLength: data.windowLength });
+  const table = data.multiHost ? new RoutingTable() : undefined;
   const { app } = buildHttpApp(
     {
       store,
@@ -48,6 +53,7 @@ try {
       health: () => call<{ ok: boolean } & Record<string, unknown>>('health'),
       requestVersion: (version) => call<{ active: string; pending: string | undefined }>('requestVersion', version),
       repair: (userId) => call<number>('repair', userId),
+      ...(table ? { route: (userId: string, forwarded: boolean) => table.route(userId, forwarded) } : {}),
     },
     data.http ?? {},
   );
@@ -58,6 +64,8 @@ try {
       pending.delete(m.id);
       if (m.ok) p.resolve(m.value);
       else p.reject(Object.assign(new Error(m.error?.message ?? 'error'), { name: m.error?.name ?? 'Error' }));
+    } else if (m.type === 'routing') {
+      table?.update(m.snapshot);
     } else if (m.type === 'close') {
       app
         .close()

@@ -15,6 +15,7 @@ import { InvalidArgumentError } from '@compactrec/core';
 import { type BseState, deserializeBse } from '@compactrec/sdim';
 import Fastify, { type FastifyInstance, type FastifyReply } from 'fastify';
 import { bearerChecker, isOpenRoute, type TlsFiles } from './auth.js';
+import type { ReadRoute } from './cluster.js';
 import { LatencyRing } from './metrics.js';
 import type { StateStore, StoredState } from './store.js';
 
@@ -40,6 +41,36 @@ export interface HttpDeps {
    * it); returns how many it rebuilt. Without it, a corrupted state answers 503.
    */
   repair?(userId: string): Promise<number>;
+  /**
+   * Multi-host: where a read of `userId` goes (`forwarded` = it came from another instance). Without
+   * it every read is local (single-host).
+   */
+  route?(userId: string, forwarded: boolean): ReadRoute;
+}
+
+/** Header marking a read forwarded by another instance (it is never forwarded again). */
+export const FORWARDED_HEADER = 'x-bse-forwarded';
+/** Header naming the instance (its URL) that answered a read from its own store (multi-host). */
+export const SERVED_BY_HEADER = 'x-bse-served-by';
+/** Retry-After (seconds) of a 503 during a hand-over. */
+const HANDOVER_RETRY_S = 1;
+/** Longest wait for the owner of a forwarded read, ms. */
+const FORWARD_TIMEOUT_MS = 10_000;
+
+function handover(reply: FastifyReply, message: string) {
+  return reply
+    .code(503)
+    .header('retry-after', String(HANDOVER_RETRY_S))
+    .send({ error: 'handover', message } satisfies HttpErrorBody);
+}
+
+/** Headers a forwarded read carries: the caller's credentials and format. */
+function forwardHeaders(h: Record<string, string | string[] | undefined>, json: boolean): Record<string, string> {
+  const out: Record<string, string> = { [FORWARDED_HEADER]: '1' };
+  if (typeof h.authorization === 'string') out.authorization = h.authorization;
+  if (typeof h.accept === 'string') out.accept = h.accept;
+  if (json) out['content-type'] = 'application/json';
+  return out;
 }
 
 /** Precision of the bucket sums in JSON answers. */
@@ -107,6 +138,7 @@ const ERROR_KINDS: Record<number, string> = {
   405: 'method_not_allowed',
   408: 'request_timeout',
   413: 'payload_too_large',
+  502: 'bad_gateway',
   415: 'unsupported_media_type',
   503: 'unavailable',
 };
@@ -257,12 +289,37 @@ export function buildHttpApp(
   });
 
   app.get<{ Params: { id: string }; Querystring: { format?: string } }>('/v1/users/:id/bse', async (req, reply) => {
+    const route = deps.route?.(req.params.id, req.headers[FORWARDED_HEADER] !== undefined);
+    if (route?.kind === 'unavailable') return handover(reply, route.message);
+    if (route?.kind === 'forward') {
+      const q = req.query.format === undefined ? '' : `?format=${encodeURIComponent(req.query.format)}`;
+      let res: Response;
+      try {
+        res = await fetch(`${route.url}/v1/users/${encodeURIComponent(req.params.id)}/bse${q}`, {
+          headers: forwardHeaders(req.headers, false),
+          signal: AbortSignal.timeout(FORWARD_TIMEOUT_MS),
+        });
+      } catch (err) {
+        return handover(
+          reply,
+          `the owner of user '${req.params.id}' does not answer (${String((err as Error)?.message ?? err)}); retry shortly`,
+        );
+      }
+      const body = Buffer.from(await res.arrayBuffer());
+      if (res.status === 503) reply.header('retry-after', res.headers.get('retry-after') ?? String(HANDOVER_RETRY_S));
+      for (const h of ['content-type', 'x-bse-version', 'www-authenticate', SERVED_BY_HEADER]) {
+        const v = res.headers.get(h);
+        if (v !== null) reply.header(h, v);
+      }
+      return reply.code(res.status).send(body);
+    }
     let found: Awaited<ReturnType<typeof readVerified>>;
     try {
       found = await readVerified(deps, req.params.id);
     } catch (err) {
       return corrupt(reply, req.params.id, err);
     }
+    if (route?.kind === 'local') reply.header(SERVED_BY_HEADER, route.self);
     if (!found) return reply.code(404).send({ error: 'not_found', message: `no state for user '${req.params.id}'` });
     const s = found.s;
     const binary = req.query.format === 'binary' || (req.headers.accept ?? '').includes('application/octet-stream');
@@ -295,23 +352,74 @@ export function buildHttpApp(
         message: `offset (${JSON.stringify(offset)}) must be an integer in [0, ${ids.length}] (the nextOffset of the previous page)`,
       });
     }
+    // Multi-host: users of partitions owned elsewhere are asked from their owners (one batchGet per
+    // owner); if any user's partition is being handed over, the whole answer is 503.
+    const remote = new Map<string, string>();
+    if (deps.route) {
+      const forwarded = req.headers[FORWARDED_HEADER] !== undefined;
+      const byOwner = new Map<string, string[]>();
+      for (let i = offset; i < ids.length; i++) {
+        const id = ids[i] as string;
+        const r = deps.route(id, forwarded);
+        if (r.kind === 'unavailable') return handover(reply, r.message);
+        if (r.kind === 'forward') {
+          const list = byOwner.get(r.url) ?? [];
+          list.push(id);
+          byOwner.set(r.url, list);
+        }
+      }
+      for (const [url, list] of byOwner) {
+        let at = 0;
+        while (at < list.length) {
+          let res: Response;
+          try {
+            res = await fetch(`${url}/v1/bse:batchGet`, {
+              method: 'POST',
+              headers: forwardHeaders(req.headers, true),
+              body: JSON.stringify({ userIds: list, offset: at }),
+              signal: AbortSignal.timeout(FORWARD_TIMEOUT_MS),
+            });
+          } catch (err) {
+            return handover(
+              reply,
+              `an owner does not answer (${String((err as Error)?.message ?? err)}); retry shortly`,
+            );
+          }
+          if (res.status !== 200) {
+            const text = await res.text();
+            if (res.status === 503) return handover(reply, `an owner is handing over: ${text.slice(0, 300)}`);
+            return reply.code(res.status === 401 ? 401 : 502).send({
+              error: res.status === 401 ? 'unauthorized' : 'bad_gateway',
+              message: `the owner of some users answered ${res.status}: ${text.slice(0, 300)}`,
+            } satisfies HttpErrorBody);
+          }
+          const page = (await res.json()) as { results: { userId: string }[]; nextOffset?: number };
+          for (const r of page.results) remote.set(r.userId, JSON.stringify(r));
+          at = page.nextOffset ?? list.length;
+        }
+      }
+    }
     // The answer is built as JSON text one user at a time and cut before it would pass maxResponseBytes,
-    // so a request holds at most one page in memory whatever the batch size.
+    // so a request holds at most one page in memory whatever the batch size (forwarded users: at most
+    // one batch of them).
     const parts: string[] = [];
     const tail = (next: number | undefined): string => (next === undefined ? ']}' : `],"nextOffset":${next}}`);
     let bytes = '{"results":['.length + tail(ids.length).length;
     let next: number | undefined;
     for (let i = offset; i < ids.length; i++) {
       const id = ids[i] as string;
-      let found: Awaited<ReturnType<typeof readVerified>>;
-      try {
-        found = await readVerified(deps, id);
-      } catch (err) {
-        return corrupt(reply, id, err);
+      let part = remote.get(id);
+      if (part === undefined) {
+        let found: Awaited<ReturnType<typeof readVerified>>;
+        try {
+          found = await readVerified(deps, id);
+        } catch (err) {
+          return corrupt(reply, id, err);
+        }
+        part = JSON.stringify(
+          found ? { found: true, ...jsonOf(id, found.st, precision) } : { userId: id, found: false },
+        );
       }
-      const part = JSON.stringify(
-        found ? { found: true, ...jsonOf(id, found.st, precision) } : { userId: id, found: false },
-      );
       const add = Buffer.byteLength(part) + (parts.length > 0 ? 1 : 0);
       if (bytes + add > maxResponseBytes) {
         if (parts.length === 0) {

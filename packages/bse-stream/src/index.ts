@@ -11,12 +11,27 @@ export {
   CHANGELOG_OFFSETS_KEY,
   CHANGELOG_TOPIC_CONFIG,
   type ChangelogEntry,
+  type ChangelogTail,
   ChangelogWriter,
   type ChangelogWriterOptions,
   changelogTopics,
   type RestoreResult,
+  readChangelogTail,
   restoreFromChangelog,
 } from './changelog.js';
+export {
+  decodeAssignment,
+  decodeMemberInfo,
+  type GroupRouting,
+  type MemberInfo,
+  partitionOfUser,
+  type ReadRoute,
+  type RoutingSnapshot,
+  RoutingTable,
+  STICKY_ASSIGNOR,
+  stickyAssigner,
+  stickyAssignment,
+} from './cluster.js';
 export {
   type BehaviourEvent,
   type CodecOptions,
@@ -44,9 +59,11 @@ export {
   type BseStateJson,
   buildHttpApp,
   decodeSums,
+  FORWARDED_HEADER,
   HTTP_DEFAULTS,
   type HttpDeps,
   type HttpOptions,
+  SERVED_BY_HEADER,
   type StatePrecision,
   stateToJson,
 } from './http.js';
@@ -79,20 +96,26 @@ export {
   withRetry,
 } from './retry.js';
 export {
+  type ChangelogOptions,
+  ChangelogPublishError,
   DEFAULT_RUNNER_OPTIONS,
   EncoderRunner,
   type PartitionProblem,
   type PartitionView,
+  type RestoreStats,
   type RunnerOptions,
+  type StandbyStats,
 } from './runner.js';
 export {
   type BseService,
   type BseServiceOptions,
+  type MultiHostOptions,
   type ProduceOptions,
   produceEvents,
   type ReplayOptions,
   type ReplayResult,
   replayTopic,
+  standbysOf,
   startBseService,
 } from './service.js';
 export {
@@ -104,9 +127,11 @@ export {
 export {
   type ApplyModels,
   type ApplyResult,
+  type ComputedApply,
   CorruptWindowError,
   DEFAULT_STATE_STORE_OPTIONS,
   type PartitionMark,
+  PreparedApply,
   recordFingerprint,
   STATE_DB_FILE,
   StateStore,

@@ -12,10 +12,23 @@
  * stored offset (a gap) and that the stored offset is inside the partition. A partition that fails a
  * check, or whose events meet a corrupted user window, is stopped with a {@link PartitionProblem}
  * that /healthz reports; good events are never dead-lettered because our state is broken.
+ *
+ * Multi-host mode (`changelog` option): each chunk is prepared, published to the partition's changelog
+ * in one Kafka transaction, then committed locally; a newly assigned partition is taken over first
+ * (fence the former owner's changelog writer, restore from the changelog when the local copy is
+ * missing or older) and only then consumed; `ready` holds the partitions whose state is complete.
  */
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import { CompactRecError, InvalidArgumentError } from '@compactrec/core';
 import type { SdimModelVersion } from '@compactrec/sdim';
+import {
+  CHANGELOG_TOPIC_CONFIG,
+  ChangelogWriter,
+  changelogTopics,
+  readChangelogTail,
+  restoreFromChangelog,
+} from './changelog.js';
+import type { GroupRouting, MemberInfo } from './cluster.js';
 import {
   type CodecOptions,
   type DecodeFailure,
@@ -32,6 +45,7 @@ import {
   type ApplyModels,
   type ApplyResult,
   CorruptWindowError,
+  PreparedApply,
   recordFingerprint,
   type StateStore,
   type StoreRecord,
@@ -74,8 +88,58 @@ export interface RunnerOptions {
    * dead-lettered those messages, and they are still counted in the store. @default true
    */
   publishDeadLetters?: boolean;
+  /**
+   * Multi-host mode (issue #16): every chunk's changed windows are published to the compacted topic
+   * `<topic>.<group>.changelog.window` in one Kafka transaction per chunk BEFORE the local commit, and a
+   * partition whose local state is missing or older than the changelog is restored from it on
+   * assignment. Needs a state folder of its own per instance. @default undefined (single-host)
+   */
+  changelog?: ChangelogOptions;
   /** Log sink. @default JSON lines on stderr */
   log?: (level: 'error' | 'warn' | 'info', message: string, extra?: Record<string, unknown>) => void;
+}
+
+/** Multi-host options of the runner (see {@link RunnerOptions.changelog}). */
+export interface ChangelogOptions {
+  /** What this instance publishes in the group (its HTTP address and owned partitions). */
+  member: () => MemberInfo;
+  /** Users per restore transaction (bounds the memory of a restore). @default 1000 */
+  restoreChunkUsers?: number;
+  /**
+   * Fault injection for crash tests only: SIGKILL this process at `point` of the `afterChunks`-th
+   * applied chunk. @default none
+   */
+  crashAt?: { point: 'after-publish' | 'after-commit'; afterChunks: number };
+  /** Told at once when the set of complete partitions ({@link EncoderRunner.ready}) changes (read routing). */
+  onReadyChange?: () => void;
+}
+
+/** Standby copies kept by this instance (for /metrics). */
+export interface StandbyStats {
+  /** Partitions this instance keeps warm copies of now. */
+  partitions: number[];
+  /** Users written by standby catch-ups since start. */
+  users: number;
+  /** Changelog bytes read by standby catch-ups. */
+  bytes: number;
+  /** Catch-ups finished. */
+  syncs: number;
+  /** Partitions being caught up now → users so far. */
+  readonly active: Map<number, number>;
+}
+
+/** Progress of restores from the changelog (for /metrics). */
+export interface RestoreStats {
+  /** Users written by restores since start. */
+  users: number;
+  /** Changelog bytes read by restores since start. */
+  bytes: number;
+  /** Restores finished since start. */
+  completed: number;
+  /** Of those, restores that read only the changelog after a local copy's position (standby or earlier copy). */
+  incremental: number;
+  /** Partitions being restored now → users so far. */
+  readonly active: Map<number, number>;
 }
 
 /** Defaults of {@link RunnerOptions}. */
@@ -125,6 +189,34 @@ class StoreBusyError extends CompactRecError {
   }
 }
 
+/**
+ * Publishing a chunk to the changelog failed (broker error, or this instance was fenced by a newer
+ * owner of the partition): nothing of the chunk was committed locally. Not a poison event: the
+ * consumer restarts (kafkajs) and the partition's owner, whoever it is now, applies the chunk.
+ */
+export class ChangelogPublishError extends CompactRecError {
+  constructor(partition: number, cause: unknown) {
+    super(
+      `bse-stream/runner: publishing a chunk of partition ${partition} to the changelog failed (${String((cause as Error)?.message ?? cause)}); nothing was committed locally, the chunk is consumed again`,
+      { cause, retriable: false },
+    );
+    this.name = 'ChangelogPublishError';
+  }
+}
+
+/** Longest restore of one partition from the changelog (then it fails and is started again). */
+const RESTORE_TIMEOUT_MS = 6 * 3600_000;
+
+/** Kafka's answer to a transactional producer whose id was taken over by a newer one. */
+function isFencedError(err: unknown): boolean {
+  const e = err as { type?: unknown; message?: unknown; cause?: unknown };
+  return (
+    /PRODUCER_FENCED|INVALID_PRODUCER_EPOCH/.test(String(e?.type ?? '')) ||
+    /old epoch|fenced/i.test(String(e?.message ?? '')) ||
+    (e?.cause !== undefined && e.cause !== err && isFencedError(e.cause))
+  );
+}
+
 const RETRIABLE_SQLITE = /^SQLITE_(BUSY|LOCKED|IOERR|FULL|PROTOCOL)/;
 
 function isRetriableStoreError(err: unknown): boolean {
@@ -166,6 +258,24 @@ export class EncoderRunner {
   private consumer: RunningConsumer | undefined;
   private stopping = false;
   private readonly publishDeadLetters: boolean;
+  private readonly changelog: ChangelogOptions | undefined;
+  /** Multi-host: one transactional changelog writer per owned partition (opening it fences the former owner). */
+  private readonly writers = new Map<number, ChangelogWriter>();
+  /** Multi-host: take-over of each newly assigned partition (fence, compare, restore) in flight or done. */
+  private readonly takeovers = new Map<number, Promise<boolean>>();
+  /** Multi-host: after a restore, batches below this offset are from before the seek and ignored. */
+  private readonly expectFrom = new Map<number, number>();
+  /** Owned partitions whose state is complete (restored or current): the ones reads are answered for. */
+  readonly ready = new Set<number>();
+  /** Restore progress. */
+  readonly restores: RestoreStats = { users: 0, bytes: 0, completed: 0, incremental: 0, active: new Map() };
+  /** Standby copies (multi-host with standby replicas). */
+  readonly standby: StandbyStats = { partitions: [], users: 0, bytes: 0, syncs: 0, active: new Map() };
+  private standbyJob: Promise<void> | undefined;
+  private assignmentEpoch = 0;
+  private fault: ((point: 'after-publish' | 'after-commit') => void) | undefined;
+  /** The batch being processed (multi-host: whether a fenced writer may be re-opened). */
+  private control: BatchControl | undefined;
 
   constructor(
     private readonly store: StateStore,
@@ -194,6 +304,15 @@ export class EncoderRunner {
     this.retry = resolveRetryOptions(options.retry);
     this.consumerOptions = options.consumer;
     this.publishDeadLetters = options.publishDeadLetters ?? true;
+    this.changelog = options.changelog;
+    if (this.changelog) changelogTopics(this.topic, 'none', this.groupId); // the group must fit in a topic name
+    const crash = options.changelog?.crashAt;
+    if (crash) {
+      let chunks = 0;
+      this.fault = (point) => {
+        if (point === crash.point && ++chunks >= crash.afterChunks) process.kill(process.pid, 'SIGKILL');
+      };
+    }
     this.log =
       options.log ??
       ((level, message, extra) =>
@@ -202,6 +321,16 @@ export class EncoderRunner {
 
   /** Connects the dead-letter producer and joins the group (returns once the consumer runs). */
   async start(): Promise<void> {
+    if (this.changelog) {
+      // Created once here, not by the partitions' take-overs racing each other.
+      const partitions = (await this.transport.topicOffsets(this.topic)).length;
+      const cl = changelogTopics(this.topic, 'none', this.groupId).window;
+      await withRetry(
+        'create the changelog topic',
+        () => this.transport.ensureTopic(cl, partitions, CHANGELOG_TOPIC_CONFIG),
+        this.retry,
+      );
+    }
     this.producer = await withRetry(
       'connect the dead-letter producer',
       () => this.transport.createProducer(),
@@ -211,7 +340,12 @@ export class EncoderRunner {
       'start the consumer',
       () =>
         this.transport.runConsumer(
-          { ...this.consumerOptions, groupId: this.groupId, topic: this.topic },
+          {
+            ...this.consumerOptions,
+            groupId: this.groupId,
+            topic: this.topic,
+            ...(this.changelog ? { member: this.changelog.member } : {}),
+          },
           {
             onAssigned: (_topic, partitions) => this.onAssigned(partitions),
             onBatch: (batch, control) => this.onBatch(batch, control),
@@ -232,9 +366,208 @@ export class EncoderRunner {
     this.consumer = undefined;
     await consumer?.stop();
     for (const p of this.partitions.values()) p.owned = false;
+    this.ready.clear();
+    await this.closeWriters(new Set());
     const producer = this.producer;
     this.producer = undefined;
     await producer?.close();
+  }
+
+  /** The group's assignment with every member's address (multi-host; one member's view). */
+  async routing(): Promise<GroupRouting> {
+    const c = this.consumer;
+    if (!c) return { stable: false, owners: new Map() };
+    return c.routing();
+  }
+
+  /** Closes the changelog writers of partitions not in `keep`. */
+  private async closeWriters(keep: ReadonlySet<number>): Promise<void> {
+    for (const [p, w] of [...this.writers]) {
+      if (keep.has(p)) continue;
+      this.writers.delete(p);
+      await w.close().catch(() => {});
+    }
+  }
+
+  /**
+   * Opens partition `p`'s transactional changelog writer (InitProducerId: fences any other writer of
+   * `p`). Not opened when `live()` is already false; closed at once if it turned false meanwhile (a
+   * late take-over of an old assignment must not keep a writer). Returns whether it is open.
+   */
+  private async openWriter(p: number, live: () => boolean): Promise<boolean> {
+    if (!live()) return false;
+    const t = this.transport;
+    const partitions = (await t.topicOffsets(this.topic)).length;
+    if (!live()) return false;
+    const writer = await withRetry(
+      'open the changelog writer',
+      () =>
+        ChangelogWriter.open(t, {
+          topic: this.topic,
+          groupId: this.groupId,
+          partition: p,
+          partitions,
+          groupScoped: true,
+        }),
+      this.retry,
+      () => !live(),
+    );
+    if (!live()) {
+      await writer.close().catch(() => {});
+      return false;
+    }
+    const old = this.writers.get(p);
+    this.writers.set(p, writer);
+    await old?.close().catch(() => {});
+    return true;
+  }
+
+  /**
+   * Multi-host take-over of partition `p` (runs right after the assignment, before its first chunk):
+   * opens its transactional changelog writer (which fences a former owner still publishing), reads the
+   * changelog's last committed offsets marker, and restores the partition from the changelog when the
+   * local state is missing or older. Returns false when the assignment changed meanwhile.
+   */
+  private async takeOver(p: number, epoch: number): Promise<boolean> {
+    const live = (): boolean => epoch === this.assignmentEpoch && !this.stopping;
+    const t = this.transport;
+    if (!this.writers.has(p) && !(await this.openWriter(p, live))) return false;
+    // A standby catch-up of this partition finishes (or is cancelled) first: one writer of a
+    // partition's users at a time, and the local mark read below is the one it left.
+    await this.standbyJob?.catch(() => {});
+    if (!live()) return false;
+    const local = this.store.partitionMarks(this.topic).get(p);
+    const tail = await readChangelogTail(t, this.topic, p, 60_000, this.groupId);
+    if (tail.empty || (local !== undefined && tail.nextOffset !== undefined && local.nextOffset >= tail.nextOffset)) {
+      // Nothing newer in the changelog: the local state is current (or both are empty).
+      this.log('info', 'bse-stream/runner: partition taken over from the local state', {
+        partition: p,
+        localOffset: local?.nextOffset,
+        changelogOffset: tail.nextOffset,
+      });
+      return live();
+    }
+    const t0 = Date.now();
+    const r = await this.copyPartition(p, live, 'restore');
+    if (r === undefined) return false;
+    const mark = { nextOffset: r.nextOffset, fingerprint: r.fingerprint };
+    const v = this.view(p);
+    v.nextOffset = r.nextOffset;
+    this.verify.set(p, mark);
+    const seekTo = mark.fingerprint !== undefined && mark.nextOffset > 0 ? mark.nextOffset - 1 : mark.nextOffset;
+    this.expectFrom.set(p, seekTo);
+    this.consumer?.seek(p, seekTo);
+    this.log('info', 'bse-stream/runner: partition restored from the changelog', {
+      partition: p,
+      incremental: r.incremental,
+      users: r.users,
+      bytes: r.bytes,
+      nextOffset: r.nextOffset,
+      localOffset: local?.nextOffset,
+      seconds: (Date.now() - t0) / 1000,
+    });
+    return true;
+  }
+
+  /** Store meta key of the changelog offset up to which partition `p`'s local copy applied the changelog. */
+  private clposKey(p: number): string {
+    return `changelog:${this.topic}:${p}`;
+  }
+
+  /**
+   * Brings partition `p`'s local copy up to the changelog's end: incrementally from the changelog
+   * offset the copy has applied up to (a standby copy, or a restore interrupted after its first run),
+   * else in full (drop the partition's local users, read from the start). Windows are full snapshots,
+   * so re-applying records is harmless and the copy ends at the changelog's state; the partition's
+   * offset and fingerprint are set from the last marker read, with the changelog offset reached.
+   * Returns undefined when `live()` turned false.
+   */
+  private async copyPartition(
+    p: number,
+    live: () => boolean,
+    purpose: 'restore' | 'standby',
+  ): Promise<
+    | { nextOffset: number; fingerprint: number | undefined; users: number; bytes: number; incremental: boolean }
+    | undefined
+  > {
+    const t = this.transport;
+    const stored = this.store.metaValue(this.clposKey(p));
+    const local = this.store.partitionMarks(this.topic).get(p);
+    const incremental = stored !== undefined && stored !== '' && local !== undefined;
+    if (!incremental) {
+      this.store.dropPartition(this.topic, p);
+      this.store.setMetaValue(this.clposKey(p), '');
+    }
+    const track = purpose === 'restore' ? this.restores.active : this.standby.active;
+    track.set(p, 0);
+    let users = 0;
+    try {
+      const models = await this.currentModels();
+      const versions = models.pending ? [models.active, models.pending] : [models.active];
+      const r = await restoreFromChangelog(t, {
+        topic: this.topic,
+        groupId: this.groupId,
+        partition: p,
+        ...(incremental ? { from: Number(stored) } : {}),
+        chunkUsers: this.changelog?.restoreChunkUsers ?? 1000,
+        // A whole-read bound: a big partition (millions of users) takes minutes; a rebalance ends it sooner.
+        timeoutMs: RESTORE_TIMEOUT_MS,
+        onChunk: (entries) => {
+          if (!live()) throw new CompactRecError(`bse-stream/runner: ${purpose} of partition ${p} cancelled`);
+          const rows: { userId: string; window: Uint8Array }[] = [];
+          for (const e of entries) if (e.window) rows.push({ userId: e.userId, window: e.window });
+          this.store.restoreUsers(p, rows, versions);
+          users += rows.length;
+          if (purpose === 'restore') this.restores.users += rows.length;
+          else this.standby.users += rows.length;
+          track.set(p, users);
+        },
+      });
+      if (purpose === 'restore') this.restores.bytes += r.bytes;
+      else this.standby.bytes += r.bytes;
+      if (!live()) return undefined;
+      let mark = { nextOffset: r.nextOffset, fingerprint: r.fingerprint };
+      if (!r.markerSeen) {
+        // Nothing new since the copy's changelog offset (or an empty changelog): keep its mark.
+        mark = { nextOffset: local?.nextOffset ?? 0, fingerprint: local?.fingerprint };
+      }
+      this.store.setPartitionMark(this.topic, p, mark.nextOffset, mark.fingerprint);
+      this.store.setMetaValue(this.clposKey(p), String(r.end ?? 0));
+      if (purpose === 'restore') {
+        this.restores.completed++;
+        if (incremental) this.restores.incremental++;
+      } else this.standby.syncs++;
+      return { ...mark, users, bytes: r.bytes, incremental };
+    } finally {
+      track.delete(p);
+    }
+  }
+
+  /**
+   * Keeps warm copies of `partitions` (standby replicas, `multiHost.standbyReplicas`): each one this
+   * instance does not own is caught up from the changelog, one at a time. A take-over waits for the
+   * running catch-up, then needs only the changelog's tail. Skipped while the previous run is going.
+   */
+  syncStandbys(partitions: readonly number[]): void {
+    this.standby.partitions = [...partitions];
+    if (this.standbyJob !== undefined || this.stopping) return;
+    const job = (async () => {
+      for (const p of partitions) {
+        const live = (): boolean => !this.stopping && this.partitions.get(p)?.owned !== true;
+        if (!live()) continue;
+        try {
+          await this.copyPartition(p, live, 'standby');
+        } catch (err) {
+          this.log('warn', 'bse-stream/runner: a standby catch-up failed; retried later', {
+            partition: p,
+            error: String(err),
+          });
+        }
+      }
+    })();
+    this.standbyJob = job.finally(() => {
+      this.standbyJob = undefined;
+    });
   }
 
   /** Partitions this instance consumes now. */
@@ -279,6 +612,38 @@ export class EncoderRunner {
       seek: Object.fromEntries(seek),
     });
     if (marks.size > 0) void this.checkRanges(partitions, marks);
+    this.assignmentEpoch++;
+    this.ready.clear();
+    this.changelog?.onReadyChange?.();
+    this.takeovers.clear();
+    this.expectFrom.clear();
+    if (this.changelog) {
+      const epoch = this.assignmentEpoch;
+      const owned = new Set(partitions);
+      void this.closeWriters(owned);
+      for (const p of partitions) {
+        const job = this.takeOver(p, epoch).then(
+          (ok) => {
+            if (ok && epoch === this.assignmentEpoch) {
+              this.ready.add(p);
+              this.changelog?.onReadyChange?.();
+            }
+            return ok;
+          },
+          (err) => {
+            this.log('error', 'bse-stream/runner: taking over a partition failed; retried at its next batch', {
+              partition: p,
+              error: String(err),
+            });
+            if (epoch === this.assignmentEpoch) this.takeovers.delete(p);
+            return false;
+          },
+        );
+        this.takeovers.set(p, job);
+      }
+    } else {
+      for (const p of partitions) this.ready.add(p);
+    }
     return seek;
   }
 
@@ -428,6 +793,14 @@ export class EncoderRunner {
     v.endOffset = Math.max(v.endOffset, batch.highWatermark);
     const msgs = batch.messages;
     if (!control.isActive() || this.stopping) return;
+    this.control = control;
+    if (this.changelog && !(await this.awaitTakeover(batch.partition, control))) return;
+    const from = this.expectFrom.get(batch.partition);
+    if (from !== undefined) {
+      // Fetched before the restore's seek: the store holds these events already.
+      if (msgs.length > 0 && msgs[0]!.offset < from) return;
+      this.expectFrom.delete(batch.partition);
+    }
     if (msgs.length > 0 && !this.halted.has(batch.partition)) this.verifyFirst(batch.partition, msgs[0]!);
     if (this.halted.has(batch.partition)) {
       this.resumers.set(batch.partition, control.pause());
@@ -462,6 +835,44 @@ export class EncoderRunner {
       if (i < msgs.length) await yieldToLoop();
     }
     await control.commitIfNecessary();
+  }
+
+  /**
+   * Waits (heartbeating) for the take-over of `partition`; starts it again if it failed. False when
+   * the batch must be dropped (the assignment changed, or the take-over failed: the next fetch retries).
+   */
+  private async awaitTakeover(partition: number, control: BatchControl): Promise<boolean> {
+    let job = this.takeovers.get(partition);
+    if (job === undefined) {
+      const epoch = this.assignmentEpoch;
+      job = this.takeOver(partition, epoch).then(
+        (ok) => {
+          if (ok && epoch === this.assignmentEpoch) {
+            this.ready.add(partition);
+            this.changelog?.onReadyChange?.();
+          }
+          return ok;
+        },
+        (err) => {
+          this.log('error', 'bse-stream/runner: taking over a partition failed; retrying', {
+            partition,
+            error: String(err),
+          });
+          if (epoch === this.assignmentEpoch) this.takeovers.delete(partition);
+          return false;
+        },
+      );
+      this.takeovers.set(partition, job);
+    }
+    if (this.ready.has(partition)) return true;
+    const beat = setInterval(() => void control.heartbeat().catch(() => {}), 500);
+    try {
+      const ok = await job;
+      if (!ok) await new Promise((r) => setTimeout(r, 500));
+      return ok && control.isActive() && !this.stopping && this.expectFrom.get(partition) === undefined;
+    } finally {
+      clearInterval(beat);
+    }
   }
 
   /** Decodes messages [from, to), dead-letters the bad ones, applies the rest in one transaction. */
@@ -580,12 +991,15 @@ export class EncoderRunner {
     const once = (recs: readonly StoreRecord[]): Promise<ApplyResult> =>
       withRetry(
         'apply to the store',
-        () => {
+        async () => {
           try {
-            const r = this.store.apply(topic, partition, recs, models);
+            const r = this.changelog
+              ? await this.applyWithChangelog(topic, partition, recs, models)
+              : this.store.apply(topic, partition, recs, models);
             this.storeFailure = undefined;
             return r;
           } catch (err) {
+            if (err instanceof ChangelogPublishError) throw err;
             if (isRetriableStoreError(err)) {
               this.storeWriteFailures++;
               if (this.storeFailure === undefined) {
@@ -614,6 +1028,7 @@ export class EncoderRunner {
       return await once(records);
     } catch (err) {
       if (err instanceof CompactRecError && err.retriable) throw err;
+      if (err instanceof ChangelogPublishError) throw err;
       // Our state is broken, not the event: never dead-letter for that (the caller stops the partition).
       if (err instanceof CorruptWindowError) throw err;
       this.log('warn', 'bse-stream/runner: a chunk failed to apply; applying its records one by one', {
@@ -640,6 +1055,7 @@ export class EncoderRunner {
         r = await once([rec]);
       } catch (err) {
         if (err instanceof CompactRecError && err.retriable) throw err;
+        if (err instanceof ChangelogPublishError) throw err;
         if (err instanceof CorruptWindowError) throw err;
         const failure: DecodeFailure = {
           reason: 'apply-failed',
@@ -670,6 +1086,63 @@ export class EncoderRunner {
       sum(r);
     }
     return total!;
+  }
+
+  /**
+   * Multi-host apply of one chunk: prepare (compute the changed windows, write nothing) → publish them
+   * and the offsets marker in ONE Kafka transaction on the partition's changelog → commit locally. A
+   * crash between publish and commit leaves the changelog one chunk ahead: the next owner (this one
+   * after a restart too) sees its local offset behind the marker and restores, or replays the chunk,
+   * which gives the same windows. A publish that fails (broker, or fenced by a newer owner) writes
+   * nothing locally.
+   */
+  private async applyWithChangelog(
+    topic: string,
+    partition: number,
+    records: readonly StoreRecord[],
+    models: ApplyModels,
+  ): Promise<ApplyResult> {
+    const writer = this.writers.get(partition);
+    if (!writer) {
+      throw new CompactRecError(`bse-stream/runner: partition ${partition} has no changelog writer (not taken over)`, {
+        retriable: true,
+      });
+    }
+    const prepared = this.store.prepareApply(topic, partition, records, models);
+    if (!(prepared instanceof PreparedApply)) return prepared;
+    try {
+      await writer.publish(
+        prepared.result.nextOffset,
+        prepared.windows.map((w) => ({ userId: w.userId, window: w.window, state: null })),
+        undefined,
+        prepared.fingerprint,
+      );
+    } catch (err) {
+      this.store.abortPrepared();
+      const epoch = this.assignmentEpoch;
+      const live = (): boolean => epoch === this.assignmentEpoch && !this.stopping && this.control?.isActive() === true;
+      if (isFencedError(err) && this.partitions.get(partition)?.owned && live()) {
+        // Another instance opened this partition's writer: a late take-over of an assignment it no
+        // longer has (it closes that writer at once). We own the partition now: open ours again,
+        // which fences it, and retry the chunk. A real zombie sees its batch inactive and stops.
+        this.log('warn', 'bse-stream/runner: the changelog writer was fenced; opening it again', { partition });
+        this.writers.delete(partition);
+        await writer.close().catch(() => {});
+        await this.openWriter(partition, live);
+        throw new CompactRecError(
+          `bse-stream/runner: partition ${partition}'s changelog writer was re-opened; retrying`,
+          {
+            retriable: true,
+            cause: err,
+          },
+        );
+      }
+      throw new ChangelogPublishError(partition, err);
+    }
+    this.fault?.('after-publish');
+    const r = this.store.commitPrepared(prepared);
+    if (r.ok) this.fault?.('after-commit');
+    return r;
   }
 
   /** The model of a version if loaded (for the HTTP layer). */

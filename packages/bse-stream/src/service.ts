@@ -3,9 +3,11 @@
  * instance, plus the two other entry points of the CLI: a from-scratch replay and an event producer.
  */
 import { randomUUID } from 'node:crypto';
+import { hostname } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { InvalidArgumentError, NotFoundError, UsageError } from '@compactrec/core';
 import type { SdimModelVersion } from '@compactrec/sdim';
+import { type RoutingSnapshot, RoutingTable } from './cluster.js';
 import type { CodecOptions } from './codec.js';
 import { encodeEvent } from './codec.js';
 import { EventGenerator, type EventGeneratorOptions } from './generator.js';
@@ -83,6 +85,32 @@ export interface BseServiceOptions {
   publishDeadLetters?: boolean;
   /** Log sink. @default JSON lines on stderr */
   log?: (level: 'error' | 'warn' | 'info', message: string, extra?: Record<string, unknown>) => void;
+  /**
+   * Multi-host mode (issue #16; `bse serve --multi-host`): this instance has a state folder of its own,
+   * publishes every chunk's windows to the compacted changelog `<topic>.<group>.changelog.window` before its
+   * local commit, restores partitions it is assigned from the changelog, and answers reads of any user
+   * (forwarding to the owner). Every instance of the group must use it. @default undefined (single-host)
+   */
+  multiHost?: MultiHostOptions;
+}
+
+/** Options of multi-host mode (see {@link BseServiceOptions.multiHost}). */
+export interface MultiHostOptions {
+  /**
+   * Base URL other instances reach this one's HTTP API at (published in the consumer group).
+   * @default `http(s)://<--host, or this machine's hostname for 0.0.0.0/::>:<port>`
+   */
+  advertiseUrl?: string;
+  /** Users per restore transaction. @default 1000 */
+  restoreChunkUsers?: number;
+  /**
+   * Warm copies: this instance keeps, for each partition, a copy when it is one of the N members after
+   * the owner (members sorted by URL), caught up from the changelog about once a second; taking such
+   * a partition over reads only the changelog's tail. @default 0
+   */
+  standbyReplicas?: number;
+  /** Crash tests only: SIGKILL at a point of the n-th chunk (see ChangelogOptions.crashAt). */
+  crashAt?: { point: 'after-publish' | 'after-commit'; afterChunks: number };
 }
 
 /** A running encoder instance. */
@@ -161,6 +189,18 @@ async function chooseVersion(
 /** Starts one encoder instance: creates the topics if missing, joins the group, serves HTTP. */
 export async function startBseService(options: BseServiceOptions): Promise<BseService> {
   checkCommon(options, 'bse-stream/startBseService');
+  const adv = options.multiHost?.advertiseUrl;
+  if (adv !== undefined && !/^https?:\/\/[^/\s?#]+$/.test(adv)) {
+    throw new InvalidArgumentError(
+      `bse-stream/startBseService: advertiseUrl '${adv}' must be http(s)://host:port with no path (--advertise-url)`,
+    );
+  }
+  const standbys = options.multiHost?.standbyReplicas;
+  if (standbys !== undefined && !(Number.isInteger(standbys) && standbys >= 0)) {
+    throw new InvalidArgumentError(
+      `bse-stream/startBseService: standbyReplicas (${standbys}) must be an integer ≥ 0 (--standby-replicas)`,
+    );
+  }
   const log = options.log ?? defaultLog;
   const transport: KafkaTransport | undefined = new KafkaTransport({
     brokers: options.brokers,
@@ -184,6 +224,13 @@ export async function startBseService(options: BseServiceOptions): Promise<BseSe
     await transport.close().catch(() => {});
     throw err;
   }
+  try {
+    checkStoreMode(store, options.multiHost !== undefined, options.stateDir);
+  } catch (err) {
+    store.close();
+    await transport.close().catch(() => {});
+    throw err;
+  }
   const models = new ModelRegistry(options.modelDir);
   let runner: EncoderRunner | undefined;
   let reencoder: Reencoder | undefined;
@@ -193,6 +240,9 @@ export async function startBseService(options: BseServiceOptions): Promise<BseSe
     const deadLetterTopic = options.deadLetterTopic ?? `${options.topic}.dlq`;
     await transport.ensureTopic(options.topic, options.partitions ?? 4);
     await transport.ensureTopic(deadLetterTopic, 1);
+    const partitionCount = (await transport.topicOffsets(options.topic)).length;
+    let selfUrl = '';
+    let pushRouting: () => void = () => {};
     runner = new EncoderRunner(store, models, transport, {
       topic: options.topic,
       deadLetterTopic,
@@ -204,6 +254,23 @@ export async function startBseService(options: BseServiceOptions): Promise<BseSe
       ...(options.retry ? { retry: options.retry } : {}),
       ...(options.consumer ? { consumer: options.consumer } : {}),
       ...(options.publishDeadLetters === undefined ? {} : { publishDeadLetters: options.publishDeadLetters }),
+      ...(options.multiHost
+        ? {
+            changelog: {
+              member: () => ({
+                url: selfUrl,
+                owned: runner?.ownedPartitions() ?? [],
+                standby: runner?.standby.partitions ?? [],
+              }),
+              // A partition that stops being complete must stop being answered here at once.
+              onReadyChange: () => pushRouting(),
+              ...(options.multiHost.restoreChunkUsers === undefined
+                ? {}
+                : { restoreChunkUsers: options.multiHost.restoreChunkUsers }),
+              ...(options.multiHost.crashAt ? { crashAt: options.multiHost.crashAt } : {}),
+            },
+          }
+        : {}),
       log,
     });
     reencoder = new Reencoder(store, models, { ...options.reencode, log });
@@ -244,27 +311,59 @@ export async function startBseService(options: BseServiceOptions): Promise<BseSe
       const owned = new Set(r.ownedPartitions());
       const parts = [...new Set([...endsCache.ends.keys(), ...stored.keys()])].sort((a, b) => a - b);
       const { active, pending } = store.versions();
-      return renderPrometheus({
-        topic: options.topic,
-        partitions: parts.map((p) => ({
-          partition: p,
-          nextOffset: stored.get(p) ?? 0,
-          endOffset: endsCache!.ends.get(p) ?? 0,
-          owned: owned.has(p),
-        })),
-        eventsPerSecond: r.rate.rate(),
-        counters: store.counters(),
-        activeVersion: active,
-        pendingVersion: pending,
-        reencodeRemaining: pending === undefined ? 0 : store.missingStates(pending),
-        problems: problems(),
-        storeWriteFailures: r.storeWriteFailures,
-        requestLatencyP50: latency.p50,
-        requestLatencyP99: latency.p99,
-        requests: latency.requests,
-        consumerRestarts: r.restarts,
-        instanceId,
-      });
+      const restoring = [...r.restores.active].map(
+        ([p, users]) =>
+          `bse_partition_restoring{topic="${options.topic}",partition="${p}"} 1\nbse_partition_restored_users{topic="${options.topic}",partition="${p}"} ${users}\n`,
+      );
+      const restoreText = options.multiHost
+        ? '# HELP bse_restore_users_total Users restored from the changelog by this instance.\n# TYPE bse_restore_users_total counter\n' +
+          `bse_restore_users_total ${r.restores.users}\n` +
+          '# HELP bse_restore_bytes_total Changelog bytes read by restores.\n# TYPE bse_restore_bytes_total counter\n' +
+          `bse_restore_bytes_total ${r.restores.bytes}\n` +
+          '# HELP bse_restores_completed_total Partition restores finished.\n# TYPE bse_restores_completed_total counter\n' +
+          `bse_restores_completed_total ${r.restores.completed}\n` +
+          '# HELP bse_partition_restoring 1 while a partition is restored from the changelog (with its users so far).\n# TYPE bse_partition_restoring gauge\n' +
+          restoring.join('') +
+          '# HELP bse_restores_incremental_total Restores that read only the changelog after a local copy (standby).\n# TYPE bse_restores_incremental_total counter\n' +
+          `bse_restores_incremental_total ${r.restores.incremental}\n` +
+          '# HELP bse_standby_partitions Partitions this instance keeps standby copies of.\n# TYPE bse_standby_partitions gauge\n' +
+          `bse_standby_partitions ${r.standby.partitions.length}\n` +
+          '# HELP bse_standby_users_total Users written by standby catch-ups.\n# TYPE bse_standby_users_total counter\n' +
+          `bse_standby_users_total ${r.standby.users}\n` +
+          '# HELP bse_standby_bytes_total Changelog bytes read by standby catch-ups.\n# TYPE bse_standby_bytes_total counter\n' +
+          `bse_standby_bytes_total ${r.standby.bytes}\n` +
+          '# HELP bse_standby_syncs_total Standby catch-ups finished.\n# TYPE bse_standby_syncs_total counter\n' +
+          `bse_standby_syncs_total ${r.standby.syncs}\n` +
+          '# HELP bse_partition_ready 1 for an owned partition whose state is complete (reads answered here).\n# TYPE bse_partition_ready gauge\n' +
+          [...r.ready]
+            .sort((a, b) => a - b)
+            .map((p) => `bse_partition_ready{topic="${options.topic}",partition="${p}"} 1\n`)
+            .join('')
+        : '';
+      return (
+        restoreText +
+        renderPrometheus({
+          topic: options.topic,
+          partitions: parts.map((p) => ({
+            partition: p,
+            nextOffset: stored.get(p) ?? 0,
+            endOffset: endsCache!.ends.get(p) ?? 0,
+            owned: owned.has(p),
+          })),
+          eventsPerSecond: r.rate.rate(),
+          counters: store.counters(),
+          activeVersion: active,
+          pendingVersion: pending,
+          reencodeRemaining: pending === undefined ? 0 : store.missingStates(pending),
+          problems: problems(),
+          storeWriteFailures: r.storeWriteFailures,
+          requestLatencyP50: latency.p50,
+          requestLatencyP99: latency.p99,
+          requests: latency.requests,
+          consumerRestarts: r.restarts,
+          instanceId,
+        })
+      );
     };
     let stopped = false;
     const deps: HttpDeps = {
@@ -278,6 +377,12 @@ export async function startBseService(options: BseServiceOptions): Promise<BseSe
           activeVersion: active,
           pendingVersion: pending,
           ownedPartitions: r.ownedPartitions(),
+          ...(options.multiHost
+            ? {
+                readyPartitions: [...r.ready].sort((a, b) => a - b),
+                restoringPartitions: [...r.restores.active.keys()],
+              }
+            : {}),
           instanceId,
           storeWritable: r.storeFailure === undefined,
           repairedStates: store.counters().get('repaired_states') ?? 0,
@@ -321,6 +426,8 @@ export async function startBseService(options: BseServiceOptions): Promise<BseSe
         return n;
       },
     };
+    const table = options.multiHost ? new RoutingTable() : undefined;
+    if (table) deps.route = (userId, forwarded) => table.route(userId, forwarded);
     http = await startHttp(deps, {
       stateDir: options.stateDir,
       windowLength: store.windowLength,
@@ -328,10 +435,62 @@ export async function startBseService(options: BseServiceOptions): Promise<BseSe
       port: options.port ?? 0,
       http: options.http,
       inWorker: options.httpInWorker ?? true,
+      multiHost: options.multiHost !== undefined,
     });
     const port = http.port;
+    {
+      const host = options.host ?? '127.0.0.1';
+      const shownHost = host === '0.0.0.0' || host === '::' ? hostname() : host.includes(':') ? `[${host}]` : host;
+      selfUrl = options.multiHost?.advertiseUrl ?? `${options.http?.tls ? 'https' : 'http'}://${shownHost}:${port}`;
+    }
     await runner.start();
     reencoder.start();
+    let routingTimer: NodeJS.Timeout | undefined;
+    if (options.multiHost) {
+      // The routing table of the HTTP side: this runner's complete partitions (every 200 ms) and the
+      // group's assignment with every member's URL (DescribeGroups, every second).
+      let owners: (readonly [number, string])[] = [];
+      let sent = '';
+      let ticks = 0;
+      let asking = false;
+      const h0 = http;
+      const push = (): void => {
+        const snap: RoutingSnapshot = {
+          partitions: partitionCount,
+          self: selfUrl,
+          ready: [...r.ready].sort((a, b) => a - b),
+          owners,
+        };
+        const text = JSON.stringify(snap);
+        if (text === sent) return;
+        sent = text;
+        table?.update(snap);
+        h0.sendRouting(snap);
+      };
+      pushRouting = push;
+      routingTimer = setInterval(() => {
+        if (ticks++ % 5 === 0 && !asking) {
+          asking = true;
+          r.routing()
+            .then(
+              (g) => {
+                owners = g.stable ? [...g.owners].sort((a, b) => a[0] - b[0]) : [];
+                const n = options.multiHost?.standbyReplicas ?? 0;
+                if (n > 0 && g.stable) r.syncStandbys(standbysOf(g.owners, selfUrl, n));
+              },
+              () => {
+                owners = [];
+              },
+            )
+            .finally(() => {
+              asking = false;
+              push();
+            });
+        }
+        push();
+      }, 200);
+      routingTimer.unref();
+    }
     log('info', 'bse-stream: encoder started', { port, topic: options.topic, groupId: runner.groupId, instanceId });
     const h = http;
     const re = reencoder;
@@ -351,6 +510,7 @@ export async function startBseService(options: BseServiceOptions): Promise<BseSe
       async stop() {
         if (stopped) return;
         stopped = true;
+        if (routingTimer) clearInterval(routingTimer);
         re.stop();
         await r.stop();
         await h.close();
@@ -371,7 +531,44 @@ export async function startBseService(options: BseServiceOptions): Promise<BseSe
 interface RunningHttp {
   readonly port: number;
   readonly address: string;
+  /** Hands the routing table to the HTTP side (multi-host). */
+  sendRouting(snapshot: RoutingSnapshot): void;
   close(): Promise<void>;
+}
+
+/**
+ * Partitions `self` keeps standby copies of: for each partition, the `n` members after its owner in
+ * URL order (members = the URLs owning some partition).
+ */
+export function standbysOf(owners: ReadonlyMap<number, string>, self: string, n: number): number[] {
+  const members = [...new Set(owners.values())].sort();
+  const out: number[] = [];
+  if (members.length < 2) return out;
+  for (const [p, owner] of owners) {
+    if (owner === self) continue;
+    const i = members.indexOf(owner);
+    for (let k = 1; k <= Math.min(n, members.length - 1); k++) {
+      if (members[(i + k) % members.length] === self) out.push(p);
+    }
+  }
+  return out.sort((a, b) => a - b);
+}
+
+/** A state folder is written in one mode: single-host (shared folder) or multi-host (own folder + changelog). */
+function checkStoreMode(store: StateStore, multiHost: boolean, stateDir: string): void {
+  const mode = store.metaValue('mode');
+  if (multiHost && mode !== 'multi-host') {
+    if (!store.isEmpty()) {
+      throw new UsageError(
+        `bse-stream/startBseService: the state folder ${stateDir} holds single-host state, which the changelog does not have; multi-host mode needs a new empty --state-dir per instance (it restores its partitions from the changelog)`,
+      );
+    }
+    store.setMetaValue('mode', 'multi-host');
+  } else if (!multiHost && mode === 'multi-host') {
+    throw new UsageError(
+      `bse-stream/startBseService: the state folder ${stateDir} was written in multi-host mode; start it with --multi-host (or replay into a new --state-dir)`,
+    );
+  }
 }
 
 /**
@@ -387,6 +584,7 @@ async function startHttp(
     port: number;
     http: HttpOptions | undefined;
     inWorker: boolean;
+    multiHost: boolean;
   },
 ): Promise<RunningHttp> {
   const cannotListen = (detail: string): UsageError =>
@@ -405,6 +603,7 @@ async function startHttp(
     return {
       port: typeof address === 'object' && address ? address.port : 0,
       address: typeof address === 'object' && address ? address.address : String(address),
+      sendRouting: () => {}, // deps.route reads the service's own table
       close: () => app.close(),
     };
   }
@@ -416,6 +615,7 @@ async function startHttp(
     host: o.host,
     port: o.port,
     http: o.http,
+    multiHost: o.multiHost,
   };
   const worker = new Worker(file, { workerData });
   const reply = (id: number, p: Promise<unknown>): void => {
@@ -471,6 +671,7 @@ async function startHttp(
   return {
     port,
     address,
+    sendRouting: (snapshot) => worker.postMessage({ type: 'routing', snapshot } satisfies HttpWorkerMessage),
     close: async () => {
       await new Promise<void>((resolve) => {
         closed = resolve;

@@ -179,6 +179,43 @@ interface UserCtx extends CachedUser {
   readonly isNew: boolean;
 }
 
+/** An apply computed but not yet written (see {@link StateStore.prepareApply}). */
+export interface ComputedApply {
+  readonly topic: string;
+  readonly partition: number;
+  /** Stored next offset when computed (-1 = none). */
+  readonly stored: number;
+  /** The writer connection's PRAGMA data_version when computed. */
+  readonly dataVersion: number;
+  readonly users: Map<string, UserCtx>;
+  /** Packed windows already encoded (by prepareApply), reused by the write. */
+  readonly encoded: Map<string, Uint8Array>;
+  readonly versions: SdimModelVersion[];
+  readonly fingerprint: number | undefined;
+  readonly counts: { replaced: number; unknownItems: number; repaired: number; newUsers: number };
+  readonly dlq: Map<DeadLetterReason, number>;
+  readonly result: ApplyResult;
+}
+
+/**
+ * An apply computed by {@link StateStore.prepareApply} and not yet committed: `windows` are the changed
+ * users' packed windows (what the changelog carries), `result` what the commit will report.
+ */
+export class PreparedApply {
+  /** @internal */
+  constructor(
+    readonly computed: ComputedApply,
+    readonly windows: readonly { userId: string; window: Uint8Array }[],
+  ) {}
+  get result(): ApplyResult {
+    return this.computed.result;
+  }
+  /** The record fingerprint stored with the offset the chunk ends at (the log identity check). */
+  get fingerprint(): number | undefined {
+    return this.computed.fingerprint;
+  }
+}
+
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS offsets (topic TEXT NOT NULL, part INTEGER NOT NULL, next_offset INTEGER NOT NULL,
@@ -228,6 +265,11 @@ export class StateStore {
     // Stores from before the log-identity check lack the fingerprint column.
     const cols = (this.db.prepare('PRAGMA table_info(offsets)').all() as { name: string }[]).map((c) => c.name);
     if (!cols.includes('last_fp')) this.db.exec('ALTER TABLE offsets ADD COLUMN last_fp INTEGER');
+    // Partition-local state (multi-host): each user row names the input partition its events come from,
+    // so one partition's users can be dropped and restored on their own. Older stores lack the column.
+    const userCols = (this.db.prepare('PRAGMA table_info(users)').all() as { name: string }[]).map((c) => c.name);
+    if (!userCols.includes('part')) this.db.exec('ALTER TABLE users ADD COLUMN part INTEGER');
+    this.db.exec('CREATE INDEX IF NOT EXISTS users_part ON users (part)');
     this.windowLength = this.initMeta(options.windowLength);
     this.reader = new Database(path);
     this.reader.pragma(`busy_timeout = ${options.busyTimeoutMs}`);
@@ -299,6 +341,12 @@ export class StateStore {
       setWindow: db.prepare(
         'INSERT INTO users (user_id, win) VALUES (?, ?) ON CONFLICT (user_id) DO UPDATE SET win = excluded.win',
       ),
+      setWindowIn: db.prepare(
+        'INSERT INTO users (user_id, win, part) VALUES (?, ?, ?) ON CONFLICT (user_id) DO UPDATE SET win = excluded.win, part = excluded.part',
+      ),
+      dropStates: db.prepare('DELETE FROM states WHERE user_id IN (SELECT user_id FROM users WHERE part = ?)'),
+      dropUsers: db.prepare('DELETE FROM users WHERE part = ?'),
+      dropOffset: db.prepare('DELETE FROM offsets WHERE topic = ? AND part = ?'),
       state: db.prepare('SELECT state FROM states WHERE user_id = ? AND version = ?').pluck(),
       setState: db.prepare(
         'INSERT INTO states (user_id, version, state) VALUES (?, ?, ?) ON CONFLICT (user_id, version) DO UPDATE SET state = excluded.state',
@@ -329,6 +377,7 @@ export class StateStore {
       marks: db.prepare('SELECT part, next_offset, last_fp FROM offsets WHERE topic = ? ORDER BY part'),
       counters: db.prepare('SELECT name, value FROM counters'),
       users: db.prepare('SELECT user_id FROM users ORDER BY user_id').pluck(),
+      partUsers: db.prepare('SELECT count(*) FROM users WHERE part = ?').pluck(),
       missing: db
         .prepare(
           'SELECT count(*) FROM users u WHERE NOT EXISTS (SELECT 1 FROM states s WHERE s.user_id = u.user_id AND s.version = ?)',
@@ -431,6 +480,139 @@ export class StateStore {
   }
 
   /**
+   * First half of an apply whose changes must reach a changelog before they are committed locally
+   * (multi-host mode, see changelog.ts): computes what {@link apply} would write — the changed users'
+   * windows and states and the partition's next offset — WITHOUT writing anything. Publish
+   * {@link PreparedApply.windows} (Kafka transaction), then {@link commitPrepared}; if the publish fails,
+   * call {@link abortPrepared}. Only one prepared apply may be open at a time and nothing else may
+   * write a prepared partition's users in between (the runner applies one chunk at a time).
+   */
+  prepareApply(
+    topic: string,
+    partition: number,
+    records: readonly StoreRecord[],
+    models: ApplyModels,
+  ): PreparedApply | ApplyResult {
+    this.checkOpen('prepareApply');
+    try {
+      const c = this.computeApply(topic, partition, records, models);
+      if (!c.result.ok) return c.result;
+      const windows: { userId: string; window: Uint8Array }[] = [];
+      for (const [userId, u] of c.users) {
+        const bytes = encodeWindow(u.window);
+        c.encoded.set(userId, bytes);
+        windows.push({ userId, window: bytes });
+      }
+      return new PreparedApply(c, windows);
+    } catch (err) {
+      this.cache.clear();
+      throw err;
+    }
+  }
+
+  /**
+   * Second half of a prepared apply: writes it in ONE transaction if the store still is where it was
+   * prepared (same stored offset, versions and no other connection's commit); else writes nothing and
+   * returns `ok: false` (prepare again — the changelog already holding the chunk is harmless: the
+   * same events give the same windows).
+   */
+  commitPrepared(prepared: PreparedApply): ApplyResult {
+    this.checkOpen('commitPrepared');
+    const c = prepared.computed;
+    try {
+      return this.db
+        .transaction(() => {
+          const s = this.s;
+          const stored = (s.offset.get(c.topic, c.partition) as number | undefined) ?? -1;
+          const active = (s.meta.get('activeVersion') as string | undefined) ?? undefined;
+          const pending = (s.meta.get('pendingVersion') as string | undefined) ?? undefined;
+          if (
+            stored !== c.stored ||
+            active !== c.result.activeVersion ||
+            pending !== c.result.pendingVersion ||
+            (s.dataVersion.get() as number) !== c.dataVersion
+          ) {
+            this.cache.clear();
+            return { ...c.result, ok: false, nextOffset: stored };
+          }
+          this.writeApply(c);
+          return c.result;
+        })
+        .immediate();
+    } catch (err) {
+      this.cache.clear();
+      throw err;
+    }
+  }
+
+  /** Forgets a prepared apply that will not be committed (its changes live only in the cache). */
+  abortPrepared(): void {
+    this.cache.clear();
+  }
+
+  /**
+   * Drops every user of input partition `partition` (windows and states) and its stored offset, in one
+   * transaction: the start of a restore from the changelog. Returns the users dropped.
+   */
+  dropPartition(topic: string, partition: number): number {
+    this.checkOpen('dropPartition');
+    this.cache.clear();
+    return this.db
+      .transaction(() => {
+        this.s.dropStates.run(partition);
+        const n = this.s.dropUsers.run(partition).changes;
+        this.s.dropOffset.run(topic, partition);
+        return n;
+      })
+      .immediate();
+  }
+
+  /**
+   * Writes restored users of input partition `partition` in one transaction: each packed window (its
+   * checksum is checked; a bad one throws, nothing written) and the state of every model in `models`
+   * encoded from it ({@link encodeUserState}, the same rule as live ingest). A later call for the same
+   * user replaces it (changelog order: later wins).
+   */
+  restoreUsers(
+    partition: number,
+    entries: readonly { userId: string; window: Uint8Array }[],
+    models: readonly SdimModelVersion[],
+  ): void {
+    this.checkOpen('restoreUsers');
+    const L = this.windowLength;
+    const bufs = models.map((m) => new Float32Array(L * m.dim));
+    this.db
+      .transaction(() => {
+        for (const e of entries) {
+          let w: UserWindow;
+          try {
+            w = decodeWindow(e.window, L);
+          } catch (err) {
+            throw new CorruptWindowError(e.userId, err);
+          }
+          this.s.setWindowIn.run(e.userId, e.window, partition);
+          for (let v = 0; v < models.length; v++) {
+            const m = models[v]!;
+            this.s.setState.run(e.userId, m.version, serializeBse(encodeUserState(m, w, bufs[v])));
+          }
+        }
+      })
+      .immediate();
+  }
+
+  /** Sets the stored offset (and fingerprint of the record before it) of a partition: the end of a restore. */
+  setPartitionMark(topic: string, partition: number, nextOffset: number, fingerprint: number | undefined): void {
+    this.checkOpen('setPartitionMark');
+    this.s.setOffset.run(topic, partition, nextOffset, fingerprint ?? null);
+  }
+
+  /** Users stored for input partition `partition` (rows written before partitions were recorded are not counted). */
+  partitionUsers(partition: number): number {
+    this.checkOpen('partitionUsers');
+    return this.r.partUsers.get(partition) as number;
+  }
+
+  /**
    * Drops the writer's cache of decoded states (the runner calls it when partitions are assigned).
    * Never needed for correctness within one connection; it bounds the cache to the owned partitions.
    */
@@ -449,14 +631,40 @@ export class StateStore {
     records: readonly StoreRecord[],
     models: ApplyModels,
   ): ApplyResult {
-    {
-      const s = this.s;
-      const active = (s.meta.get('activeVersion') as string | undefined) ?? undefined;
-      const pending = (s.meta.get('pendingVersion') as string | undefined) ?? undefined;
-      const stored = (s.offset.get(topic, partition) as number | undefined) ?? -1;
-      const base = { activeVersion: active, pendingVersion: pending, users: 0 };
-      if (active !== models.active.version || pending !== models.pending?.version) {
-        return {
+    const c = this.computeApply(topic, partition, records, models);
+    if (c.result.ok) this.writeApply(c);
+    return c.result;
+  }
+
+  /** What an apply changes, computed from the store (and cache) without writing. */
+  private computeApply(
+    topic: string,
+    partition: number,
+    records: readonly StoreRecord[],
+    models: ApplyModels,
+  ): ComputedApply {
+    const s = this.s;
+    const active = (s.meta.get('activeVersion') as string | undefined) ?? undefined;
+    const pending = (s.meta.get('pendingVersion') as string | undefined) ?? undefined;
+    const stored = (s.offset.get(topic, partition) as number | undefined) ?? -1;
+    const dataVersion = s.dataVersion.get() as number;
+    const base = { activeVersion: active, pendingVersion: pending, users: 0 };
+    const empty = {
+      topic,
+      partition,
+      stored,
+      dataVersion,
+      users: new Map<string, UserCtx>(),
+      encoded: new Map<string, Uint8Array>(),
+      versions: [] as SdimModelVersion[],
+      fingerprint: undefined,
+      counts: { replaced: 0, unknownItems: 0, repaired: 0, newUsers: 0 },
+      dlq: new Map<DeadLetterReason, number>(),
+    };
+    if (active !== models.active.version || pending !== models.pending?.version) {
+      return {
+        ...empty,
+        result: {
           ...base,
           ok: false,
           applied: 0,
@@ -465,91 +673,88 @@ export class StateStore {
           deadLettered: 0,
           skipped: 0,
           nextOffset: stored,
-        };
+        },
+      };
+    }
+    const versions: SdimModelVersion[] = models.pending ? [models.active, models.pending] : [models.active];
+    this.repairedInTx = 0;
+    // Drop the cache if anyone else committed or the versions changed (under the write lock in apply()).
+    this.cache.validate(dataVersion, pending === undefined ? active! : `${active}\u0000${pending}`);
+    const users = new Map<string, UserCtx>();
+    let applied = 0;
+    let duplicates = 0;
+    let tooOld = 0;
+    let deadLettered = 0;
+    let skipped = 0;
+    let newUsers = 0;
+    let replaced = 0;
+    let unknownItems = 0;
+    let next = stored;
+    let fingerprint: number | undefined;
+    const activeItems = models.active.numItems;
+    const dlq = new Map<DeadLetterReason, number>();
+    const L = this.windowLength;
+    const evicted = this.evicted;
+    for (const rec of records) {
+      if (rec.offset < stored) {
+        skipped++;
+        continue;
       }
-      const versions: SdimModelVersion[] = models.pending ? [models.active, models.pending] : [models.active];
-      this.repairedInTx = 0;
-      // Under the write lock: drop the cache if anyone else committed or the versions changed.
-      this.cache.validate(s.dataVersion.get() as number, pending === undefined ? active! : `${active}\u0000${pending}`);
-      const users = new Map<string, UserCtx>();
-      let applied = 0;
-      let duplicates = 0;
-      let tooOld = 0;
-      let deadLettered = 0;
-      let skipped = 0;
-      let newUsers = 0;
-      let replaced = 0;
-      let unknownItems = 0;
-      let next = stored;
-      let fingerprint: number | undefined;
-      const activeItems = models.active.numItems;
-      const dlq = new Map<DeadLetterReason, number>();
-      const L = this.windowLength;
-      const evicted = this.evicted;
-      for (const rec of records) {
-        if (rec.offset < stored) {
-          skipped++;
-          continue;
-        }
-        next = rec.offset + 1;
-        fingerprint = rec.fingerprint;
-        if (rec.event === undefined) {
-          deadLettered++;
-          dlq.set(rec.reason, (dlq.get(rec.reason) ?? 0) + 1);
-          continue;
-        }
-        const e = rec.event;
-        let u = users.get(e.userId);
-        if (u === undefined) {
-          u = this.loadUser(e.userId, versions, L);
-          if (u.isNew) newUsers++;
-          users.set(e.userId, u);
-        }
-        const outcome = insertBehaviour(u.window, e.eventId, e.ts, e.itemId, evicted);
-        if (outcome === InsertOutcome.Duplicate) {
-          duplicates++;
-          continue;
-        }
-        if (outcome === InsertOutcome.TooOld) {
-          tooOld++;
-          continue;
-        }
-        applied++;
-        if (outcome === InsertOutcome.Replaced) replaced++;
-        if (e.itemId >= activeItems) unknownItems++;
-        const removes = outcome === InsertOutcome.AddedEvicted || outcome === InsertOutcome.Replaced;
-        for (let v = 0; v < versions.length; v++) {
-          const st = u.states[v];
-          if (!st) continue;
-          const m = versions[v]!;
-          const dim = m.dim;
-          // Items a model does not know add nothing to its state (same rule as encodeUserState).
-          if (removes && evicted.item < m.numItems) {
-            bseRemove(st, m.hasher, m.itemEmbeddings.subarray(evicted.item * dim, evicted.item * dim + dim));
-          }
-          if (e.itemId < m.numItems) {
-            bseAdd(st, m.hasher, m.itemEmbeddings.subarray(e.itemId * dim, e.itemId * dim + dim));
-          }
-        }
+      next = rec.offset + 1;
+      fingerprint = rec.fingerprint;
+      if (rec.event === undefined) {
+        deadLettered++;
+        dlq.set(rec.reason, (dlq.get(rec.reason) ?? 0) + 1);
+        continue;
       }
-      for (const [userId, u] of users) {
-        s.setWindow.run(userId, encodeWindow(u.window));
-        for (let v = 0; v < versions.length; v++) {
-          const st = u.states[v];
-          if (st) s.setState.run(userId, versions[v]!.version, serializeBse(st));
+      const e = rec.event;
+      let u = users.get(e.userId);
+      if (u === undefined) {
+        u = this.loadUser(e.userId, versions, L);
+        if (u.isNew) newUsers++;
+        users.set(e.userId, u);
+      }
+      const outcome = insertBehaviour(u.window, e.eventId, e.ts, e.itemId, evicted);
+      if (outcome === InsertOutcome.Duplicate) {
+        duplicates++;
+        continue;
+      }
+      if (outcome === InsertOutcome.TooOld) {
+        tooOld++;
+        continue;
+      }
+      applied++;
+      if (outcome === InsertOutcome.Replaced) replaced++;
+      if (e.itemId >= activeItems) unknownItems++;
+      const removes = outcome === InsertOutcome.AddedEvicted || outcome === InsertOutcome.Replaced;
+      for (let v = 0; v < versions.length; v++) {
+        const st = u.states[v];
+        if (!st) continue;
+        const m = versions[v]!;
+        const dim = m.dim;
+        // Items a model does not know add nothing to its state (same rule as encodeUserState).
+        if (removes && evicted.item < m.numItems) {
+          bseRemove(st, m.hasher, m.itemEmbeddings.subarray(evicted.item * dim, evicted.item * dim + dim));
+        }
+        if (e.itemId < m.numItems) {
+          bseAdd(st, m.hasher, m.itemEmbeddings.subarray(e.itemId * dim, e.itemId * dim + dim));
         }
       }
-      if (next !== stored) s.setOffset.run(topic, partition, next, fingerprint ?? null);
-      if (applied) s.addCounter.run('applied', applied);
-      if (replaced) s.addCounter.run('replaced', replaced);
-      if (unknownItems) s.addCounter.run('unknown_items', unknownItems);
-      if (this.repairedInTx) s.addCounter.run('repaired_states', this.repairedInTx);
-      this.repairedInTx = 0;
-      if (duplicates) s.addCounter.run('duplicates', duplicates);
-      if (tooOld) s.addCounter.run('too_old', tooOld);
-      if (newUsers) s.addCounter.run('users', newUsers);
-      for (const [reason, n] of dlq) s.addCounter.run(`dlq:${reason}`, n);
-      return {
+    }
+    const repaired = this.repairedInTx;
+    this.repairedInTx = 0;
+    return {
+      topic,
+      partition,
+      stored,
+      dataVersion,
+      users,
+      encoded: new Map(),
+      versions,
+      fingerprint,
+      counts: { replaced, unknownItems, repaired, newUsers },
+      dlq,
+      result: {
         ...base,
         ok: true,
         applied,
@@ -559,8 +764,30 @@ export class StateStore {
         skipped,
         nextOffset: next,
         users: users.size,
-      };
+      },
+    };
+  }
+
+  /** Writes a computed apply (inside the caller's transaction). */
+  private writeApply(c: ComputedApply): void {
+    const s = this.s;
+    const r = c.result;
+    for (const [userId, u] of c.users) {
+      s.setWindowIn.run(userId, c.encoded.get(userId) ?? encodeWindow(u.window), c.partition);
+      for (let v = 0; v < c.versions.length; v++) {
+        const st = u.states[v];
+        if (st) s.setState.run(userId, c.versions[v]!.version, serializeBse(st));
+      }
     }
+    if (r.nextOffset !== c.stored) s.setOffset.run(c.topic, c.partition, r.nextOffset, c.fingerprint ?? null);
+    if (r.applied) s.addCounter.run('applied', r.applied);
+    if (c.counts.replaced) s.addCounter.run('replaced', c.counts.replaced);
+    if (c.counts.unknownItems) s.addCounter.run('unknown_items', c.counts.unknownItems);
+    if (c.counts.repaired) s.addCounter.run('repaired_states', c.counts.repaired);
+    if (r.duplicates) s.addCounter.run('duplicates', r.duplicates);
+    if (r.tooOld) s.addCounter.run('too_old', r.tooOld);
+    if (c.counts.newUsers) s.addCounter.run('users', c.counts.newUsers);
+    for (const [reason, n] of c.dlq) s.addCounter.run(`dlq:${reason}`, n);
   }
 
   /** A user's window and states: from the cache, else from the store (then cached), else new (then cached). */
@@ -747,6 +974,27 @@ export class StateStore {
     const out = new Map<string, number>();
     for (const row of this.r.counters.all() as { name: string; value: number }[]) out.set(row.name, row.value);
     return out;
+  }
+
+  /** Users of input partition `partition`, sorted (for verification tools; O(users of it)). */
+  userIdsOf(partition: number): string[] {
+    this.checkOpen('userIdsOf');
+    return this.reader
+      .prepare('SELECT user_id FROM users WHERE part = ? ORDER BY user_id')
+      .pluck()
+      .all(partition) as string[];
+  }
+
+  /** A value of the store's meta table (e.g. `mode`), or undefined. */
+  metaValue(key: string): string | undefined {
+    this.checkOpen('metaValue');
+    return (this.r.meta.get(key) as string | undefined) ?? undefined;
+  }
+
+  /** Sets a value of the store's meta table. */
+  setMetaValue(key: string, value: string): void {
+    this.checkOpen('setMetaValue');
+    this.s.setMeta.run(key, value);
   }
 
   /** True when the store holds no users and no offsets (a fresh replay target). */

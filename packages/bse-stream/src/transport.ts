@@ -18,6 +18,7 @@ import {
   type Producer,
   type SASLOptions,
 } from 'kafkajs';
+import { decodeAssignment, decodeMemberInfo, type GroupRouting, type MemberInfo, stickyAssigner } from './cluster.js';
 import { backoffDelayMs, type RetryOptions, resolveRetryOptions, toKafkaRetry } from './retry.js';
 
 /** Severity of a transport log line. */
@@ -129,6 +130,11 @@ export interface ConsumerOptions {
   maxBytesPerPartition?: number;
   /** Longest wait of a fetch for new data, ms (latency vs. request rate). @default 100 */
   maxWaitTimeMs?: number;
+  /**
+   * Multi-host: what this member publishes in the group metadata (its HTTP address and owned
+   * partitions); the group then uses the sticky assignor of cluster.ts. @default none (kafkajs round robin)
+   */
+  member?: () => MemberInfo;
 }
 
 /** Defaults of {@link ConsumerOptions}. */
@@ -158,6 +164,10 @@ export interface OutboundProducer {
 export interface RunningConsumer {
   /** Leaves the group after the current batch; its partitions move to the other members. */
   stop(): Promise<void>;
+  /** Moves the fetch position of an owned partition (e.g. after a restore). */
+  seek(partition: number, offset: number): void;
+  /** The group's assignment and every member's published address (DescribeGroups). */
+  routing(): Promise<GroupRouting>;
 }
 
 /** Low/high offsets of one partition. */
@@ -313,7 +323,11 @@ export class KafkaTransport {
     } catch (err) {
       // Right after creation a KRaft broker may not yet list the new partitions in its metadata;
       // kafkajs' leader wait gives up on that instead of retrying. Wait for the leaders ourselves.
-      if ((err as { type?: string }).type !== 'UNKNOWN_TOPIC_OR_PARTITION') throw err;
+      // Another instance may have created it at the same moment.
+      const type = (err as { type?: string; errors?: { type?: string }[] }).type;
+      const inner = (err as { errors?: { type?: string }[] }).errors ?? [];
+      const exists = type === 'TOPIC_ALREADY_EXISTS' || inner.some((e) => e?.type === 'TOPIC_ALREADY_EXISTS');
+      if (type !== 'UNKNOWN_TOPIC_OR_PARTITION' && !exists) throw err;
     }
     await this.waitForLeaders(admin, topic, partitions);
   }
@@ -327,7 +341,11 @@ export class KafkaTransport {
         const parts = meta.topics[0]?.partitions ?? [];
         if (parts.length >= partitions && parts.every((p) => p.leader >= 0)) return;
       } catch (err) {
-        if ((err as { type?: string }).type !== 'UNKNOWN_TOPIC_OR_PARTITION') throw err;
+        // Another instance may have created it at the same moment.
+        const type = (err as { type?: string; errors?: { type?: string }[] }).type;
+        const inner = (err as { errors?: { type?: string }[] }).errors ?? [];
+        const exists = type === 'TOPIC_ALREADY_EXISTS' || inner.some((e) => e?.type === 'TOPIC_ALREADY_EXISTS');
+        if (type !== 'UNKNOWN_TOPIC_OR_PARTITION' && !exists) throw err;
       }
       if (Date.now() > deadline) {
         throw new CompactRecError(
@@ -465,6 +483,7 @@ export class KafkaTransport {
         maxWaitTimeInMs: o.maxWaitTimeMs,
         allowAutoTopicCreation: false,
         retry: { ...toKafkaRetry(this.retry), restartOnFailure: async () => true },
+        ...(options.member ? { partitionAssigners: [stickyAssigner(options.member)] } : {}),
       });
       current = consumer;
       consumer.on(consumer.events.GROUP_JOIN, (e) => {
@@ -533,6 +552,22 @@ export class KafkaTransport {
         if (restartTimer) clearTimeout(restartTimer);
         await current?.disconnect();
       },
+      seek: (partition, offset) => {
+        current?.seek({ topic: o.topic, partition, offset: String(offset) });
+      },
+      routing: async () => {
+        const c = current;
+        if (!c) return { stable: false, owners: new Map() };
+        const g = await c.describeGroup();
+        const owners = new Map<number, string>();
+        if (g.state !== 'Stable') return { stable: false, owners };
+        for (const m of g.members) {
+          const info = decodeMemberInfo(m.memberMetadata as Buffer);
+          if (!info) continue;
+          for (const p of decodeAssignment(m.memberAssignment as Buffer, o.topic)) owners.set(p, info.url);
+        }
+        return { stable: true, owners };
+      },
     };
   }
 
@@ -541,19 +576,20 @@ export class KafkaTransport {
   /**
    * Reads `topic` from the beginning up to the end offsets it has now, in a throw-away consumer group,
    * calling `onMessage` per message in offset order per partition. For tools and tests (the DLQ, a
-   * recomputation over the whole event log), optionally only up to `options.ends` per partition.
+   * recomputation over the whole event log), optionally only up to `options.ends` and from
+   * `options.starts` per partition.
    */
   async readTopic(
     topic: string,
     onMessage: (partition: number, message: InboundMessage) => void,
-    options: { timeoutMs?: number; ends?: ReadonlyMap<number, number> } = {},
+    options: { timeoutMs?: number; ends?: ReadonlyMap<number, number>; starts?: ReadonlyMap<number, number> } = {},
   ): Promise<void> {
     const ends = await this.topicOffsets(topic);
     const remaining = new Map<number, number>();
     for (const p of ends) {
       // Up to `options.ends` (exclusive) where given: e.g. a store's offsets.
       const end = Math.min(p.high, options.ends?.get(p.partition) ?? p.high);
-      if (end > p.low) remaining.set(p.partition, end);
+      if (end > Math.max(p.low, options.starts?.get(p.partition) ?? 0)) remaining.set(p.partition, end);
     }
     if (remaining.size === 0) return;
     const consumer = this.kafka.consumer({
@@ -563,10 +599,31 @@ export class KafkaTransport {
       maxWaitTimeInMs: 100,
       allowAutoTopicCreation: false,
     });
+    if (options.starts) {
+      const starts = options.starts;
+      consumer.on(consumer.events.GROUP_JOIN, (e) => {
+        for (const p of e.payload.memberAssignment[topic] ?? []) {
+          const from = starts.get(p);
+          if (from !== undefined && from > 0) consumer.seek({ topic, partition: p, offset: String(from) });
+        }
+      });
+    }
     await consumer.connect();
     try {
       await consumer.subscribe({ topics: [topic], fromBeginning: true });
       await new Promise<void>((resolve, reject) => {
+        // A batch of only transaction markers (or aborted records) never reaches eachBatch; its end
+        // still counts (read_committed: the last offset of a transactional topic is a commit marker).
+        consumer.on(consumer.events.END_BATCH_PROCESS, (e) => {
+          const end = remaining.get(e.payload.partition);
+          if (end !== undefined && Number(e.payload.lastOffset) + 1 >= end) {
+            remaining.delete(e.payload.partition);
+            if (remaining.size === 0) {
+              clearTimeout(timer);
+              resolve();
+            }
+          }
+        });
         const timer = setTimeout(
           () =>
             reject(
@@ -579,9 +636,13 @@ export class KafkaTransport {
         consumer
           .run({
             autoCommit: false,
-            eachBatch: async ({ batch }) => {
+            eachBatch: async ({ batch, pause }) => {
               const end = remaining.get(batch.partition);
-              if (end === undefined) return;
+              if (end === undefined) {
+                // Not asked for (e.g. a restore of one partition): stop fetching it.
+                pause();
+                return;
+              }
               for (const m of batch.messages) {
                 const offset = Number(m.offset);
                 if (offset >= end) break;

@@ -234,6 +234,34 @@ export const bseServeCommand: Command = {
       gt: 0,
     },
     {
+      name: 'multi-host',
+      type: 'boolean',
+      description:
+        'Multi-host mode: own --state-dir per instance, changelog topic <topic>.<group>.changelog.window, restore on assignment, reads forwarded to the owner (every instance of the group must pass it)',
+      default: false,
+    },
+    {
+      name: 'advertise-url',
+      type: 'string',
+      description:
+        'With --multi-host: the URL other instances reach this one at (default http(s)://<--host or hostname>:<port>)',
+    },
+    {
+      name: 'restore-chunk-users',
+      type: 'int',
+      description: "With --multi-host: users per restore transaction (bounds a restore's memory)",
+      default: 1000,
+      min: 1,
+    },
+    {
+      name: 'standby-replicas',
+      type: 'int',
+      description:
+        'With --multi-host: keep warm copies of the partitions of the N members after each owner (taking one over reads only the changelog tail)',
+      default: 0,
+      min: 0,
+    },
+    {
       name: 'cancel-model-switch',
       type: 'boolean',
       description:
@@ -249,6 +277,8 @@ export const bseServeCommand: Command = {
     'A partition whose log no longer matches the store (re-created topic, changed offset, gap) is stopped, never skipped;',
     'a corrupted user state is rebuilt from its window, a corrupted window from the log (if the log still starts at 0).',
     'Recovery of a stopped partition: `compactrec bse replay --state-dir NEW`, then serve from NEW.',
+    'Multi-host (--multi-host): each instance its own --state-dir, --host <interface> with --auth-token-file (same token on all);',
+    '      any instance answers any user (forwarded to the owner; 503 + Retry-After during a hand-over).',
     'Example: compactrec bse produce --brokers 127.0.0.1:9092 --model-dir models --count 100000',
     '         compactrec bse serve --brokers 127.0.0.1:9092 --model-dir models --state-dir state',
     'A local broker for development: export $(bash scripts/kafka/start.sh)   # sets KAFKA_BROKERS and KAFKA_DIR',
@@ -270,6 +300,15 @@ export const bseServeCommand: Command = {
         bodyLimit: (args['body-limit-kib'] as number) * 1024,
       },
       connectTimeoutMs: (args['connect-timeout'] as number) * 1000,
+      ...(args['multi-host']
+        ? {
+            multiHost: {
+              ...(args['advertise-url'] !== undefined ? { advertiseUrl: args['advertise-url'] as string } : {}),
+              restoreChunkUsers: args['restore-chunk-users'] as number,
+              standbyReplicas: args['standby-replicas'] as number,
+            },
+          }
+        : {}),
     }).catch((err: unknown) => {
       // One line, never a stack trace: a failed start is an operator's problem to fix.
       if (err instanceof CompactRecError) throw err;
