@@ -60,6 +60,7 @@ export {
 export { resolveOptions } from './options.js';
 export {
   alptInitialStep,
+  alptGradScale,
   alptRange,
   alptRoundRow,
   alptStepGradient,

@@ -3,7 +3,7 @@
  * definition of "a step" shared by the storages' generic path and the JavaScript kernels (the C++
  * kernels implement the same in `csrc/rowstep.h`).
  */
-import { alptRoundRow, fakeQuantRow } from './quant.js';
+import { alptRoundRow, alptStepGradient, fakeQuantRow } from './quant.js';
 import type { DenseTrainingView } from './storage.js';
 
 /** Per-step constants of {@link denseRowStep} (see {@link adamStepConstants}). */
@@ -36,9 +36,10 @@ export function adamStepConstants(
 }
 
 /**
- * Steps row r of `view` with gradient `g[gOff .. gOff + rowDim)`: ALPT step-size update (with the
- * codes of the row before the step), Adam on the values, growth scores, mask, then re-quantization
- * (fake-quant forward row, or stochastic rounding onto the ALPT grid).
+ * Steps row r of `view` with gradient `g[gOff .. gOff + rowDim)`: Adam on the values, growth
+ * scores, mask, then the low-precision hook — fake-quant forward row (STE), or for ALPT one Adam
+ * step of the row's step size (its own lr `quant.stepLr`, LSQ gradient at the updated values, see
+ * `alptStepGradient`) followed by stochastic rounding onto the new grid.
  */
 export function denseRowStep(
   view: DenseTrainingView,
@@ -53,18 +54,6 @@ export function denseRowStep(
   const V = view.v;
   const o = r * rowDim;
   const { beta1: b1, beta2: b2, stepSize, epsHat, weightDecay: wd } = p;
-  const q = view.quant;
-  if (q !== null && q.mode === 'alpt') {
-    const S = q.steps!;
-    const step = S[r]!;
-    let gs = 0;
-    for (let c = 0; c < rowDim; c++) gs += (g[gOff + c]! + wd * W[o + c]!) * Math.round(W[o + c]! / step);
-    const mS = b1 * q.stepM![r]! + (1 - b1) * gs;
-    const vS = b2 * q.stepV![r]! + (1 - b2) * gs * gs;
-    q.stepM![r] = mS;
-    q.stepV![r] = vS;
-    S[r] = Math.max(step - (stepSize * mS) / (Math.sqrt(vS) + epsHat), 1e-8);
-  }
   for (let c = 0; c < rowDim; c++) {
     const gc = g[gOff + c]! + wd * W[o + c]!;
     const mc = b1 * M[o + c]! + (1 - b1) * gc;
@@ -78,11 +67,22 @@ export function denseRowStep(
     if (p.score) for (let c = 0; c < rowDim; c++) sp.scores[o + c]! += Math.abs(g[gOff + c]!);
     for (let c = 0; c < rowDim; c++) if (sp.mask[o + c] === 0) W[o + c] = 0;
   }
+  const q = view.quant;
   if (q === null) return;
   if (q.mode === 'ste') {
     const F = q.forward!;
     fakeQuantRow(W.subarray(o, o + rowDim), 0, rowDim, q.bits, F.subarray(o, o + rowDim));
-  } else {
-    alptRoundRow(W, o, rowDim, q.bits, q.steps![r]!, q.seed, r, p.t);
+    return;
   }
+  const S = q.steps!;
+  const step = S[r]!;
+  const gs = alptStepGradient(g, gOff, W, o, rowDim, q.bits, step);
+  const mS = b1 * q.stepM![r]! + (1 - b1) * gs;
+  const vS = b2 * q.stepV![r]! + (1 - b2) * gs * gs;
+  q.stepM![r] = mS;
+  q.stepV![r] = vS;
+  // The steps' Adam shares t and the betas with the values' (bias correction √(1−β2^t)/(1−β1^t)).
+  const stepStepSize = (q.stepLr * Math.sqrt(1 - b2 ** p.t)) / (1 - b1 ** p.t);
+  S[r] = Math.max(step - (stepStepSize * mS) / (Math.sqrt(vS) + epsHat), 1e-8);
+  alptRoundRow(W, o, rowDim, q.bits, S[r]!, q.seed, r, p.t);
 }

@@ -36,6 +36,11 @@ export interface QuantHook {
   readonly steps: Float32Array | null;
   readonly stepM: Float32Array | null;
   readonly stepV: Float32Array | null;
+  /**
+   * `alpt`: learning rate of the steps' own Adam (far below the values' lr: the range step·qmax
+   * must not move faster than the values can). 0 for `ste`.
+   */
+  readonly stepLr: number;
   /** `alpt`: seed of the stochastic rounding (see `roundingNoise`). */
   readonly seed: number;
 }

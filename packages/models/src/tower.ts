@@ -133,6 +133,7 @@ export class Tower {
       steps: q?.steps ?? null,
       stepM: q?.stepM ?? null,
       stepV: q?.stepV ?? null,
+      stepLr: q?.stepLr ?? 0,
       quantSeed: q?.seed ?? 0,
     };
   }

@@ -61,6 +61,7 @@ struct Side {
   int quantBits;   // 4, 8 or 16 (fp16)
   float* forward;  // STE: dequantized rows [rows × rowDim]
   float *steps, *stepM, *stepV;  // ALPT: per-row step and its Adam moments [rows]
+  float stepLr;                  // ALPT: lr of the steps' own Adam
   uint32_t quantSeed;
   size_t numIds;
   Acc acc, wacc;
@@ -102,6 +103,7 @@ struct Side {
     quantSeed = (uint32_t)a.num((p + "QuantSeed").c_str(), 0, true);
     forward = nullptr;
     steps = stepM = stepV = nullptr;
+    stepLr = 0.f;
     if (quantMode == QUANT_STE) {
       if (quantBits != 4 && quantBits != 8 && quantBits != 16) throw ArgError{p + "QuantBits must be 4, 8 or 16"};
       size_t fn;
@@ -114,6 +116,8 @@ struct Side {
       stepM = a.array<float>((p + "StepM").c_str(), &s2);
       stepV = a.array<float>((p + "StepV").c_str(), &s3);
       if (s1 != rows || s2 != rows || s3 != rows) throw ArgError{p + "Steps/StepM/StepV must have one value per row"};
+      stepLr = (float)a.num((p + "StepLr").c_str(), 0);
+      if (!(stepLr > 0.f)) throw ArgError{p + "StepLr must be positive for ALPT"};
     } else if (quantMode != QUANT_NONE) {
       throw ArgError{p + "QuantMode must be 0 (none), 1 (ste) or 2 (alpt)"};
     }

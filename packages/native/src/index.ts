@@ -30,6 +30,7 @@ function flattenTowers(a: BprTrainArgs): Record<string, unknown> {
     flat[`${p}Steps`] = tower.steps ?? null;
     flat[`${p}StepM`] = tower.stepM ?? null;
     flat[`${p}StepV`] = tower.stepV ?? null;
+    flat[`${p}StepLr`] = tower.stepLr ?? 0;
     flat[`${p}QuantSeed`] = tower.quantSeed ?? 0;
   }
   flat.shuffle = a.shuffle ? 1 : 0;

@@ -174,6 +174,7 @@ function viewOf(t: TowerArrays): DenseTrainingView {
           steps: t.steps ?? null,
           stepM: t.stepM ?? null,
           stepV: t.stepV ?? null,
+          stepLr: t.stepLr ?? 0,
           seed: t.quantSeed ?? 0,
         };
   return {

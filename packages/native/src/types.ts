@@ -40,6 +40,8 @@ export interface TowerArrays {
   steps?: Float32Array | null;
   stepM?: Float32Array | null;
   stepV?: Float32Array | null;
+  /** ALPT: learning rate of the steps' own Adam (`QuantHook.stepLr`). */
+  stepLr?: number;
   /** ALPT: seed of the stochastic rounding. */
   quantSeed?: number;
 }

@@ -47,6 +47,26 @@ export const DEFAULT_STORAGE_OPTIMIZER = Object.freeze({
   weightDecay: 0,
 });
 
+/**
+ * Defaults of the ALPT settings read from `StorageCreateOptions.extra` (`storageExtra` of
+ * `createFeatureEmbedding`): `alptStepLr`, the learning rate of the per-row steps' own Adam.
+ * `null` = the values' lr / qmax (lr/127 for alpt8, lr/7 for alpt4), so the representable range
+ * step·qmax moves at most as fast as a value can; the values' lr made the steps run away.
+ */
+export const DEFAULT_ALPT_STORAGE_EXTRA = Object.freeze({
+  alptStepLr: null as number | null,
+});
+
+/** The ALPT step lr of `extra` (validated), or its default for `bits` and the values' `lr`. */
+function alptStepLrOf(extra: StorageCreateOptions['extra'], lr: number, bits: number, where: string): number {
+  const v = extra?.alptStepLr ?? DEFAULT_ALPT_STORAGE_EXTRA.alptStepLr;
+  if (v === null) return lr / ((1 << (bits - 1)) - 1);
+  if (typeof v !== 'number' || !(v > 0) || !Number.isFinite(v)) {
+    throw new InvalidArgumentError(`${where}: extra.alptStepLr (${String(v)}) must be a positive number`);
+  }
+  return v;
+}
+
 /** Serving bytes per row of a dense kind. */
 function rowBytes(format: DenseFormat, bits: number, rowDim: number): number {
   switch (format) {
@@ -142,6 +162,8 @@ export class DenseStorage implements EmbeddingStorage {
   private codes: Uint8Array | null = null;
   private scaleBias: Float32Array | null = null;
   private steps: Float32Array | null = null;
+  /** ALPT: lr of the steps' Adam (0 for the other formats and once restored). */
+  private alptStepLr = 0;
 
   constructor(config: DenseKindConfig, o: StorageCreateOptions | null, restored?: StorageSnapshot) {
     this.kind = config.name;
@@ -186,6 +208,7 @@ export class DenseStorage implements EmbeddingStorage {
     this.m = new Float32Array(n);
     this.v = new Float32Array(n);
     if (this.format === 'alpt') {
+      this.alptStepLr = alptStepLrOf(opts.extra, this.hp.lr, this.bits, where);
       const steps = new Float32Array(this.rows);
       for (let r = 0; r < this.rows; r++) {
         steps[r] = alptInitialStep(values, r * this.rowDim, this.rowDim, this.bits);
@@ -198,6 +221,7 @@ export class DenseStorage implements EmbeddingStorage {
         steps,
         stepM: new Float32Array(this.rows),
         stepV: new Float32Array(this.rows),
+        stepLr: this.alptStepLr,
         seed: this.seed,
       };
     } else if (this.format !== 'float32' && this.quantize === 'during') {
@@ -219,6 +243,7 @@ export class DenseStorage implements EmbeddingStorage {
         steps: null,
         stepM: null,
         stepV: null,
+        stepLr: 0,
         seed: this.seed,
       };
     }
@@ -229,6 +254,7 @@ export class DenseStorage implements EmbeddingStorage {
   }
 
   get params(): Readonly<Record<string, number | string | boolean>> {
+    if (this.alptStepLr > 0) return { bits: this.bits, quantize: this.quantize, alptStepLr: this.alptStepLr };
     return { bits: this.bits, quantize: this.quantize };
   }
 
