@@ -59,8 +59,8 @@ export {
 } from './optim.js';
 export { resolveOptions } from './options.js';
 export {
-  alptInitialStep,
   alptGradScale,
+  alptInitialStep,
   alptRange,
   alptRoundRow,
   alptStepGradient,
@@ -109,7 +109,14 @@ export {
   type SequentialLooOptions,
 } from './readers/sequential.js';
 export { deriveSeed, fmix32, hashString, Rng } from './rng.js';
-export { adamStepConstants, denseRowStep, type RowStepParams } from './row-step.js';
+export {
+  adamStepConstants,
+  denseRowStep,
+  PendingRowGrads,
+  type RowStepParams,
+  type RowStepSettings,
+  rowStepParams,
+} from './row-step.js';
 export {
   type DenseTrainingView,
   type EmbeddingStorage,

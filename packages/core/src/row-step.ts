@@ -86,3 +86,88 @@ export function denseRowStep(
   S[r] = Math.max(step - (stepStepSize * mS) / (Math.sqrt(vS) + epsHat), 1e-8);
   alptRoundRow(W, o, rowDim, q.bits, S[r]!, q.seed, r, p.t);
 }
+
+/** The optimizer settings {@link rowStepParams} reads (a storage's lazy-Adam hyper-parameters). */
+export interface RowStepSettings {
+  readonly beta1: number;
+  readonly beta2: number;
+  readonly eps: number;
+  readonly weightDecay: number;
+}
+
+/** The {@link RowStepParams} of optimizer step `t` at learning rate `lr`. */
+export function rowStepParams(lr: number, hp: RowStepSettings, t: number, score: boolean): RowStepParams {
+  const { stepSize, epsHat } = adamStepConstants(lr, hp.beta1, hp.beta2, hp.eps, t);
+  return { stepSize, epsHat, beta1: hp.beta1, beta2: hp.beta2, weightDecay: hp.weightDecay, t, score };
+}
+
+/**
+ * The gradients a storage's generic path accumulates between two steps: one summed gradient per
+ * touched row (de-duplicated through a row → slot map), grown on demand, O(touched rows) to step
+ * and to reset — never O(table) per step.
+ */
+export class PendingRowGrads {
+  /** Row → slot, −1 when the row has no pending gradient. */
+  private readonly slot: Int32Array;
+  /** Slot → row, `[count]` used. */
+  touched = new Int32Array(64);
+  /** `[count × width]` summed gradients, slot-major. */
+  grads: Float32Array;
+  count = 0;
+
+  constructor(
+    rows: number,
+    readonly width: number,
+  ) {
+    this.slot = new Int32Array(rows).fill(-1);
+    this.grads = new Float32Array(64 * width);
+  }
+
+  /** Bytes held (for a storage's `trainingBytes`). */
+  get bytes(): number {
+    return this.slot.byteLength + this.touched.byteLength + this.grads.byteLength;
+  }
+
+  /** Adds `scale · g[gOff .. gOff + width)` to row r's pending gradient. */
+  add(r: number, g: ArrayLike<number>, gOff: number, scale: number): void {
+    let s = this.slot[r]!;
+    const w = this.width;
+    if (s < 0) {
+      if (this.count === this.touched.length) {
+        const t = new Int32Array(this.touched.length * 2);
+        t.set(this.touched);
+        this.touched = t;
+        const gg = new Float32Array(t.length * w);
+        gg.set(this.grads);
+        this.grads = gg;
+      }
+      s = this.count++;
+      this.slot[r] = s;
+      this.touched[s] = r;
+      this.grads.fill(0, s * w, s * w + w);
+    }
+    const o = s * w;
+    const G = this.grads;
+    for (let c = 0; c < w; c++) G[o + c]! += scale * g[gOff + c]!;
+  }
+
+  /** Calls `fn(row, grads, offset)` for every pending row, then clears them. */
+  drain(fn: (r: number, grads: Float32Array, gOff: number) => void): void {
+    const w = this.width;
+    for (let s = 0; s < this.count; s++) fn(this.touched[s]!, this.grads, s * w);
+    this.reset();
+  }
+
+  /** Steps every pending row of `view` with {@link denseRowStep}, then clears them. */
+  stepRows(view: DenseTrainingView, p: RowStepParams): void {
+    const w = this.width;
+    for (let s = 0; s < this.count; s++) denseRowStep(view, w, this.touched[s]!, this.grads, s * w, p);
+    this.reset();
+  }
+
+  /** Drops every pending gradient. */
+  reset(): void {
+    for (let s = 0; s < this.count; s++) this.slot[this.touched[s]!] = -1;
+    this.count = 0;
+  }
+}

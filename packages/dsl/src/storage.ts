@@ -4,16 +4,16 @@
  * in another kind's precision (`dsl+int8`: int8 codes with a scale and bias per row).
  */
 import {
-  adamStepConstants,
   BudgetError,
   type CheckpointArray,
   DataFormatError,
   type DenseTrainingView,
-  denseRowStep,
   type EmbeddingStorage,
   InvalidArgumentError,
+  PendingRowGrads,
   Rng,
   type RowValueCodec,
+  rowStepParams,
   type StorageCreateOptions,
   type StorageSnapshot,
   type StorageSpec,
@@ -69,10 +69,7 @@ class DslStorage implements EmbeddingStorage {
   private sparse: SparseDslTraining | null = null;
   private m: Float32Array | null = null;
   private v: Float32Array | null = null;
-  private pendingRows: Int32Array | null = null;
-  private pendingGrads: Float32Array | null = null;
-  private pendingSlot: Int32Array | null = null;
-  private pendingCount = 0;
+  private pending: PendingRowGrads | null = null;
   private readonly hp = { beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0 };
   private nnzPlanned = 0;
   private formatPlanned: CompactFormat = 'bitmap';
@@ -187,8 +184,7 @@ class DslStorage implements EmbeddingStorage {
   /** Dense training values + mask + growth scores + selection histogram (DslTable.trainingBytes) + pending gradients. */
   get trainingBytes(): number {
     if (this.serving) return 0;
-    const pending =
-      (this.pendingGrads?.byteLength ?? 0) + (this.pendingRows?.byteLength ?? 0) + (this.pendingSlot?.byteLength ?? 0);
+    const pending = this.pending?.bytes ?? 0;
     if (this.sparse) {
       // Active values + positions + row starts + growth scores + active bitmap (moments are optimizerBytes).
       return this.sparse.bytes - this.sparse.m.byteLength - this.sparse.v.byteLength + pending;
@@ -259,81 +255,27 @@ class DslStorage implements EmbeddingStorage {
   accumulate(r: number, g: ArrayLike<number>, gOff: number, scale: number): void {
     if (this.serving)
       throw new UsageError('dsl/storage.accumulate: the storage is in serving form (finishTraining ran)');
-    const d = this.rowDim;
-    if (this.pendingSlot === null) {
-      this.pendingSlot = new Int32Array(this.rows).fill(-1);
-      this.pendingRows = new Int32Array(64);
-      this.pendingGrads = new Float32Array(64 * d);
-    }
-    let s = this.pendingSlot[r]!;
-    if (s < 0) {
-      if (this.pendingCount === this.pendingRows!.length) {
-        const rows = new Int32Array(this.pendingRows!.length * 2);
-        rows.set(this.pendingRows!);
-        const grads = new Float32Array(rows.length * d);
-        grads.set(this.pendingGrads!);
-        this.pendingRows = rows;
-        this.pendingGrads = grads;
-      }
-      s = this.pendingCount++;
-      this.pendingSlot[r] = s;
-      this.pendingRows![s] = r;
-      this.pendingGrads!.fill(0, s * d, s * d + d);
-    }
-    const G = this.pendingGrads!;
-    for (let c = 0; c < d; c++) G[s * d + c]! += scale * g[gOff + c]!;
+    this.pending ??= new PendingRowGrads(this.rows, this.rowDim);
+    this.pending.add(r, g, gOff, scale);
   }
 
   step(): void {
-    if (this.pendingCount === 0) return;
+    const pending = this.pending;
+    if (pending === null || pending.count === 0) return;
+    this.t++;
+    const hp = this.hp;
     if (this.sparse) {
-      this.stepSparse(this.sparse);
+      const sp = this.sparse;
+      const { stepSize, epsHat } = rowStepParams(this.lr, hp, this.t, false);
+      pending.drain((r, grads, gOff) =>
+        sp.stepRow(r, grads, gOff, this.t, stepSize, epsHat, hp.beta1, hp.beta2, hp.weightDecay),
+      );
+      sp.maybeUpdate(this.t);
       return;
     }
     if (this.table === null) return;
-    this.t++;
-    const view = this.trainingView()!;
-    const { stepSize, epsHat } = adamStepConstants(this.lr, this.hp.beta1, this.hp.beta2, this.hp.eps, this.t);
-    const p = {
-      stepSize,
-      epsHat,
-      beta1: this.hp.beta1,
-      beta2: this.hp.beta2,
-      weightDecay: this.hp.weightDecay,
-      t: this.t,
-      score: this.table.wantsScoresForStep(this.t),
-    };
-    const d = this.rowDim;
-    for (let s = 0; s < this.pendingCount; s++) {
-      const r = this.pendingRows![s]!;
-      denseRowStep(view, d, r, this.pendingGrads!, s * d, p);
-      this.pendingSlot![r] = -1;
-    }
-    this.pendingCount = 0;
+    pending.stepRows(this.trainingView()!, rowStepParams(this.lr, hp, this.t, this.table.wantsScoresForStep(this.t)));
     this.afterKernelSteps(this.t);
-  }
-
-  private stepSparse(sp: SparseDslTraining): void {
-    this.t++;
-    const { stepSize, epsHat } = adamStepConstants(this.lr, this.hp.beta1, this.hp.beta2, this.hp.eps, this.t);
-    const d = this.rowDim;
-    for (let s = 0; s < this.pendingCount; s++) {
-      const r = this.pendingRows![s]!;
-      sp.stepRow(
-        r,
-        this.pendingGrads!,
-        s * d,
-        this.t,
-        stepSize,
-        epsHat,
-        this.hp.beta1,
-        this.hp.beta2,
-        this.hp.weightDecay,
-      );
-      this.pendingSlot![r] = -1;
-    }
-    this.pendingCount = 0;
-    sp.maybeUpdate(this.t);
   }
 
   /** Dense rows for the kernels, or null in sparse training (the generic path trains it) and when serving. */
@@ -392,9 +334,7 @@ class DslStorage implements EmbeddingStorage {
     this.table = null;
     this.m = null;
     this.v = null;
-    this.pendingSlot = null;
-    this.pendingRows = null;
-    this.pendingGrads = null;
+    this.pending = null;
   }
 
   private finishSparse(sp: SparseDslTraining): void {
@@ -414,9 +354,7 @@ class DslStorage implements EmbeddingStorage {
       this.compact = CompactSparseTable.fromArrays(this.rows, this.rowDim, format, { offsets, index, values: sp.val });
     }
     this.sparse = null;
-    this.pendingSlot = null;
-    this.pendingRows = null;
-    this.pendingGrads = null;
+    this.pending = null;
   }
 
   snapshot(): StorageSnapshot {

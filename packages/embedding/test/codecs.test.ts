@@ -1,8 +1,8 @@
 import {
-  alptRoundRow,
-  alptStepGradient,
   alptGradScale,
   alptRange,
+  alptRoundRow,
+  alptStepGradient,
   codeBytesPerRow,
   type DenseTrainingView,
   denseRowStep,
@@ -140,7 +140,15 @@ describe('ALPT', () => {
     expect(Math.abs(analytic - numeric)).toBeLessThan(1e-3 * Math.max(1, Math.abs(numeric)));
     expect(Math.abs(numeric)).toBeGreaterThan(1e-3);
     // the clamped values carry the gradient qmax·g and qmin·g
-    const inRange = alptStepGradient(g.map((v, c) => (c < 2 ? 0 : v)), 0, w, 0, dim, bits, step);
+    const inRange = alptStepGradient(
+      g.map((v, c) => (c < 2 ? 0 : v)),
+      0,
+      w,
+      0,
+      dim,
+      bits,
+      step,
+    );
     expect((alptStepGradient(g, 0, w, 0, dim, bits, step) - inRange) / alptGradScale(dim, bits)).toBeCloseTo(
       g[0]! * qmax + g[1]! * qmin,
       4,
@@ -159,7 +167,7 @@ describe('ALPT', () => {
     expect(Math.abs(mean - 0.3)).toBeLessThan(0.02);
   });
 
-  it('a training step moves the step by its own lr (not the values\' lr) against its gradient, and leaves the row on the new grid', () => {
+  it("a training step moves the step by its own lr (not the values' lr) against its gradient, and leaves the row on the new grid", () => {
     const dim = 8;
     const run = (g0: number, stepLr: number) => {
       // Every value beyond the 4-bit range (qmax·0.05 = 0.35): the step's gradient is Σ g·qmax.

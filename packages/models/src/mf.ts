@@ -1,5 +1,6 @@
 import { type Interactions, InvalidArgumentError, type RetrievalDataset, Rng, resolveOptions } from '@compactrec/core';
 import { getKernels } from '@compactrec/native';
+import { EpochBook } from './epoch-book.js';
 import { evaluateFullRanking, type RetrievalMetrics } from './eval.js';
 import { trainGenericBpr } from './generic-bpr.js';
 import { createPropagation } from './lightgcn.js';
@@ -244,18 +245,10 @@ export function trainMfBpr(data: RetrievalDataset, user: Tower, item: Tower, opt
   const interval = Math.min(uSparse?.updateInterval ?? Infinity, iSparse?.updateInterval ?? Infinity);
   const batchGrowth = uSparse?.growth === 'batch' || iSparse?.growth === 'batch';
 
-  const losses: number[] = [];
-  let trainMs = 0;
-  let evalMs = 0;
-  let best: (RetrievalMetrics & { epoch: number }) | undefined;
-  let last: RetrievalMetrics | undefined;
-  const evaluate = (): RetrievalMetrics => {
-    const t = performance.now();
+  const book = new EpochBook(o, [user, item], n, () => {
     const { userEmb, itemEmb } = gcn ? gcn.refresh() : { userEmb: user.composeAll(), itemEmb: item.composeAll() };
-    const m = evaluateFullRanking(userEmb, itemEmb, dim, data.train, data.test, o.k);
-    evalMs += performance.now() - t;
-    return m;
-  };
+    return evaluateFullRanking(userEmb, itemEmb, dim, data.train, data.test, o.k);
+  });
   for (let epoch = 1; epoch <= o.epochs; epoch++) {
     const t0 = performance.now();
     let lossSum = 0;
@@ -328,36 +321,9 @@ export function trainMfBpr(data: RetrievalDataset, user: Tower, item: Tower, opt
       user.afterKernelSteps(state[0]!);
       item.afterKernelSteps(state[0]!);
     }
-    const ms = performance.now() - t0;
-    trainMs += ms;
-    losses.push(lossSum / n);
-    let metrics: RetrievalMetrics | undefined;
-    if ((o.evalEvery > 0 && epoch % o.evalEvery === 0) || epoch === o.epochs) {
-      if (epoch === o.epochs && o.finishTraining) {
-        user.finishTraining();
-        item.finishTraining();
-      }
-      metrics = evaluate();
-      last = metrics;
-      if (!best || metrics.recall > best.recall) best = { ...metrics, epoch };
-    }
-    o.onEpoch?.({
-      epoch,
-      epochs: o.epochs,
-      loss: lossSum / n,
-      triplesPerSecond: n / (ms / 1000),
-      ...(metrics ? { metrics } : {}),
-    });
+    book.endEpoch(epoch, lossSum, performance.now() - t0);
   }
-  return {
-    final: last!,
-    best: best!,
-    epochs: o.epochs,
-    trainSeconds: trainMs / 1000,
-    evalSeconds: evalMs / 1000,
-    triplesPerSecond: (n * o.epochs) / (trainMs / 1000),
-    losses,
-  };
+  return book.result();
 }
 
 /** The learning-rate multiplier at `progress` ∈ [0, 1) of the run. */

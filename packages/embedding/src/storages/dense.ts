@@ -1,12 +1,10 @@
 import {
-  adamStepConstants,
   alptInitialStep,
   alptRoundRow,
   type CheckpointArray,
   codeBytesPerRow,
   DataFormatError,
   type DenseTrainingView,
-  denseRowStep,
   dequantizeRow,
   type EmbeddingStorage,
   FLOAT32_BYTES,
@@ -14,11 +12,13 @@ import {
   f32ToF16,
   fakeQuantRow,
   InvalidArgumentError,
+  PendingRowGrads,
   type QuantHook,
   type QuantizeMode,
   quantizeRow,
   Rng,
   type RowValueCodec,
+  rowStepParams,
   type StorageCreateOptions,
   type StorageSnapshot,
   type StorageSpec,
@@ -91,49 +91,6 @@ function halfTable(): Float32Array {
   return HALF_TABLE;
 }
 
-/** Growable de-duplicating gradient buffer for the generic path (allocated on first use). */
-class PendingGrads {
-  slot: Int32Array;
-  touched = new Int32Array(64);
-  grads: Float32Array;
-  count = 0;
-  constructor(
-    rows: number,
-    readonly width: number,
-  ) {
-    this.slot = new Int32Array(rows).fill(-1);
-    this.grads = new Float32Array(64 * width);
-  }
-  get bytes(): number {
-    return this.slot.byteLength + this.touched.byteLength + this.grads.byteLength;
-  }
-  add(r: number, g: ArrayLike<number>, gOff: number, scale: number): void {
-    let s = this.slot[r]!;
-    const w = this.width;
-    if (s < 0) {
-      if (this.count === this.touched.length) {
-        const t = new Int32Array(this.touched.length * 2);
-        t.set(this.touched);
-        this.touched = t;
-        const gg = new Float32Array(t.length * w);
-        gg.set(this.grads);
-        this.grads = gg;
-      }
-      s = this.count++;
-      this.slot[r] = s;
-      this.touched[s] = r;
-      this.grads.fill(0, s * w, s * w + w);
-    }
-    const o = s * w;
-    const G = this.grads;
-    for (let c = 0; c < w; c++) G[o + c]! += scale * g[gOff + c]!;
-  }
-  reset(): void {
-    for (let s = 0; s < this.count; s++) this.slot[this.touched[s]!] = -1;
-    this.count = 0;
-  }
-}
-
 /**
  * A table whose rows are read (not computed): float32, fp16, row-wise int8/int4, or ALPT codes.
  * Training holds float32 values (the master copy for `after`/`during`, the on-grid working values
@@ -155,7 +112,7 @@ export class DenseStorage implements EmbeddingStorage {
   private m: Float32Array | null = null;
   private v: Float32Array | null = null;
   private quant: QuantHook | null = null;
-  private pending: PendingGrads | null = null;
+  private pending: PendingRowGrads | null = null;
   // Serving state.
   private f32: Float32Array | null = null;
   private half: Uint16Array | null = null;
@@ -344,7 +301,7 @@ export class DenseStorage implements EmbeddingStorage {
   accumulate(r: number, g: ArrayLike<number>, gOff: number, scale: number): void {
     if (this.serving)
       throw new UsageError(`embedding/${this.kind}.accumulate: the storage is in serving form (finishTraining ran)`);
-    this.pending ??= new PendingGrads(this.rows, this.rowDim);
+    this.pending ??= new PendingRowGrads(this.rows, this.rowDim);
     this.pending.add(r, g, gOff, scale);
   }
 
@@ -352,19 +309,7 @@ export class DenseStorage implements EmbeddingStorage {
     const p = this.pending;
     if (p === null || p.count === 0) return;
     this.t++;
-    const view = this.trainingView()!;
-    const { stepSize, epsHat } = adamStepConstants(this.lr, this.hp.beta1, this.hp.beta2, this.hp.eps, this.t);
-    const params = {
-      stepSize,
-      epsHat,
-      beta1: this.hp.beta1,
-      beta2: this.hp.beta2,
-      weightDecay: this.hp.weightDecay,
-      t: this.t,
-      score: false,
-    };
-    for (let s = 0; s < p.count; s++) denseRowStep(view, this.rowDim, p.touched[s]!, p.grads, s * this.rowDim, params);
-    p.reset();
+    p.stepRows(this.trainingView()!, rowStepParams(this.lr, this.hp, this.t, false));
   }
 
   trainingView(): DenseTrainingView | null {
