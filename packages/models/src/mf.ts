@@ -153,8 +153,9 @@ export interface MfBprResult {
   readonly losses: readonly number[];
 }
 
-/** Training pairs and per-user sorted item rows, prepared once per dataset. */
+/** Training pairs and per-user sorted item rows, prepared once per dataset (the BPR kernel's `data`). */
 export interface BprData {
+  readonly numItems: number;
   readonly trainOffsets: Uint32Array;
   /** Items of each user sorted ascending (membership tests by binary search). */
   readonly trainItems: Int32Array;
@@ -173,7 +174,7 @@ export function prepareBprData(train: Interactions): BprData {
     pairUsers.fill(u, lo, hi);
     trainItems.subarray(lo, hi).sort();
   }
-  return { trainOffsets: train.offsets, trainItems, pairUsers, pairItems: trainItems };
+  return { numItems: train.numItems, trainOffsets: train.offsets, trainItems, pairUsers, pairItems: trainItems };
 }
 
 /**
@@ -270,48 +271,44 @@ export function trainMfBpr(data: RetrievalDataset, user: Tower, item: Tower, opt
         dim,
         user: user.arrays(),
         item: item.arrays(),
-        numItems: data.train.numItems,
-        trainOffsets: bpr.trainOffsets,
-        trainItems: bpr.trainItems,
-        pairUsers: bpr.pairUsers,
-        pairItems: bpr.pairItems,
-        perm,
-        start: pos,
-        end,
-        shuffle: first,
-        batchSize: o.batchSize,
-        lr: o.lr * scale,
-        weightLr: o.weightLr * scale,
-        beta1: o.beta1,
-        beta2: o.beta2,
-        eps: o.eps,
-        reg: o.reg,
-        negativeCandidates: o.negativeCandidates,
-        scoreLastBatches: batchGrowth ? 1 : -1,
-        rngState,
-        state,
-        ...(sampleUsers ? { sampleUsers } : {}),
+        data: bpr,
+        batches: { perm, start: pos, end, shuffle: first, batchSize: o.batchSize, rngState },
+        sampling: { negativeCandidates: o.negativeCandidates, ...(sampleUsers ? { sampleUsers } : {}) },
+        optimizer: {
+          lr: o.lr * scale,
+          weightLr: o.weightLr * scale,
+          beta1: o.beta1,
+          beta2: o.beta2,
+          eps: o.eps,
+          reg: o.reg,
+          state,
+        },
+        growth: { scoreLastBatches: batchGrowth ? 1 : -1 },
         ...(gcn
           ? {
-              history: gcn.final,
-              snapshot: gcn.ego,
-              alpha0: 1 / (o.layers + 1),
-              threads: o.threads,
-              ...(o.neighborGradients
-                ? {
-                    graphOffsets: gcn.adjacency.offsets,
-                    graphIndices: gcn.adjacency.indices,
-                    graphValues: gcn.adjacency.values,
-                    alpha1: 1 / (o.layers + 1),
-                    maxNeighbors: o.maxNeighbors,
-                    aggregateNeighbors: o.aggregateNeighbors ? 1 : 0,
-                    exactHops: o.exactHops && o.aggregateNeighbors ? 1 : 0,
-                    twoHopSamples: o.twoHopSamples,
-                    ...(o.layers >= 2 ? { alpha2: 1 / (o.layers + 1) } : {}),
-                    ...(o.layers >= 3 ? { alpha3: 1 / (o.layers + 1) } : {}),
-                    ...(o.layers >= 4 ? { alpha4: 1 / (o.layers + 1) } : {}),
-                  }
-                : {}),
+              lightgcn: {
+                history: gcn.final,
+                snapshot: gcn.ego,
+                alpha0: 1 / (o.layers + 1),
+                threads: o.threads,
+                ...(o.neighborGradients
+                  ? {
+                      hops: {
+                        graphOffsets: gcn.adjacency.offsets,
+                        graphIndices: gcn.adjacency.indices,
+                        graphValues: gcn.adjacency.values,
+                        alpha1: 1 / (o.layers + 1),
+                        maxNeighbors: o.maxNeighbors,
+                        aggregateNeighbors: o.aggregateNeighbors,
+                        exactHops: o.exactHops && o.aggregateNeighbors,
+                        twoHopSamples: o.twoHopSamples,
+                        alpha2: o.layers >= 2 ? 1 / (o.layers + 1) : 0,
+                        alpha3: o.layers >= 3 ? 1 / (o.layers + 1) : 0,
+                        alpha4: o.layers >= 4 ? 1 / (o.layers + 1) : 0,
+                      },
+                    }
+                  : {}),
+              },
             }
           : {}),
       });

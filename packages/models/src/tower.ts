@@ -125,16 +125,20 @@ export class Tower {
       v: view.v,
       weightM: this.wm,
       weightV: this.wv,
-      mask: view.sparse?.mask ?? null,
-      scores: view.sparse?.scores ?? null,
-      quantMode: q === null ? QUANT_MODE_CODE.none : QUANT_MODE_CODE[q.mode],
-      quantBits: q?.bits ?? 0,
-      forward: q?.forward ?? null,
-      steps: q?.steps ?? null,
-      stepM: q?.stepM ?? null,
-      stepV: q?.stepV ?? null,
-      stepLr: q?.stepLr ?? 0,
-      quantSeed: q?.seed ?? 0,
+      sparse: view.sparse ? { mask: view.sparse.mask, scores: view.sparse.scores } : null,
+      quant:
+        q === null
+          ? null
+          : {
+              mode: QUANT_MODE_CODE[q.mode],
+              bits: q.bits,
+              forward: q.forward,
+              steps: q.steps,
+              stepM: q.stepM,
+              stepV: q.stepV,
+              stepLr: q.stepLr,
+              seed: q.seed,
+            },
     };
   }
 

@@ -154,7 +154,7 @@ describe('MF-BPR over composed embeddings', () => {
       for (const m of ['int8', 'alpt8']) {
         const run = (k: typeof JS_KERNELS) => {
           const [u, i] = towers(m, 0.6, 'during');
-          const steps0 = Float32Array.from(u.arrays().steps ?? new Float32Array(0));
+          const steps0 = Float32Array.from(u.arrays().quant?.steps ?? new Float32Array(0));
           const rngState = Uint32Array.of(1, 2, 3, 4);
           const state = new Float64Array(1);
           const { pairUsers, pairItems, trainOffsets, trainItems } = prepareBprData(data.train);
@@ -163,27 +163,11 @@ describe('MF-BPR over composed embeddings', () => {
             dim,
             user: u.arrays(),
             item: i.arrays(),
-            numItems: data.train.numItems,
-            trainOffsets,
-            trainItems,
-            pairUsers,
-            pairItems,
-            perm,
-            start: 0,
-            end: 4096,
-            shuffle: true,
-            batchSize: 512,
-            lr: 0.01,
-            weightLr: 0.01,
-            beta1: 0.9,
-            beta2: 0.999,
-            eps: 1e-8,
-            reg: 1e-4,
-            scoreLastBatches: -1,
-            rngState,
-            state,
+            data: { numItems: data.train.numItems, trainOffsets, trainItems, pairUsers, pairItems },
+            batches: { perm, start: 0, end: 4096, shuffle: true, batchSize: 512, rngState },
+            optimizer: { lr: 0.01, weightLr: 0.01, beta1: 0.9, beta2: 0.999, eps: 1e-8, reg: 1e-4, state },
           });
-          const steps = u.arrays().steps ?? new Float32Array(0);
+          const steps = u.arrays().quant?.steps ?? new Float32Array(0);
           return { loss: res.lossSum, emb: u.composeAll(), steps: Float32Array.from(steps), steps0 };
         };
         const a = run(JS_KERNELS);

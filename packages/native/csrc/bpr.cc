@@ -28,86 +28,99 @@ static inline float dot(const float* a, const float* b, int dim) {
 static inline float softplus(float x) { return x > 20.f ? x : (x < -20.f ? std::exp(x) : std::log1p(std::exp(x))); }
 
 napi_value bprTrain(napi_env env, Args& a) {
+  // One group per concept (packages/native/src/types.ts BprTrainArgs): the model (dim, towers),
+  // data, batches, sampling, optimizer, growth (DSL scoring) and lightgcn.
   const int dim = (int)a.num("dim", 0);
   if (dim < 1) throw ArgError{"dim must be >= 1"};
   Side U, I;
   U.parse(a, "user", dim);
   I.parse(a, "item", dim);
+  Args data, batches, sampling, opt, growth, gcn, hopArgs;
+  if (!a.group("data", &data)) throw ArgError{"missing group 'data'"};
+  if (!a.group("batches", &batches)) throw ArgError{"missing group 'batches'"};
+  if (!a.group("optimizer", &opt)) throw ArgError{"missing group 'optimizer'"};
+  const bool hasSampling = a.group("sampling", &sampling);
+  const bool hasGrowth = a.group("growth", &growth);
+  const bool hasGcn = a.group("lightgcn", &gcn);
+  const bool hasHops = hasGcn && gcn.group("hops", &hopArgs);
   size_t nOff, nTrain, nPerm, nPu, nPi, nRng, nState;
-  const uint32_t* offsets = a.array<uint32_t>("trainOffsets", &nOff, false, napi_uint32_array);
-  const int32_t* trainItems = a.array<int32_t>("trainItems", &nTrain, false, napi_int32_array);
-  int32_t* perm = a.array<int32_t>("perm", &nPerm, false, napi_int32_array);
-  const int32_t* pairUsers = a.array<int32_t>("pairUsers", &nPu, false, napi_int32_array);
-  const int32_t* pairItems = a.array<int32_t>("pairItems", &nPi, false, napi_int32_array);
-  uint32_t* rngState = a.array<uint32_t>("rngState", &nRng, false, napi_uint32_array);
-  double* state = a.array<double>("state", &nState, false, napi_float64_array);  // [adam step]
-  if (nRng != 4 || nState < 1) throw ArgError{"rngState must have 4 words and state 1 value"};
-  if (nPu != nPi || nPerm != nPu) throw ArgError{"perm, pairUsers and pairItems must have equal lengths"};
-  const uint32_t numItems = (uint32_t)a.num("numItems", 0);
-  if (numItems != I.numIds) throw ArgError{"numItems must equal the item codes' ID count"};
-  if (nOff != U.numIds + 1) throw ArgError{"trainOffsets must have numUsers + 1 entries"};
-  const size_t start = (size_t)a.num("start", 0);
-  const size_t end = (size_t)a.num("end", (double)nPerm, true);
-  if (start > end || end > nPerm) throw ArgError{"need 0 <= start <= end <= perm.length"};
-  const bool shuffle = a.num("shuffle", 0, true) != 0;
+  const uint32_t* offsets = data.array<uint32_t>("trainOffsets", &nOff, false, napi_uint32_array);
+  const int32_t* trainItems = data.array<int32_t>("trainItems", &nTrain, false, napi_int32_array);
+  const int32_t* pairUsers = data.array<int32_t>("pairUsers", &nPu, false, napi_int32_array);
+  const int32_t* pairItems = data.array<int32_t>("pairItems", &nPi, false, napi_int32_array);
+  int32_t* perm = batches.array<int32_t>("perm", &nPerm, false, napi_int32_array);
+  uint32_t* rngState = batches.array<uint32_t>("rngState", &nRng, false, napi_uint32_array);
+  double* state = opt.array<double>("state", &nState, false, napi_float64_array);  // [adam step]
+  if (nRng != 4) throw ArgError{"batches.rngState must have 4 words"};
+  if (nState < 1) throw ArgError{"optimizer.state must have 1 value"};
+  if (nPu != nPi || nPerm != nPu) throw ArgError{"batches.perm, data.pairUsers and data.pairItems must have equal lengths"};
+  const uint32_t numItems = (uint32_t)data.num("numItems", 0);
+  if (numItems != I.numIds) throw ArgError{"data.numItems must equal the item codes' ID count"};
+  if (nOff != U.numIds + 1) throw ArgError{"data.trainOffsets must have numUsers + 1 entries"};
+  const size_t start = (size_t)batches.num("start", 0);
+  const size_t end = (size_t)batches.num("end", (double)nPerm, true);
+  if (start > end || end > nPerm) throw ArgError{"batches: need 0 <= start <= end <= perm.length"};
+  const bool shuffle = batches.flag("shuffle", false);
+  const int B = (int)batches.num("batchSize", 2048);
+  if (B < 1) throw ArgError{"batches.batchSize must be >= 1"};
   // User-uniform sampling (the LightGCN/NGCF samplers): each triple draws a user with training
   // items uniformly, then one of its items; perm is then only a count.
   size_t nSU = 0;
-  const int32_t* sampleUsers = a.array<int32_t>("sampleUsers", &nSU, true, napi_int32_array);
+  const int32_t* sampleUsers = hasSampling ? sampling.array<int32_t>("sampleUsers", &nSU, true, napi_int32_array) : nullptr;
   if (sampleUsers) {
-    if (nSU == 0) throw ArgError{"sampleUsers is empty"};
+    if (nSU == 0) throw ArgError{"sampling.sampleUsers is empty"};
     for (size_t j = 0; j < nSU; j++)
       if ((size_t)sampleUsers[j] >= U.numIds || offsets[sampleUsers[j] + 1] == offsets[sampleUsers[j]])
-        throw ArgError{"sampleUsers must list users that have training items"};
+        throw ArgError{"sampling.sampleUsers must list users that have training items"};
   }
-  const int B = (int)a.num("batchSize", 2048);
-  const float lr = (float)a.num("lr", 1e-3);
-  const float wlr = (float)a.num("weightLr", lr, true);
-  const float b1 = (float)a.num("beta1", 0.9, true);
-  const float b2 = (float)a.num("beta2", 0.999, true);
-  const float eps = (float)a.num("eps", 1e-8, true);
-  const float reg = (float)a.num("reg", 0, true);
   // Negatives drawn per triple; above 1 the highest-scored one is used (dynamic negative sampling).
-  const int negCandidates = (int)a.num("negativeCandidates", 1, true);
-  if (negCandidates < 1 || negCandidates > 1024) throw ArgError{"negativeCandidates must be 1 to 1024"};
-  const int scoreLastBatches = (int)a.num("scoreLastBatches", -1, true);
+  const int negCandidates = hasSampling ? (int)sampling.num("negativeCandidates", 1, true) : 1;
+  if (negCandidates < 1 || negCandidates > 1024) throw ArgError{"sampling.negativeCandidates must be 1 to 1024"};
+  const float lr = (float)opt.num("lr", 1e-3);
+  const float wlr = (float)opt.num("weightLr", lr, true);
+  const float b1 = (float)opt.num("beta1", 0.9, true);
+  const float b2 = (float)opt.num("beta2", 0.999, true);
+  const float eps = (float)opt.num("eps", 1e-8, true);
+  const float reg = (float)opt.num("reg", 0, true);
+  const int scoreLastBatches = hasGrowth ? (int)growth.num("scoreLastBatches", -1, true) : -1;
   // LightGCN mode: scores use stale final embeddings H (refreshed by the caller) corrected by the
   // live change of the node's own layer-0 embedding; gradients reach the node's rows (weight a0)
   // and, through the normalized adjacency, its 1-hop neighbours' rows (weight a1).
   size_t nH = 0, nS = 0, nGo = 0, nGi = 0, nGv = 0;
-  const float* H = a.array<float>("history", &nH, true);
-  const float* S0 = a.array<float>("snapshot", &nS, true);
-  const uint32_t* gOff = a.array<uint32_t>("graphOffsets", &nGo, true, napi_uint32_array);
-  const int32_t* gIdx = a.array<int32_t>("graphIndices", &nGi, true, napi_int32_array);
-  const float* gVal = a.array<float>("graphValues", &nGv, true);
-  const float a0 = (float)a.num("alpha0", 1.0, true);
-  const float a1 = (float)a.num("alpha1", 0.0, true);
-  const uint32_t maxNb = (uint32_t)a.num("maxNeighbors", 0, true);
+  const float* H = hasGcn ? gcn.array<float>("history", &nH) : nullptr;
+  const float* S0 = hasGcn ? gcn.array<float>("snapshot", &nS) : nullptr;
+  const float a0 = hasGcn ? (float)gcn.num("alpha0", 1.0) : 1.f;
+  // Threads of the LightGCN neighbour scatter (aggregate mode) and Adam steps: 1 or 2.
+  const int threads = hasGcn ? (int)gcn.num("threads", 1, true) : 1;
+  const uint32_t* gOff = hasHops ? hopArgs.array<uint32_t>("graphOffsets", &nGo, false, napi_uint32_array) : nullptr;
+  const int32_t* gIdx = hasHops ? hopArgs.array<int32_t>("graphIndices", &nGi, false, napi_int32_array) : nullptr;
+  const float* gVal = hasHops ? hopArgs.array<float>("graphValues", &nGv) : nullptr;
+  const float a1 = hasHops ? (float)hopArgs.num("alpha1", 0.0) : 0.f;
+  const uint32_t maxNb = hasHops ? (uint32_t)hopArgs.num("maxNeighbors", 0, true) : 0;
   // Gradient terms of hops 2..4 (Â^h G, weights alpha2..alpha4 = 1/(L+1) up to h = L): estimated
   // per node from `twoHopSamples` uniform random walks of h steps each, unbiased.
-  const float aHop[5] = {0.f, 0.f, (float)a.num("alpha2", 0.0, true), (float)a.num("alpha3", 0.0, true),
-                         (float)a.num("alpha4", 0.0, true)};
-  const uint32_t twoHop = (uint32_t)a.num("twoHopSamples", 0, true);
+  const float aHop[5] = {0.f, 0.f, hasHops ? (float)hopArgs.num("alpha2", 0.0, true) : 0.f,
+                         hasHops ? (float)hopArgs.num("alpha3", 0.0, true) : 0.f,
+                         hasHops ? (float)hopArgs.num("alpha4", 0.0, true) : 0.f};
+  const uint32_t twoHop = hasHops ? (uint32_t)hopArgs.num("twoHopSamples", 0, true) : 0;
   // Aggregate the batch's final-embedding gradients per node before sending them through Â: a
   // node drawn many times in a batch (popular items) scatters once, so the 1-hop term can be exact
   // (maxNeighbors 0) at a cost of Σ deg over the batch's distinct nodes, not over its triples.
-  const bool aggregate = a.num("aggregateNeighbors", 0, true) != 0;
+  const bool aggregate = hasHops && hopArgs.flag("aggregateNeighbors", false);
   // Exact hop terms (aggregate mode): P1 = ÂG by a scatter from the batch's distinct nodes, then
   // P_h = Â·P_{h-1} by a gather over every node, one SpMM-sized pass per hop and batch. Replaces
   // maxNeighbors and the walks; on Gowalla this costs less per epoch than 32 walks per node.
-  const bool exact = a.num("exactHops", 0, true) != 0;
-  // Threads of the LightGCN neighbour scatter (aggregate mode) and Adam steps: 1 or 2.
-  const int threads = (int)a.num("threads", 1, true);
+  const bool exact = hasHops && hopArgs.flag("exactHops", false);
   const size_t numNodes = U.numIds + I.numIds;
-  if (H && (nH != numNodes * (size_t)dim || !S0 || nS != nH)) throw ArgError{"history and snapshot must both be (numUsers + numItems) × dim"};
+  if (H && (nH != numNodes * (size_t)dim || !S0 || nS != nH)) throw ArgError{"lightgcn.history and lightgcn.snapshot must both be (numUsers + numItems) × dim"};
   const bool hop = gOff && a1 != 0.f;
-  if (hop && (nGo != numNodes + 1 || nGi != nGv || gOff[numNodes] != nGi)) throw ArgError{"graph CSR must cover numUsers + numItems nodes"};
-  if (exact && !(hop && aggregate)) throw ArgError{"exactHops needs the graph, alpha1 and aggregateNeighbors"};
+  if (hop && (nGo != numNodes + 1 || nGi != nGv || gOff[numNodes] != nGi)) throw ArgError{"lightgcn.hops: graph CSR must cover numUsers + numItems nodes"};
+  if (exact && !(hop && aggregate)) throw ArgError{"lightgcn.hops.exactHops needs alpha1 and aggregateNeighbors"};
   if (hop)
     for (size_t j = 0; j < nGi; j++)
-      if ((size_t)gIdx[j] >= numNodes) throw ArgError{"graphIndices holds a node outside the graph"};
+      if ((size_t)gIdx[j] >= numNodes) throw ArgError{"lightgcn.hops.graphIndices holds a node outside the graph"};
   for (size_t j = 0; j < nPu; j++) {
-    if ((uint32_t)pairUsers[j] >= U.numIds || (uint32_t)pairItems[j] >= numItems) throw ArgError{"pair out of range"};
+    if ((uint32_t)pairUsers[j] >= U.numIds || (uint32_t)pairItems[j] >= numItems) throw ArgError{"data: a pair is out of range"};
   }
 
   Rng rng;

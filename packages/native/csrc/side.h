@@ -66,64 +66,81 @@ struct Side {
   size_t numIds;
   Acc acc, wacc;
 
-  void parse(Args& a, const std::string& p, int dim) {
+  // Reads the tower group `p` ("user" / "item") of the call: the mapping and table, then its
+  // optional `sparse` (DSL mask + scores) and `quant` (fake-quant / ALPT) groups.
+  void parse(Args& call, const char* p, int dim) {
+    Args a;
+    if (!call.group(p, &a)) throw ArgError{std::string("missing tower '") + p + "'"};
+    const std::string& w = a.path;
     size_t n;
-    codes = a.array<int32_t>((p + "Codes").c_str(), &n, false, napi_int32_array);
-    K = (int)a.num((p + "K").c_str(), 1);
-    combine = (int)a.num((p + "Combine").c_str(), 0, true);
+    codes = a.array<int32_t>("codes", &n, false, napi_int32_array);
+    K = (int)a.num("K", 1);
+    combine = (int)a.num("combine", 0, true);
     numIds = n / (size_t)K;
     size_t wn;
-    weights = a.array<float>((p + "Weights").c_str(), &wn, true);
-    if (weights && wn != numIds * (size_t)K) throw ArgError{p + "Weights must have numIds × K values"};
-    learnW = weights && a.num((p + "LearnWeights").c_str(), 0, true) != 0;
+    weights = a.array<float>("weights", &wn, true);
+    if (weights && wn != numIds * (size_t)K) throw ArgError{w + "weights must have numIds × K values"};
+    learnW = weights && a.flag("learnWeights", false);
     size_t tn;
-    table = a.array<float>((p + "Table").c_str(), &tn);
+    table = a.array<float>("table", &tn);
     rowDim = combine == CONCAT ? dim / K : dim;
-    if (combine == CONCAT && rowDim * K != dim) throw ArgError{p + ": concat needs dim divisible by K"};
+    if (combine == CONCAT && rowDim * K != dim) throw ArgError{w + "combine: concat needs dim divisible by K"};
     rows = tn / (size_t)rowDim;
     size_t mn, vn;
-    m = a.array<float>((p + "M").c_str(), &mn);
-    v = a.array<float>((p + "V").c_str(), &vn);
-    if (mn != tn || vn != tn) throw ArgError{p + "M/" + p + "V must match the table size"};
+    m = a.array<float>("m", &mn);
+    v = a.array<float>("v", &vn);
+    if (mn != tn || vn != tn) throw ArgError{w + "m/" + w + "v must match the table size"};
     if (learnW) {
       size_t a1, a2;
-      wm = a.array<float>((p + "WeightM").c_str(), &a1);
-      wv = a.array<float>((p + "WeightV").c_str(), &a2);
-      if (a1 != wn || a2 != wn) throw ArgError{p + "WeightM/V must match the weights"};
+      wm = a.array<float>("weightM", &a1);
+      wv = a.array<float>("weightV", &a2);
+      if (a1 != wn || a2 != wn) throw ArgError{w + "weightM/V must match the weights"};
     } else {
       wm = wv = nullptr;
     }
-    size_t kn;
-    mask = a.array<uint8_t>((p + "Mask").c_str(), &kn, true, napi_uint8_array);
-    if (mask && kn != tn) throw ArgError{p + "Mask must match the table size"};
-    scores = a.array<float>((p + "Scores").c_str(), &kn, true);
-    if (scores && kn != tn) throw ArgError{p + "Scores must match the table size"};
-    quantMode = (int)a.num((p + "QuantMode").c_str(), 0, true);
-    quantBits = (int)a.num((p + "QuantBits").c_str(), 0, true);
-    quantSeed = (uint32_t)a.num((p + "QuantSeed").c_str(), 0, true);
+    mask = nullptr;
+    scores = nullptr;
+    Args sp;
+    if (a.group("sparse", &sp)) {
+      size_t kn;
+      mask = sp.array<uint8_t>("mask", &kn, false, napi_uint8_array);
+      if (kn != tn) throw ArgError{sp.path + "mask must match the table size"};
+      scores = sp.array<float>("scores", &kn);
+      if (kn != tn) throw ArgError{sp.path + "scores must match the table size"};
+    }
+    quantMode = QUANT_NONE;
+    quantBits = 0;
+    quantSeed = 0;
     forward = nullptr;
     steps = stepM = stepV = nullptr;
     stepLr = 0.f;
-    if (quantMode == QUANT_STE) {
-      if (quantBits != 4 && quantBits != 8 && quantBits != 16) throw ArgError{p + "QuantBits must be 4, 8 or 16"};
-      size_t fn;
-      forward = a.array<float>((p + "Forward").c_str(), &fn);
-      if (fn != tn) throw ArgError{p + "Forward must match the table size"};
-    } else if (quantMode == QUANT_ALPT) {
-      if (quantBits != 4 && quantBits != 8) throw ArgError{p + "QuantBits must be 4 or 8 for ALPT"};
-      size_t s1, s2, s3;
-      steps = a.array<float>((p + "Steps").c_str(), &s1);
-      stepM = a.array<float>((p + "StepM").c_str(), &s2);
-      stepV = a.array<float>((p + "StepV").c_str(), &s3);
-      if (s1 != rows || s2 != rows || s3 != rows) throw ArgError{p + "Steps/StepM/StepV must have one value per row"};
-      stepLr = (float)a.num((p + "StepLr").c_str(), 0);
-      if (!(stepLr > 0.f)) throw ArgError{p + "StepLr must be positive for ALPT"};
-    } else if (quantMode != QUANT_NONE) {
-      throw ArgError{p + "QuantMode must be 0 (none), 1 (ste) or 2 (alpt)"};
+    Args q;
+    if (a.group("quant", &q)) {
+      const std::string& qw = q.path;
+      quantMode = (int)q.num("mode", 0);
+      quantBits = (int)q.num("bits", 0);
+      quantSeed = (uint32_t)q.num("seed", 0, true);
+      if (quantMode == QUANT_STE) {
+        if (quantBits != 4 && quantBits != 8 && quantBits != 16) throw ArgError{qw + "bits must be 4, 8 or 16"};
+        size_t fn;
+        forward = q.array<float>("forward", &fn);
+        if (fn != tn) throw ArgError{qw + "forward must match the table size"};
+      } else if (quantMode == QUANT_ALPT) {
+        if (quantBits != 4 && quantBits != 8) throw ArgError{qw + "bits must be 4 or 8 for ALPT"};
+        size_t s1, s2, s3;
+        steps = q.array<float>("steps", &s1);
+        stepM = q.array<float>("stepM", &s2);
+        stepV = q.array<float>("stepV", &s3);
+        if (s1 != rows || s2 != rows || s3 != rows) throw ArgError{qw + "steps/stepM/stepV must have one value per row"};
+        stepLr = (float)q.num("stepLr", 0);
+        if (!(stepLr > 0.f)) throw ArgError{qw + "stepLr must be positive for ALPT"};
+      } else if (quantMode != QUANT_NONE) {
+        throw ArgError{qw + "mode must be 0 (none), 1 (ste) or 2 (alpt)"};
+      }
     }
     read = forward ? forward : table;
     for (size_t j = 0; j < numIds * (size_t)K; j++) {
-      if (codes[j] < -1 || codes[j] >= (int32_t)rows) throw ArgError{p + "Codes holds a row outside the table"};
+      if (codes[j] < -1 || codes[j] >= (int32_t)rows) throw ArgError{w + "codes holds a row outside the table"};
     }
   }
 

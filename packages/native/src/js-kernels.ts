@@ -25,7 +25,7 @@ function rowDimOf(t: { combine: number; K: number }, dim: number): number {
 
 /** The values forward/backward read: fake-quantized rows when the tower has them. */
 function readTable(t: TowerArrays | ComposeArgs): Float32Array {
-  return (t as TowerArrays).forward ?? t.table;
+  return (t as TowerArrays).quant?.forward ?? t.table;
 }
 
 function compose(t: TowerArrays | ComposeArgs, id: number, e: Float32Array, eo: number, dim: number): void {
@@ -124,6 +124,7 @@ function backward(t: TowerArrays, acc: Acc, wacc: Acc | null, id: number, d: Flo
   }
 }
 
+/** Plain lazy Adam over the touched entries of an accumulator (learnable per-ID weights). */
 function adamRows(
   W: Float32Array,
   M: Float32Array,
@@ -134,8 +135,6 @@ function adamRows(
   b2: number,
   eps: number,
   t: number,
-  mask: Uint8Array | null,
-  scores: Float32Array | null,
 ): void {
   const c1 = 1 - b1 ** t;
   const c2 = 1 - b2 ** t;
@@ -153,36 +152,35 @@ function adamRows(
       V[o + j] = v;
       W[o + j] = W[o + j]! - (stepSize * m) / (Math.sqrt(v) + epsHat);
     }
-    if (scores) for (let j = 0; j < w; j++) scores[o + j]! += Math.abs(acc.grad[go + j]!);
-    if (mask) for (let j = 0; j < w; j++) if (!mask[o + j]) W[o + j] = 0;
   }
 }
 
 /** The storage view of a tower, for the shared row step. */
 function viewOf(t: TowerArrays): DenseTrainingView {
-  const mode = t.quantMode ?? 0;
+  const tq = t.quant;
+  const mode = tq?.mode ?? 0;
   if (mode !== 0 && mode !== 1 && mode !== 2) {
-    throw new InvalidArgumentError(`native/bprTrain: quantMode (${mode}) must be 0 (none), 1 (ste) or 2 (alpt)`);
+    throw new InvalidArgumentError(`native/bprTrain: quant.mode (${mode}) must be 0 (none), 1 (ste) or 2 (alpt)`);
   }
   const quant: QuantHook | null =
-    mode === 0
+    tq === null || mode === 0
       ? null
       : {
           mode: mode === 1 ? 'ste' : 'alpt',
-          bits: t.quantBits ?? 8,
-          forward: t.forward ?? null,
-          steps: t.steps ?? null,
-          stepM: t.stepM ?? null,
-          stepV: t.stepV ?? null,
-          stepLr: t.stepLr ?? 0,
-          seed: t.quantSeed ?? 0,
+          bits: tq.bits,
+          forward: tq.forward,
+          steps: tq.steps,
+          stepM: tq.stepM,
+          stepV: tq.stepV,
+          stepLr: tq.stepLr,
+          seed: tq.seed,
         };
   return {
     values: t.table,
     m: t.m,
     v: t.v,
     quant,
-    sparse: t.mask && t.scores ? { mask: t.mask, scores: t.scores, updateInterval: 0, growth: 'accumulated' } : null,
+    sparse: t.sparse ? { ...t.sparse, updateInterval: 0, growth: 'accumulated' } : null,
   };
 }
 
@@ -223,16 +221,19 @@ function softplus(x: number): number {
 }
 
 function bprTrain(a: BprTrainArgs): BprTrainResult {
-  if (a.history) {
+  if (a.lightgcn) {
     throw new UsageError(
       'native/bprTrain: LightGCN training needs the native kernels (`npm rebuild @compactrec/native`, or `npm run setup` in the CompactRec repository); the JavaScript kernels implement MF only',
     );
   }
-  const { dim, user: U, item: I, numItems, trainOffsets: off, trainItems, pairUsers, pairItems, perm } = a;
+  const { dim, user: U, item: I } = a;
+  const { numItems, trainOffsets: off, trainItems, pairUsers, pairItems } = a.data;
+  const { perm, start, end, batchSize: B } = a.batches;
+  const opt = a.optimizer;
   const rng = new Rng(0);
-  rng.setState(a.rngState);
-  const su = a.sampleUsers;
-  if (a.shuffle && !su) {
+  rng.setState(a.batches.rngState);
+  const su = a.sampling?.sampleUsers;
+  if (a.batches.shuffle && !su) {
     for (let i = perm.length - 1; i > 0; i--) {
       const j = rng.nextInt(i + 1);
       const t = perm[i]!;
@@ -240,7 +241,6 @@ function bprTrain(a: BprTrainArgs): BprTrainResult {
       perm[j] = t;
     }
   }
-  const B = a.batchSize;
   const cap = B * 12;
   const uRows = U.table.length / rowDimOf(U, dim);
   const iRows = I.table.length / rowDimOf(I, dim);
@@ -258,7 +258,7 @@ function bprTrain(a: BprTrainArgs): BprTrainResult {
   const bu = new Int32Array(B);
   const bi = new Int32Array(B);
   const bj = new Int32Array(B);
-  const negK = a.negativeCandidates ?? 1;
+  const negK = a.sampling?.negativeCandidates ?? 1;
   if (!(Number.isInteger(negK) && negK >= 1 && negK <= 1024)) {
     throw new InvalidArgumentError(`native/bprTrain: negativeCandidates (${negK}) must be an integer from 1 to 1024`);
   }
@@ -277,11 +277,12 @@ function bprTrain(a: BprTrainArgs): BprTrainResult {
   };
   let lossSum = 0;
   let triples = 0;
-  let t = a.state[0]!;
-  const numBatches = Math.ceil((a.end - a.start) / B);
+  let t = opt.state[0]!;
+  const scoreLast = a.growth?.scoreLastBatches ?? -1;
+  const numBatches = Math.ceil((end - start) / B);
   let batchIdx = 0;
-  for (let pos = a.start; pos < a.end; pos += B, batchIdx++) {
-    const nb = Math.min(B, a.end - pos);
+  for (let pos = start; pos < end; pos += B, batchIdx++) {
+    const nb = Math.min(B, end - pos);
     for (let b = 0; b < nb; b++) {
       let u: number;
       if (su) {
@@ -324,9 +325,9 @@ function bprTrain(a: BprTrainArgs): BprTrainResult {
         x += eu[o + c]! * (ei[o + c]! - ej[o + c]!);
         nrm += eu[o + c]! ** 2 + ei[o + c]! ** 2 + ej[o + c]! ** 2;
       }
-      lossSum += softplus(-x) + 0.5 * a.reg * nrm;
+      lossSum += softplus(-x) + 0.5 * opt.reg * nrm;
       const g = (-1 / (1 + Math.exp(x))) * invB;
-      const r = a.reg * invB;
+      const r = opt.reg * invB;
       for (let c = 0; c < dim; c++) d[c] = g * (ei[o + c]! - ej[o + c]!) + r * eu[o + c]!;
       backward(U, uAcc, uW, bu[b]!, d, dim);
       for (let c = 0; c < dim; c++) d[c] = g * eu[o + c]! + r * ei[o + c]!;
@@ -335,19 +336,19 @@ function bprTrain(a: BprTrainArgs): BprTrainResult {
       backward(I, iAcc, iW, bj[b]!, d, dim);
     }
     t += 1;
-    const score = a.scoreLastBatches < 0 || batchIdx + a.scoreLastBatches >= numBatches;
-    stepTower(uView, uAcc, a.lr, a.beta1, a.beta2, a.eps, t, score);
-    stepTower(iView, iAcc, a.lr, a.beta1, a.beta2, a.eps, t, score);
-    if (uW) adamRows(U.weights!, U.weightM!, U.weightV!, uW, a.weightLr, a.beta1, a.beta2, a.eps, t, null, null);
-    if (iW) adamRows(I.weights!, I.weightM!, I.weightV!, iW, a.weightLr, a.beta1, a.beta2, a.eps, t, null, null);
+    const score = scoreLast < 0 || batchIdx + scoreLast >= numBatches;
+    stepTower(uView, uAcc, opt.lr, opt.beta1, opt.beta2, opt.eps, t, score);
+    stepTower(iView, iAcc, opt.lr, opt.beta1, opt.beta2, opt.eps, t, score);
+    if (uW) adamRows(U.weights!, U.weightM!, U.weightV!, uW, opt.weightLr, opt.beta1, opt.beta2, opt.eps, t);
+    if (iW) adamRows(I.weights!, I.weightM!, I.weightV!, iW, opt.weightLr, opt.beta1, opt.beta2, opt.eps, t);
     uAcc.reset();
     iAcc.reset();
     uW?.reset();
     iW?.reset();
     triples += nb;
   }
-  a.state[0] = t;
-  a.rngState.set(rng.state());
+  opt.state[0] = t;
+  a.batches.rngState.set(rng.state());
   return { lossSum, triples };
 }
 
