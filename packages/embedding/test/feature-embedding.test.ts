@@ -123,6 +123,35 @@ describe('composed budgets', () => {
     }
   });
 
+  it('a kind alone over the budget says what would fit: the least budget at this dim, and the dim that fits this one', () => {
+    // int8 at d 16: (16 + 8) / 64 = 0.375 of full; at 0.3 it needs (d + 8) ≤ 1.2·d, d ≥ 40.
+    const at = (m: string, d: number, b: number) => {
+      try {
+        createFeatureEmbedding(m, itemFit, {
+          dim: d,
+          budgetBytes: Math.floor(b * fullTableBytes(itemFit.numIds, d)),
+          seed: 1,
+        });
+      } catch (err) {
+        return (err as Error).message;
+      }
+      return 'fits';
+    };
+    expect(at('int8', 16, 0.3)).toMatch(
+      /int8 fits from a budget of 0\.375 of full at dim 16, or at this budget \(0\.300\) from dim 40/,
+    );
+    expect(at('int8', 40, 0.3)).toBe('fits');
+    expect(at('int8', 39, 0.3)).toMatch(/does not fit|cannot reach/);
+    // alpt8 at d 16: (16 + 4) / 64 = 0.3125; at 0.3, d + 4 ≤ 1.2·d from d 20.
+    expect(at('alpt8', 16, 0.3)).toMatch(
+      /alpt8 fits from a budget of 0\.313 of full at dim 16, or at this budget \(0\.300\) from dim 20/,
+    );
+    // fp16 is half of float32 at every dim.
+    expect(at('fp16', 16, 0.3)).toMatch(
+      /fp16 fits from a budget of 0\.5 of full at dim 16; at this budget \(0\.300\) it fits at no dim/,
+    );
+  });
+
   for (const budget of [0.3, 0.1]) {
     it(`at ${budget}, d 64: every method with a free knob lands in [95 %, 100 %] of the budget unless it reached one row per ID`, () => {
       const b = Math.floor(budget * fullTableBytes(itemFit.numIds, 64));
