@@ -149,13 +149,24 @@ export class SparseDslTraining {
       this.scores.fill(0);
       return;
     }
-    // Prune: the k smallest |w| (ties: lower position first).
-    const order = new Uint32Array(nnz);
-    for (let e = 0; e < nnz; e++) order[e] = e;
+    // Prune: the k smallest |w| (ties: lower position first). The k-th smallest |w| comes from a
+    // numeric typed-array sort (no comparator callback); entries are in position order.
     const W = this.val;
-    order.sort((a, b) => Math.abs(W[a]!) - Math.abs(W[b]!) || a - b);
+    const absW = new Float32Array(nnz);
+    for (let e = 0; e < nnz; e++) absW[e] = Math.abs(W[e]!);
+    const sortedAbs = absW.slice().sort();
+    const pTau = sortedAbs[k - 1]!;
+    let pTies = k;
+    for (let j = 0; j < k && sortedAbs[j]! < pTau; j++) pTies--;
     const pruned = new Uint8Array(nnz);
-    for (let j = 0; j < k; j++) pruned[order[j]!] = 1;
+    for (let e = 0; e < nnz; e++) {
+      const a = absW[e]!;
+      if (a < pTau) pruned[e] = 1;
+      else if (a === pTau && pTies > 0) {
+        pruned[e] = 1;
+        pTies--;
+      }
+    }
     // Grow: the k largest scores among weights inactive before the update (the just-pruned ones
     // compete too, as in the reference); ties by position.
     const bits = this.activeBits;
