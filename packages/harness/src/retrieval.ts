@@ -73,6 +73,11 @@ export interface RetrievalBenchOptions {
    * (values and moments only for the active weights; the generic MF path). @default 'dense'
    */
   dslTraining?: 'dense' | 'sparse';
+  /**
+   * ALPT (alpt8/alpt4): learning rate of the per-row step sizes' own Adam (storage option
+   * `alptStepLr`). @default undefined = the storage's default, the values' lr / qmax
+   */
+  alptStepLr?: number | undefined;
   /** DSL: growth score, |gradient| accumulated since the last update or the last batch's only. @default 'accumulated' */
   dslGrowth?: 'accumulated' | 'batch';
   /**
@@ -317,6 +322,7 @@ export async function runRetrievalBench(options: RetrievalBenchOptions): Promise
           dslGrowth: o.dslGrowth,
           dslPruneRate: o.dslPruneRate,
           dslTraining: o.dslTraining,
+          ...(o.alptStepLr !== undefined ? { alptStepLr: o.alptStepLr } : {}),
         },
       });
     let ue: FeatureEmbedding;

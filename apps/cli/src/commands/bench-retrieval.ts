@@ -12,6 +12,7 @@ import {
 } from '@compactrec/harness';
 import type { Command, OptionSpec } from '../args.js';
 import { checkOutputDir } from '../output.js';
+import { ALPT_STEP_LR_OPTION } from './embedding-options.js';
 
 const LIGHTGCN_ONLY: OptionSpec['onlyWith'] = { option: 'model', values: ['lightgcn'] };
 
@@ -67,6 +68,7 @@ export const benchRetrievalCommand: Command = {
       description:
         'DSL: dense-masked training (native kernels) or the sparse form (values and Adam moments only for active weights; generic MF path, slower)',
     },
+    ALPT_STEP_LR_OPTION,
     {
       name: 'dsl-prune-rate',
       type: 'number',
@@ -241,6 +243,7 @@ export const benchRetrievalCommand: Command = {
       quantize: a.quantize as 'after' | 'during',
       dslUpdates: a['dsl-updates'] as number,
       dslTraining: a['dsl-training'] as 'dense' | 'sparse',
+      alptStepLr: a['alpt-step-lr'] as number | undefined,
       dslGrowth: a['dsl-growth'] as 'accumulated' | 'batch',
       dslPruneRate: a['dsl-prune-rate'] as number,
       methods: a.methods as string[],
