@@ -123,6 +123,32 @@ describe('composed budgets', () => {
     }
   });
 
+  it("ALPT trains its steps with their own lr: the storage option alptStepLr, default the values' lr / qmax, validated", () => {
+    const mk = (m: string, storageExtra?: Record<string, number>) =>
+      createFeatureEmbedding(m, itemFit, {
+        dim,
+        budgetBytes: full,
+        seed: 1,
+        optimizer: { lr: 0.01 },
+        ...(storageExtra ? { storageExtra } : {}),
+      });
+    const stepLr = (m: string, extra?: Record<string, number>) => mk(m, extra).storage.trainingView()!.quant!.stepLr;
+    expect(stepLr('alpt8')).toBeCloseTo(0.01 / 127, 12);
+    expect(stepLr('alpt4')).toBeCloseTo(0.01 / 7, 12);
+    expect(stepLr('alpt8', { alptStepLr: 2e-5 })).toBe(2e-5);
+    expect(mk('alpt8', { alptStepLr: 2e-5 }).storage.params.alptStepLr).toBe(2e-5);
+    expect(() => mk('alpt8', { alptStepLr: -1 })).toThrow(/alpt8: extra\.alptStepLr \(-1\) must be a positive number/);
+    // Fake quantization has no step to train.
+    expect(
+      createFeatureEmbedding('int8', itemFit, {
+        dim,
+        budgetBytes: full,
+        seed: 1,
+        quantize: 'during',
+      }).storage.trainingView()!.quant!.stepLr,
+    ).toBe(0);
+  });
+
   it('a kind alone over the budget says what would fit: the least budget at this dim, and the dim that fits this one', () => {
     // int8 at d 16: (16 + 8) / 64 = 0.375 of full; at 0.3 it needs (d + 8) ≤ 1.2·d, d ≥ 40.
     const at = (m: string, d: number, b: number) => {
