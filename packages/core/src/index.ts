@@ -116,6 +116,7 @@ export {
   type RowStepParams,
   type RowStepSettings,
   rowStepParams,
+  sparseRowStep,
 } from './row-step.js';
 export {
   type DenseTrainingView,
@@ -125,6 +126,7 @@ export {
   type QuantizeMode,
   type RowValueCodec,
   type SparseHook,
+  type SparseRowsView,
   type StorageCreateOptions,
   type StorageOptimizerOptions,
   type StorageSnapshot,

@@ -4,7 +4,7 @@
  * kernels implement the same in `csrc/rowstep.h`).
  */
 import { alptRoundRow, alptStepGradient, fakeQuantRow } from './quant.js';
-import type { DenseTrainingView } from './storage.js';
+import type { DenseTrainingView, SparseRowsView } from './storage.js';
 
 /** Per-step constants of {@link denseRowStep} (see {@link adamStepConstants}). */
 export interface RowStepParams {
@@ -85,6 +85,40 @@ export function denseRowStep(
   const stepStepSize = (q.stepLr * Math.sqrt(1 - b2 ** p.t)) / (1 - b1 ** p.t);
   S[r] = Math.max(step - (stepStepSize * mS) / (Math.sqrt(vS) + epsHat), 1e-8);
   alptRoundRow(W, o, rowDim, q.bits, S[r]!, q.seed, r, p.t);
+}
+
+/**
+ * Steps row r of a sparse-rows table with gradient `g[gOff .. gOff + rowDim)`: growth scores for
+ * every weight of the row (when `p.score`), lazy Adam on its active entries only. The C++ twin is
+ * `stepRowsCsr` in `csrc/rowstep.h`.
+ */
+export function sparseRowStep(
+  view: SparseRowsView,
+  rowDim: number,
+  r: number,
+  g: ArrayLike<number>,
+  gOff: number,
+  p: RowStepParams,
+): void {
+  const base = r * rowDim;
+  if (p.score) {
+    const S = view.scores;
+    for (let c = 0; c < rowDim; c++) S[base + c]! += Math.abs(g[gOff + c]!);
+  }
+  const { beta1: b1, beta2: b2, stepSize, epsHat, weightDecay: wd } = p;
+  const P = view.pos;
+  const W = view.values;
+  const M = view.m;
+  const V = view.v;
+  const end = view.rowStart[r + 1]!;
+  for (let e = view.rowStart[r]!; e < end; e++) {
+    const gc = g[gOff + P[e]! - base]! + wd * W[e]!;
+    const mc = b1 * M[e]! + (1 - b1) * gc;
+    const vc = b2 * V[e]! + (1 - b2) * gc * gc;
+    M[e] = mc;
+    V[e] = vc;
+    W[e] = W[e]! - (stepSize * mc) / (Math.sqrt(vc) + epsHat);
+  }
 }
 
 /** The optimizer settings {@link rowStepParams} reads (a storage's lazy-Adam hyper-parameters). */

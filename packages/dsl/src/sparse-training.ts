@@ -5,7 +5,7 @@
  * (prune ⌈r_t·nnz⌉ smallest |w|, grow as many largest scores among the inactive, regrown at 0 with
  * fresh moments), same schedule. Trained through the generic lookup/backward/step path.
  */
-import { deriveSeed, InvalidArgumentError, Rng } from '@compactrec/core';
+import { deriveSeed, InvalidArgumentError, Rng, type SparseRowsView } from '@compactrec/core';
 import { BITMAP_BLOCK_ROWS, type CompactFormat } from './compact.js';
 import { type DslOptions, pruneRateAt, resolveDslOptions } from './options.js';
 
@@ -100,38 +100,20 @@ export class SparseDslTraining {
   }
 
   /**
-   * One lazy-Adam step of row r with its dense gradient g[gOff .. gOff + dim): scores for every
-   * weight of the row, Adam for its active ones.
+   * The active weights as the kernels' sparse-rows view (core's `sparseRowStep` and its C++ twin
+   * step them). The arrays are replaced by every prune/grow update.
    */
-  stepRow(
-    r: number,
-    g: Float32Array,
-    gOff: number,
-    t: number,
-    stepSize: number,
-    epsHat: number,
-    b1: number,
-    b2: number,
-    wd: number,
-  ): void {
-    const d = this.dim;
-    if (this.wantsScores(t)) {
-      const S = this.scores;
-      for (let c = 0; c < d; c++) S[r * d + c]! += Math.abs(g[gOff + c]!);
-    }
-    const base = r * d;
-    const P = this.pos;
-    const W = this.val;
-    const M = this.m;
-    const V = this.v;
-    for (let e = this.rowStart[r]!; e < this.rowStart[r + 1]!; e++) {
-      const gc = g[gOff + P[e]! - base]! + wd * W[e]!;
-      const mc = b1 * M[e]! + (1 - b1) * gc;
-      const vc = b2 * V[e]! + (1 - b2) * gc * gc;
-      M[e] = mc;
-      V[e] = vc;
-      W[e] = W[e]! - (stepSize * mc) / (Math.sqrt(vc) + epsHat);
-    }
+  rowsView(): SparseRowsView {
+    return {
+      rowStart: this.rowStart,
+      pos: this.pos,
+      values: this.val,
+      m: this.m,
+      v: this.v,
+      scores: this.scores,
+      updateInterval: this.options.updateInterval,
+      growth: this.options.growth,
+    };
   }
 
   /** Runs prune/grow when `t` is an update step. */

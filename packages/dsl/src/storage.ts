@@ -14,14 +14,17 @@ import {
   Rng,
   type RowValueCodec,
   rowStepParams,
+  type SparseRowsView,
   type StorageCreateOptions,
   type StorageSnapshot,
   type StorageSpec,
+  sparseRowStep,
   UsageError,
 } from '@compactrec/core';
 import { densityForBudget } from './budget.js';
 import { BITMAP_BLOCK_ROWS, type CompactFormat, CompactSparseTable } from './compact.js';
 import { DslTable } from './dsl-table.js';
+import { RADIX_BINS } from './internal/select.js';
 import type { DslGrowth } from './options.js';
 import { SparseDslTraining } from './sparse-training.js';
 
@@ -31,16 +34,29 @@ export const DSL_STORAGE_NAME = 'dsl';
 /**
  * Storage settings read from `StorageCreateOptions.extra` (all optional):
  * `dslUpdates` prune/grow rounds over the run [30], `dslGrowth` 'accumulated' | 'batch' ['accumulated'],
- * `dslPruneRate` r_0 [0.75], `dslTraining` 'dense' (dense-masked values and moments, trained in place by the
- * native kernels) | 'sparse' (values and moments only for the active weights, trained by the generic
- * lookup/backward/step path) ['dense'].
+ * `dslPruneRate` r_0 [0.75], `dslTraining` 'dense' (dense-masked values, moments and mask for every weight) |
+ * 'sparse' (values and moments only for the active weights, plus growth scores and an active bitmap) |
+ * 'auto' (the sparse form when it holds fewer training bytes than the dense-masked one — density below
+ * ≈ 0.8 — else dense) ['auto']. Both train in place on the native kernels ({@link DslStorage.trainingView}
+ * or {@link DslStorage.sparseRowsView}).
  */
 export const DEFAULT_DSL_STORAGE_EXTRA = Object.freeze({
   dslUpdates: 30,
   dslGrowth: 'accumulated' as DslGrowth,
   dslPruneRate: 0.75,
-  dslTraining: 'dense' as 'dense' | 'sparse',
+  dslTraining: 'auto' as 'auto' | 'dense' | 'sparse',
 });
+
+/**
+ * Training bytes of the two DSL forms for `nnz` active weights of a rows × rowDim table: dense-masked
+ * = values, Adam moments, mask and scores for every weight plus the update's radix histogram; sparse =
+ * position, value and moments per active weight, scores for every weight, an active bit per weight
+ * and the row starts.
+ */
+export function dslTrainingFormBytes(rows: number, rowDim: number, nnz: number): { dense: number; sparse: number } {
+  const n = rows * rowDim;
+  return { dense: 17 * n + 4 * RADIX_BINS, sparse: 16 * nnz + 4 * n + Math.ceil(n / 8) + 4 * (rows + 1) };
+}
 
 /** float32 values when no inner kind is given. */
 const FLOAT_CODEC: RowValueCodec = {
@@ -70,6 +86,8 @@ class DslStorage implements EmbeddingStorage {
   private m: Float32Array | null = null;
   private v: Float32Array | null = null;
   private pending: PendingRowGrads | null = null;
+  /** Which form trained (or trains) the table. */
+  private trainingForm: 'dense' | 'sparse' = 'dense';
   private readonly hp = { beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0 };
   private nnzPlanned = 0;
   private formatPlanned: CompactFormat = 'bitmap';
@@ -126,12 +144,14 @@ class DslStorage implements EmbeddingStorage {
     this.updateInterval = Math.max(10, Math.floor(totalSteps / updates));
     this.density = fit.density;
     this.formatPlanned = fit.format;
-    const training = e.dslTraining ?? DEFAULT_DSL_STORAGE_EXTRA.dslTraining;
-    if (training !== 'dense' && training !== 'sparse') {
+    const asked = e.dslTraining ?? DEFAULT_DSL_STORAGE_EXTRA.dslTraining;
+    if (asked !== 'dense' && asked !== 'sparse' && asked !== 'auto') {
       throw new InvalidArgumentError(
-        `dsl/storage: extra.dslTraining '${String(training)}' must be 'dense' or 'sparse'`,
+        `dsl/storage: extra.dslTraining '${String(asked)}' must be 'auto', 'dense' or 'sparse'`,
       );
     }
+    const formBytes = dslTrainingFormBytes(opts.rows, opts.rowDim, Math.round(fit.density * opts.rows * opts.rowDim));
+    const training = asked === 'auto' ? (formBytes.sparse < formBytes.dense ? 'sparse' : 'dense') : asked;
     const dslOptions = {
       density: fit.density,
       seed: opts.seed,
@@ -139,6 +159,7 @@ class DslStorage implements EmbeddingStorage {
       growth,
       pruneRateStart,
     };
+    this.trainingForm = training;
     if (training === 'sparse') {
       this.sparse = new SparseDslTraining(opts.rows, opts.rowDim, totalSteps, dslOptions, opts.initStd);
       this.nnzPlanned = this.sparse.nnz;
@@ -163,7 +184,7 @@ class DslStorage implements EmbeddingStorage {
       format: this.serving ? this.compact!.format : this.formatPlanned,
       updateInterval: this.updateInterval,
       ...(this.innerName ? { values: this.innerName } : {}),
-      ...(this.sparse ? { training: 'sparse' } : {}),
+      training: this.trainingForm,
     };
   }
 
@@ -266,10 +287,9 @@ class DslStorage implements EmbeddingStorage {
     const hp = this.hp;
     if (this.sparse) {
       const sp = this.sparse;
-      const { stepSize, epsHat } = rowStepParams(this.lr, hp, this.t, false);
-      pending.drain((r, grads, gOff) =>
-        sp.stepRow(r, grads, gOff, this.t, stepSize, epsHat, hp.beta1, hp.beta2, hp.weightDecay),
-      );
+      const view = sp.rowsView();
+      const p = rowStepParams(this.lr, hp, this.t, sp.wantsScores(this.t));
+      pending.drain((r, grads, gOff) => sparseRowStep(view, this.rowDim, r, grads, gOff, p));
       sp.maybeUpdate(this.t);
       return;
     }
@@ -278,7 +298,7 @@ class DslStorage implements EmbeddingStorage {
     this.afterKernelSteps(this.t);
   }
 
-  /** Dense rows for the kernels, or null in sparse training (the generic path trains it) and when serving. */
+  /** Dense rows for the kernels, or null in sparse training (see {@link sparseRowsView}) and when serving. */
   trainingView(): DenseTrainingView | null {
     const t = this.table;
     if (t === null) return null;
@@ -291,9 +311,15 @@ class DslStorage implements EmbeddingStorage {
     };
   }
 
+  /** The sparse form's active weights for the kernels (`dslTraining: 'sparse'`), else null. */
+  sparseRowsView(): SparseRowsView | null {
+    return this.sparse?.rowsView() ?? null;
+  }
+
   afterKernelSteps(step: number): void {
     this.t = step;
     this.table?.maybeUpdate(step, { m: this.m!, v: this.v! });
+    this.sparse?.maybeUpdate(step);
   }
 
   finishTraining(): void {

@@ -278,13 +278,41 @@ describe('lookup during training', () => {
 
 describe(`${DSL_STORAGE_NAME} trained in its sparse form`, () => {
   const sparseExtra = { dslTraining: 'sparse' };
+  it("the default 'auto' takes the form with fewer training bytes: sparse at low density, dense near density 1", () => {
+    // A table large enough that the dense form's fixed update histogram (256 KiB) does not decide.
+    const big = { numIds: 20000, counts: new Uint32Array(20000).fill(1) };
+    const at = (m: string, budget: number, dslTraining?: string) =>
+      createFeatureEmbedding(m, big, {
+        dim: 64,
+        budgetBytes: Math.floor(budget * fullTableBytes(big.numIds, 64)),
+        seed: 6,
+        totalSteps: 60,
+        ...(dslTraining ? { storageExtra: { dslTraining } } : {}),
+      });
+    const low = at(DSL_STORAGE_NAME, 0.3); // float32 values: density ≈ 0.3
+    expect(low.storage.params.training).toBe('sparse');
+    expect(low.optimizerBytes).toBe(8 * Number(low.storage.params.nnz));
+    const high = at(`${DSL_STORAGE_NAME}+int8`, 0.5); // int8 values: density ≈ 1
+    expect(Number(high.storage.params.density)).toBeGreaterThan(0.8);
+    expect(high.storage.params.training).toBe('dense');
+    expect(high.storage.trainingView()).not.toBeNull();
+    for (const [e, budget] of [
+      [low, 0.3],
+      [high, 0.5],
+    ] as const) {
+      const other = at(e.method, budget, e.storage.params.training === 'sparse' ? 'dense' : 'sparse');
+      expect(e.optimizerBytes + e.trainingBytes).toBeLessThan(other.optimizerBytes + other.trainingBytes);
+    }
+  });
   for (const m of [DSL_STORAGE_NAME, `${DSL_STORAGE_NAME}+int8`]) {
     it(`${m}: same served size as dense training, less training memory, learns, and saves/loads identically`, () => {
       const b = Math.floor(0.3 * fullTableBytes(itemFit.numIds, 64));
       const opts = { dim: 64, budgetBytes: b, seed: 6, totalSteps: 60, optimizer: { lr: 0.01 } };
-      const dense = createFeatureEmbedding(m, itemFit, opts);
+      const dense = createFeatureEmbedding(m, itemFit, { ...opts, storageExtra: { dslTraining: 'dense' } });
       const sparse = createFeatureEmbedding(m, itemFit, { ...opts, storageExtra: sparseExtra });
       expect(sparse.storage.trainingView()).toBeNull();
+      expect(sparse.storage.sparseRowsView?.()).not.toBeNull();
+      expect(dense.storage.sparseRowsView?.()).toBeNull();
       expect(sparse.embeddingBytes).toBe(dense.embeddingBytes);
       const denseTotal = dense.optimizerBytes + dense.trainingBytes;
       const sparseTotal = sparse.optimizerBytes + sparse.trainingBytes;

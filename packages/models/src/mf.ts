@@ -229,8 +229,8 @@ export function trainMfBpr(data: RetrievalDataset, user: Tower, item: Tower, opt
     return trainGenericBpr(data, user, item, o);
   }
   // Sparse storages (DSL) prune/grow every `updateInterval` steps: kernel calls end on those steps.
-  const uSparse = user.embedding.storage.trainingView()!.sparse;
-  const iSparse = item.embedding.storage.trainingView()!.sparse;
+  const uSparse = user.sparseSchedule();
+  const iSparse = item.sparseSchedule();
   const sampling = o.sampling ?? (o.model === 'lightgcn' ? 'user' : 'interaction');
   if (sampling !== 'user' && sampling !== 'interaction') {
     throw new InvalidArgumentError(`${where}: sampling '${String(sampling)}' is unknown; use 'user' or 'interaction'`);

@@ -1,4 +1,10 @@
-import { type IdMapper, InvalidArgumentError, materializeCodes, UsageError } from '@compactrec/core';
+import {
+  type IdMapper,
+  InvalidArgumentError,
+  materializeCodes,
+  type SparseRowsView,
+  UsageError,
+} from '@compactrec/core';
 import { FeatureEmbedding, FLOAT32_STORAGE } from '@compactrec/embedding';
 import { COMBINE_CODE, getKernels, QUANT_MODE_CODE, type TowerArrays } from '@compactrec/native';
 
@@ -100,14 +106,47 @@ export class Tower {
   get trainingBytes(): number {
     return this.embedding.trainingBytes;
   }
-  /** Whether the native kernels can train this tower in place (its storage has a dense training view). */
+  /**
+   * Whether the native kernels can train this tower in place: its storage has a dense training
+   * view, or sparse rows (DSL's sparse form) under a sum composition without learnable weights.
+   */
   get kernelTrainable(): boolean {
-    return this.embedding.storage.trainingView() !== null;
+    return this.embedding.storage.trainingView() !== null || this.csrView() !== null;
+  }
+
+  /** The storage's sparse rows when the kernels can train them (sum, no learnable weights), else null. */
+  private csrView(): SparseRowsView | null {
+    if (this.mapper.combine !== 'sum' || this.wm !== null) return null;
+    return this.embedding.storage.sparseRowsView?.() ?? null;
+  }
+
+  /** When the storage's sparsity updates run and which batches score growth (DSL), or null. */
+  sparseSchedule(): { readonly updateInterval: number; readonly growth: 'batch' | 'accumulated' } | null {
+    return this.embedding.storage.trainingView()?.sparse ?? this.csrView();
   }
 
   /** The arrays the kernels read and update in place. */
   arrays(): TowerArrays {
     const view = this.embedding.storage.trainingView();
+    const csr = view === null ? this.csrView() : null;
+    if (view === null && csr !== null) {
+      const none = new Float32Array(0);
+      return {
+        codes: this.codes,
+        K: this.mapper.codesPerId,
+        combine: COMBINE_CODE.sum,
+        weights: this.weights,
+        learnWeights: false,
+        table: none,
+        m: none,
+        v: none,
+        weightM: null,
+        weightV: null,
+        sparse: null,
+        quant: null,
+        csr: { rowStart: csr.rowStart, pos: csr.pos, values: csr.values, m: csr.m, v: csr.v, scores: csr.scores },
+      };
+    }
     if (view === null) {
       throw new UsageError(
         `models/Tower.arrays: the ${this.embedding.storage.kind} storage of ${this.embedding.method} has no dense training view (finished, or computed rows); use the generic path`,

@@ -211,9 +211,42 @@ static void stepRowsHooked(Side& S, const StepParams& p) {
   }
 }
 
+// Steps every touched row of a side with sparse rows (core's sparseRowStep): growth scores of
+// every weight of the row, lazy Adam on its active entries.
+static void stepRowsCsr(Side& S, const StepParams& p) {
+  const int width = S.rowDim;
+  const float b1 = p.b1, b2 = p.b2, stepSize = p.stepSize, epsHat = p.epsHat;
+  const int32_t* const start = S.csrStart;
+  const int32_t* const pos = S.csrPos;
+  float* const W = S.csrVal;
+  float* const M = S.csrM;
+  float* const V = S.csrV;
+  for (int s = 0; s < S.acc.count; s++) {
+    const int32_t r = S.acc.touched[s];
+    const float* g = &S.acc.grad[(size_t)s * width];
+    const int64_t base = (int64_t)r * width;
+    if (p.score) {
+      float* sc = S.csrScores + base;
+      for (int j = 0; j < width; j++) sc[j] += std::fabs(g[j]);
+    }
+    for (int32_t e = start[r]; e < start[r + 1]; e++) {
+      const float gc = g[pos[e] - base];
+      const float mj = b1 * M[e] + (1.f - b1) * gc;
+      const float vj = b2 * V[e] + (1.f - b2) * gc * gc;
+      M[e] = mj;
+      V[e] = vj;
+      W[e] -= stepSize * mj / (std::sqrt(vj) + epsHat);
+    }
+  }
+}
+
 // Steps every row the side's accumulator touched: the hook-free float32 case takes a loop with
 // no per-row hook checks (specialised for the common width 64), the rest the hooked step.
 static inline void stepRows(Side& S, const StepParams& p) {
+  if (S.csrStart) {
+    stepRowsCsr(S, p);
+    return;
+  }
   const bool hooks = S.quantMode != QUANT_NONE || S.mask || (p.score && S.scores);
   if (hooks) stepRowsHooked(S, p);
   else if (S.rowDim == 64) stepRowsPlain<64>(S, p);

@@ -62,6 +62,11 @@ struct Side {
   float* forward;  // STE: dequantized rows [rows × rowDim]
   float *steps, *stepM, *stepV;  // ALPT: per-row step and its Adam moments [rows]
   float stepLr;                  // ALPT: lr of the steps' own Adam
+  // Sparse rows (DSL's sparse form; sum without learnable weights): row r's active entries are
+  // [csrStart[r], csrStart[r + 1]), entry e is column csrPos[e] − r·rowDim; `table` is unused.
+  const int32_t* csrStart = nullptr;
+  const int32_t* csrPos = nullptr;
+  float *csrVal = nullptr, *csrM = nullptr, *csrV = nullptr, *csrScores = nullptr;
   uint32_t quantSeed;
   size_t numIds;
   Acc acc, wacc;
@@ -114,6 +119,30 @@ struct Side {
     forward = nullptr;
     steps = stepM = stepV = nullptr;
     stepLr = 0.f;
+    csrStart = csrPos = nullptr;
+    csrVal = csrM = csrV = csrScores = nullptr;
+    Args cs;
+    if (a.group("csr", &cs)) {
+      const std::string& cw = cs.path;
+      if (combine != SUM || learnW) throw ArgError{w + "csr needs the sum composition without learnable weights"};
+      size_t ns, np, nv, nm, nvv, nsc;
+      csrStart = cs.array<int32_t>("rowStart", &ns, false, napi_int32_array);
+      csrPos = cs.array<int32_t>("pos", &np, false, napi_int32_array);
+      csrVal = cs.array<float>("values", &nv);
+      csrM = cs.array<float>("m", &nm);
+      csrV = cs.array<float>("v", &nvv);
+      csrScores = cs.array<float>("scores", &nsc);
+      if (ns < 1) throw ArgError{cw + "rowStart must have rows + 1 entries"};
+      rows = ns - 1;
+      if (nv != np || nm != np || nvv != np) throw ArgError{cw + "values, m and v must have one entry per position"};
+      if ((size_t)csrStart[rows] != np || csrStart[0] != 0) throw ArgError{cw + "rowStart must run from 0 to pos.length"};
+      if (nsc != rows * (size_t)rowDim) throw ArgError{cw + "scores must have rows × rowDim entries"};
+      for (size_t r = 0; r < rows; r++) {
+        if (csrStart[r + 1] < csrStart[r]) throw ArgError{cw + "rowStart must not decrease"};
+        for (int32_t e = csrStart[r]; e < csrStart[r + 1]; e++)
+          if (csrPos[e] < (int64_t)r * rowDim || csrPos[e] >= (int64_t)(r + 1) * rowDim) throw ArgError{cw + "pos holds an entry outside its row"};
+      }
+    }
     Args q;
     if (a.group("quant", &q)) {
       const std::string& qw = q.path;
@@ -148,6 +177,11 @@ struct Side {
   // Asks the cache for the rows `id` composes from (a hint only: no effect on results).
   inline void prefetchRows(int32_t id) const {
     const int32_t* c = codes + (size_t)id * K;
+    if (csrStart) {
+      for (int k = 0; k < K; k++)
+        if (c[k] >= 0) __builtin_prefetch(csrVal + csrStart[c[k]]);
+      return;
+    }
     for (int k = 0; k < K; k++) {
       if (c[k] < 0) continue;
       const float* t = read + (size_t)c[k] * rowDim;
@@ -172,7 +206,24 @@ struct Side {
     }
   }
 
+  // Sum composition over sparse rows: each active entry of each row (csr mode).
+  inline void composeCsr(int32_t id, float* e, int dim) const {
+    const int32_t* c = codes + (size_t)id * K;
+    const float* w = weights ? weights + (size_t)id * K : nullptr;
+    for (int j = 0; j < dim; j++) e[j] = 0.f;
+    for (int k = 0; k < K; k++) {
+      if (c[k] < 0) continue;
+      const float wk = w ? w[k] : 1.f;
+      const int64_t base = (int64_t)c[k] * rowDim;
+      for (int32_t q = csrStart[c[k]]; q < csrStart[c[k] + 1]; q++) e[csrPos[q] - base] += wk * csrVal[q];
+    }
+  }
+
   inline void compose(int32_t id, float* e, int dim) const {
+    if (csrStart) {
+      composeCsr(id, e, dim);
+      return;
+    }
     const int32_t* c = codes + (size_t)id * K;
     const float* T = read;
     if (combine == SUM) {

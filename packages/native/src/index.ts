@@ -22,6 +22,7 @@ export {
   type RankTopKArgs,
   type SpmmArgs,
   type TowerArrays,
+  type TowerCsr,
   type TowerQuant,
   type TowerSparse,
 } from './types.js';

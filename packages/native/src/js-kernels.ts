@@ -4,6 +4,8 @@ import {
   InvalidArgumentError,
   type QuantHook,
   Rng,
+  type SparseRowsView,
+  sparseRowStep,
   UsageError,
 } from '@compactrec/core';
 import type {
@@ -30,6 +32,20 @@ function readTable(t: TowerArrays | ComposeArgs): Float32Array {
 
 function compose(t: TowerArrays | ComposeArgs, id: number, e: Float32Array, eo: number, dim: number): void {
   const { codes, K, combine, weights } = t;
+  const csr = (t as TowerArrays).csr;
+  if (csr) {
+    // Sparse rows (sum, no learnable weights): add each active entry of each row.
+    e.fill(0, eo, eo + dim);
+    const base = id * K;
+    for (let k = 0; k < K; k++) {
+      const r = codes[base + k]!;
+      if (r < 0) continue;
+      const w = weights ? weights[base + k]! : 1;
+      const ro = r * dim;
+      for (let q = csr.rowStart[r]!; q < csr.rowStart[r + 1]!; q++) e[eo + csr.pos[q]! - ro]! += w * csr.values[q]!;
+    }
+    return;
+  }
   const table = readTable(t);
   const rd = rowDimOf(t, dim);
   const base = id * K;
@@ -184,9 +200,9 @@ function viewOf(t: TowerArrays): DenseTrainingView {
   };
 }
 
-/** One step of every touched row of a tower (core's denseRowStep: Adam + storage hooks). */
+/** One step of every touched row of a tower: core's denseRowStep (Adam + storage hooks) or, on sparse rows, sparseRowStep. */
 function stepTower(
-  view: DenseTrainingView,
+  view: DenseTrainingView | SparseRowsView,
   acc: Acc,
   lr: number,
   b1: number,
@@ -207,7 +223,26 @@ function stepTower(
     score,
   };
   const w = acc.width;
-  for (let s = 0; s < acc.count; s++) denseRowStep(view, w, acc.touched[s]!, acc.grad, s * w, p);
+  if ('rowStart' in view)
+    for (let s = 0; s < acc.count; s++) sparseRowStep(view, w, acc.touched[s]!, acc.grad, s * w, p);
+  else for (let s = 0; s < acc.count; s++) denseRowStep(view, w, acc.touched[s]!, acc.grad, s * w, p);
+}
+
+/** The rows a tower's step updates: its sparse rows, or the dense view with its hooks. */
+function stepViewOf(t: TowerArrays): DenseTrainingView | SparseRowsView {
+  const c = t.csr;
+  if (!c) return viewOf(t);
+  if (t.combine !== 0 || t.learnWeights) {
+    throw new InvalidArgumentError(
+      'native/bprTrain: sparse rows (csr) need the sum composition without learnable weights',
+    );
+  }
+  return { ...c, updateInterval: 0, growth: 'accumulated' };
+}
+
+/** Rows of a tower's table. */
+function rowsOf(t: TowerArrays, dim: number): number {
+  return t.csr ? t.csr.rowStart.length - 1 : t.table.length / rowDimOf(t, dim);
 }
 
 function dotAt(a: Float32Array, ao: number, b: Float32Array, bo: number, dim: number): number {
@@ -242,11 +277,11 @@ function bprTrain(a: BprTrainArgs): BprTrainResult {
     }
   }
   const cap = B * 12;
-  const uRows = U.table.length / rowDimOf(U, dim);
-  const iRows = I.table.length / rowDimOf(I, dim);
+  const uRows = rowsOf(U, dim);
+  const iRows = rowsOf(I, dim);
   const uAcc = new Acc(uRows, rowDimOf(U, dim), Math.min(cap, uRows));
-  const uView = viewOf(U);
-  const iView = viewOf(I);
+  const uView = stepViewOf(U);
+  const iView = stepViewOf(I);
   const iAcc = new Acc(iRows, rowDimOf(I, dim), Math.min(cap, iRows));
   const uN = U.codes.length / U.K;
   const uW = U.learnWeights ? new Acc(uN, U.K, Math.min(cap, uN)) : null;

@@ -9,6 +9,24 @@ export interface TowerSparse {
   scores: Float32Array;
 }
 
+/**
+ * A tower whose rows hold only their active entries (DSL's sparse form; `SparseRowsView` in
+ * @compactrec/core). Sum composition without learnable weights only; the tower's `table`, `m` and
+ * `v` are then empty and unused.
+ */
+export interface TowerCsr {
+  /** `[rows + 1]` start of each row's entries. */
+  rowStart: Int32Array;
+  /** Flat position r·rowDim + column of each entry, sorted. */
+  pos: Int32Array;
+  /** Values and Adam moments of the entries. */
+  values: Float32Array;
+  m: Float32Array;
+  v: Float32Array;
+  /** `[rows × rowDim]` growth scores of every weight. */
+  scores: Float32Array;
+}
+
 /** A tower's low-precision hook after each row step (see `QuantHook` in @compactrec/core). */
 export interface TowerQuant {
   /**
@@ -55,6 +73,8 @@ export interface TowerArrays {
   sparse: TowerSparse | null;
   /** Low-precision hook, or null (plain float32). */
   quant: TowerQuant | null;
+  /** Sparse rows instead of the dense table (DSL's sparse form), or null / absent. */
+  csr?: TowerCsr | null;
 }
 
 /** Numeric codes of {@link TowerQuant.mode}, shared with the C++ kernels. */

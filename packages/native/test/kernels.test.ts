@@ -236,6 +236,67 @@ describe('@compactrec/native', () => {
     }
   });
 
+  it.skipIf(!haveNative)(
+    `sparse rows (DSL's sparse form): native equals JavaScript, only active entries move, scores accumulate${NO_ADDON}`,
+    () => {
+      const p = problem(0, 0, 1, false);
+      const dense = p.item;
+      const rowDim = 8;
+      const rows = dense.table.length / rowDim;
+      const rng = new Rng(11);
+      const pos: number[] = [];
+      const rowStart = new Int32Array(rows + 1);
+      for (let r = 0; r < rows; r++) {
+        for (let c = 0; c < rowDim; c++) if (rng.next() < 0.5) pos.push(r * rowDim + c);
+        rowStart[r + 1] = pos.length;
+      }
+      const values = Float32Array.from(pos, (q) => dense.table[q]!);
+      const none = new Float32Array(0);
+      const csrTower = (): TowerArrays => ({
+        ...dense,
+        table: none,
+        m: none,
+        v: none,
+        csr: {
+          rowStart,
+          pos: Int32Array.from(pos),
+          values: values.slice(),
+          m: new Float32Array(pos.length),
+          v: new Float32Array(pos.length),
+          scores: new Float32Array(rows * rowDim),
+        },
+      });
+      const a = { ...fresh(p), item: csrTower() };
+      const b = { ...fresh(p), item: csrTower() };
+      const ra = native.bprTrain(a);
+      const rb = JS_KERNELS.bprTrain(b);
+      expect(Array.from(a.batches.rngState)).toEqual(Array.from(b.batches.rngState));
+      expect(ra.lossSum).toBeCloseTo(rb.lossSum, 3);
+      const ca = a.item.csr!;
+      const cb = b.item.csr!;
+      let maxDiff = 0;
+      for (const [x, y] of [
+        [ca.values, cb.values],
+        [ca.m, cb.m],
+        [ca.scores, cb.scores],
+      ] as const)
+        for (let j = 0; j < x.length; j++) maxDiff = Math.max(maxDiff, Math.abs(x[j]! - y[j]!));
+      expect(maxDiff).toBeLessThan(1e-4);
+      let moved = 0;
+      for (let j = 0; j < values.length; j++) moved = Math.max(moved, Math.abs(ca.values[j]! - values[j]!));
+      expect(moved).toBeGreaterThan(1e-3);
+      // Scores cover every weight of a touched row, active or not.
+      let inactiveScored = 0;
+      const active = new Set(pos);
+      for (let q = 0; q < rows * rowDim; q++) if (!active.has(q) && ca.scores[q]! > 0) inactiveScored++;
+      expect(inactiveScored).toBeGreaterThan(0);
+      // A sparse tower must compose by sum without learnable weights.
+      expect(() => native.bprTrain({ ...fresh(p), item: { ...csrTower(), combine: 1, K: 1 } })).toThrow(
+        /item\.csr needs the sum composition/,
+      );
+    },
+  );
+
   it('top-K ranking: the best unmasked items, best first, ties to the smaller id', () => {
     const dim = 16;
     const nu = 37;

@@ -23,10 +23,10 @@ export const QUANTIZE_OPTION: OptionSpec = {
 export const DSL_TRAINING_OPTION: OptionSpec = {
   name: 'dsl-training',
   type: 'string',
-  default: 'dense',
-  choices: ['dense', 'sparse'],
+  default: 'auto',
+  choices: ['auto', 'dense', 'sparse'],
   description:
-    'DSL tables: dense-masked training, or the sparse form (values and Adam moments only for active weights)',
+    'DSL tables: dense-masked training, or the sparse form (values and Adam moments only for active weights); auto = the form with fewer training bytes (sparse below density ~0.8)',
 };
 
 /** `--alpt-step-lr`: ALPT's step-size learning rate (a storage setting, `storageExtra.alptStepLr`). */
