@@ -49,13 +49,16 @@ export const DEFAULT_DSL_STORAGE_EXTRA = Object.freeze({
 
 /**
  * Training bytes of the two DSL forms for `nnz` active weights of a rows × rowDim table: dense-masked
- * = values, Adam moments, mask and scores for every weight plus the update's radix histogram; sparse =
- * position, value and moments per active weight, scores for every weight, an active bit per weight
- * and the row starts.
+ * = values, Adam moments, mask and scores for every weight; sparse = position, value and moments per
+ * active weight, scores for every weight, an active bit per weight and the row starts; both hold the
+ * updates' 256 KiB radix histogram.
  */
 export function dslTrainingFormBytes(rows: number, rowDim: number, nnz: number): { dense: number; sparse: number } {
   const n = rows * rowDim;
-  return { dense: 17 * n + 4 * RADIX_BINS, sparse: 16 * nnz + 4 * n + Math.ceil(n / 8) + 4 * (rows + 1) };
+  return {
+    dense: 17 * n + 4 * RADIX_BINS,
+    sparse: 16 * nnz + 4 * n + Math.ceil(n / 8) + 4 * (rows + 1) + 4 * RADIX_BINS,
+  };
 }
 
 /** float32 values when no inner kind is given. */
