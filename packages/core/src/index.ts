@@ -113,6 +113,7 @@ export {
   adamStepConstants,
   denseRowStep,
   PendingRowGrads,
+  type RowStepFn,
   type RowStepParams,
   type RowStepSettings,
   rowStepParams,

@@ -22,6 +22,16 @@ export interface RowStepParams {
   readonly score: boolean;
 }
 
+/** The shape of a row step over a view of kind V: step row r with gradient `g[gOff .. gOff + rowDim)`. */
+export type RowStepFn<V> = (
+  view: V,
+  rowDim: number,
+  r: number,
+  g: ArrayLike<number>,
+  gOff: number,
+  p: RowStepParams,
+) => void;
+
 /** Bias-corrected Adam constants of step t (PyTorch SparseAdam arithmetic). */
 export function adamStepConstants(
   lr: number,
@@ -92,14 +102,7 @@ export function denseRowStep(
  * every weight of the row (when `p.score`), lazy Adam on its active entries only. The C++ twin is
  * `stepRowsCsr` in `csrc/rowstep.h`.
  */
-export function sparseRowStep(
-  view: SparseRowsView,
-  rowDim: number,
-  r: number,
-  g: ArrayLike<number>,
-  gOff: number,
-  p: RowStepParams,
-): void {
+export const sparseRowStep: RowStepFn<SparseRowsView> = (view, rowDim, r, g, gOff, p) => {
   const base = r * rowDim;
   if (p.score) {
     const S = view.scores;
@@ -119,7 +122,7 @@ export function sparseRowStep(
     V[e] = vc;
     W[e] = W[e]! - (stepSize * mc) / (Math.sqrt(vc) + epsHat);
   }
-}
+};
 
 /** The optimizer settings {@link rowStepParams} reads (a storage's lazy-Adam hyper-parameters). */
 export interface RowStepSettings {
