@@ -123,7 +123,7 @@ describe('composed budgets', () => {
     }
   });
 
-  it("ALPT trains its steps with their own lr: the storage option alptStepLr, default the values' lr / qmax, validated", () => {
+  it("ALPT trains its steps with their own lr: the storage option alptStepLr, default the values' lr / 127, validated", () => {
     const mk = (m: string, storageExtra?: Record<string, number>) =>
       createFeatureEmbedding(m, itemFit, {
         dim,
@@ -134,7 +134,7 @@ describe('composed budgets', () => {
       });
     const stepLr = (m: string, extra?: Record<string, number>) => mk(m, extra).storage.trainingView()!.quant!.stepLr;
     expect(stepLr('alpt8')).toBeCloseTo(0.01 / 127, 12);
-    expect(stepLr('alpt4')).toBeCloseTo(0.01 / 7, 12);
+    expect(stepLr('alpt4')).toBeCloseTo(0.01 / 127, 12);
     expect(stepLr('alpt8', { alptStepLr: 2e-5 })).toBe(2e-5);
     expect(mk('alpt8', { alptStepLr: 2e-5 }).storage.params.alptStepLr).toBe(2e-5);
     expect(() => mk('alpt8', { alptStepLr: -1 })).toThrow(/alpt8: extra\.alptStepLr \(-1\) must be a positive number/);

@@ -76,7 +76,7 @@ export interface RetrievalBenchOptions {
   dslTraining?: 'auto' | 'dense' | 'sparse';
   /**
    * ALPT (alpt8/alpt4): learning rate of the per-row step sizes' own Adam (storage option
-   * `alptStepLr`). @default undefined = the storage's default, the values' lr / qmax
+   * `alptStepLr`). @default undefined = the storage's default, the values' lr / 127
    */
   alptStepLr?: number | undefined;
   /** DSL: growth score, |gradient| accumulated since the last update or the last batch's only. @default 'accumulated' */

@@ -34,8 +34,7 @@ export const ALPT_STEP_LR_OPTION: OptionSpec = {
   name: 'alpt-step-lr',
   type: 'number',
   gt: 0,
-  description:
-    "ALPT (alpt8, alpt4): learning rate of the per-row step sizes' own Adam (default: the values' lr / qmax, i.e. lr/127 for alpt8, lr/7 for alpt4)",
+  description: "ALPT (alpt8, alpt4): learning rate of the per-row step sizes' own Adam (default: the values' lr / 127)",
 };
 
 /** The storage settings the command line sets (DSL's training form; ALPT's step lr when given). */

@@ -50,17 +50,21 @@ export const DEFAULT_STORAGE_OPTIMIZER = Object.freeze({
 /**
  * Defaults of the ALPT settings read from `StorageCreateOptions.extra` (`storageExtra` of
  * `createFeatureEmbedding`): `alptStepLr`, the learning rate of the per-row steps' own Adam.
- * `null` = the values' lr / qmax (lr/127 for alpt8, lr/7 for alpt4), so the representable range
- * step·qmax moves at most as fast as a value can; the values' lr made the steps run away.
+ * `null` = the values' lr / 127 for both bit widths: an 8-bit row's range step·127 then moves at
+ * most as fast as a value can (the values' lr made the steps run away), and 4-bit rows train better
+ * with the same slow step than with lr / 7 (see the package README).
  */
 export const DEFAULT_ALPT_STORAGE_EXTRA = Object.freeze({
   alptStepLr: null as number | null,
 });
 
-/** The ALPT step lr of `extra` (validated), or its default for `bits` and the values' `lr`. */
-function alptStepLrOf(extra: StorageCreateOptions['extra'], lr: number, bits: number, where: string): number {
+/** The default ALPT step lr is the values' lr over this (8-bit qmax). */
+const ALPT_DEFAULT_STEP_LR_DIVISOR = 127;
+
+/** The ALPT step lr of `extra` (validated), or its default for the values' `lr`. */
+function alptStepLrOf(extra: StorageCreateOptions['extra'], lr: number, where: string): number {
   const v = extra?.alptStepLr ?? DEFAULT_ALPT_STORAGE_EXTRA.alptStepLr;
-  if (v === null) return lr / ((1 << (bits - 1)) - 1);
+  if (v === null) return lr / ALPT_DEFAULT_STEP_LR_DIVISOR;
   if (typeof v !== 'number' || !(v > 0) || !Number.isFinite(v)) {
     throw new InvalidArgumentError(`${where}: extra.alptStepLr (${String(v)}) must be a positive number`);
   }
@@ -165,7 +169,7 @@ export class DenseStorage implements EmbeddingStorage {
     this.m = new Float32Array(n);
     this.v = new Float32Array(n);
     if (this.format === 'alpt') {
-      this.alptStepLr = alptStepLrOf(opts.extra, this.hp.lr, this.bits, where);
+      this.alptStepLr = alptStepLrOf(opts.extra, this.hp.lr, where);
       const steps = new Float32Array(this.rows);
       for (let r = 0; r < this.rows; r++) {
         steps[r] = alptInitialStep(values, r * this.rowDim, this.rowDim, this.bits);
