@@ -59,6 +59,7 @@ export {
 } from './optim.js';
 export { resolveOptions } from './options.js';
 export {
+  alptGradScale,
   alptInitialStep,
   alptRange,
   alptRoundRow,
@@ -108,7 +109,16 @@ export {
   type SequentialLooOptions,
 } from './readers/sequential.js';
 export { deriveSeed, fmix32, hashString, Rng } from './rng.js';
-export { adamStepConstants, denseRowStep, type RowStepParams } from './row-step.js';
+export {
+  adamStepConstants,
+  denseRowStep,
+  PendingRowGrads,
+  type RowStepFn,
+  type RowStepParams,
+  type RowStepSettings,
+  rowStepParams,
+  sparseRowStep,
+} from './row-step.js';
 export {
   type DenseTrainingView,
   type EmbeddingStorage,
@@ -117,6 +127,7 @@ export {
   type QuantizeMode,
   type RowValueCodec,
   type SparseHook,
+  type SparseRowsView,
   type StorageCreateOptions,
   type StorageOptimizerOptions,
   type StorageSnapshot,

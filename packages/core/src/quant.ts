@@ -194,8 +194,19 @@ export function alptInitialStep(w: Float32Array, off: number, n: number, bits: n
 }
 
 /**
- * Gradient of the loss with respect to a row's ALPT step with the codes held fixed: the row is
- * `step · q`, so ∂L/∂step = Σ_c g_c · q_c = Σ_c g_c · w_c / step.
+ * Gradient scale of an ALPT step (LSQ's 1/√(n·qmax)): keeps the step's gradient, a sum over the
+ * row's n values, on the scale of one value's gradient.
+ */
+export function alptGradScale(n: number, bits: number): number {
+  return 1 / Math.sqrt(n * ((1 << (bits - 1)) - 1));
+}
+
+/**
+ * Gradient of the loss with respect to a row's ALPT step Δ at the row's values `w` (after their
+ * update, before re-rounding), through the quantizer Q(w) = Δ · clamp(round(w/Δ), qmin, qmax) with
+ * a straight-through round (the LSQ form ALPT trains its step with): ∂Q/∂Δ is round(w/Δ) − w/Δ
+ * inside the range and qmin / qmax where the value is clamped. `g` is the loss gradient at the row;
+ * the sum is multiplied by {@link alptGradScale}.
  */
 export function alptStepGradient(
   g: ArrayLike<number>,
@@ -203,9 +214,17 @@ export function alptStepGradient(
   w: Float32Array,
   wOff: number,
   n: number,
+  bits: number,
   step: number,
 ): number {
+  const qmax = (1 << (bits - 1)) - 1;
+  const qmin = -(1 << (bits - 1));
+  const inv = 1 / step;
   let s = 0;
-  for (let c = 0; c < n; c++) s += g[gOff + c]! * Math.round(w[wOff + c]! / step);
-  return s;
+  for (let c = 0; c < n; c++) {
+    const x = w[wOff + c]! * inv;
+    const d = x >= qmax ? qmax : x <= qmin ? qmin : Math.round(x) - x;
+    s += g[gOff + c]! * d;
+  }
+  return s * alptGradScale(n, bits);
 }

@@ -3,8 +3,8 @@
  * definition of "a step" shared by the storages' generic path and the JavaScript kernels (the C++
  * kernels implement the same in `csrc/rowstep.h`).
  */
-import { alptRoundRow, fakeQuantRow } from './quant.js';
-import type { DenseTrainingView } from './storage.js';
+import { alptRoundRow, alptStepGradient, fakeQuantRow } from './quant.js';
+import type { DenseTrainingView, SparseRowsView } from './storage.js';
 
 /** Per-step constants of {@link denseRowStep} (see {@link adamStepConstants}). */
 export interface RowStepParams {
@@ -22,6 +22,16 @@ export interface RowStepParams {
   readonly score: boolean;
 }
 
+/** The shape of a row step over a view of kind V: step row r with gradient `g[gOff .. gOff + rowDim)`. */
+export type RowStepFn<V> = (
+  view: V,
+  rowDim: number,
+  r: number,
+  g: ArrayLike<number>,
+  gOff: number,
+  p: RowStepParams,
+) => void;
+
 /** Bias-corrected Adam constants of step t (PyTorch SparseAdam arithmetic). */
 export function adamStepConstants(
   lr: number,
@@ -36,9 +46,10 @@ export function adamStepConstants(
 }
 
 /**
- * Steps row r of `view` with gradient `g[gOff .. gOff + rowDim)`: ALPT step-size update (with the
- * codes of the row before the step), Adam on the values, growth scores, mask, then re-quantization
- * (fake-quant forward row, or stochastic rounding onto the ALPT grid).
+ * Steps row r of `view` with gradient `g[gOff .. gOff + rowDim)`: Adam on the values, growth
+ * scores, mask, then the low-precision hook — fake-quant forward row (STE), or for ALPT one Adam
+ * step of the row's step size (its own lr `quant.stepLr`, LSQ gradient at the updated values, see
+ * `alptStepGradient`) followed by stochastic rounding onto the new grid.
  */
 export function denseRowStep(
   view: DenseTrainingView,
@@ -53,18 +64,6 @@ export function denseRowStep(
   const V = view.v;
   const o = r * rowDim;
   const { beta1: b1, beta2: b2, stepSize, epsHat, weightDecay: wd } = p;
-  const q = view.quant;
-  if (q !== null && q.mode === 'alpt') {
-    const S = q.steps!;
-    const step = S[r]!;
-    let gs = 0;
-    for (let c = 0; c < rowDim; c++) gs += (g[gOff + c]! + wd * W[o + c]!) * Math.round(W[o + c]! / step);
-    const mS = b1 * q.stepM![r]! + (1 - b1) * gs;
-    const vS = b2 * q.stepV![r]! + (1 - b2) * gs * gs;
-    q.stepM![r] = mS;
-    q.stepV![r] = vS;
-    S[r] = Math.max(step - (stepSize * mS) / (Math.sqrt(vS) + epsHat), 1e-8);
-  }
   for (let c = 0; c < rowDim; c++) {
     const gc = g[gOff + c]! + wd * W[o + c]!;
     const mc = b1 * M[o + c]! + (1 - b1) * gc;
@@ -78,11 +77,134 @@ export function denseRowStep(
     if (p.score) for (let c = 0; c < rowDim; c++) sp.scores[o + c]! += Math.abs(g[gOff + c]!);
     for (let c = 0; c < rowDim; c++) if (sp.mask[o + c] === 0) W[o + c] = 0;
   }
+  const q = view.quant;
   if (q === null) return;
   if (q.mode === 'ste') {
     const F = q.forward!;
     fakeQuantRow(W.subarray(o, o + rowDim), 0, rowDim, q.bits, F.subarray(o, o + rowDim));
-  } else {
-    alptRoundRow(W, o, rowDim, q.bits, q.steps![r]!, q.seed, r, p.t);
+    return;
+  }
+  const S = q.steps!;
+  const step = S[r]!;
+  const gs = alptStepGradient(g, gOff, W, o, rowDim, q.bits, step);
+  const mS = b1 * q.stepM![r]! + (1 - b1) * gs;
+  const vS = b2 * q.stepV![r]! + (1 - b2) * gs * gs;
+  q.stepM![r] = mS;
+  q.stepV![r] = vS;
+  // The steps' Adam shares t and the betas with the values' (bias correction √(1−β2^t)/(1−β1^t)).
+  const stepStepSize = (q.stepLr * Math.sqrt(1 - b2 ** p.t)) / (1 - b1 ** p.t);
+  S[r] = Math.max(step - (stepStepSize * mS) / (Math.sqrt(vS) + epsHat), 1e-8);
+  alptRoundRow(W, o, rowDim, q.bits, S[r]!, q.seed, r, p.t);
+}
+
+/**
+ * Steps row r of a sparse-rows table with gradient `g[gOff .. gOff + rowDim)`: growth scores for
+ * every weight of the row (when `p.score`), lazy Adam on its active entries only. The C++ twin is
+ * `stepRowsCsr` in `csrc/rowstep.h`.
+ */
+export const sparseRowStep: RowStepFn<SparseRowsView> = (view, rowDim, r, g, gOff, p) => {
+  const base = r * rowDim;
+  if (p.score) {
+    const S = view.scores;
+    for (let c = 0; c < rowDim; c++) S[base + c]! += Math.abs(g[gOff + c]!);
+  }
+  const { beta1: b1, beta2: b2, stepSize, epsHat, weightDecay: wd } = p;
+  const P = view.pos;
+  const W = view.values;
+  const M = view.m;
+  const V = view.v;
+  const end = view.rowStart[r + 1]!;
+  for (let e = view.rowStart[r]!; e < end; e++) {
+    const gc = g[gOff + P[e]! - base]! + wd * W[e]!;
+    const mc = b1 * M[e]! + (1 - b1) * gc;
+    const vc = b2 * V[e]! + (1 - b2) * gc * gc;
+    M[e] = mc;
+    V[e] = vc;
+    W[e] = W[e]! - (stepSize * mc) / (Math.sqrt(vc) + epsHat);
+  }
+};
+
+/** The optimizer settings {@link rowStepParams} reads (a storage's lazy-Adam hyper-parameters). */
+export interface RowStepSettings {
+  readonly beta1: number;
+  readonly beta2: number;
+  readonly eps: number;
+  readonly weightDecay: number;
+}
+
+/** The {@link RowStepParams} of optimizer step `t` at learning rate `lr`. */
+export function rowStepParams(lr: number, hp: RowStepSettings, t: number, score: boolean): RowStepParams {
+  const { stepSize, epsHat } = adamStepConstants(lr, hp.beta1, hp.beta2, hp.eps, t);
+  return { stepSize, epsHat, beta1: hp.beta1, beta2: hp.beta2, weightDecay: hp.weightDecay, t, score };
+}
+
+/**
+ * The gradients a storage's generic path accumulates between two steps: one summed gradient per
+ * touched row (de-duplicated through a row → slot map), grown on demand, O(touched rows) to step
+ * and to reset — never O(table) per step.
+ */
+export class PendingRowGrads {
+  /** Row → slot, −1 when the row has no pending gradient. */
+  private readonly slot: Int32Array;
+  /** Slot → row, `[count]` used. */
+  touched = new Int32Array(64);
+  /** `[count × width]` summed gradients, slot-major. */
+  grads: Float32Array;
+  count = 0;
+
+  constructor(
+    rows: number,
+    readonly width: number,
+  ) {
+    this.slot = new Int32Array(rows).fill(-1);
+    this.grads = new Float32Array(64 * width);
+  }
+
+  /** Bytes held (for a storage's `trainingBytes`). */
+  get bytes(): number {
+    return this.slot.byteLength + this.touched.byteLength + this.grads.byteLength;
+  }
+
+  /** Adds `scale · g[gOff .. gOff + width)` to row r's pending gradient. */
+  add(r: number, g: ArrayLike<number>, gOff: number, scale: number): void {
+    let s = this.slot[r]!;
+    const w = this.width;
+    if (s < 0) {
+      if (this.count === this.touched.length) {
+        const t = new Int32Array(this.touched.length * 2);
+        t.set(this.touched);
+        this.touched = t;
+        const gg = new Float32Array(t.length * w);
+        gg.set(this.grads);
+        this.grads = gg;
+      }
+      s = this.count++;
+      this.slot[r] = s;
+      this.touched[s] = r;
+      this.grads.fill(0, s * w, s * w + w);
+    }
+    const o = s * w;
+    const G = this.grads;
+    for (let c = 0; c < w; c++) G[o + c]! += scale * g[gOff + c]!;
+  }
+
+  /** Calls `fn(row, grads, offset)` for every pending row, then clears them. */
+  drain(fn: (r: number, grads: Float32Array, gOff: number) => void): void {
+    const w = this.width;
+    for (let s = 0; s < this.count; s++) fn(this.touched[s]!, this.grads, s * w);
+    this.reset();
+  }
+
+  /** Steps every pending row of `view` with {@link denseRowStep}, then clears them. */
+  stepRows(view: DenseTrainingView, p: RowStepParams): void {
+    const w = this.width;
+    for (let s = 0; s < this.count; s++) denseRowStep(view, w, this.touched[s]!, this.grads, s * w, p);
+    this.reset();
+  }
+
+  /** Drops every pending gradient. */
+  reset(): void {
+    for (let s = 0; s < this.count; s++) this.slot[this.touched[s]!] = -1;
+    this.count = 0;
   }
 }

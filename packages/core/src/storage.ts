@@ -36,6 +36,11 @@ export interface QuantHook {
   readonly steps: Float32Array | null;
   readonly stepM: Float32Array | null;
   readonly stepV: Float32Array | null;
+  /**
+   * `alpt`: learning rate of the steps' own Adam (far below the values' lr: the range step·qmax
+   * must not move faster than the values can). 0 for `ste`.
+   */
+  readonly stepLr: number;
   /** `alpt`: seed of the stochastic rounding (see `roundingNoise`). */
   readonly seed: number;
 }
@@ -45,6 +50,25 @@ export interface SparseHook {
   /** `[rows × rowDim]`, 1 = active. Inactive values are zeroed after every step. */
   readonly mask: Uint8Array;
   /** `[rows × rowDim]` Σ|g| growth scores. */
+  readonly scores: Float32Array;
+  /** Optimizer steps between prune/grow updates; kernel calls end on its multiples. */
+  readonly updateInterval: number;
+  /** 'batch': only the last batch before an update scores growth; 'accumulated': every batch. */
+  readonly growth: 'batch' | 'accumulated';
+}
+
+/**
+ * A table whose rows hold only their active entries (DSL's sparse form), trained in place with lazy
+ * Adam on the active entries: row r's entries are `[rowStart[r], rowStart[r + 1])`, entry e holds
+ * the value at flat position `pos[e]` = r·rowDim + column (sorted). Inactive values read as 0.
+ */
+export interface SparseRowsView {
+  readonly rowStart: Int32Array;
+  readonly pos: Int32Array;
+  readonly values: Float32Array;
+  readonly m: Float32Array;
+  readonly v: Float32Array;
+  /** `[rows × rowDim]` Σ|g| growth scores of every weight, active or not. */
   readonly scores: Float32Array;
   /** Optimizer steps between prune/grow updates; kernel calls end on its multiples. */
   readonly updateInterval: number;
@@ -147,7 +171,12 @@ export interface EmbeddingStorage {
   step(): void;
   /** The arrays the native kernels train in place, or null (computed rows: use the generic path). */
   trainingView(): DenseTrainingView | null;
-  /** Called by a trainer after optimizer step `step` (1-based) when it used {@link trainingView}. */
+  /**
+   * Sparse rows the kernels may train in place instead (DSL's sparse form), or null / absent. The
+   * arrays are replaced by prune/grow updates: fetch the view again after {@link afterKernelSteps}.
+   */
+  sparseRowsView?(): SparseRowsView | null;
+  /** Called by a trainer after optimizer step `step` (1-based) when it used {@link trainingView} or {@link sparseRowsView}. */
   afterKernelSteps(step: number): void;
   /** Turns the storage into its serving form (idempotent). */
   finishTraining(): void;

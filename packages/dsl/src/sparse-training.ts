@@ -5,8 +5,9 @@
  * (prune ⌈r_t·nnz⌉ smallest |w|, grow as many largest scores among the inactive, regrown at 0 with
  * fresh moments), same schedule. Trained through the generic lookup/backward/step path.
  */
-import { deriveSeed, InvalidArgumentError, Rng } from '@compactrec/core';
+import { deriveSeed, InvalidArgumentError, Rng, type SparseRowsView } from '@compactrec/core';
 import { BITMAP_BLOCK_ROWS, type CompactFormat } from './compact.js';
+import { bitsOf, locateRank, RADIX_BINS } from './internal/select.js';
 import { type DslOptions, pruneRateAt, resolveDslOptions } from './options.js';
 
 export class SparseDslTraining {
@@ -29,6 +30,8 @@ export class SparseDslTraining {
   /** `[⌈rows·dim/8⌉]` 1 bit per weight: active. */
   readonly activeBits: Uint8Array;
   updates = 0;
+  /** Radix-selection histogram of the updates. */
+  private readonly hist = new Uint32Array(RADIX_BINS);
 
   constructor(rows: number, dim: number, totalSteps: number, options: DslOptions, initStd: number) {
     const where = 'dsl/SparseDslTraining';
@@ -65,7 +68,7 @@ export class SparseDslTraining {
     this.indexRows();
   }
 
-  /** Bytes held for training: active values + moments + positions + row starts + scores + bitmap. */
+  /** Bytes held for training: active values + moments + positions + row starts + scores + bitmap + histogram. */
   get bytes(): number {
     return (
       this.pos.byteLength +
@@ -74,7 +77,8 @@ export class SparseDslTraining {
       this.v.byteLength +
       this.rowStart.byteLength +
       this.scores.byteLength +
-      this.activeBits.byteLength
+      this.activeBits.byteLength +
+      this.hist.byteLength
     );
   }
 
@@ -100,38 +104,20 @@ export class SparseDslTraining {
   }
 
   /**
-   * One lazy-Adam step of row r with its dense gradient g[gOff .. gOff + dim): scores for every
-   * weight of the row, Adam for its active ones.
+   * The active weights as the kernels' sparse-rows view (core's `sparseRowStep` and its C++ twin
+   * step them). The arrays are replaced by every prune/grow update.
    */
-  stepRow(
-    r: number,
-    g: Float32Array,
-    gOff: number,
-    t: number,
-    stepSize: number,
-    epsHat: number,
-    b1: number,
-    b2: number,
-    wd: number,
-  ): void {
-    const d = this.dim;
-    if (this.wantsScores(t)) {
-      const S = this.scores;
-      for (let c = 0; c < d; c++) S[r * d + c]! += Math.abs(g[gOff + c]!);
-    }
-    const base = r * d;
-    const P = this.pos;
-    const W = this.val;
-    const M = this.m;
-    const V = this.v;
-    for (let e = this.rowStart[r]!; e < this.rowStart[r + 1]!; e++) {
-      const gc = g[gOff + P[e]! - base]! + wd * W[e]!;
-      const mc = b1 * M[e]! + (1 - b1) * gc;
-      const vc = b2 * V[e]! + (1 - b2) * gc * gc;
-      M[e] = mc;
-      V[e] = vc;
-      W[e] = W[e]! - (stepSize * mc) / (Math.sqrt(vc) + epsHat);
-    }
+  rowsView(): SparseRowsView {
+    return {
+      rowStart: this.rowStart,
+      pos: this.pos,
+      values: this.val,
+      m: this.m,
+      v: this.v,
+      scores: this.scores,
+      updateInterval: this.options.updateInterval,
+      growth: this.options.growth,
+    };
   }
 
   /** Runs prune/grow when `t` is an update step. */
@@ -149,25 +135,59 @@ export class SparseDslTraining {
       this.scores.fill(0);
       return;
     }
-    // Prune: the k smallest |w| (ties: lower position first).
-    const order = new Uint32Array(nnz);
-    for (let e = 0; e < nnz; e++) order[e] = e;
+    // Prune: the k smallest |w| (ties: lower position first). The k-th smallest |w| comes from a
+    // numeric typed-array sort (no comparator callback); entries are in position order.
     const W = this.val;
-    order.sort((a, b) => Math.abs(W[a]!) - Math.abs(W[b]!) || a - b);
+    const absW = new Float32Array(nnz);
+    for (let e = 0; e < nnz; e++) absW[e] = Math.abs(W[e]!);
+    const sortedAbs = absW.slice().sort();
+    const pTau = sortedAbs[k - 1]!;
+    let pTies = k;
+    for (let j = 0; j < k && sortedAbs[j]! < pTau; j++) pTies--;
     const pruned = new Uint8Array(nnz);
-    for (let j = 0; j < k; j++) pruned[order[j]!] = 1;
+    for (let e = 0; e < nnz; e++) {
+      const a = absW[e]!;
+      if (a < pTau) pruned[e] = 1;
+      else if (a === pTau && pTies > 0) {
+        pruned[e] = 1;
+        pTies--;
+      }
+    }
     // Grow: the k largest scores among weights inactive before the update (the just-pruned ones
     // compete too, as in the reference); ties by position.
+    // The k-th largest score among the candidates by radix selection (two 16-bit histogram passes over
+    // key = 0x7fffffff − score bits, whose k-th smallest is the k-th largest score; no sort, no copy).
     const bits = this.activeBits;
     const S = this.scores;
-    const cand = new Float32Array(n - nnz + k);
-    let c = 0;
-    for (let i = 0; i < n; i++) if (((bits[i >>> 3]! >>> (i & 7)) & 1) === 0) cand[c++] = S[i]!;
-    for (let e = 0; e < nnz; e++) if (pruned[e] === 1) cand[c++] = S[this.pos[e]!]!;
-    cand.sort();
-    const tau = cand[cand.length - k]!;
-    let above = 0;
-    for (let j = cand.length - k; j < cand.length; j++) if (cand[j]! > tau) above++;
+    const SB = bitsOf(S);
+    const H = this.hist;
+    const loc = new Float64Array(2);
+    const P0 = this.pos;
+    const key = (i: number): number => 0x7fffffff - (SB[i]! & 0x7fffffff);
+    H.fill(0);
+    for (let i = 0; i < n; i++) if (((bits[i >>> 3]! >>> (i & 7)) & 1) === 0) H[key(i) >>> 16]!++;
+    for (let e = 0; e < nnz; e++) if (pruned[e] === 1) H[key(P0[e]!) >>> 16]!++;
+    locateRank(H, k, loc);
+    const hi = loc[0]!;
+    const before = loc[1]!;
+    H.fill(0);
+    for (let i = 0; i < n; i++) {
+      if (((bits[i >>> 3]! >>> (i & 7)) & 1) === 0) {
+        const kk = key(i);
+        if (kk >>> 16 === hi) H[kk & 0xffff]!++;
+      }
+    }
+    for (let e = 0; e < nnz; e++) {
+      if (pruned[e] === 1) {
+        const kk = key(P0[e]!);
+        if (kk >>> 16 === hi) H[kk & 0xffff]!++;
+      }
+    }
+    locateRank(H, k - before, loc);
+    const tauBits = new Uint32Array([0x7fffffff - (hi * 65536 + loc[0]!)]);
+    const tau = new Float32Array(tauBits.buffer)[0]!;
+    // Candidates scoring above tau all grow; the rest of the k are ties at tau, in position order.
+    const above = before + loc[1]!;
     let tiesLeft = k - above;
     // New active set in position order: kept ∪ grown.
     const pos = new Int32Array(nnz);

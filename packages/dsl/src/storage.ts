@@ -4,24 +4,27 @@
  * in another kind's precision (`dsl+int8`: int8 codes with a scale and bias per row).
  */
 import {
-  adamStepConstants,
   BudgetError,
   type CheckpointArray,
   DataFormatError,
   type DenseTrainingView,
-  denseRowStep,
   type EmbeddingStorage,
   InvalidArgumentError,
+  PendingRowGrads,
   Rng,
   type RowValueCodec,
+  rowStepParams,
+  type SparseRowsView,
   type StorageCreateOptions,
   type StorageSnapshot,
   type StorageSpec,
+  sparseRowStep,
   UsageError,
 } from '@compactrec/core';
 import { densityForBudget } from './budget.js';
 import { BITMAP_BLOCK_ROWS, type CompactFormat, CompactSparseTable } from './compact.js';
 import { DslTable } from './dsl-table.js';
+import { RADIX_BINS } from './internal/select.js';
 import type { DslGrowth } from './options.js';
 import { SparseDslTraining } from './sparse-training.js';
 
@@ -31,16 +34,32 @@ export const DSL_STORAGE_NAME = 'dsl';
 /**
  * Storage settings read from `StorageCreateOptions.extra` (all optional):
  * `dslUpdates` prune/grow rounds over the run [30], `dslGrowth` 'accumulated' | 'batch' ['accumulated'],
- * `dslPruneRate` r_0 [0.75], `dslTraining` 'dense' (dense-masked values and moments, trained in place by the
- * native kernels) | 'sparse' (values and moments only for the active weights, trained by the generic
- * lookup/backward/step path) ['dense'].
+ * `dslPruneRate` r_0 [0.75], `dslTraining` 'dense' (dense-masked values, moments and mask for every weight) |
+ * 'sparse' (values and moments only for the active weights, plus growth scores and an active bitmap) |
+ * 'auto' (the sparse form when it holds fewer training bytes than the dense-masked one — density below
+ * ≈ 0.8 — else dense) ['auto']. Both train in place on the native kernels ({@link DslStorage.trainingView}
+ * or {@link DslStorage.sparseRowsView}).
  */
 export const DEFAULT_DSL_STORAGE_EXTRA = Object.freeze({
   dslUpdates: 30,
   dslGrowth: 'accumulated' as DslGrowth,
   dslPruneRate: 0.75,
-  dslTraining: 'dense' as 'dense' | 'sparse',
+  dslTraining: 'auto' as 'auto' | 'dense' | 'sparse',
 });
+
+/**
+ * Training bytes of the two DSL forms for `nnz` active weights of a rows × rowDim table: dense-masked
+ * = values, Adam moments, mask and scores for every weight; sparse = position, value and moments per
+ * active weight, scores for every weight, an active bit per weight and the row starts; both hold the
+ * updates' 256 KiB radix histogram.
+ */
+export function dslTrainingFormBytes(rows: number, rowDim: number, nnz: number): { dense: number; sparse: number } {
+  const n = rows * rowDim;
+  return {
+    dense: 17 * n + 4 * RADIX_BINS,
+    sparse: 16 * nnz + 4 * n + Math.ceil(n / 8) + 4 * (rows + 1) + 4 * RADIX_BINS,
+  };
+}
 
 /** float32 values when no inner kind is given. */
 const FLOAT_CODEC: RowValueCodec = {
@@ -69,10 +88,9 @@ class DslStorage implements EmbeddingStorage {
   private sparse: SparseDslTraining | null = null;
   private m: Float32Array | null = null;
   private v: Float32Array | null = null;
-  private pendingRows: Int32Array | null = null;
-  private pendingGrads: Float32Array | null = null;
-  private pendingSlot: Int32Array | null = null;
-  private pendingCount = 0;
+  private pending: PendingRowGrads | null = null;
+  /** Which form trained (or trains) the table. */
+  private trainingForm: 'dense' | 'sparse' = 'dense';
   private readonly hp = { beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0 };
   private nnzPlanned = 0;
   private formatPlanned: CompactFormat = 'bitmap';
@@ -129,12 +147,14 @@ class DslStorage implements EmbeddingStorage {
     this.updateInterval = Math.max(10, Math.floor(totalSteps / updates));
     this.density = fit.density;
     this.formatPlanned = fit.format;
-    const training = e.dslTraining ?? DEFAULT_DSL_STORAGE_EXTRA.dslTraining;
-    if (training !== 'dense' && training !== 'sparse') {
+    const asked = e.dslTraining ?? DEFAULT_DSL_STORAGE_EXTRA.dslTraining;
+    if (asked !== 'dense' && asked !== 'sparse' && asked !== 'auto') {
       throw new InvalidArgumentError(
-        `dsl/storage: extra.dslTraining '${String(training)}' must be 'dense' or 'sparse'`,
+        `dsl/storage: extra.dslTraining '${String(asked)}' must be 'auto', 'dense' or 'sparse'`,
       );
     }
+    const formBytes = dslTrainingFormBytes(opts.rows, opts.rowDim, Math.round(fit.density * opts.rows * opts.rowDim));
+    const training = asked === 'auto' ? (formBytes.sparse < formBytes.dense ? 'sparse' : 'dense') : asked;
     const dslOptions = {
       density: fit.density,
       seed: opts.seed,
@@ -142,6 +162,7 @@ class DslStorage implements EmbeddingStorage {
       growth,
       pruneRateStart,
     };
+    this.trainingForm = training;
     if (training === 'sparse') {
       this.sparse = new SparseDslTraining(opts.rows, opts.rowDim, totalSteps, dslOptions, opts.initStd);
       this.nnzPlanned = this.sparse.nnz;
@@ -166,7 +187,7 @@ class DslStorage implements EmbeddingStorage {
       format: this.serving ? this.compact!.format : this.formatPlanned,
       updateInterval: this.updateInterval,
       ...(this.innerName ? { values: this.innerName } : {}),
-      ...(this.sparse ? { training: 'sparse' } : {}),
+      training: this.trainingForm,
     };
   }
 
@@ -187,8 +208,7 @@ class DslStorage implements EmbeddingStorage {
   /** Dense training values + mask + growth scores + selection histogram (DslTable.trainingBytes) + pending gradients. */
   get trainingBytes(): number {
     if (this.serving) return 0;
-    const pending =
-      (this.pendingGrads?.byteLength ?? 0) + (this.pendingRows?.byteLength ?? 0) + (this.pendingSlot?.byteLength ?? 0);
+    const pending = this.pending?.bytes ?? 0;
     if (this.sparse) {
       // Active values + positions + row starts + growth scores + active bitmap (moments are optimizerBytes).
       return this.sparse.bytes - this.sparse.m.byteLength - this.sparse.v.byteLength + pending;
@@ -259,84 +279,29 @@ class DslStorage implements EmbeddingStorage {
   accumulate(r: number, g: ArrayLike<number>, gOff: number, scale: number): void {
     if (this.serving)
       throw new UsageError('dsl/storage.accumulate: the storage is in serving form (finishTraining ran)');
-    const d = this.rowDim;
-    if (this.pendingSlot === null) {
-      this.pendingSlot = new Int32Array(this.rows).fill(-1);
-      this.pendingRows = new Int32Array(64);
-      this.pendingGrads = new Float32Array(64 * d);
-    }
-    let s = this.pendingSlot[r]!;
-    if (s < 0) {
-      if (this.pendingCount === this.pendingRows!.length) {
-        const rows = new Int32Array(this.pendingRows!.length * 2);
-        rows.set(this.pendingRows!);
-        const grads = new Float32Array(rows.length * d);
-        grads.set(this.pendingGrads!);
-        this.pendingRows = rows;
-        this.pendingGrads = grads;
-      }
-      s = this.pendingCount++;
-      this.pendingSlot[r] = s;
-      this.pendingRows![s] = r;
-      this.pendingGrads!.fill(0, s * d, s * d + d);
-    }
-    const G = this.pendingGrads!;
-    for (let c = 0; c < d; c++) G[s * d + c]! += scale * g[gOff + c]!;
+    this.pending ??= new PendingRowGrads(this.rows, this.rowDim);
+    this.pending.add(r, g, gOff, scale);
   }
 
   step(): void {
-    if (this.pendingCount === 0) return;
+    const pending = this.pending;
+    if (pending === null || pending.count === 0) return;
+    this.t++;
+    const hp = this.hp;
     if (this.sparse) {
-      this.stepSparse(this.sparse);
+      const sp = this.sparse;
+      const view = sp.rowsView();
+      const p = rowStepParams(this.lr, hp, this.t, sp.wantsScores(this.t));
+      pending.drain((r, grads, gOff) => sparseRowStep(view, this.rowDim, r, grads, gOff, p));
+      sp.maybeUpdate(this.t);
       return;
     }
     if (this.table === null) return;
-    this.t++;
-    const view = this.trainingView()!;
-    const { stepSize, epsHat } = adamStepConstants(this.lr, this.hp.beta1, this.hp.beta2, this.hp.eps, this.t);
-    const p = {
-      stepSize,
-      epsHat,
-      beta1: this.hp.beta1,
-      beta2: this.hp.beta2,
-      weightDecay: this.hp.weightDecay,
-      t: this.t,
-      score: this.table.wantsScoresForStep(this.t),
-    };
-    const d = this.rowDim;
-    for (let s = 0; s < this.pendingCount; s++) {
-      const r = this.pendingRows![s]!;
-      denseRowStep(view, d, r, this.pendingGrads!, s * d, p);
-      this.pendingSlot![r] = -1;
-    }
-    this.pendingCount = 0;
+    pending.stepRows(this.trainingView()!, rowStepParams(this.lr, hp, this.t, this.table.wantsScoresForStep(this.t)));
     this.afterKernelSteps(this.t);
   }
 
-  private stepSparse(sp: SparseDslTraining): void {
-    this.t++;
-    const { stepSize, epsHat } = adamStepConstants(this.lr, this.hp.beta1, this.hp.beta2, this.hp.eps, this.t);
-    const d = this.rowDim;
-    for (let s = 0; s < this.pendingCount; s++) {
-      const r = this.pendingRows![s]!;
-      sp.stepRow(
-        r,
-        this.pendingGrads!,
-        s * d,
-        this.t,
-        stepSize,
-        epsHat,
-        this.hp.beta1,
-        this.hp.beta2,
-        this.hp.weightDecay,
-      );
-      this.pendingSlot![r] = -1;
-    }
-    this.pendingCount = 0;
-    sp.maybeUpdate(this.t);
-  }
-
-  /** Dense rows for the kernels, or null in sparse training (the generic path trains it) and when serving. */
+  /** Dense rows for the kernels, or null in sparse training (see {@link sparseRowsView}) and when serving. */
   trainingView(): DenseTrainingView | null {
     const t = this.table;
     if (t === null) return null;
@@ -349,9 +314,15 @@ class DslStorage implements EmbeddingStorage {
     };
   }
 
+  /** The sparse form's active weights for the kernels (`dslTraining: 'sparse'`), else null. */
+  sparseRowsView(): SparseRowsView | null {
+    return this.sparse?.rowsView() ?? null;
+  }
+
   afterKernelSteps(step: number): void {
     this.t = step;
     this.table?.maybeUpdate(step, { m: this.m!, v: this.v! });
+    this.sparse?.maybeUpdate(step);
   }
 
   finishTraining(): void {
@@ -392,9 +363,7 @@ class DslStorage implements EmbeddingStorage {
     this.table = null;
     this.m = null;
     this.v = null;
-    this.pendingSlot = null;
-    this.pendingRows = null;
-    this.pendingGrads = null;
+    this.pending = null;
   }
 
   private finishSparse(sp: SparseDslTraining): void {
@@ -414,9 +383,7 @@ class DslStorage implements EmbeddingStorage {
       this.compact = CompactSparseTable.fromArrays(this.rows, this.rowDim, format, { offsets, index, values: sp.val });
     }
     this.sparse = null;
-    this.pendingSlot = null;
-    this.pendingRows = null;
-    this.pendingGrads = null;
+    this.pending = null;
   }
 
   snapshot(): StorageSnapshot {

@@ -1,4 +1,4 @@
-import { Rng } from '@compactrec/core';
+import { Rng, sparseRowStep } from '@compactrec/core';
 import { describe, expect, it } from 'vitest';
 import { DslTable } from '../src/dsl-table.js';
 import { SparseDslTraining } from '../src/sparse-training.js';
@@ -21,7 +21,15 @@ describe('SparseDslTraining (DSL in its sparse form)', () => {
     for (let step = 1; step <= 20; step++) {
       for (let r = 0; r < 50; r += 3) {
         for (let c = 0; c < 16; c++) g[c] = rng.normal();
-        t.stepRow(r, g, 0, step, 0.01, 1e-8, 0.9, 0.999, 0);
+        sparseRowStep(t.rowsView(), 16, r, g, 0, {
+          stepSize: 0.01,
+          epsHat: 1e-8,
+          beta1: 0.9,
+          beta2: 0.999,
+          weightDecay: 0,
+          t: step,
+          score: t.wantsScores(step),
+        });
       }
       t.maybeUpdate(step);
     }

@@ -9,6 +9,7 @@ import {
   type MapperFitData,
   type QuantizeMode,
   type StorageOptimizerOptions,
+  type StorageSpec,
 } from '@compactrec/core';
 import { FULL_SPEC } from '@compactrec/id-hashing';
 import { type EmbeddingMethod, resolveMethod } from './registry.js';
@@ -111,7 +112,7 @@ export function createFeatureEmbedding(
           // One row per ID is the least a non-sharing method can hold: say what that costs in this kind.
           const need =
             m.sharing === FULL_SPEC
-              ? `; one row per ID needs ${fit.numIds} × ${perRow} = ${fit.numIds * perRow} bytes (${((100 * perRow) / (dim * FLOAT32_BYTES)).toFixed(1)} % of full)`
+              ? `; one row per ID needs ${fit.numIds} × ${perRow} = ${fit.numIds * perRow} bytes (${((100 * perRow) / (dim * FLOAT32_BYTES)).toFixed(1)} % of full): ${whatFits(m.storage, dim, budget / full)}`
               : '';
           throw new BudgetError(
             `${where}: cannot reach ${budget} bytes (${((100 * budget) / full).toFixed(1)} % of the full float32 table) with ${m.storage.name} rows of ${perRow} bytes${need}; raise the budget or add a sharing method (e.g. double-frequency+${m.storage.name}). Mapper: ${err.message}`,
@@ -353,4 +354,24 @@ export class FeatureEmbedding {
     this.wm = null;
     this.wv = null;
   }
+}
+
+/**
+ * What would fit when a storage kind alone (one row per ID) is over a budget: the least budget
+ * fraction it needs at dimension `dim`, and the smallest dimension (up to 4096) whose rows cost at
+ * most `fraction` of float32 rows.
+ */
+export function whatFits(storage: StorageSpec, dim: number, fraction: number): string {
+  const least = storage.bytesPerRow(dim) / (dim * FLOAT32_BYTES);
+  let d = 0;
+  for (let c = 1; c <= 4096; c++) {
+    if (storage.bytesPerRow(c) <= fraction * c * FLOAT32_BYTES) {
+      d = c;
+      break;
+    }
+  }
+  const atDim = `${storage.name} fits from a budget of ${Math.ceil(least * 1000) / 1000} of full at dim ${dim}`;
+  return d > 0
+    ? `${atDim}, or at this budget (${fraction.toFixed(3)}) from dim ${d}`
+    : `${atDim}; at this budget (${fraction.toFixed(3)}) it fits at no dim up to 4096`;
 }

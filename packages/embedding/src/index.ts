@@ -26,6 +26,7 @@ export {
 } from './registry.js';
 export { ALPT4_STORAGE, ALPT8_STORAGE } from './storages/alpt.js';
 export {
+  DEFAULT_ALPT_STORAGE_EXTRA,
   DEFAULT_STORAGE_OPTIMIZER,
   type DenseFormat,
   type DenseKindConfig,

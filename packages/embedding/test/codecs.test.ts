@@ -1,4 +1,6 @@
 import {
+  alptGradScale,
+  alptRange,
   alptRoundRow,
   alptStepGradient,
   codeBytesPerRow,
@@ -111,25 +113,46 @@ describe('fp16', () => {
 });
 
 describe('ALPT', () => {
-  it('the step-size gradient matches central finite differences of the loss with the codes held fixed', () => {
+  it('the step-size gradient matches central finite differences of the straight-through quantizer (LSQ form, clamped values included)', () => {
     const dim = 16;
-    const bits = 8;
+    const bits = 4; // qmax 7: a few values below are clamped
     const rng = new Rng(4);
-    const step = 0.013;
+    const step = 0.05;
     const w = new Float32Array(dim);
-    for (let c = 0; c < dim; c++) w[c] = step * Math.round(rng.normal() * 40);
+    for (let c = 0; c < dim; c++) w[c] = rng.normal() * 0.25;
+    w[0] = 0.6; // 12 steps: clamped at qmax
+    w[1] = -0.7; // clamped at qmin
     const y = new Float32Array(dim);
     for (let c = 0; c < dim; c++) y[c] = rng.normal() * 0.3;
-    const q = Array.from(w, (v) => Math.round(v / step));
-    // L(Δ) = Σ (Δ·q_c − y_c)², g_c = ∂L/∂w_c = 2(w_c − y_c)
-    const loss = (d: number): number => q.reduce((s, qc, c) => s + (d * qc - y[c]!) ** 2, 0);
-    const g = Float32Array.from(w, (v, c) => 2 * (v - y[c]!));
-    const analytic = alptStepGradient(g, 0, w, 0, dim, step);
+    const { qmin, qmax } = alptRange(bits);
+    // Q_Δ(w) with the rounding residual frozen at Δ0 (straight-through round): w + Δ·r̄ in range,
+    // Δ·qmax / Δ·qmin where clamped. L(Δ) = Σ (Q_Δ(w) − y)², so g = ∂L/∂Q = 2(Q − y) at Δ0.
+    const x0 = Array.from(w, (v) => v / step);
+    const resid = x0.map((x) => Math.round(x) - x);
+    const quant = (d: number): number[] =>
+      x0.map((x, c) => (x >= qmax ? d * qmax : x <= qmin ? d * qmin : w[c]! + d * resid[c]!));
+    const loss = (d: number): number => quant(d).reduce((s, qc, c) => s + (qc - y[c]!) ** 2, 0);
+    const q0 = quant(step);
+    const g = Float32Array.from(q0, (qc, c) => 2 * (qc - y[c]!));
+    const analytic = alptStepGradient(g, 0, w, 0, dim, bits, step) / alptGradScale(dim, bits);
     const h = 1e-6;
     const numeric = (loss(step + h) - loss(step - h)) / (2 * h);
     expect(Math.abs(analytic - numeric)).toBeLessThan(1e-3 * Math.max(1, Math.abs(numeric)));
     expect(Math.abs(numeric)).toBeGreaterThan(1e-3);
-    void bits;
+    // the clamped values carry the gradient qmax·g and qmin·g
+    const inRange = alptStepGradient(
+      g.map((v, c) => (c < 2 ? 0 : v)),
+      0,
+      w,
+      0,
+      dim,
+      bits,
+      step,
+    );
+    expect((alptStepGradient(g, 0, w, 0, dim, bits, step) - inRange) / alptGradScale(dim, bits)).toBeCloseTo(
+      g[0]! * qmax + g[1]! * qmin,
+      4,
+    );
   });
 
   it('stochastic rounding is unbiased and keeps values on the grid', () => {
@@ -144,41 +167,49 @@ describe('ALPT', () => {
     expect(Math.abs(mean - 0.3)).toBeLessThan(0.02);
   });
 
-  it('a training step moves the step size against its gradient and leaves the row on the new grid', () => {
+  it("a training step moves the step by its own lr (not the values' lr) against its gradient, and leaves the row on the new grid", () => {
     const dim = 8;
-    const values = Float32Array.from([0.1, -0.2, 0.3, 0.05, 0.0, -0.1, 0.2, 0.15]);
-    const steps = Float32Array.of(0.05);
-    const view: DenseTrainingView = {
-      values,
-      m: new Float32Array(dim),
-      v: new Float32Array(dim),
-      sparse: null,
-      quant: {
-        mode: 'alpt',
-        bits: 4,
-        forward: null,
-        steps,
-        stepM: new Float32Array(1),
-        stepV: new Float32Array(1),
-        seed: 1,
-      },
+    const run = (g0: number, stepLr: number) => {
+      // Every value beyond the 4-bit range (qmax·0.05 = 0.35): the step's gradient is Σ g·qmax.
+      const values = new Float32Array(dim).fill(0.5);
+      const steps = Float32Array.of(0.05);
+      const view: DenseTrainingView = {
+        values,
+        m: new Float32Array(dim),
+        v: new Float32Array(dim),
+        sparse: null,
+        quant: {
+          mode: 'alpt',
+          bits: 4,
+          forward: null,
+          steps,
+          stepM: new Float32Array(1),
+          stepV: new Float32Array(1),
+          stepLr,
+          seed: 1,
+        },
+      };
+      const g = new Float32Array(dim).fill(g0);
+      denseRowStep(view, dim, 0, g, 0, {
+        stepSize: 0.001,
+        epsHat: 1e-8,
+        beta1: 0.9,
+        beta2: 0.999,
+        weightDecay: 0,
+        t: 1,
+        score: false,
+      });
+      return { step: steps[0]!, values };
     };
-    const g = Float32Array.from(values, (x) => x); // ∂L/∂step = Σ g q > 0
-    denseRowStep(view, dim, 0, g, 0, {
-      stepSize: 0.001,
-      epsHat: 1e-8,
-      beta1: 0.9,
-      beta2: 0.999,
-      weightDecay: 0,
-      t: 1,
-      score: false,
-    });
-    expect(steps[0]!).toBeLessThan(0.05);
-    for (const v of values) {
-      const q = v / steps[0]!;
+    // The loss wants larger values (g < 0): the step grows; Adam's first step moves it by its lr.
+    const up = run(-1, 1e-4);
+    expect(up.step - 0.05).toBeCloseTo(1e-4, 7);
+    expect(run(1, 1e-4).step - 0.05).toBeCloseTo(-1e-4, 7);
+    expect(run(-1, 1e-5).step - 0.05).toBeCloseTo(1e-5, 8);
+    for (const v of up.values) {
+      const q = v / up.step;
       expect(Math.abs(q - Math.round(q))).toBeLessThan(1e-4);
-      expect(Math.round(q)).toBeGreaterThanOrEqual(-8);
-      expect(Math.round(q)).toBeLessThanOrEqual(7);
+      expect(Math.round(q)).toBe(7); // clamped at qmax on the new grid
     }
   });
 });

@@ -123,6 +123,61 @@ describe('composed budgets', () => {
     }
   });
 
+  it("ALPT trains its steps with their own lr: the storage option alptStepLr, default the values' lr / 127, validated", () => {
+    const mk = (m: string, storageExtra?: Record<string, number>) =>
+      createFeatureEmbedding(m, itemFit, {
+        dim,
+        budgetBytes: full,
+        seed: 1,
+        optimizer: { lr: 0.01 },
+        ...(storageExtra ? { storageExtra } : {}),
+      });
+    const stepLr = (m: string, extra?: Record<string, number>) => mk(m, extra).storage.trainingView()!.quant!.stepLr;
+    expect(stepLr('alpt8')).toBeCloseTo(0.01 / 127, 12);
+    expect(stepLr('alpt4')).toBeCloseTo(0.01 / 127, 12);
+    expect(stepLr('alpt8', { alptStepLr: 2e-5 })).toBe(2e-5);
+    expect(mk('alpt8', { alptStepLr: 2e-5 }).storage.params.alptStepLr).toBe(2e-5);
+    expect(() => mk('alpt8', { alptStepLr: -1 })).toThrow(/alpt8: extra\.alptStepLr \(-1\) must be a positive number/);
+    // Fake quantization has no step to train.
+    expect(
+      createFeatureEmbedding('int8', itemFit, {
+        dim,
+        budgetBytes: full,
+        seed: 1,
+        quantize: 'during',
+      }).storage.trainingView()!.quant!.stepLr,
+    ).toBe(0);
+  });
+
+  it('a kind alone over the budget says what would fit: the least budget at this dim, and the dim that fits this one', () => {
+    // int8 at d 16: (16 + 8) / 64 = 0.375 of full; at 0.3 it needs (d + 8) ≤ 1.2·d, d ≥ 40.
+    const at = (m: string, d: number, b: number) => {
+      try {
+        createFeatureEmbedding(m, itemFit, {
+          dim: d,
+          budgetBytes: Math.floor(b * fullTableBytes(itemFit.numIds, d)),
+          seed: 1,
+        });
+      } catch (err) {
+        return (err as Error).message;
+      }
+      return 'fits';
+    };
+    expect(at('int8', 16, 0.3)).toMatch(
+      /int8 fits from a budget of 0\.375 of full at dim 16, or at this budget \(0\.300\) from dim 40/,
+    );
+    expect(at('int8', 40, 0.3)).toBe('fits');
+    expect(at('int8', 39, 0.3)).toMatch(/does not fit|cannot reach/);
+    // alpt8 at d 16: (16 + 4) / 64 = 0.3125; at 0.3, d + 4 ≤ 1.2·d from d 20.
+    expect(at('alpt8', 16, 0.3)).toMatch(
+      /alpt8 fits from a budget of 0\.313 of full at dim 16, or at this budget \(0\.300\) from dim 20/,
+    );
+    // fp16 is half of float32 at every dim.
+    expect(at('fp16', 16, 0.3)).toMatch(
+      /fp16 fits from a budget of 0\.5 of full at dim 16; at this budget \(0\.300\) it fits at no dim/,
+    );
+  });
+
   for (const budget of [0.3, 0.1]) {
     it(`at ${budget}, d 64: every method with a free knob lands in [95 %, 100 %] of the budget unless it reached one row per ID`, () => {
       const b = Math.floor(budget * fullTableBytes(itemFit.numIds, 64));
@@ -223,13 +278,43 @@ describe('lookup during training', () => {
 
 describe(`${DSL_STORAGE_NAME} trained in its sparse form`, () => {
   const sparseExtra = { dslTraining: 'sparse' };
+  it("the default 'auto' takes the form with fewer training bytes: sparse at low density, dense near density 1", () => {
+    // A table large enough that the dense form's fixed update histogram (256 KiB) does not decide.
+    const big = { numIds: 20000, counts: new Uint32Array(20000).fill(1) };
+    const at = (m: string, budget: number, dslTraining?: string) =>
+      createFeatureEmbedding(m, big, {
+        dim: 64,
+        budgetBytes: Math.floor(budget * fullTableBytes(big.numIds, 64)),
+        seed: 6,
+        totalSteps: 60,
+        ...(dslTraining ? { storageExtra: { dslTraining } } : {}),
+      });
+    const low = at(DSL_STORAGE_NAME, 0.3); // float32 values: density ≈ 0.3
+    expect(low.storage.params.training).toBe('sparse');
+    expect(low.optimizerBytes).toBe(8 * Number(low.storage.params.nnz));
+    const high = at(`${DSL_STORAGE_NAME}+int8`, 0.5); // int8 values: density ≈ 1
+    expect(Number(high.storage.params.density)).toBeGreaterThan(0.8);
+    expect(high.storage.params.training).toBe('dense');
+    expect(high.storage.trainingView()).not.toBeNull();
+    for (const [e, budget] of [
+      [low, 0.3],
+      [high, 0.5],
+    ] as const) {
+      const other = at(e.method, budget, e.storage.params.training === 'sparse' ? 'dense' : 'sparse');
+      expect(e.optimizerBytes + e.trainingBytes).toBeLessThan(other.optimizerBytes + other.trainingBytes);
+    }
+  });
   for (const m of [DSL_STORAGE_NAME, `${DSL_STORAGE_NAME}+int8`]) {
     it(`${m}: same served size as dense training, less training memory, learns, and saves/loads identically`, () => {
-      const b = Math.floor(0.3 * fullTableBytes(itemFit.numIds, 64));
+      // int8 values keep ~3.5× more weights for the same bytes: at 0.3 dsl+int8 is near density 1, where the
+      // sparse form is not smaller ('auto' picks dense there); at 0.1 its density is ~0.3.
+      const b = Math.floor((m === DSL_STORAGE_NAME ? 0.3 : 0.1) * fullTableBytes(itemFit.numIds, 64));
       const opts = { dim: 64, budgetBytes: b, seed: 6, totalSteps: 60, optimizer: { lr: 0.01 } };
-      const dense = createFeatureEmbedding(m, itemFit, opts);
+      const dense = createFeatureEmbedding(m, itemFit, { ...opts, storageExtra: { dslTraining: 'dense' } });
       const sparse = createFeatureEmbedding(m, itemFit, { ...opts, storageExtra: sparseExtra });
       expect(sparse.storage.trainingView()).toBeNull();
+      expect(sparse.storage.sparseRowsView?.()).not.toBeNull();
+      expect(dense.storage.sparseRowsView?.()).toBeNull();
       expect(sparse.embeddingBytes).toBe(dense.embeddingBytes);
       const denseTotal = dense.optimizerBytes + dense.trainingBytes;
       const sparseTotal = sparse.optimizerBytes + sparse.trainingBytes;

@@ -69,10 +69,16 @@ export interface RetrievalBenchOptions {
   /** DSL: prune/grow rounds over the whole run (ΔT = total steps / rounds; 30 beat 100 on Gowalla MF). @default 30 */
   dslUpdates?: number;
   /**
-   * DSL: train dense-masked (values and moments for every weight; native kernels) or in the sparse form
-   * (values and moments only for the active weights; the generic MF path). @default 'dense'
+   * DSL: train dense-masked (values and moments for every weight) or in the sparse form (values and
+   * moments only for the active weights), both on the native kernels; 'auto' takes the form with fewer
+   * training bytes (sparse below density ≈ 0.8). @default 'auto'
    */
-  dslTraining?: 'dense' | 'sparse';
+  dslTraining?: 'auto' | 'dense' | 'sparse';
+  /**
+   * ALPT (alpt8/alpt4): learning rate of the per-row step sizes' own Adam (storage option
+   * `alptStepLr`). @default undefined = the storage's default, the values' lr / 127
+   */
+  alptStepLr?: number | undefined;
   /** DSL: growth score, |gradient| accumulated since the last update or the last batch's only. @default 'accumulated' */
   dslGrowth?: 'accumulated' | 'batch';
   /**
@@ -150,7 +156,7 @@ export const DEFAULT_RETRIEVAL_BENCH_OPTIONS = Object.freeze({
   sampling: undefined as 'user' | 'interaction' | undefined,
   quantize: 'after' as QuantizeMode,
   dslUpdates: 30,
-  dslTraining: 'dense' as 'dense' | 'sparse',
+  dslTraining: 'auto' as 'auto' | 'dense' | 'sparse',
   dslGrowth: 'accumulated' as 'accumulated' | 'batch',
   dslPruneRate: 0.75,
   budget: 0.25,
@@ -317,6 +323,7 @@ export async function runRetrievalBench(options: RetrievalBenchOptions): Promise
           dslGrowth: o.dslGrowth,
           dslPruneRate: o.dslPruneRate,
           dslTraining: o.dslTraining,
+          ...(o.alptStepLr !== undefined ? { alptStepLr: o.alptStepLr } : {}),
         },
       });
     let ue: FeatureEmbedding;

@@ -1,5 +1,6 @@
 import { type RetrievalDataset, Rng, UsageError } from '@compactrec/core';
-import { evaluateFullRanking, type RetrievalMetrics } from './eval.js';
+import { EpochBook } from './epoch-book.js';
+import { evaluateFullRanking } from './eval.js';
 import type { DEFAULT_MF_BPR_OPTIONS, MfBprOptions, MfBprResult } from './mf.js';
 import { lrScale, prepareBprData } from './mf.js';
 import type { Tower } from './tower.js';
@@ -53,11 +54,9 @@ export function trainGenericBpr(data: RetrievalDataset, user: Tower, item: Tower
     while (contains(lo, hi, j));
     return j;
   };
-  const losses: number[] = [];
-  let trainMs = 0;
-  let evalMs = 0;
-  let best: (RetrievalMetrics & { epoch: number }) | undefined;
-  let last: RetrievalMetrics | undefined;
+  const book = new EpochBook(o, [user, item], n, () =>
+    evaluateFullRanking(user.composeAll(), item.composeAll(), dim, data.train, data.test, o.k),
+  );
   for (let epoch = 1; epoch <= o.epochs; epoch++) {
     const t0 = performance.now();
     rng.shuffle(perm);
@@ -122,36 +121,7 @@ export function trainGenericBpr(data: RetrievalDataset, user: Tower, item: Tower
       user.embedding.step();
       item.embedding.step();
     }
-    const ms = performance.now() - t0;
-    trainMs += ms;
-    losses.push(lossSum / n);
-    let metrics: RetrievalMetrics | undefined;
-    if ((o.evalEvery > 0 && epoch % o.evalEvery === 0) || epoch === o.epochs) {
-      if (epoch === o.epochs && o.finishTraining) {
-        user.finishTraining();
-        item.finishTraining();
-      }
-      const t = performance.now();
-      metrics = evaluateFullRanking(user.composeAll(), item.composeAll(), dim, data.train, data.test, o.k);
-      evalMs += performance.now() - t;
-      last = metrics;
-      if (!best || metrics.recall > best.recall) best = { ...metrics, epoch };
-    }
-    o.onEpoch?.({
-      epoch,
-      epochs: o.epochs,
-      loss: lossSum / n,
-      triplesPerSecond: n / (ms / 1000),
-      ...(metrics ? { metrics } : {}),
-    });
+    book.endEpoch(epoch, lossSum, performance.now() - t0);
   }
-  return {
-    final: last!,
-    best: best!,
-    epochs: o.epochs,
-    trainSeconds: trainMs / 1000,
-    evalSeconds: evalMs / 1000,
-    triplesPerSecond: (n * o.epochs) / (trainMs / 1000),
-    losses,
-  };
+  return book.result();
 }

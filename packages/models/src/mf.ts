@@ -1,5 +1,6 @@
 import { type Interactions, InvalidArgumentError, type RetrievalDataset, Rng, resolveOptions } from '@compactrec/core';
 import { getKernels } from '@compactrec/native';
+import { EpochBook } from './epoch-book.js';
 import { evaluateFullRanking, type RetrievalMetrics } from './eval.js';
 import { trainGenericBpr } from './generic-bpr.js';
 import { createPropagation } from './lightgcn.js';
@@ -152,8 +153,9 @@ export interface MfBprResult {
   readonly losses: readonly number[];
 }
 
-/** Training pairs and per-user sorted item rows, prepared once per dataset. */
+/** Training pairs and per-user sorted item rows, prepared once per dataset (the BPR kernel's `data`). */
 export interface BprData {
+  readonly numItems: number;
   readonly trainOffsets: Uint32Array;
   /** Items of each user sorted ascending (membership tests by binary search). */
   readonly trainItems: Int32Array;
@@ -172,7 +174,7 @@ export function prepareBprData(train: Interactions): BprData {
     pairUsers.fill(u, lo, hi);
     trainItems.subarray(lo, hi).sort();
   }
-  return { trainOffsets: train.offsets, trainItems, pairUsers, pairItems: trainItems };
+  return { numItems: train.numItems, trainOffsets: train.offsets, trainItems, pairUsers, pairItems: trainItems };
 }
 
 /**
@@ -227,8 +229,8 @@ export function trainMfBpr(data: RetrievalDataset, user: Tower, item: Tower, opt
     return trainGenericBpr(data, user, item, o);
   }
   // Sparse storages (DSL) prune/grow every `updateInterval` steps: kernel calls end on those steps.
-  const uSparse = user.embedding.storage.trainingView()!.sparse;
-  const iSparse = item.embedding.storage.trainingView()!.sparse;
+  const uSparse = user.sparseSchedule();
+  const iSparse = item.sparseSchedule();
   const sampling = o.sampling ?? (o.model === 'lightgcn' ? 'user' : 'interaction');
   if (sampling !== 'user' && sampling !== 'interaction') {
     throw new InvalidArgumentError(`${where}: sampling '${String(sampling)}' is unknown; use 'user' or 'interaction'`);
@@ -244,18 +246,10 @@ export function trainMfBpr(data: RetrievalDataset, user: Tower, item: Tower, opt
   const interval = Math.min(uSparse?.updateInterval ?? Infinity, iSparse?.updateInterval ?? Infinity);
   const batchGrowth = uSparse?.growth === 'batch' || iSparse?.growth === 'batch';
 
-  const losses: number[] = [];
-  let trainMs = 0;
-  let evalMs = 0;
-  let best: (RetrievalMetrics & { epoch: number }) | undefined;
-  let last: RetrievalMetrics | undefined;
-  const evaluate = (): RetrievalMetrics => {
-    const t = performance.now();
+  const book = new EpochBook(o, [user, item], n, () => {
     const { userEmb, itemEmb } = gcn ? gcn.refresh() : { userEmb: user.composeAll(), itemEmb: item.composeAll() };
-    const m = evaluateFullRanking(userEmb, itemEmb, dim, data.train, data.test, o.k);
-    evalMs += performance.now() - t;
-    return m;
-  };
+    return evaluateFullRanking(userEmb, itemEmb, dim, data.train, data.test, o.k);
+  });
   for (let epoch = 1; epoch <= o.epochs; epoch++) {
     const t0 = performance.now();
     let lossSum = 0;
@@ -277,48 +271,44 @@ export function trainMfBpr(data: RetrievalDataset, user: Tower, item: Tower, opt
         dim,
         user: user.arrays(),
         item: item.arrays(),
-        numItems: data.train.numItems,
-        trainOffsets: bpr.trainOffsets,
-        trainItems: bpr.trainItems,
-        pairUsers: bpr.pairUsers,
-        pairItems: bpr.pairItems,
-        perm,
-        start: pos,
-        end,
-        shuffle: first,
-        batchSize: o.batchSize,
-        lr: o.lr * scale,
-        weightLr: o.weightLr * scale,
-        beta1: o.beta1,
-        beta2: o.beta2,
-        eps: o.eps,
-        reg: o.reg,
-        negativeCandidates: o.negativeCandidates,
-        scoreLastBatches: batchGrowth ? 1 : -1,
-        rngState,
-        state,
-        ...(sampleUsers ? { sampleUsers } : {}),
+        data: bpr,
+        batches: { perm, start: pos, end, shuffle: first, batchSize: o.batchSize, rngState },
+        sampling: { negativeCandidates: o.negativeCandidates, ...(sampleUsers ? { sampleUsers } : {}) },
+        optimizer: {
+          lr: o.lr * scale,
+          weightLr: o.weightLr * scale,
+          beta1: o.beta1,
+          beta2: o.beta2,
+          eps: o.eps,
+          reg: o.reg,
+          state,
+        },
+        growth: { scoreLastBatches: batchGrowth ? 1 : -1 },
         ...(gcn
           ? {
-              history: gcn.final,
-              snapshot: gcn.ego,
-              alpha0: 1 / (o.layers + 1),
-              threads: o.threads,
-              ...(o.neighborGradients
-                ? {
-                    graphOffsets: gcn.adjacency.offsets,
-                    graphIndices: gcn.adjacency.indices,
-                    graphValues: gcn.adjacency.values,
-                    alpha1: 1 / (o.layers + 1),
-                    maxNeighbors: o.maxNeighbors,
-                    aggregateNeighbors: o.aggregateNeighbors ? 1 : 0,
-                    exactHops: o.exactHops && o.aggregateNeighbors ? 1 : 0,
-                    twoHopSamples: o.twoHopSamples,
-                    ...(o.layers >= 2 ? { alpha2: 1 / (o.layers + 1) } : {}),
-                    ...(o.layers >= 3 ? { alpha3: 1 / (o.layers + 1) } : {}),
-                    ...(o.layers >= 4 ? { alpha4: 1 / (o.layers + 1) } : {}),
-                  }
-                : {}),
+              lightgcn: {
+                history: gcn.final,
+                snapshot: gcn.ego,
+                alpha0: 1 / (o.layers + 1),
+                threads: o.threads,
+                ...(o.neighborGradients
+                  ? {
+                      hops: {
+                        graphOffsets: gcn.adjacency.offsets,
+                        graphIndices: gcn.adjacency.indices,
+                        graphValues: gcn.adjacency.values,
+                        alpha1: 1 / (o.layers + 1),
+                        maxNeighbors: o.maxNeighbors,
+                        aggregateNeighbors: o.aggregateNeighbors,
+                        exactHops: o.exactHops && o.aggregateNeighbors,
+                        twoHopSamples: o.twoHopSamples,
+                        alpha2: o.layers >= 2 ? 1 / (o.layers + 1) : 0,
+                        alpha3: o.layers >= 3 ? 1 / (o.layers + 1) : 0,
+                        alpha4: o.layers >= 4 ? 1 / (o.layers + 1) : 0,
+                      },
+                    }
+                  : {}),
+              },
             }
           : {}),
       });
@@ -328,36 +318,9 @@ export function trainMfBpr(data: RetrievalDataset, user: Tower, item: Tower, opt
       user.afterKernelSteps(state[0]!);
       item.afterKernelSteps(state[0]!);
     }
-    const ms = performance.now() - t0;
-    trainMs += ms;
-    losses.push(lossSum / n);
-    let metrics: RetrievalMetrics | undefined;
-    if ((o.evalEvery > 0 && epoch % o.evalEvery === 0) || epoch === o.epochs) {
-      if (epoch === o.epochs && o.finishTraining) {
-        user.finishTraining();
-        item.finishTraining();
-      }
-      metrics = evaluate();
-      last = metrics;
-      if (!best || metrics.recall > best.recall) best = { ...metrics, epoch };
-    }
-    o.onEpoch?.({
-      epoch,
-      epochs: o.epochs,
-      loss: lossSum / n,
-      triplesPerSecond: n / (ms / 1000),
-      ...(metrics ? { metrics } : {}),
-    });
+    book.endEpoch(epoch, lossSum, performance.now() - t0);
   }
-  return {
-    final: last!,
-    best: best!,
-    epochs: o.epochs,
-    trainSeconds: trainMs / 1000,
-    evalSeconds: evalMs / 1000,
-    triplesPerSecond: (n * o.epochs) / (trainMs / 1000),
-    losses,
-  };
+  return book.result();
 }
 
 /** The learning-rate multiplier at `progress` ∈ [0, 1) of the run. */

@@ -1,4 +1,10 @@
-import { type IdMapper, InvalidArgumentError, materializeCodes, UsageError } from '@compactrec/core';
+import {
+  type IdMapper,
+  InvalidArgumentError,
+  materializeCodes,
+  type SparseRowsView,
+  UsageError,
+} from '@compactrec/core';
 import { FeatureEmbedding, FLOAT32_STORAGE } from '@compactrec/embedding';
 import { COMBINE_CODE, getKernels, QUANT_MODE_CODE, type TowerArrays } from '@compactrec/native';
 
@@ -100,14 +106,47 @@ export class Tower {
   get trainingBytes(): number {
     return this.embedding.trainingBytes;
   }
-  /** Whether the native kernels can train this tower in place (its storage has a dense training view). */
+  /**
+   * Whether the native kernels can train this tower in place: its storage has a dense training
+   * view, or sparse rows (DSL's sparse form) under a sum composition without learnable weights.
+   */
   get kernelTrainable(): boolean {
-    return this.embedding.storage.trainingView() !== null;
+    return this.embedding.storage.trainingView() !== null || this.csrView() !== null;
+  }
+
+  /** The storage's sparse rows when the kernels can train them (sum, no learnable weights), else null. */
+  private csrView(): SparseRowsView | null {
+    if (this.mapper.combine !== 'sum' || this.wm !== null) return null;
+    return this.embedding.storage.sparseRowsView?.() ?? null;
+  }
+
+  /** When the storage's sparsity updates run and which batches score growth (DSL), or null. */
+  sparseSchedule(): { readonly updateInterval: number; readonly growth: 'batch' | 'accumulated' } | null {
+    return this.embedding.storage.trainingView()?.sparse ?? this.csrView();
   }
 
   /** The arrays the kernels read and update in place. */
   arrays(): TowerArrays {
     const view = this.embedding.storage.trainingView();
+    const csr = view === null ? this.csrView() : null;
+    if (view === null && csr !== null) {
+      const none = new Float32Array(0);
+      return {
+        codes: this.codes,
+        K: this.mapper.codesPerId,
+        combine: COMBINE_CODE.sum,
+        weights: this.weights,
+        learnWeights: false,
+        table: none,
+        m: none,
+        v: none,
+        weightM: null,
+        weightV: null,
+        sparse: null,
+        quant: null,
+        csr: { rowStart: csr.rowStart, pos: csr.pos, values: csr.values, m: csr.m, v: csr.v, scores: csr.scores },
+      };
+    }
     if (view === null) {
       throw new UsageError(
         `models/Tower.arrays: the ${this.embedding.storage.kind} storage of ${this.embedding.method} has no dense training view (finished, or computed rows); use the generic path`,
@@ -125,15 +164,20 @@ export class Tower {
       v: view.v,
       weightM: this.wm,
       weightV: this.wv,
-      mask: view.sparse?.mask ?? null,
-      scores: view.sparse?.scores ?? null,
-      quantMode: q === null ? QUANT_MODE_CODE.none : QUANT_MODE_CODE[q.mode],
-      quantBits: q?.bits ?? 0,
-      forward: q?.forward ?? null,
-      steps: q?.steps ?? null,
-      stepM: q?.stepM ?? null,
-      stepV: q?.stepV ?? null,
-      quantSeed: q?.seed ?? 0,
+      sparse: view.sparse ? { mask: view.sparse.mask, scores: view.sparse.scores } : null,
+      quant:
+        q === null
+          ? null
+          : {
+              mode: QUANT_MODE_CODE[q.mode],
+              bits: q.bits,
+              forward: q.forward,
+              steps: q.steps,
+              stepM: q.stepM,
+              stepV: q.stepV,
+              stepLr: q.stepLr,
+              seed: q.seed,
+            },
     };
   }
 

@@ -154,6 +154,7 @@ describe('MF-BPR over composed embeddings', () => {
       for (const m of ['int8', 'alpt8']) {
         const run = (k: typeof JS_KERNELS) => {
           const [u, i] = towers(m, 0.6, 'during');
+          const steps0 = Float32Array.from(u.arrays().quant?.steps ?? new Float32Array(0));
           const rngState = Uint32Array.of(1, 2, 3, 4);
           const state = new Float64Array(1);
           const { pairUsers, pairItems, trainOffsets, trainItems } = prepareBprData(data.train);
@@ -162,31 +163,25 @@ describe('MF-BPR over composed embeddings', () => {
             dim,
             user: u.arrays(),
             item: i.arrays(),
-            numItems: data.train.numItems,
-            trainOffsets,
-            trainItems,
-            pairUsers,
-            pairItems,
-            perm,
-            start: 0,
-            end: 4096,
-            shuffle: true,
-            batchSize: 512,
-            lr: 0.01,
-            weightLr: 0.01,
-            beta1: 0.9,
-            beta2: 0.999,
-            eps: 1e-8,
-            reg: 1e-4,
-            scoreLastBatches: -1,
-            rngState,
-            state,
+            data: { numItems: data.train.numItems, trainOffsets, trainItems, pairUsers, pairItems },
+            batches: { perm, start: 0, end: 4096, shuffle: true, batchSize: 512, rngState },
+            optimizer: { lr: 0.01, weightLr: 0.01, beta1: 0.9, beta2: 0.999, eps: 1e-8, reg: 1e-4, state },
           });
-          return { loss: res.lossSum, emb: u.composeAll() };
+          const steps = u.arrays().quant?.steps ?? new Float32Array(0);
+          return { loss: res.lossSum, emb: u.composeAll(), steps: Float32Array.from(steps), steps0 };
         };
         const a = run(JS_KERNELS);
         const b = run(getKernels());
         expect(b.loss).toBeCloseTo(a.loss, 1);
+        // ALPT: the two twins of the step-size update (core row-step.ts, csrc/rowstep.h) move the
+        // per-row steps alike; float vs double rounding only.
+        expect(b.steps.length).toBe(a.steps.length);
+        let stepsMoved = 0;
+        for (let j = 0; j < a.steps.length; j++) {
+          expect(Math.abs(a.steps[j]! - b.steps[j]!)).toBeLessThanOrEqual(1e-6 * Math.abs(a.steps[j]!) + 1e-9);
+          if (a.steps[j] !== a.steps0[j]) stepsMoved++;
+        }
+        if (m === 'alpt8') expect(stepsMoved).toBeGreaterThan(a.steps.length / 4);
         let maxDiff = 0;
         for (let j = 0; j < a.emb.length; j++) maxDiff = Math.max(maxDiff, Math.abs(a.emb[j]! - b.emb[j]!));
         // Float rounding differs in the last bits; a stochastic-rounding flip moves a value by one step.

@@ -18,13 +18,35 @@ bool Args::has(const char* name) {
 double Args::num(const char* name, double def, bool optional) {
   if (!has(name)) {
     if (optional) return def;
-    throw ArgError{std::string("missing numeric option '") + name + "'"};
+    throw ArgError{"missing numeric option '" + path + name + "'"};
   }
   napi_value v;
   napi_get_named_property(env, obj, name, &v);
   double d;
-  if (napi_get_value_double(env, v, &d) != napi_ok) throw ArgError{std::string("option '") + name + "' must be a number"};
+  if (napi_get_value_double(env, v, &d) != napi_ok) throw ArgError{"option '" + path + name + "' must be a number"};
   return d;
+}
+
+bool Args::flag(const char* name, bool def) {
+  if (!has(name)) return def;
+  napi_value v;
+  napi_get_named_property(env, obj, name, &v);
+  bool b;
+  if (napi_get_value_bool(env, v, &b) == napi_ok) return b;
+  double d;
+  if (napi_get_value_double(env, v, &d) == napi_ok) return d != 0;
+  throw ArgError{"option '" + path + name + "' must be a boolean"};
+}
+
+bool Args::group(const char* name, Args* out) {
+  if (!has(name)) return false;
+  napi_value v;
+  napi_get_named_property(env, obj, name, &v);
+  napi_valuetype t;
+  napi_typeof(env, v, &t);
+  if (t != napi_object) throw ArgError{"option '" + path + name + "' must be an object"};
+  *out = Args{env, v, path + name + "."};
+  return true;
 }
 
 template <typename T>
@@ -34,20 +56,20 @@ T* Args::array(const char* name, size_t* len, bool optional, napi_typedarray_typ
       if (len) *len = 0;
       return nullptr;
     }
-    throw ArgError{std::string("missing typed array '") + name + "'"};
+    throw ArgError{"missing typed array '" + path + name + "'"};
   }
   napi_value v;
   napi_get_named_property(env, obj, name, &v);
   bool is = false;
   napi_is_typedarray(env, v, &is);
-  if (!is) throw ArgError{std::string("'") + name + "' must be a typed array"};
+  if (!is) throw ArgError{"'" + path + name + "' must be a typed array"};
   napi_typedarray_type type;
   size_t length;
   void* data;
   napi_value ab;
   size_t off;
   napi_get_typedarray_info(env, v, &type, &length, &data, &ab, &off);
-  if (type != want) throw ArgError{std::string("'") + name + "' has the wrong element type"};
+  if (type != want) throw ArgError{"'" + path + name + "' has the wrong element type"};
   if (len) *len = length;
   return static_cast<T*>(data);
 }

@@ -27,88 +27,207 @@ static inline float dot(const float* a, const float* b, int dim) {
 
 static inline float softplus(float x) { return x > 20.f ? x : (x < -20.f ? std::exp(x) : std::log1p(std::exp(x))); }
 
+// The call's groups (packages/native/src/types.ts BprTrainArgs), one parser each: a function of
+// the kernel sees only the group it needs.
+
+// `data`: the training interactions.
+struct DataArgs {
+  const uint32_t* offsets;     // training items per user (CSR), rows sorted
+  const int32_t* trainItems;
+  const int32_t* pairUsers;    // training pairs
+  const int32_t* pairItems;
+  size_t nPairs;
+  uint32_t numItems;
+};
+
+static DataArgs parseData(Args& call, const Side& U, const Side& I) {
+  Args g;
+  if (!call.group("data", &g)) throw ArgError{"missing group 'data'"};
+  DataArgs d;
+  size_t nOff, nTrain, nPu, nPi;
+  d.offsets = g.array<uint32_t>("trainOffsets", &nOff, false, napi_uint32_array);
+  d.trainItems = g.array<int32_t>("trainItems", &nTrain, false, napi_int32_array);
+  d.pairUsers = g.array<int32_t>("pairUsers", &nPu, false, napi_int32_array);
+  d.pairItems = g.array<int32_t>("pairItems", &nPi, false, napi_int32_array);
+  if (nPu != nPi) throw ArgError{"data.pairUsers and data.pairItems must have equal lengths"};
+  d.nPairs = nPu;
+  d.numItems = (uint32_t)g.num("numItems", 0);
+  if (d.numItems != I.numIds) throw ArgError{"data.numItems must equal the item codes' ID count"};
+  if (nOff != U.numIds + 1) throw ArgError{"data.trainOffsets must have numUsers + 1 entries"};
+  for (size_t j = 0; j < d.nPairs; j++)
+    if ((uint32_t)d.pairUsers[j] >= U.numIds || (uint32_t)d.pairItems[j] >= d.numItems) throw ArgError{"data: a pair is out of range"};
+  return d;
+}
+
+// `batches`: which triples this call visits, and the random stream.
+struct BatchArgs {
+  int32_t* perm;
+  size_t nPerm, start, end;
+  uint32_t* rngState;
+  bool shuffle;
+  int size;
+};
+
+static BatchArgs parseBatches(Args& call, size_t nPairs) {
+  Args g;
+  if (!call.group("batches", &g)) throw ArgError{"missing group 'batches'"};
+  BatchArgs b;
+  size_t nRng;
+  b.perm = g.array<int32_t>("perm", &b.nPerm, false, napi_int32_array);
+  b.rngState = g.array<uint32_t>("rngState", &nRng, false, napi_uint32_array);
+  if (nRng != 4) throw ArgError{"batches.rngState must have 4 words"};
+  if (b.nPerm != nPairs) throw ArgError{"batches.perm must have one entry per pair of data"};
+  b.start = (size_t)g.num("start", 0);
+  b.end = (size_t)g.num("end", (double)b.nPerm, true);
+  if (b.start > b.end || b.end > b.nPerm) throw ArgError{"batches: need 0 <= start <= end <= perm.length"};
+  b.shuffle = g.flag("shuffle", false);
+  b.size = (int)g.num("batchSize", 2048);
+  if (b.size < 1) throw ArgError{"batches.batchSize must be >= 1"};
+  return b;
+}
+
+// `sampling`: user-uniform positives (the LightGCN/NGCF samplers: a user with training items,
+// then one of its items; perm is then only a count) and dynamic negatives (the highest-scored
+// of negativeCandidates draws).
+struct SamplingArgs {
+  const int32_t* sampleUsers;
+  size_t nSampleUsers;
+  int negCandidates;
+};
+
+static SamplingArgs parseSampling(Args& call, const Side& U, const DataArgs& d) {
+  SamplingArgs s{nullptr, 0, 1};
+  Args g;
+  if (!call.group("sampling", &g)) return s;
+  s.sampleUsers = g.array<int32_t>("sampleUsers", &s.nSampleUsers, true, napi_int32_array);
+  if (s.sampleUsers) {
+    if (s.nSampleUsers == 0) throw ArgError{"sampling.sampleUsers is empty"};
+    for (size_t j = 0; j < s.nSampleUsers; j++) {
+      const int32_t u = s.sampleUsers[j];
+      if ((size_t)u >= U.numIds || d.offsets[u + 1] == d.offsets[u])
+        throw ArgError{"sampling.sampleUsers must list users that have training items"};
+    }
+  }
+  s.negCandidates = (int)g.num("negativeCandidates", 1, true);
+  if (s.negCandidates < 1 || s.negCandidates > 1024) throw ArgError{"sampling.negativeCandidates must be 1 to 1024"};
+  return s;
+}
+
+// `optimizer`: lazy Adam of both towers (and learnable weights), the loss's L2 term.
+struct OptimizerArgs {
+  double* state;  // [adam step]
+  float lr, weightLr, b1, b2, eps, reg;
+};
+
+static OptimizerArgs parseOptimizer(Args& call) {
+  Args g;
+  if (!call.group("optimizer", &g)) throw ArgError{"missing group 'optimizer'"};
+  OptimizerArgs o;
+  size_t nState;
+  o.state = g.array<double>("state", &nState, false, napi_float64_array);
+  if (nState < 1) throw ArgError{"optimizer.state must have 1 value"};
+  o.lr = (float)g.num("lr", 1e-3);
+  o.weightLr = (float)g.num("weightLr", o.lr, true);
+  o.b1 = (float)g.num("beta1", 0.9, true);
+  o.b2 = (float)g.num("beta2", 0.999, true);
+  o.eps = (float)g.num("eps", 1e-8, true);
+  o.reg = (float)g.num("reg", 0, true);
+  return o;
+}
+
+// `growth`: DSL's growth scores are accumulated only in the last N batches of the call (−1 = all).
+static int parseScoreLastBatches(Args& call) {
+  Args g;
+  return call.group("growth", &g) ? (int)g.num("scoreLastBatches", -1, true) : -1;
+}
+
+// `lightgcn`: scores use stale final embeddings H (refreshed by the caller) corrected by the live
+// change of the node's own layer-0 embedding; gradients reach the node's rows (weight alpha0) and,
+// with `hops`, its graph neighbours' rows (lightgcn_hops.h).
+struct LightGcnArgs {
+  const float* H = nullptr;   // [(numUsers + numItems) × dim] or null (MF)
+  const float* S0 = nullptr;  // layer-0 embeddings H was computed from
+  float a0 = 1.f;
+  int threads = 1;            // Adam steps and aggregate scatter: 1 or 2 threads
+  const uint32_t* gOff = nullptr;
+  const int32_t* gIdx = nullptr;
+  const float* gVal = nullptr;
+  float a1 = 0.f;
+  float aHop[5] = {0.f, 0.f, 0.f, 0.f, 0.f};  // weights of Â^h G, h = 2..4
+  uint32_t maxNb = 0;         // neighbours sampled per node (0 = all)
+  uint32_t twoHop = 0;        // random walks per node for each term beyond the first hop
+  bool aggregate = false;     // sum a node's gradient over the batch before the scatter
+  bool exact = false;         // exact hop terms (scatter, then gathers), needs aggregate
+  bool hop = false;           // gradients reach neighbours
+};
+
+static LightGcnArgs parseLightGcn(Args& call, int dim, size_t numNodes) {
+  LightGcnArgs l;
+  Args g;
+  if (!call.group("lightgcn", &g)) return l;
+  size_t nH, nS;
+  l.H = g.array<float>("history", &nH);
+  l.S0 = g.array<float>("snapshot", &nS);
+  if (nH != numNodes * (size_t)dim || nS != nH) throw ArgError{"lightgcn.history and lightgcn.snapshot must both be (numUsers + numItems) × dim"};
+  l.a0 = (float)g.num("alpha0", 1.0);
+  l.threads = (int)g.num("threads", 1, true);
+  Args h;
+  if (!g.group("hops", &h)) return l;
+  size_t nGo, nGi, nGv;
+  l.gOff = h.array<uint32_t>("graphOffsets", &nGo, false, napi_uint32_array);
+  l.gIdx = h.array<int32_t>("graphIndices", &nGi, false, napi_int32_array);
+  l.gVal = h.array<float>("graphValues", &nGv);
+  l.a1 = (float)h.num("alpha1", 0.0);
+  l.aHop[2] = (float)h.num("alpha2", 0.0, true);
+  l.aHop[3] = (float)h.num("alpha3", 0.0, true);
+  l.aHop[4] = (float)h.num("alpha4", 0.0, true);
+  l.maxNb = (uint32_t)h.num("maxNeighbors", 0, true);
+  l.twoHop = (uint32_t)h.num("twoHopSamples", 0, true);
+  l.aggregate = h.flag("aggregateNeighbors", false);
+  l.exact = h.flag("exactHops", false);
+  l.hop = l.a1 != 0.f;
+  if (l.hop && (nGo != numNodes + 1 || nGi != nGv || l.gOff[numNodes] != nGi)) throw ArgError{"lightgcn.hops: graph CSR must cover numUsers + numItems nodes"};
+  if (l.exact && !(l.hop && l.aggregate)) throw ArgError{"lightgcn.hops.exactHops needs alpha1 and aggregateNeighbors"};
+  if (l.hop)
+    for (size_t j = 0; j < nGi; j++)
+      if ((size_t)l.gIdx[j] >= numNodes) throw ArgError{"lightgcn.hops.graphIndices holds a node outside the graph"};
+  return l;
+}
+
 napi_value bprTrain(napi_env env, Args& a) {
   const int dim = (int)a.num("dim", 0);
   if (dim < 1) throw ArgError{"dim must be >= 1"};
   Side U, I;
   U.parse(a, "user", dim);
   I.parse(a, "item", dim);
-  size_t nOff, nTrain, nPerm, nPu, nPi, nRng, nState;
-  const uint32_t* offsets = a.array<uint32_t>("trainOffsets", &nOff, false, napi_uint32_array);
-  const int32_t* trainItems = a.array<int32_t>("trainItems", &nTrain, false, napi_int32_array);
-  int32_t* perm = a.array<int32_t>("perm", &nPerm, false, napi_int32_array);
-  const int32_t* pairUsers = a.array<int32_t>("pairUsers", &nPu, false, napi_int32_array);
-  const int32_t* pairItems = a.array<int32_t>("pairItems", &nPi, false, napi_int32_array);
-  uint32_t* rngState = a.array<uint32_t>("rngState", &nRng, false, napi_uint32_array);
-  double* state = a.array<double>("state", &nState, false, napi_float64_array);  // [adam step]
-  if (nRng != 4 || nState < 1) throw ArgError{"rngState must have 4 words and state 1 value"};
-  if (nPu != nPi || nPerm != nPu) throw ArgError{"perm, pairUsers and pairItems must have equal lengths"};
-  const uint32_t numItems = (uint32_t)a.num("numItems", 0);
-  if (numItems != I.numIds) throw ArgError{"numItems must equal the item codes' ID count"};
-  if (nOff != U.numIds + 1) throw ArgError{"trainOffsets must have numUsers + 1 entries"};
-  const size_t start = (size_t)a.num("start", 0);
-  const size_t end = (size_t)a.num("end", (double)nPerm, true);
-  if (start > end || end > nPerm) throw ArgError{"need 0 <= start <= end <= perm.length"};
-  const bool shuffle = a.num("shuffle", 0, true) != 0;
-  // User-uniform sampling (the LightGCN/NGCF samplers): each triple draws a user with training
-  // items uniformly, then one of its items; perm is then only a count.
-  size_t nSU = 0;
-  const int32_t* sampleUsers = a.array<int32_t>("sampleUsers", &nSU, true, napi_int32_array);
-  if (sampleUsers) {
-    if (nSU == 0) throw ArgError{"sampleUsers is empty"};
-    for (size_t j = 0; j < nSU; j++)
-      if ((size_t)sampleUsers[j] >= U.numIds || offsets[sampleUsers[j] + 1] == offsets[sampleUsers[j]])
-        throw ArgError{"sampleUsers must list users that have training items"};
-  }
-  const int B = (int)a.num("batchSize", 2048);
-  const float lr = (float)a.num("lr", 1e-3);
-  const float wlr = (float)a.num("weightLr", lr, true);
-  const float b1 = (float)a.num("beta1", 0.9, true);
-  const float b2 = (float)a.num("beta2", 0.999, true);
-  const float eps = (float)a.num("eps", 1e-8, true);
-  const float reg = (float)a.num("reg", 0, true);
-  // Negatives drawn per triple; above 1 the highest-scored one is used (dynamic negative sampling).
-  const int negCandidates = (int)a.num("negativeCandidates", 1, true);
-  if (negCandidates < 1 || negCandidates > 1024) throw ArgError{"negativeCandidates must be 1 to 1024"};
-  const int scoreLastBatches = (int)a.num("scoreLastBatches", -1, true);
-  // LightGCN mode: scores use stale final embeddings H (refreshed by the caller) corrected by the
-  // live change of the node's own layer-0 embedding; gradients reach the node's rows (weight a0)
-  // and, through the normalized adjacency, its 1-hop neighbours' rows (weight a1).
-  size_t nH = 0, nS = 0, nGo = 0, nGi = 0, nGv = 0;
-  const float* H = a.array<float>("history", &nH, true);
-  const float* S0 = a.array<float>("snapshot", &nS, true);
-  const uint32_t* gOff = a.array<uint32_t>("graphOffsets", &nGo, true, napi_uint32_array);
-  const int32_t* gIdx = a.array<int32_t>("graphIndices", &nGi, true, napi_int32_array);
-  const float* gVal = a.array<float>("graphValues", &nGv, true);
-  const float a0 = (float)a.num("alpha0", 1.0, true);
-  const float a1 = (float)a.num("alpha1", 0.0, true);
-  const uint32_t maxNb = (uint32_t)a.num("maxNeighbors", 0, true);
-  // Gradient terms of hops 2..4 (Â^h G, weights alpha2..alpha4 = 1/(L+1) up to h = L): estimated
-  // per node from `twoHopSamples` uniform random walks of h steps each, unbiased.
-  const float aHop[5] = {0.f, 0.f, (float)a.num("alpha2", 0.0, true), (float)a.num("alpha3", 0.0, true),
-                         (float)a.num("alpha4", 0.0, true)};
-  const uint32_t twoHop = (uint32_t)a.num("twoHopSamples", 0, true);
-  // Aggregate the batch's final-embedding gradients per node before sending them through Â: a
-  // node drawn many times in a batch (popular items) scatters once, so the 1-hop term can be exact
-  // (maxNeighbors 0) at a cost of Σ deg over the batch's distinct nodes, not over its triples.
-  const bool aggregate = a.num("aggregateNeighbors", 0, true) != 0;
-  // Exact hop terms (aggregate mode): P1 = ÂG by a scatter from the batch's distinct nodes, then
-  // P_h = Â·P_{h-1} by a gather over every node, one SpMM-sized pass per hop and batch. Replaces
-  // maxNeighbors and the walks; on Gowalla this costs less per epoch than 32 walks per node.
-  const bool exact = a.num("exactHops", 0, true) != 0;
-  // Threads of the LightGCN neighbour scatter (aggregate mode) and Adam steps: 1 or 2.
-  const int threads = (int)a.num("threads", 1, true);
   const size_t numNodes = U.numIds + I.numIds;
-  if (H && (nH != numNodes * (size_t)dim || !S0 || nS != nH)) throw ArgError{"history and snapshot must both be (numUsers + numItems) × dim"};
-  const bool hop = gOff && a1 != 0.f;
-  if (hop && (nGo != numNodes + 1 || nGi != nGv || gOff[numNodes] != nGi)) throw ArgError{"graph CSR must cover numUsers + numItems nodes"};
-  if (exact && !(hop && aggregate)) throw ArgError{"exactHops needs the graph, alpha1 and aggregateNeighbors"};
-  if (hop)
-    for (size_t j = 0; j < nGi; j++)
-      if ((size_t)gIdx[j] >= numNodes) throw ArgError{"graphIndices holds a node outside the graph"};
-  for (size_t j = 0; j < nPu; j++) {
-    if ((uint32_t)pairUsers[j] >= U.numIds || (uint32_t)pairItems[j] >= numItems) throw ArgError{"pair out of range"};
-  }
+  const DataArgs data = parseData(a, U, I);
+  const BatchArgs batches = parseBatches(a, data.nPairs);
+  const SamplingArgs sampling = parseSampling(a, U, data);
+  const OptimizerArgs opt = parseOptimizer(a);
+  const int scoreLastBatches = parseScoreLastBatches(a);
+  const LightGcnArgs gcn = parseLightGcn(a, dim, numNodes);
+  // Short names for the batch loop below.
+  const uint32_t* offsets = data.offsets;
+  const int32_t* trainItems = data.trainItems;
+  const int32_t* pairUsers = data.pairUsers;
+  const int32_t* pairItems = data.pairItems;
+  const uint32_t numItems = data.numItems;
+  int32_t* perm = batches.perm;
+  const size_t nPerm = batches.nPerm, start = batches.start, end = batches.end;
+  const bool shuffle = batches.shuffle;
+  const int B = batches.size;
+  uint32_t* rngState = batches.rngState;
+  const int32_t* sampleUsers = sampling.sampleUsers;
+  const size_t nSU = sampling.nSampleUsers;
+  const int negCandidates = sampling.negCandidates;
+  double* state = opt.state;
+  const float lr = opt.lr, wlr = opt.weightLr, b1 = opt.b1, b2 = opt.b2, eps = opt.eps, reg = opt.reg;
+  const float* H = gcn.H;
+  const float* S0 = gcn.S0;
+  const float a0 = gcn.a0;
+  const int threads = gcn.threads;
+  const bool hop = gcn.hop, aggregate = gcn.aggregate, exact = gcn.exact;
 
   Rng rng;
   std::memcpy(rng.s, rngState, sizeof(rng.s));
@@ -143,7 +262,7 @@ napi_value bprTrain(napi_env env, Args& a) {
   std::vector<int32_t> bu(B), bi(B), bj(B);
   // LightGCN's hop-gradient estimators (lightgcn_hops.h): where a node's final-embedding gradient
   // goes beyond the node itself.
-  HopGradients hops{U, I, dim, numNodes, gOff, gIdx, gVal, a1, {aHop[0], aHop[1], aHop[2], aHop[3], aHop[4]}, maxNb, twoHop};
+  HopGradients hops{U, I, dim, numNodes, gcn.gOff, gcn.gIdx, gcn.gVal, gcn.a1, {gcn.aHop[0], gcn.aHop[1], gcn.aHop[2], gcn.aHop[3], gcn.aHop[4]}, gcn.maxNb, gcn.twoHop};
   if (hop && aggregate) hops.gnode.init(numNodes, dim, numNodes);
   if (exact) hops.initExact();
   Acc& gnode = hops.gnode;

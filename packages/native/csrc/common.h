@@ -31,13 +31,20 @@ struct ArgError {
   std::string msg;
 };
 
+// One options object of a kernel call (or a group inside it: `path` is its dotted name, for
+// messages, e.g. "optimizer.").
 struct Args {
   napi_env env;
   napi_value obj;
+  std::string path = "";
   template <typename T>
   T* array(const char* name, size_t* len, bool optional = false, napi_typedarray_type want = napi_float32_array);
   double num(const char* name, double def, bool optional = false);
+  // A boolean (or 0/1) option.
+  bool flag(const char* name, bool def);
   bool has(const char* name);
+  // The group `name` (a nested options object): false when absent or null.
+  bool group(const char* name, Args* out);
 };
 
 napi_value throwError(napi_env env, const std::string& msg);

@@ -1,7 +1,7 @@
 // One lazy-Adam step of the touched rows of a side, with the storage hooks after it — the C++ twin
-// of packages/core/src/row-step.ts (denseRowStep) and quant.ts: ALPT step-size update, Adam,
-// DSL growth scores and mask, then re-quantization (fake-quant forward rows, or stochastic
-// rounding onto the ALPT grid).
+// of packages/core/src/row-step.ts (denseRowStep) and quant.ts: Adam, DSL growth scores and mask,
+// then re-quantization (fake-quant forward rows, or ALPT's step-size update at the updated values
+// followed by stochastic rounding onto the new grid).
 #pragma once
 #include <cmath>
 
@@ -90,12 +90,27 @@ struct StepParams {
   float stepSize, epsHat, b1, b2;
   double t;
   bool score;
+  double biasCorr;  // √(1 − β2^t) / (1 − β1^t): ALPT's step Adam scales its own lr by it
 };
 
 static inline StepParams stepParams(float lr, float b1, float b2, float eps, double t, bool score) {
   const double c1 = 1.0 - std::pow((double)b1, t);
   const double c2 = 1.0 - std::pow((double)b2, t);
-  return {(float)(lr * std::sqrt(c2) / c1), (float)(eps * std::sqrt(c2)), b1, b2, t, score};
+  return {(float)(lr * std::sqrt(c2) / c1), (float)(eps * std::sqrt(c2)), b1, b2, t, score, std::sqrt(c2) / c1};
+}
+
+// ALPT's step gradient at the row's updated values w (core's alptStepGradient): the LSQ form
+// round(w/Δ) − w/Δ inside the range, qmin / qmax where clamped, times 1/√(n·qmax).
+static inline float alptStepGradient(const float* g, const float* w, int n, int bits, float step) {
+  const int qmax = (1 << (bits - 1)) - 1, qmin = -(1 << (bits - 1));
+  const double inv = 1.0 / (double)step;
+  double s = 0.0;
+  for (int j = 0; j < n; j++) {
+    const double x = (double)w[j] * inv;
+    const double d = x >= qmax ? (double)qmax : (x <= qmin ? (double)qmin : std::floor(x + 0.5) - x);
+    s += (double)g[j] * d;
+  }
+  return (float)(s / std::sqrt((double)n * (double)qmax));
 }
 
 // Lazy Adam on one row. Separate restrict-qualified parameters (and, for D > 0, a compile-time
@@ -156,17 +171,6 @@ static void stepRowsHooked(Side& S, const StepParams& p) {
     const size_t o = (size_t)r * width;
     const float* __restrict g = &S.acc.grad[(size_t)s * width];
     float* __restrict w = W + o;
-    if (quantMode == QUANT_ALPT) {
-      const float step = S.steps[r];
-      float gs = 0.f;
-      for (int j = 0; j < width; j++) gs += g[j] * std::nearbyint(w[j] / step);
-      const float mS = b1 * S.stepM[r] + (1.f - b1) * gs;
-      const float vS = b2 * S.stepV[r] + (1.f - b2) * gs * gs;
-      S.stepM[r] = mS;
-      S.stepV[r] = vS;
-      const float ns = step - stepSize * mS / (std::sqrt(vS) + epsHat);
-      S.steps[r] = ns > 1e-8f ? ns : 1e-8f;
-    }
     float* __restrict m = M + o;
     float* __restrict v = V + o;
     for (int j = 0; j < width; j++) {
@@ -187,6 +191,14 @@ static void stepRowsHooked(Side& S, const StepParams& p) {
     if (quantMode == QUANT_STE) {
       fakeQuantRow(w, width, S.quantBits, S.forward + o);
     } else if (quantMode == QUANT_ALPT) {
+      const float old = S.steps[r];
+      const float gs = alptStepGradient(g, w, width, S.quantBits, old);
+      const float mS = b1 * S.stepM[r] + (1.f - b1) * gs;
+      const float vS = b2 * S.stepV[r] + (1.f - b2) * gs * gs;
+      S.stepM[r] = mS;
+      S.stepV[r] = vS;
+      const float ns = old - (float)(S.stepLr * p.biasCorr) * mS / (std::sqrt(vS) + epsHat);
+      S.steps[r] = ns > 1e-8f ? ns : 1e-8f;
       const float step = S.steps[r];
       const double inv = 1.0 / (double)step;
       const int qmax = (1 << (S.quantBits - 1)) - 1, qmin = -(1 << (S.quantBits - 1));
@@ -199,9 +211,42 @@ static void stepRowsHooked(Side& S, const StepParams& p) {
   }
 }
 
+// Steps every touched row of a side with sparse rows (core's sparseRowStep): growth scores of
+// every weight of the row, lazy Adam on its active entries.
+static void stepRowsCsr(Side& S, const StepParams& p) {
+  const int width = S.rowDim;
+  const float b1 = p.b1, b2 = p.b2, stepSize = p.stepSize, epsHat = p.epsHat;
+  const int32_t* const start = S.csrStart;
+  const int32_t* const pos = S.csrPos;
+  float* const W = S.csrVal;
+  float* const M = S.csrM;
+  float* const V = S.csrV;
+  for (int s = 0; s < S.acc.count; s++) {
+    const int32_t r = S.acc.touched[s];
+    const float* g = &S.acc.grad[(size_t)s * width];
+    const int64_t base = (int64_t)r * width;
+    if (p.score) {
+      float* sc = S.csrScores + base;
+      for (int j = 0; j < width; j++) sc[j] += std::fabs(g[j]);
+    }
+    for (int32_t e = start[r]; e < start[r + 1]; e++) {
+      const float gc = g[pos[e] - base];
+      const float mj = b1 * M[e] + (1.f - b1) * gc;
+      const float vj = b2 * V[e] + (1.f - b2) * gc * gc;
+      M[e] = mj;
+      V[e] = vj;
+      W[e] -= stepSize * mj / (std::sqrt(vj) + epsHat);
+    }
+  }
+}
+
 // Steps every row the side's accumulator touched: the hook-free float32 case takes a loop with
 // no per-row hook checks (specialised for the common width 64), the rest the hooked step.
 static inline void stepRows(Side& S, const StepParams& p) {
+  if (S.csrStart) {
+    stepRowsCsr(S, p);
+    return;
+  }
   const bool hooks = S.quantMode != QUANT_NONE || S.mask || (p.score && S.scores);
   if (hooks) stepRowsHooked(S, p);
   else if (S.rowDim == 64) stepRowsPlain<64>(S, p);

@@ -61,65 +61,115 @@ struct Side {
   int quantBits;   // 4, 8 or 16 (fp16)
   float* forward;  // STE: dequantized rows [rows × rowDim]
   float *steps, *stepM, *stepV;  // ALPT: per-row step and its Adam moments [rows]
+  float stepLr;                  // ALPT: lr of the steps' own Adam
+  // Sparse rows (DSL's sparse form; sum without learnable weights): row r's active entries are
+  // [csrStart[r], csrStart[r + 1]), entry e is column csrPos[e] − r·rowDim; `table` is unused.
+  const int32_t* csrStart = nullptr;
+  const int32_t* csrPos = nullptr;
+  float *csrVal = nullptr, *csrM = nullptr, *csrV = nullptr, *csrScores = nullptr;
   uint32_t quantSeed;
   size_t numIds;
   Acc acc, wacc;
 
-  void parse(Args& a, const std::string& p, int dim) {
+  // Reads the tower group `p` ("user" / "item") of the call: the mapping and table, then its
+  // optional `sparse` (DSL mask + scores) and `quant` (fake-quant / ALPT) groups.
+  void parse(Args& call, const char* p, int dim) {
+    Args a;
+    if (!call.group(p, &a)) throw ArgError{std::string("missing tower '") + p + "'"};
+    const std::string& w = a.path;
     size_t n;
-    codes = a.array<int32_t>((p + "Codes").c_str(), &n, false, napi_int32_array);
-    K = (int)a.num((p + "K").c_str(), 1);
-    combine = (int)a.num((p + "Combine").c_str(), 0, true);
+    codes = a.array<int32_t>("codes", &n, false, napi_int32_array);
+    K = (int)a.num("K", 1);
+    combine = (int)a.num("combine", 0, true);
     numIds = n / (size_t)K;
     size_t wn;
-    weights = a.array<float>((p + "Weights").c_str(), &wn, true);
-    if (weights && wn != numIds * (size_t)K) throw ArgError{p + "Weights must have numIds × K values"};
-    learnW = weights && a.num((p + "LearnWeights").c_str(), 0, true) != 0;
+    weights = a.array<float>("weights", &wn, true);
+    if (weights && wn != numIds * (size_t)K) throw ArgError{w + "weights must have numIds × K values"};
+    learnW = weights && a.flag("learnWeights", false);
     size_t tn;
-    table = a.array<float>((p + "Table").c_str(), &tn);
+    table = a.array<float>("table", &tn);
     rowDim = combine == CONCAT ? dim / K : dim;
-    if (combine == CONCAT && rowDim * K != dim) throw ArgError{p + ": concat needs dim divisible by K"};
+    if (combine == CONCAT && rowDim * K != dim) throw ArgError{w + "combine: concat needs dim divisible by K"};
     rows = tn / (size_t)rowDim;
     size_t mn, vn;
-    m = a.array<float>((p + "M").c_str(), &mn);
-    v = a.array<float>((p + "V").c_str(), &vn);
-    if (mn != tn || vn != tn) throw ArgError{p + "M/" + p + "V must match the table size"};
+    m = a.array<float>("m", &mn);
+    v = a.array<float>("v", &vn);
+    if (mn != tn || vn != tn) throw ArgError{w + "m/" + w + "v must match the table size"};
     if (learnW) {
       size_t a1, a2;
-      wm = a.array<float>((p + "WeightM").c_str(), &a1);
-      wv = a.array<float>((p + "WeightV").c_str(), &a2);
-      if (a1 != wn || a2 != wn) throw ArgError{p + "WeightM/V must match the weights"};
+      wm = a.array<float>("weightM", &a1);
+      wv = a.array<float>("weightV", &a2);
+      if (a1 != wn || a2 != wn) throw ArgError{w + "weightM/V must match the weights"};
     } else {
       wm = wv = nullptr;
     }
-    size_t kn;
-    mask = a.array<uint8_t>((p + "Mask").c_str(), &kn, true, napi_uint8_array);
-    if (mask && kn != tn) throw ArgError{p + "Mask must match the table size"};
-    scores = a.array<float>((p + "Scores").c_str(), &kn, true);
-    if (scores && kn != tn) throw ArgError{p + "Scores must match the table size"};
-    quantMode = (int)a.num((p + "QuantMode").c_str(), 0, true);
-    quantBits = (int)a.num((p + "QuantBits").c_str(), 0, true);
-    quantSeed = (uint32_t)a.num((p + "QuantSeed").c_str(), 0, true);
+    mask = nullptr;
+    scores = nullptr;
+    Args sp;
+    if (a.group("sparse", &sp)) {
+      size_t kn;
+      mask = sp.array<uint8_t>("mask", &kn, false, napi_uint8_array);
+      if (kn != tn) throw ArgError{sp.path + "mask must match the table size"};
+      scores = sp.array<float>("scores", &kn);
+      if (kn != tn) throw ArgError{sp.path + "scores must match the table size"};
+    }
+    quantMode = QUANT_NONE;
+    quantBits = 0;
+    quantSeed = 0;
     forward = nullptr;
     steps = stepM = stepV = nullptr;
-    if (quantMode == QUANT_STE) {
-      if (quantBits != 4 && quantBits != 8 && quantBits != 16) throw ArgError{p + "QuantBits must be 4, 8 or 16"};
-      size_t fn;
-      forward = a.array<float>((p + "Forward").c_str(), &fn);
-      if (fn != tn) throw ArgError{p + "Forward must match the table size"};
-    } else if (quantMode == QUANT_ALPT) {
-      if (quantBits != 4 && quantBits != 8) throw ArgError{p + "QuantBits must be 4 or 8 for ALPT"};
-      size_t s1, s2, s3;
-      steps = a.array<float>((p + "Steps").c_str(), &s1);
-      stepM = a.array<float>((p + "StepM").c_str(), &s2);
-      stepV = a.array<float>((p + "StepV").c_str(), &s3);
-      if (s1 != rows || s2 != rows || s3 != rows) throw ArgError{p + "Steps/StepM/StepV must have one value per row"};
-    } else if (quantMode != QUANT_NONE) {
-      throw ArgError{p + "QuantMode must be 0 (none), 1 (ste) or 2 (alpt)"};
+    stepLr = 0.f;
+    csrStart = csrPos = nullptr;
+    csrVal = csrM = csrV = csrScores = nullptr;
+    Args cs;
+    if (a.group("csr", &cs)) {
+      const std::string& cw = cs.path;
+      if (combine != SUM || learnW) throw ArgError{w + "csr needs the sum composition without learnable weights"};
+      size_t ns, np, nv, nm, nvv, nsc;
+      csrStart = cs.array<int32_t>("rowStart", &ns, false, napi_int32_array);
+      csrPos = cs.array<int32_t>("pos", &np, false, napi_int32_array);
+      csrVal = cs.array<float>("values", &nv);
+      csrM = cs.array<float>("m", &nm);
+      csrV = cs.array<float>("v", &nvv);
+      csrScores = cs.array<float>("scores", &nsc);
+      if (ns < 1) throw ArgError{cw + "rowStart must have rows + 1 entries"};
+      rows = ns - 1;
+      if (nv != np || nm != np || nvv != np) throw ArgError{cw + "values, m and v must have one entry per position"};
+      if ((size_t)csrStart[rows] != np || csrStart[0] != 0) throw ArgError{cw + "rowStart must run from 0 to pos.length"};
+      if (nsc != rows * (size_t)rowDim) throw ArgError{cw + "scores must have rows × rowDim entries"};
+      for (size_t r = 0; r < rows; r++) {
+        if (csrStart[r + 1] < csrStart[r]) throw ArgError{cw + "rowStart must not decrease"};
+        for (int32_t e = csrStart[r]; e < csrStart[r + 1]; e++)
+          if (csrPos[e] < (int64_t)r * rowDim || csrPos[e] >= (int64_t)(r + 1) * rowDim) throw ArgError{cw + "pos holds an entry outside its row"};
+      }
+    }
+    Args q;
+    if (a.group("quant", &q)) {
+      const std::string& qw = q.path;
+      quantMode = (int)q.num("mode", 0);
+      quantBits = (int)q.num("bits", 0);
+      quantSeed = (uint32_t)q.num("seed", 0, true);
+      if (quantMode == QUANT_STE) {
+        if (quantBits != 4 && quantBits != 8 && quantBits != 16) throw ArgError{qw + "bits must be 4, 8 or 16"};
+        size_t fn;
+        forward = q.array<float>("forward", &fn);
+        if (fn != tn) throw ArgError{qw + "forward must match the table size"};
+      } else if (quantMode == QUANT_ALPT) {
+        if (quantBits != 4 && quantBits != 8) throw ArgError{qw + "bits must be 4 or 8 for ALPT"};
+        size_t s1, s2, s3;
+        steps = q.array<float>("steps", &s1);
+        stepM = q.array<float>("stepM", &s2);
+        stepV = q.array<float>("stepV", &s3);
+        if (s1 != rows || s2 != rows || s3 != rows) throw ArgError{qw + "steps/stepM/stepV must have one value per row"};
+        stepLr = (float)q.num("stepLr", 0);
+        if (!(stepLr > 0.f)) throw ArgError{qw + "stepLr must be positive for ALPT"};
+      } else if (quantMode != QUANT_NONE) {
+        throw ArgError{qw + "mode must be 0 (none), 1 (ste) or 2 (alpt)"};
+      }
     }
     read = forward ? forward : table;
     for (size_t j = 0; j < numIds * (size_t)K; j++) {
-      if (codes[j] < -1 || codes[j] >= (int32_t)rows) throw ArgError{p + "Codes holds a row outside the table"};
+      if (codes[j] < -1 || codes[j] >= (int32_t)rows) throw ArgError{w + "codes holds a row outside the table"};
     }
   }
 
@@ -127,6 +177,11 @@ struct Side {
   // Asks the cache for the rows `id` composes from (a hint only: no effect on results).
   inline void prefetchRows(int32_t id) const {
     const int32_t* c = codes + (size_t)id * K;
+    if (csrStart) {
+      for (int k = 0; k < K; k++)
+        if (c[k] >= 0) __builtin_prefetch(csrVal + csrStart[c[k]]);
+      return;
+    }
     for (int k = 0; k < K; k++) {
       if (c[k] < 0) continue;
       const float* t = read + (size_t)c[k] * rowDim;
@@ -151,7 +206,24 @@ struct Side {
     }
   }
 
+  // Sum composition over sparse rows: each active entry of each row (csr mode).
+  inline void composeCsr(int32_t id, float* e, int dim) const {
+    const int32_t* c = codes + (size_t)id * K;
+    const float* w = weights ? weights + (size_t)id * K : nullptr;
+    for (int j = 0; j < dim; j++) e[j] = 0.f;
+    for (int k = 0; k < K; k++) {
+      if (c[k] < 0) continue;
+      const float wk = w ? w[k] : 1.f;
+      const int64_t base = (int64_t)c[k] * rowDim;
+      for (int32_t q = csrStart[c[k]]; q < csrStart[c[k] + 1]; q++) e[csrPos[q] - base] += wk * csrVal[q];
+    }
+  }
+
   inline void compose(int32_t id, float* e, int dim) const {
+    if (csrStart) {
+      composeCsr(id, e, dim);
+      return;
+    }
     const int32_t* c = codes + (size_t)id * K;
     const float* T = read;
     if (combine == SUM) {

@@ -2,39 +2,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import { JS_KERNELS } from './js-kernels.js';
-import type { BprTrainArgs, Kernels, TowerArrays } from './types.js';
-
-/** The addon reads towers as flat `user*` / `item*` keys (one level of N-API property lookups). */
-function flattenTowers(a: BprTrainArgs): Record<string, unknown> {
-  const flat: Record<string, unknown> = { ...a };
-  for (const [p, t] of [
-    ['user', a.user],
-    ['item', a.item],
-  ] as const) {
-    const tower: TowerArrays = t;
-    flat[`${p}Codes`] = tower.codes;
-    flat[`${p}K`] = tower.K;
-    flat[`${p}Combine`] = tower.combine;
-    flat[`${p}Weights`] = tower.weights;
-    flat[`${p}LearnWeights`] = tower.learnWeights ? 1 : 0;
-    flat[`${p}Table`] = tower.table;
-    flat[`${p}M`] = tower.m;
-    flat[`${p}V`] = tower.v;
-    flat[`${p}WeightM`] = tower.weightM;
-    flat[`${p}WeightV`] = tower.weightV;
-    flat[`${p}Mask`] = tower.mask;
-    flat[`${p}Scores`] = tower.scores;
-    flat[`${p}QuantMode`] = tower.quantMode ?? 0;
-    flat[`${p}QuantBits`] = tower.quantBits ?? 0;
-    flat[`${p}Forward`] = tower.forward ?? null;
-    flat[`${p}Steps`] = tower.steps ?? null;
-    flat[`${p}StepM`] = tower.stepM ?? null;
-    flat[`${p}StepV`] = tower.stepV ?? null;
-    flat[`${p}QuantSeed`] = tower.quantSeed ?? 0;
-  }
-  flat.shuffle = a.shuffle ? 1 : 0;
-  return flat;
-}
+import type { Kernels } from './types.js';
 
 export {
   CTR_GRAPH_ADDON_PATH,
@@ -45,15 +13,25 @@ export {
 } from './ctr-graph.js';
 export { JS_KERNELS } from './js-kernels.js';
 export {
+  type BprBatches,
+  type BprGrowthScoring,
+  type BprOptimizer,
+  type BprSampling,
   type BprTrainArgs,
+  type BprTrainData,
   type BprTrainResult,
   COMBINE_CODE,
   type ComposeArgs,
   type Kernels,
+  type LightGcnHops,
+  type LightGcnTraining,
   QUANT_MODE_CODE,
   type RankTopKArgs,
   type SpmmArgs,
   type TowerArrays,
+  type TowerCsr,
+  type TowerQuant,
+  type TowerSparse,
 } from './types.js';
 
 /** Where the addon is built (node-gyp, from csrc/): by the install script, or `npm run setup` in the repository. */
@@ -106,7 +84,7 @@ function load(): { kernels: Kernels; reason: string } {
       // N-API properties are not enumerable: bind each kernel explicitly.
       const kernels: Kernels = {
         kind: 'native',
-        bprTrain: (args) => addon.bprTrain(flattenTowers(args) as unknown as BprTrainArgs),
+        bprTrain: addon.bprTrain,
         composeEmbeddings: addon.composeEmbeddings,
         rankTopK: addon.rankTopK,
         spmm: addon.spmm,

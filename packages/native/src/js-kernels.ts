@@ -4,6 +4,8 @@ import {
   InvalidArgumentError,
   type QuantHook,
   Rng,
+  type SparseRowsView,
+  sparseRowStep,
   UsageError,
 } from '@compactrec/core';
 import type {
@@ -25,11 +27,25 @@ function rowDimOf(t: { combine: number; K: number }, dim: number): number {
 
 /** The values forward/backward read: fake-quantized rows when the tower has them. */
 function readTable(t: TowerArrays | ComposeArgs): Float32Array {
-  return (t as TowerArrays).forward ?? t.table;
+  return (t as TowerArrays).quant?.forward ?? t.table;
 }
 
 function compose(t: TowerArrays | ComposeArgs, id: number, e: Float32Array, eo: number, dim: number): void {
   const { codes, K, combine, weights } = t;
+  const csr = (t as TowerArrays).csr;
+  if (csr) {
+    // Sparse rows (sum, no learnable weights): add each active entry of each row.
+    e.fill(0, eo, eo + dim);
+    const base = id * K;
+    for (let k = 0; k < K; k++) {
+      const r = codes[base + k]!;
+      if (r < 0) continue;
+      const w = weights ? weights[base + k]! : 1;
+      const ro = r * dim;
+      for (let q = csr.rowStart[r]!; q < csr.rowStart[r + 1]!; q++) e[eo + csr.pos[q]! - ro]! += w * csr.values[q]!;
+    }
+    return;
+  }
   const table = readTable(t);
   const rd = rowDimOf(t, dim);
   const base = id * K;
@@ -124,6 +140,7 @@ function backward(t: TowerArrays, acc: Acc, wacc: Acc | null, id: number, d: Flo
   }
 }
 
+/** Plain lazy Adam over the touched entries of an accumulator (learnable per-ID weights). */
 function adamRows(
   W: Float32Array,
   M: Float32Array,
@@ -134,8 +151,6 @@ function adamRows(
   b2: number,
   eps: number,
   t: number,
-  mask: Uint8Array | null,
-  scores: Float32Array | null,
 ): void {
   const c1 = 1 - b1 ** t;
   const c2 = 1 - b2 ** t;
@@ -153,41 +168,41 @@ function adamRows(
       V[o + j] = v;
       W[o + j] = W[o + j]! - (stepSize * m) / (Math.sqrt(v) + epsHat);
     }
-    if (scores) for (let j = 0; j < w; j++) scores[o + j]! += Math.abs(acc.grad[go + j]!);
-    if (mask) for (let j = 0; j < w; j++) if (!mask[o + j]) W[o + j] = 0;
   }
 }
 
 /** The storage view of a tower, for the shared row step. */
 function viewOf(t: TowerArrays): DenseTrainingView {
-  const mode = t.quantMode ?? 0;
+  const tq = t.quant;
+  const mode = tq?.mode ?? 0;
   if (mode !== 0 && mode !== 1 && mode !== 2) {
-    throw new InvalidArgumentError(`native/bprTrain: quantMode (${mode}) must be 0 (none), 1 (ste) or 2 (alpt)`);
+    throw new InvalidArgumentError(`native/bprTrain: quant.mode (${mode}) must be 0 (none), 1 (ste) or 2 (alpt)`);
   }
   const quant: QuantHook | null =
-    mode === 0
+    tq === null || mode === 0
       ? null
       : {
           mode: mode === 1 ? 'ste' : 'alpt',
-          bits: t.quantBits ?? 8,
-          forward: t.forward ?? null,
-          steps: t.steps ?? null,
-          stepM: t.stepM ?? null,
-          stepV: t.stepV ?? null,
-          seed: t.quantSeed ?? 0,
+          bits: tq.bits,
+          forward: tq.forward,
+          steps: tq.steps,
+          stepM: tq.stepM,
+          stepV: tq.stepV,
+          stepLr: tq.stepLr,
+          seed: tq.seed,
         };
   return {
     values: t.table,
     m: t.m,
     v: t.v,
     quant,
-    sparse: t.mask && t.scores ? { mask: t.mask, scores: t.scores, updateInterval: 0, growth: 'accumulated' } : null,
+    sparse: t.sparse ? { ...t.sparse, updateInterval: 0, growth: 'accumulated' } : null,
   };
 }
 
-/** One step of every touched row of a tower (core's denseRowStep: Adam + storage hooks). */
+/** One step of every touched row of a tower: core's denseRowStep (Adam + storage hooks) or, on sparse rows, sparseRowStep. */
 function stepTower(
-  view: DenseTrainingView,
+  view: DenseTrainingView | SparseRowsView,
   acc: Acc,
   lr: number,
   b1: number,
@@ -208,7 +223,26 @@ function stepTower(
     score,
   };
   const w = acc.width;
-  for (let s = 0; s < acc.count; s++) denseRowStep(view, w, acc.touched[s]!, acc.grad, s * w, p);
+  if ('rowStart' in view)
+    for (let s = 0; s < acc.count; s++) sparseRowStep(view, w, acc.touched[s]!, acc.grad, s * w, p);
+  else for (let s = 0; s < acc.count; s++) denseRowStep(view, w, acc.touched[s]!, acc.grad, s * w, p);
+}
+
+/** The rows a tower's step updates: its sparse rows, or the dense view with its hooks. */
+function stepViewOf(t: TowerArrays): DenseTrainingView | SparseRowsView {
+  const c = t.csr;
+  if (!c) return viewOf(t);
+  if (t.combine !== 0 || t.learnWeights) {
+    throw new InvalidArgumentError(
+      'native/bprTrain: sparse rows (csr) need the sum composition without learnable weights',
+    );
+  }
+  return { ...c, updateInterval: 0, growth: 'accumulated' };
+}
+
+/** Rows of a tower's table. */
+function rowsOf(t: TowerArrays, dim: number): number {
+  return t.csr ? t.csr.rowStart.length - 1 : t.table.length / rowDimOf(t, dim);
 }
 
 function dotAt(a: Float32Array, ao: number, b: Float32Array, bo: number, dim: number): number {
@@ -222,16 +256,19 @@ function softplus(x: number): number {
 }
 
 function bprTrain(a: BprTrainArgs): BprTrainResult {
-  if (a.history) {
+  if (a.lightgcn) {
     throw new UsageError(
       'native/bprTrain: LightGCN training needs the native kernels (`npm rebuild @compactrec/native`, or `npm run setup` in the CompactRec repository); the JavaScript kernels implement MF only',
     );
   }
-  const { dim, user: U, item: I, numItems, trainOffsets: off, trainItems, pairUsers, pairItems, perm } = a;
+  const { dim, user: U, item: I } = a;
+  const { numItems, trainOffsets: off, trainItems, pairUsers, pairItems } = a.data;
+  const { perm, start, end, batchSize: B } = a.batches;
+  const opt = a.optimizer;
   const rng = new Rng(0);
-  rng.setState(a.rngState);
-  const su = a.sampleUsers;
-  if (a.shuffle && !su) {
+  rng.setState(a.batches.rngState);
+  const su = a.sampling?.sampleUsers;
+  if (a.batches.shuffle && !su) {
     for (let i = perm.length - 1; i > 0; i--) {
       const j = rng.nextInt(i + 1);
       const t = perm[i]!;
@@ -239,13 +276,12 @@ function bprTrain(a: BprTrainArgs): BprTrainResult {
       perm[j] = t;
     }
   }
-  const B = a.batchSize;
   const cap = B * 12;
-  const uRows = U.table.length / rowDimOf(U, dim);
-  const iRows = I.table.length / rowDimOf(I, dim);
+  const uRows = rowsOf(U, dim);
+  const iRows = rowsOf(I, dim);
   const uAcc = new Acc(uRows, rowDimOf(U, dim), Math.min(cap, uRows));
-  const uView = viewOf(U);
-  const iView = viewOf(I);
+  const uView = stepViewOf(U);
+  const iView = stepViewOf(I);
   const iAcc = new Acc(iRows, rowDimOf(I, dim), Math.min(cap, iRows));
   const uN = U.codes.length / U.K;
   const uW = U.learnWeights ? new Acc(uN, U.K, Math.min(cap, uN)) : null;
@@ -257,7 +293,7 @@ function bprTrain(a: BprTrainArgs): BprTrainResult {
   const bu = new Int32Array(B);
   const bi = new Int32Array(B);
   const bj = new Int32Array(B);
-  const negK = a.negativeCandidates ?? 1;
+  const negK = a.sampling?.negativeCandidates ?? 1;
   if (!(Number.isInteger(negK) && negK >= 1 && negK <= 1024)) {
     throw new InvalidArgumentError(`native/bprTrain: negativeCandidates (${negK}) must be an integer from 1 to 1024`);
   }
@@ -276,11 +312,12 @@ function bprTrain(a: BprTrainArgs): BprTrainResult {
   };
   let lossSum = 0;
   let triples = 0;
-  let t = a.state[0]!;
-  const numBatches = Math.ceil((a.end - a.start) / B);
+  let t = opt.state[0]!;
+  const scoreLast = a.growth?.scoreLastBatches ?? -1;
+  const numBatches = Math.ceil((end - start) / B);
   let batchIdx = 0;
-  for (let pos = a.start; pos < a.end; pos += B, batchIdx++) {
-    const nb = Math.min(B, a.end - pos);
+  for (let pos = start; pos < end; pos += B, batchIdx++) {
+    const nb = Math.min(B, end - pos);
     for (let b = 0; b < nb; b++) {
       let u: number;
       if (su) {
@@ -323,9 +360,9 @@ function bprTrain(a: BprTrainArgs): BprTrainResult {
         x += eu[o + c]! * (ei[o + c]! - ej[o + c]!);
         nrm += eu[o + c]! ** 2 + ei[o + c]! ** 2 + ej[o + c]! ** 2;
       }
-      lossSum += softplus(-x) + 0.5 * a.reg * nrm;
+      lossSum += softplus(-x) + 0.5 * opt.reg * nrm;
       const g = (-1 / (1 + Math.exp(x))) * invB;
-      const r = a.reg * invB;
+      const r = opt.reg * invB;
       for (let c = 0; c < dim; c++) d[c] = g * (ei[o + c]! - ej[o + c]!) + r * eu[o + c]!;
       backward(U, uAcc, uW, bu[b]!, d, dim);
       for (let c = 0; c < dim; c++) d[c] = g * eu[o + c]! + r * ei[o + c]!;
@@ -334,19 +371,19 @@ function bprTrain(a: BprTrainArgs): BprTrainResult {
       backward(I, iAcc, iW, bj[b]!, d, dim);
     }
     t += 1;
-    const score = a.scoreLastBatches < 0 || batchIdx + a.scoreLastBatches >= numBatches;
-    stepTower(uView, uAcc, a.lr, a.beta1, a.beta2, a.eps, t, score);
-    stepTower(iView, iAcc, a.lr, a.beta1, a.beta2, a.eps, t, score);
-    if (uW) adamRows(U.weights!, U.weightM!, U.weightV!, uW, a.weightLr, a.beta1, a.beta2, a.eps, t, null, null);
-    if (iW) adamRows(I.weights!, I.weightM!, I.weightV!, iW, a.weightLr, a.beta1, a.beta2, a.eps, t, null, null);
+    const score = scoreLast < 0 || batchIdx + scoreLast >= numBatches;
+    stepTower(uView, uAcc, opt.lr, opt.beta1, opt.beta2, opt.eps, t, score);
+    stepTower(iView, iAcc, opt.lr, opt.beta1, opt.beta2, opt.eps, t, score);
+    if (uW) adamRows(U.weights!, U.weightM!, U.weightV!, uW, opt.weightLr, opt.beta1, opt.beta2, opt.eps, t);
+    if (iW) adamRows(I.weights!, I.weightM!, I.weightV!, iW, opt.weightLr, opt.beta1, opt.beta2, opt.eps, t);
     uAcc.reset();
     iAcc.reset();
     uW?.reset();
     iW?.reset();
     triples += nb;
   }
-  a.state[0] = t;
-  a.rngState.set(rng.state());
+  opt.state[0] = t;
+  a.batches.rngState.set(rng.state());
   return { lossSum, triples };
 }
 

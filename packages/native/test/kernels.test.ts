@@ -42,8 +42,8 @@ function tower(
     v: new Float32Array(table.length),
     weightM: w ? new Float32Array(w.length) : null,
     weightV: w ? new Float32Array(w.length) : null,
-    mask: null,
-    scores: null,
+    sparse: null,
+    quant: null,
   };
 }
 
@@ -58,8 +58,7 @@ function cloneTower(t: TowerArrays): TowerArrays {
     v: c(t.v),
     weightM: c(t.weightM),
     weightV: c(t.weightV),
-    mask: c(t.mask),
-    scores: c(t.scores),
+    sparse: t.sparse ? { mask: t.sparse.mask.slice(), scores: t.sparse.scores.slice() } : null,
   };
 }
 
@@ -85,37 +84,25 @@ function problem(combineU: number, combineI: number, K: number, weights: boolean
     dim,
     user: tower(numUsers, 12, combineU === 0 ? K : 2, combineU, dim, 1, weights && combineU === 0),
     item: tower(numItems, 17, combineI === 0 ? K : 2, combineI, dim, 2, weights && combineI === 0),
-    numItems,
-    trainOffsets: offsets,
-    trainItems,
-    pairUsers,
-    pairItems: trainItems,
-    perm,
-    start: 0,
-    end: perm.length,
-    shuffle: true,
-    batchSize: 16,
-    lr: 0.01,
-    weightLr: 0.01,
-    beta1: 0.9,
-    beta2: 0.999,
-    eps: 1e-8,
-    reg: 1e-3,
-    scoreLastBatches: -1,
-    rngState: new Rng(3).state(),
-    state: new Float64Array(1),
+    data: { numItems, trainOffsets: offsets, trainItems, pairUsers, pairItems: trainItems },
+    batches: { perm, start: 0, end: perm.length, shuffle: true, batchSize: 16, rngState: new Rng(3).state() },
+    optimizer: { lr: 0.01, weightLr: 0.01, beta1: 0.9, beta2: 0.999, eps: 1e-8, reg: 1e-3, state: new Float64Array(1) },
+  };
+}
+
+/** A fresh copy of the arguments' mutable state (towers, perm, random and Adam state). */
+function fresh(p: BprTrainArgs): BprTrainArgs {
+  return {
+    ...p,
+    user: cloneTower(p.user),
+    item: cloneTower(p.item),
+    batches: { ...p.batches, perm: p.batches.perm.slice(), rngState: p.batches.rngState.slice() },
+    optimizer: { ...p.optimizer, state: p.optimizer.state.slice() },
   };
 }
 
 function run(k: Kernels, p: BprTrainArgs): BprTrainArgs & { loss: number } {
-  const q = {
-    ...p,
-    user: cloneTower(p.user),
-    item: cloneTower(p.item),
-    perm: p.perm.slice(),
-    rngState: p.rngState.slice(),
-    state: p.state.slice(),
-  };
+  const q = fresh(p);
   const r = k.bprTrain(q);
   return { ...q, loss: r.lossSum };
 }
@@ -134,10 +121,31 @@ describe('@compactrec/native', () => {
 
   it.skipIf(!haveNative)(`rejects malformed arguments with a TypeError naming the problem${NO_ADDON}`, () => {
     const p = problem(0, 0, 1, false);
-    expect(() => native.bprTrain({ ...p, end: p.perm.length + 1 })).toThrow(/start <= end/);
+    expect(() => native.bprTrain({ ...p, batches: { ...p.batches, end: p.batches.perm.length + 1 } })).toThrow(
+      /batches: need 0 <= start <= end/,
+    );
     const bad = cloneTower(p.item);
     bad.codes[0] = 1000;
-    expect(() => native.bprTrain({ ...p, item: bad })).toThrow(/outside the table/);
+    expect(() => native.bprTrain({ ...p, item: bad })).toThrow(/item\.codes holds a row outside the table/);
+    // A group's problem is named with its path.
+    expect(() => native.bprTrain({ ...p, optimizer: { ...p.optimizer, state: new Float64Array(0) } })).toThrow(
+      /optimizer\.state/,
+    );
+    const { data: _data, ...noData } = p;
+    expect(() => native.bprTrain(noData as BprTrainArgs)).toThrow(/missing group 'data'/);
+    const alpt = cloneTower(p.item);
+    const rows = alpt.table.length / 8;
+    alpt.quant = {
+      mode: 2,
+      bits: 8,
+      forward: null,
+      steps: new Float32Array(rows).fill(0.01),
+      stepM: new Float32Array(rows),
+      stepV: new Float32Array(rows),
+      stepLr: 0,
+      seed: 1,
+    };
+    expect(() => native.bprTrain({ ...fresh(p), item: alpt })).toThrow(/item\.quant\.stepLr must be positive/);
   });
 
   for (const [name, cu, ci, K, w] of [
@@ -151,9 +159,9 @@ describe('@compactrec/native', () => {
       const a = run(native, p);
       const b = run(JS_KERNELS, p);
       // Same sampled triples (same random stream) and same arithmetic up to float rounding.
-      expect(Array.from(a.perm)).toEqual(Array.from(b.perm));
-      expect(Array.from(a.rngState)).toEqual(Array.from(b.rngState));
-      expect(a.state[0]).toBe(b.state[0]);
+      expect(Array.from(a.batches.perm)).toEqual(Array.from(b.batches.perm));
+      expect(Array.from(a.batches.rngState)).toEqual(Array.from(b.batches.rngState));
+      expect(a.optimizer.state[0]).toBe(b.optimizer.state[0]);
       expect(a.loss).toBeCloseTo(b.loss, 3);
       let maxDiff = 0;
       for (const [x, y] of [
@@ -172,17 +180,19 @@ describe('@compactrec/native', () => {
   }
 
   it.skipIf(!haveNative)(`dynamic negative sampling: native equals JavaScript${NO_ADDON}`, () => {
-    const p = { ...problem(0, 0, 1, false), negativeCandidates: 4 };
+    const p = { ...problem(0, 0, 1, false), sampling: { negativeCandidates: 4 } };
     const a = run(native, p);
     const b = run(JS_KERNELS, p);
-    expect(Array.from(a.rngState)).toEqual(Array.from(b.rngState));
+    expect(Array.from(a.batches.rngState)).toEqual(Array.from(b.batches.rngState));
     expect(a.loss).toBeCloseTo(b.loss, 3);
     let maxDiff = 0;
     for (let j = 0; j < a.item.table.length; j++)
       maxDiff = Math.max(maxDiff, Math.abs(a.item.table[j]! - b.item.table[j]!));
     expect(maxDiff).toBeLessThan(1e-4);
     // Four candidates per triple consume more of the random stream than one.
-    expect(Array.from(a.rngState)).not.toEqual(Array.from(run(native, problem(0, 0, 1, false)).rngState));
+    expect(Array.from(a.batches.rngState)).not.toEqual(
+      Array.from(run(native, problem(0, 0, 1, false)).batches.rngState),
+    );
   });
 
   it('dynamic negative sampling trains on negatives the model scores higher', () => {
@@ -195,20 +205,18 @@ describe('@compactrec/native', () => {
       const lossWith = (negativeCandidates: number) =>
         k.bprTrain({
           ...q,
-          lr: 1e-12,
-          reg: 0,
-          negativeCandidates,
-          rngState: q.rngState.slice(),
-          state: q.state.slice(),
+          batches: { ...q.batches, rngState: q.batches.rngState.slice() },
+          optimizer: { ...q.optimizer, lr: 1e-12, reg: 0, state: q.optimizer.state.slice() },
+          sampling: { negativeCandidates },
         }).lossSum;
       expect(lossWith(8)).toBeGreaterThan(lossWith(1) * 1.5);
-      expect(() => k.bprTrain({ ...q, negativeCandidates: 0 })).toThrow(/negativeCandidates/);
+      expect(() => k.bprTrain({ ...q, sampling: { negativeCandidates: 0 } })).toThrow(/negativeCandidates/);
     }
   });
 
   it('BPR training lowers the loss (JavaScript kernels)', () => {
     const p = problem(0, 0, 1, false);
-    p.shuffle = true;
+    p.batches.shuffle = true;
     const losses: number[] = [];
     const q = { ...p, user: cloneTower(p.user), item: cloneTower(p.item) };
     for (let e = 0; e < 30; e++) losses.push(JS_KERNELS.bprTrain(q).lossSum);
@@ -221,12 +229,73 @@ describe('@compactrec/native', () => {
       const mask = new Uint8Array(p.item.table.length);
       for (let j = 0; j < mask.length; j += 2) mask[j] = 1;
       const scores = new Float32Array(p.item.table.length);
-      const item = { ...cloneTower(p.item), mask, scores };
-      k.bprTrain({ ...p, item, perm: p.perm.slice(), rngState: p.rngState.slice(), state: p.state.slice() });
+      const item = { ...cloneTower(p.item), sparse: { mask, scores } };
+      k.bprTrain({ ...fresh(p), item });
       for (let j = 1; j < mask.length; j += 2) expect(item.table[j]).toBe(0);
       expect(scores.reduce((s, x) => s + x, 0)).toBeGreaterThan(0);
     }
   });
+
+  it.skipIf(!haveNative)(
+    `sparse rows (DSL's sparse form): native equals JavaScript, only active entries move, scores accumulate${NO_ADDON}`,
+    () => {
+      const p = problem(0, 0, 1, false);
+      const dense = p.item;
+      const rowDim = 8;
+      const rows = dense.table.length / rowDim;
+      const rng = new Rng(11);
+      const pos: number[] = [];
+      const rowStart = new Int32Array(rows + 1);
+      for (let r = 0; r < rows; r++) {
+        for (let c = 0; c < rowDim; c++) if (rng.next() < 0.5) pos.push(r * rowDim + c);
+        rowStart[r + 1] = pos.length;
+      }
+      const values = Float32Array.from(pos, (q) => dense.table[q]!);
+      const none = new Float32Array(0);
+      const csrTower = (): TowerArrays => ({
+        ...dense,
+        table: none,
+        m: none,
+        v: none,
+        csr: {
+          rowStart,
+          pos: Int32Array.from(pos),
+          values: values.slice(),
+          m: new Float32Array(pos.length),
+          v: new Float32Array(pos.length),
+          scores: new Float32Array(rows * rowDim),
+        },
+      });
+      const a = { ...fresh(p), item: csrTower() };
+      const b = { ...fresh(p), item: csrTower() };
+      const ra = native.bprTrain(a);
+      const rb = JS_KERNELS.bprTrain(b);
+      expect(Array.from(a.batches.rngState)).toEqual(Array.from(b.batches.rngState));
+      expect(ra.lossSum).toBeCloseTo(rb.lossSum, 3);
+      const ca = a.item.csr!;
+      const cb = b.item.csr!;
+      let maxDiff = 0;
+      for (const [x, y] of [
+        [ca.values, cb.values],
+        [ca.m, cb.m],
+        [ca.scores, cb.scores],
+      ] as const)
+        for (let j = 0; j < x.length; j++) maxDiff = Math.max(maxDiff, Math.abs(x[j]! - y[j]!));
+      expect(maxDiff).toBeLessThan(1e-4);
+      let moved = 0;
+      for (let j = 0; j < values.length; j++) moved = Math.max(moved, Math.abs(ca.values[j]! - values[j]!));
+      expect(moved).toBeGreaterThan(1e-3);
+      // Scores cover every weight of a touched row, active or not.
+      let inactiveScored = 0;
+      const active = new Set(pos);
+      for (let q = 0; q < rows * rowDim; q++) if (!active.has(q) && ca.scores[q]! > 0) inactiveScored++;
+      expect(inactiveScored).toBeGreaterThan(0);
+      // A sparse tower must compose by sum without learnable weights.
+      expect(() => native.bprTrain({ ...fresh(p), item: { ...csrTower(), combine: 1, K: 1 } })).toThrow(
+        /item\.csr needs the sum composition/,
+      );
+    },
+  );
 
   it('top-K ranking: the best unmasked items, best first, ties to the smaller id', () => {
     const dim = 16;

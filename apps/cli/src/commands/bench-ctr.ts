@@ -24,6 +24,7 @@ import {
   sequenceArgs,
 } from './ctr.js';
 import {
+  ALPT_STEP_LR_OPTION,
   DSL_TRAINING_OPTION,
   methodDetails,
   methodOptionDescription,
@@ -99,6 +100,7 @@ export const benchCtrCommand: Command = {
     },
     QUANTIZE_OPTION,
     DSL_TRAINING_OPTION,
+    ALPT_STEP_LR_OPTION,
     {
       name: 'budget',
       type: 'number',

@@ -12,6 +12,7 @@ import {
 } from '@compactrec/harness';
 import type { Command, OptionSpec } from '../args.js';
 import { checkOutputDir } from '../output.js';
+import { ALPT_STEP_LR_OPTION } from './embedding-options.js';
 
 const LIGHTGCN_ONLY: OptionSpec['onlyWith'] = { option: 'model', values: ['lightgcn'] };
 
@@ -62,11 +63,12 @@ export const benchRetrievalCommand: Command = {
     {
       name: 'dsl-training',
       type: 'string',
-      default: 'dense',
-      choices: ['dense', 'sparse'],
+      default: 'auto',
+      choices: ['auto', 'dense', 'sparse'],
       description:
-        'DSL: dense-masked training (native kernels) or the sparse form (values and Adam moments only for active weights; generic MF path, slower)',
+        'DSL: dense-masked training, or the sparse form (values and Adam moments only for active weights); auto = the form with fewer training bytes (sparse below density ~0.8)',
     },
+    ALPT_STEP_LR_OPTION,
     {
       name: 'dsl-prune-rate',
       type: 'number',
@@ -240,7 +242,8 @@ export const benchRetrievalCommand: Command = {
       ...(a.sampling === 'auto' ? {} : { sampling: a.sampling as 'user' | 'interaction' }),
       quantize: a.quantize as 'after' | 'during',
       dslUpdates: a['dsl-updates'] as number,
-      dslTraining: a['dsl-training'] as 'dense' | 'sparse',
+      dslTraining: a['dsl-training'] as 'auto' | 'dense' | 'sparse',
+      alptStepLr: a['alpt-step-lr'] as number | undefined,
       dslGrowth: a['dsl-growth'] as 'accumulated' | 'batch',
       dslPruneRate: a['dsl-prune-rate'] as number,
       methods: a.methods as string[],

@@ -29,6 +29,7 @@ import { CliUsageError, type Command, type OptionSpec } from '../args.js';
 import { checkOutputDir } from '../output.js';
 import { writeSequenceModelDir } from './ctr-serve.js';
 import {
+  ALPT_STEP_LR_OPTION,
   DSL_TRAINING_OPTION,
   methodDetails,
   methodOptionDescription,
@@ -359,6 +360,7 @@ export const ctrTrainCommand: Command = {
     },
     QUANTIZE_OPTION,
     DSL_TRAINING_OPTION,
+    ALPT_STEP_LR_OPTION,
     {
       name: 'budget',
       type: 'number',

@@ -23,15 +23,26 @@ export const QUANTIZE_OPTION: OptionSpec = {
 export const DSL_TRAINING_OPTION: OptionSpec = {
   name: 'dsl-training',
   type: 'string',
-  default: 'dense',
-  choices: ['dense', 'sparse'],
+  default: 'auto',
+  choices: ['auto', 'dense', 'sparse'],
   description:
-    'DSL tables: dense-masked training, or the sparse form (values and Adam moments only for active weights)',
+    'DSL tables: dense-masked training, or the sparse form (values and Adam moments only for active weights); auto = the form with fewer training bytes (sparse below density ~0.8)',
 };
 
-/** The storage settings the command line sets (today: DSL's training form). */
-export function storageExtraArgs(a: Record<string, unknown>): Record<string, string> {
-  return { dslTraining: a['dsl-training'] as string };
+/** `--alpt-step-lr`: ALPT's step-size learning rate (a storage setting, `storageExtra.alptStepLr`). */
+export const ALPT_STEP_LR_OPTION: OptionSpec = {
+  name: 'alpt-step-lr',
+  type: 'number',
+  gt: 0,
+  description: "ALPT (alpt8, alpt4): learning rate of the per-row step sizes' own Adam (default: the values' lr / 127)",
+};
+
+/** The storage settings the command line sets (DSL's training form; ALPT's step lr when given). */
+export function storageExtraArgs(a: Record<string, unknown>): Record<string, string | number> {
+  return {
+    dslTraining: a['dsl-training'] as string,
+    ...(a['alpt-step-lr'] !== undefined ? { alptStepLr: a['alpt-step-lr'] as number } : {}),
+  };
 }
 
 /** The registry's one line per sharing method and storage kind, for a command's details. */

@@ -1,12 +1,10 @@
 import {
-  adamStepConstants,
   alptInitialStep,
   alptRoundRow,
   type CheckpointArray,
   codeBytesPerRow,
   DataFormatError,
   type DenseTrainingView,
-  denseRowStep,
   dequantizeRow,
   type EmbeddingStorage,
   FLOAT32_BYTES,
@@ -14,11 +12,13 @@ import {
   f32ToF16,
   fakeQuantRow,
   InvalidArgumentError,
+  PendingRowGrads,
   type QuantHook,
   type QuantizeMode,
   quantizeRow,
   Rng,
   type RowValueCodec,
+  rowStepParams,
   type StorageCreateOptions,
   type StorageSnapshot,
   type StorageSpec,
@@ -47,6 +47,30 @@ export const DEFAULT_STORAGE_OPTIMIZER = Object.freeze({
   weightDecay: 0,
 });
 
+/**
+ * Defaults of the ALPT settings read from `StorageCreateOptions.extra` (`storageExtra` of
+ * `createFeatureEmbedding`): `alptStepLr`, the learning rate of the per-row steps' own Adam.
+ * `null` = the values' lr / 127 for both bit widths: an 8-bit row's range step·127 then moves at
+ * most as fast as a value can (the values' lr made the steps run away), and 4-bit rows train better
+ * with the same slow step than with lr / 7 (see the package README).
+ */
+export const DEFAULT_ALPT_STORAGE_EXTRA = Object.freeze({
+  alptStepLr: null as number | null,
+});
+
+/** The default ALPT step lr is the values' lr over this (8-bit qmax). */
+const ALPT_DEFAULT_STEP_LR_DIVISOR = 127;
+
+/** The ALPT step lr of `extra` (validated), or its default for the values' `lr`. */
+function alptStepLrOf(extra: StorageCreateOptions['extra'], lr: number, where: string): number {
+  const v = extra?.alptStepLr ?? DEFAULT_ALPT_STORAGE_EXTRA.alptStepLr;
+  if (v === null) return lr / ALPT_DEFAULT_STEP_LR_DIVISOR;
+  if (typeof v !== 'number' || !(v > 0) || !Number.isFinite(v)) {
+    throw new InvalidArgumentError(`${where}: extra.alptStepLr (${String(v)}) must be a positive number`);
+  }
+  return v;
+}
+
 /** Serving bytes per row of a dense kind. */
 function rowBytes(format: DenseFormat, bits: number, rowDim: number): number {
   switch (format) {
@@ -71,49 +95,6 @@ function halfTable(): Float32Array {
   return HALF_TABLE;
 }
 
-/** Growable de-duplicating gradient buffer for the generic path (allocated on first use). */
-class PendingGrads {
-  slot: Int32Array;
-  touched = new Int32Array(64);
-  grads: Float32Array;
-  count = 0;
-  constructor(
-    rows: number,
-    readonly width: number,
-  ) {
-    this.slot = new Int32Array(rows).fill(-1);
-    this.grads = new Float32Array(64 * width);
-  }
-  get bytes(): number {
-    return this.slot.byteLength + this.touched.byteLength + this.grads.byteLength;
-  }
-  add(r: number, g: ArrayLike<number>, gOff: number, scale: number): void {
-    let s = this.slot[r]!;
-    const w = this.width;
-    if (s < 0) {
-      if (this.count === this.touched.length) {
-        const t = new Int32Array(this.touched.length * 2);
-        t.set(this.touched);
-        this.touched = t;
-        const gg = new Float32Array(t.length * w);
-        gg.set(this.grads);
-        this.grads = gg;
-      }
-      s = this.count++;
-      this.slot[r] = s;
-      this.touched[s] = r;
-      this.grads.fill(0, s * w, s * w + w);
-    }
-    const o = s * w;
-    const G = this.grads;
-    for (let c = 0; c < w; c++) G[o + c]! += scale * g[gOff + c]!;
-  }
-  reset(): void {
-    for (let s = 0; s < this.count; s++) this.slot[this.touched[s]!] = -1;
-    this.count = 0;
-  }
-}
-
 /**
  * A table whose rows are read (not computed): float32, fp16, row-wise int8/int4, or ALPT codes.
  * Training holds float32 values (the master copy for `after`/`during`, the on-grid working values
@@ -135,13 +116,15 @@ export class DenseStorage implements EmbeddingStorage {
   private m: Float32Array | null = null;
   private v: Float32Array | null = null;
   private quant: QuantHook | null = null;
-  private pending: PendingGrads | null = null;
+  private pending: PendingRowGrads | null = null;
   // Serving state.
   private f32: Float32Array | null = null;
   private half: Uint16Array | null = null;
   private codes: Uint8Array | null = null;
   private scaleBias: Float32Array | null = null;
   private steps: Float32Array | null = null;
+  /** ALPT: lr of the steps' Adam (0 for the other formats and once restored). */
+  private alptStepLr = 0;
 
   constructor(config: DenseKindConfig, o: StorageCreateOptions | null, restored?: StorageSnapshot) {
     this.kind = config.name;
@@ -186,6 +169,7 @@ export class DenseStorage implements EmbeddingStorage {
     this.m = new Float32Array(n);
     this.v = new Float32Array(n);
     if (this.format === 'alpt') {
+      this.alptStepLr = alptStepLrOf(opts.extra, this.hp.lr, where);
       const steps = new Float32Array(this.rows);
       for (let r = 0; r < this.rows; r++) {
         steps[r] = alptInitialStep(values, r * this.rowDim, this.rowDim, this.bits);
@@ -198,6 +182,7 @@ export class DenseStorage implements EmbeddingStorage {
         steps,
         stepM: new Float32Array(this.rows),
         stepV: new Float32Array(this.rows),
+        stepLr: this.alptStepLr,
         seed: this.seed,
       };
     } else if (this.format !== 'float32' && this.quantize === 'during') {
@@ -219,6 +204,7 @@ export class DenseStorage implements EmbeddingStorage {
         steps: null,
         stepM: null,
         stepV: null,
+        stepLr: 0,
         seed: this.seed,
       };
     }
@@ -229,6 +215,7 @@ export class DenseStorage implements EmbeddingStorage {
   }
 
   get params(): Readonly<Record<string, number | string | boolean>> {
+    if (this.alptStepLr > 0) return { bits: this.bits, quantize: this.quantize, alptStepLr: this.alptStepLr };
     return { bits: this.bits, quantize: this.quantize };
   }
 
@@ -318,7 +305,7 @@ export class DenseStorage implements EmbeddingStorage {
   accumulate(r: number, g: ArrayLike<number>, gOff: number, scale: number): void {
     if (this.serving)
       throw new UsageError(`embedding/${this.kind}.accumulate: the storage is in serving form (finishTraining ran)`);
-    this.pending ??= new PendingGrads(this.rows, this.rowDim);
+    this.pending ??= new PendingRowGrads(this.rows, this.rowDim);
     this.pending.add(r, g, gOff, scale);
   }
 
@@ -326,19 +313,7 @@ export class DenseStorage implements EmbeddingStorage {
     const p = this.pending;
     if (p === null || p.count === 0) return;
     this.t++;
-    const view = this.trainingView()!;
-    const { stepSize, epsHat } = adamStepConstants(this.lr, this.hp.beta1, this.hp.beta2, this.hp.eps, this.t);
-    const params = {
-      stepSize,
-      epsHat,
-      beta1: this.hp.beta1,
-      beta2: this.hp.beta2,
-      weightDecay: this.hp.weightDecay,
-      t: this.t,
-      score: false,
-    };
-    for (let s = 0; s < p.count; s++) denseRowStep(view, this.rowDim, p.touched[s]!, p.grads, s * this.rowDim, params);
-    p.reset();
+    p.stepRows(this.trainingView()!, rowStepParams(this.lr, this.hp, this.t, false));
   }
 
   trainingView(): DenseTrainingView | null {
