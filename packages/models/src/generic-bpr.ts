@@ -58,6 +58,8 @@ export function trainGenericBpr(data: RetrievalDataset, user: Tower, item: Tower
   let evalMs = 0;
   let best: (RetrievalMetrics & { epoch: number }) | undefined;
   let last: RetrievalMetrics | undefined;
+  let embeddings: { user: Float32Array; item: Float32Array } | undefined;
+  let trained = 0;
   for (let epoch = 1; epoch <= o.epochs; epoch++) {
     const t0 = performance.now();
     rng.shuffle(perm);
@@ -132,26 +134,37 @@ export function trainGenericBpr(data: RetrievalDataset, user: Tower, item: Tower
         item.finishTraining();
       }
       const t = performance.now();
-      metrics = evaluateFullRanking(user.composeAll(), item.composeAll(), dim, data.train, data.test, o.k);
+      embeddings = { user: user.composeAll(), item: item.composeAll() };
+      metrics = evaluateFullRanking(embeddings.user, embeddings.item, dim, data.train, data.test, o.k);
       evalMs += performance.now() - t;
       last = metrics;
       if (!best || metrics.recall > best.recall) best = { ...metrics, epoch };
     }
-    o.onEpoch?.({
+    trained = epoch;
+    const action = o.onEpoch?.({
       epoch,
       epochs: o.epochs,
       loss: lossSum / n,
       triplesPerSecond: n / (ms / 1000),
-      ...(metrics ? { metrics } : {}),
+      ...(metrics && embeddings ? { metrics, embeddings } : {}),
     });
+    if (action === 'stop' && epoch < o.epochs) {
+      if (o.finishTraining) {
+        user.finishTraining();
+        item.finishTraining();
+      }
+      if (!last) last = evaluateFullRanking(user.composeAll(), item.composeAll(), dim, data.train, data.test, o.k);
+      if (!best) best = { ...last, epoch };
+      break;
+    }
   }
   return {
     final: last!,
     best: best!,
-    epochs: o.epochs,
+    epochs: trained,
     trainSeconds: trainMs / 1000,
     evalSeconds: evalMs / 1000,
-    triplesPerSecond: (n * o.epochs) / (trainMs / 1000),
+    triplesPerSecond: (n * trained) / (trainMs / 1000),
     losses,
   };
 }

@@ -14,7 +14,16 @@ export interface MfEpochReport {
   readonly triplesPerSecond: number;
   /** Present on evaluation epochs. */
   readonly metrics?: RetrievalMetrics;
+  /**
+   * Present on evaluation epochs: the user and item embeddings the evaluation ranked with (LightGCN:
+   * the propagated ones). Buffers may be reused by the next evaluation; copy what you keep. A caller
+   * keeps them to score another split with the checkpoint of its best validation epoch.
+   */
+  readonly embeddings?: { readonly user: Float32Array; readonly item: Float32Array };
 }
+
+/** What `onEpoch` may return: `'stop'` ends training after this epoch (early stopping). */
+export type MfEpochAction = 'stop' | undefined;
 
 /** Options of {@link trainMfBpr}; every field is optional. */
 export interface MfBprOptions {
@@ -108,8 +117,13 @@ export interface MfBprOptions {
    * the last one use what training computes with. @default true
    */
   finishTraining?: boolean;
-  /** Called after every epoch. */
-  onEpoch?: (report: MfEpochReport) => void;
+  /**
+   * Called after every epoch. Returning `'stop'` ends training after this epoch (early stopping);
+   * the towers are then finished (finishTraining) without another evaluation, and `final` is the
+   * last evaluation made.
+   */
+  // biome-ignore lint/suspicious/noConfusingVoidType: callbacks written for the old `=> void` signature stay valid
+  onEpoch?: (report: MfEpochReport) => MfEpochAction | void;
 }
 
 export const DEFAULT_MF_BPR_OPTIONS = Object.freeze({
@@ -141,10 +155,11 @@ export const DEFAULT_MF_BPR_OPTIONS = Object.freeze({
 
 /** Outcome of {@link trainMfBpr}. */
 export interface MfBprResult {
-  /** Metrics after the last epoch. */
+  /** Metrics after the last epoch (after the last evaluation when `onEpoch` stopped training). */
   readonly final: RetrievalMetrics;
   /** Best evaluation seen (equals `final` when evalEvery is 0). */
   readonly best: RetrievalMetrics & { readonly epoch: number };
+  /** Epochs trained (fewer than `options.epochs` when `onEpoch` stopped training). */
   readonly epochs: number;
   readonly trainSeconds: number;
   readonly evalSeconds: number;
@@ -249,13 +264,16 @@ export function trainMfBpr(data: RetrievalDataset, user: Tower, item: Tower, opt
   let evalMs = 0;
   let best: (RetrievalMetrics & { epoch: number }) | undefined;
   let last: RetrievalMetrics | undefined;
+  let evaluated: { user: Float32Array; item: Float32Array } | undefined;
   const evaluate = (): RetrievalMetrics => {
     const t = performance.now();
     const { userEmb, itemEmb } = gcn ? gcn.refresh() : { userEmb: user.composeAll(), itemEmb: item.composeAll() };
+    evaluated = { user: userEmb, item: itemEmb };
     const m = evaluateFullRanking(userEmb, itemEmb, dim, data.train, data.test, o.k);
     evalMs += performance.now() - t;
     return m;
   };
+  let trained = 0;
   for (let epoch = 1; epoch <= o.epochs; epoch++) {
     const t0 = performance.now();
     let lossSum = 0;
@@ -341,21 +359,31 @@ export function trainMfBpr(data: RetrievalDataset, user: Tower, item: Tower, opt
       last = metrics;
       if (!best || metrics.recall > best.recall) best = { ...metrics, epoch };
     }
-    o.onEpoch?.({
+    trained = epoch;
+    const action = o.onEpoch?.({
       epoch,
       epochs: o.epochs,
       loss: lossSum / n,
       triplesPerSecond: n / (ms / 1000),
-      ...(metrics ? { metrics } : {}),
+      ...(metrics ? { metrics, embeddings: evaluated! } : {}),
     });
+    if (action === 'stop' && epoch < o.epochs) {
+      if (o.finishTraining) {
+        user.finishTraining();
+        item.finishTraining();
+      }
+      if (!last) last = evaluate();
+      if (!best) best = { ...last, epoch };
+      break;
+    }
   }
   return {
     final: last!,
     best: best!,
-    epochs: o.epochs,
+    epochs: trained,
     trainSeconds: trainMs / 1000,
     evalSeconds: evalMs / 1000,
-    triplesPerSecond: (n * o.epochs) / (trainMs / 1000),
+    triplesPerSecond: (n * trained) / (trainMs / 1000),
     losses,
   };
 }
