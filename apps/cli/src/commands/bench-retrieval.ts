@@ -1,5 +1,4 @@
 import { join } from 'node:path';
-import { InvalidArgumentError } from '@compactrec/core';
 import {
   barChartSvg,
   DEFAULT_PROTOCOL,
@@ -14,18 +13,8 @@ import {
   runRetrievalBench,
   toMarkdown,
 } from '@compactrec/harness';
-import { CliUsageError, type Command, type OptionSpec } from '../args.js';
+import { type Command, type OptionSpec, usage } from '../args.js';
 import { checkOutputDir } from '../output.js';
-
-/** Runs a parser of option values; its InvalidArgumentError becomes a usage error (exit 2). */
-export function usage<T>(parse: () => T): T {
-  try {
-    return parse();
-  } catch (err) {
-    if (err instanceof InvalidArgumentError) throw new CliUsageError(err.message);
-    throw err;
-  }
-}
 
 const LIGHTGCN_ONLY: OptionSpec['onlyWith'] = { option: 'model', values: ['lightgcn'] };
 
