@@ -24,7 +24,7 @@ import type { AttentionNormalization, BehaviourFeedback, SdimPooling } from '@co
 import { initTf, type TfPreference } from '@compactrec/tf-backend';
 import { runEnvironment } from './environment.js';
 import { gridPoints, parseSeeds, parseTuneGrid, type TuneGrid } from './protocol.js';
-import { type RecordSink, type ResultRecord, type ResultValue, writeResults } from './report.js';
+import type { RecordSink, ResultRecord, ResultValue } from './report.js';
 import { datasetIdentity, runSweep, type SweepGroup } from './sweep.js';
 
 /** Options of {@link runCtrBench}; every field but `data`, `format` and `methods` is optional. */
@@ -271,9 +271,7 @@ export async function runCtrBench(options: CtrBenchOptions): Promise<ResultRecor
     aggregate: CTR_AGGREGATE,
     gitCommit: env.gitCommit,
     log: o.log,
-    ...(out
-      ? { onRecords: async (rs: readonly ResultRecord[]) => void (await writeResults(out, rs, o.plot?.(rs))) }
-      : {}),
+    plot: o.plot,
     run: async (cell) => {
       const d = await dataFor(cell.seed);
       const rec = await trainCtrCell(

@@ -30,7 +30,7 @@ import {
 import { kernelInfo } from '@compactrec/native';
 import { runEnvironment } from './environment.js';
 import { bestTracker, DEFAULT_PROTOCOL, gridPoints, parseSeeds, parseTuneGrid, type TuneGrid } from './protocol.js';
-import { type RecordSink, type ResultRecord, writeResults } from './report.js';
+import type { RecordSink, ResultRecord } from './report.js';
 import { type ValidatedRetrievalData, validationSplit } from './split.js';
 import { datasetIdentity, runSweep, type SweepGroup } from './sweep.js';
 
@@ -444,9 +444,7 @@ export async function runRetrievalBench(options: RetrievalBenchOptions): Promise
     aggregate: RETRIEVAL_AGGREGATE,
     gitCommit: env.gitCommit,
     log: o.log,
-    ...(out
-      ? { onRecords: async (rs: readonly ResultRecord[]) => void (await writeResults(out, rs, o.plot?.(rs))) }
-      : {}),
+    plot: o.plot,
     run: async (cell) => {
       const d = await dataFor(cell.seed);
       const method = cell.group.id.method as string;

@@ -11,7 +11,7 @@ import { mkdir, open, readdir, readFile, rename, stat } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { DataFormatError } from '@compactrec/core';
 import { type HyperParams, meanStd } from './protocol.js';
-import type { ResultRecord, ResultValue } from './report.js';
+import { type ResultRecord, type ResultValue, writeResults } from './report.js';
 
 /** The journal's file name inside a sweep's output directory. */
 export const JOURNAL_FILE = 'results.jsonl';
@@ -192,8 +192,8 @@ export interface SweepOptions {
   readonly run: (cell: SweepCell) => Promise<ResultRecord>;
   /** Commit of the running code (recorded per cell; a journal from another commit gets a warning). */
   readonly gitCommit: string | null;
-  /** Called with the reported records after every cell (e.g. to rewrite results.json). */
-  readonly onRecords?: (records: readonly ResultRecord[]) => void | Promise<void>;
+  /** Draws `out`'s plot.svg from the reported records (none when omitted). */
+  readonly plot?: ((records: readonly ResultRecord[]) => string) | undefined;
   readonly log: (line: string) => void;
 }
 
@@ -310,6 +310,7 @@ export async function runSweep(o: SweepOptions): Promise<SweepResult> {
   let ran = 0;
   let resumed = 0;
   let runSeconds = 0;
+  const withPlot = (rs: ResultRecord[]): [ResultRecord[], string | undefined] => [rs, o.plot?.(rs)];
   const all = (): ResultRecord[] => summarizeJournal([...journalRecords], o.select, o.aggregate);
   const doCell = async (
     g: SweepGroup,
@@ -331,7 +332,14 @@ export async function runSweep(o: SweepOptions): Promise<SweepResult> {
       const t0 = performance.now();
       const r = await o.run({ group: g, hp, seed, phase, key, index, total, label });
       const secs = (performance.now() - t0) / 1000;
-      rec = { ...r, cellKey: key, groupKey: groupKey(g), phase, cellSeconds: secs };
+      rec = {
+        ...r,
+        gitCommit: r.gitCommit ?? o.gitCommit,
+        cellKey: key,
+        groupKey: groupKey(g),
+        phase,
+        cellSeconds: secs,
+      };
       if (journalPath) await appendJournal(journalPath, rec);
       journal.set(key, rec);
       journalRecords.push(rec);
@@ -341,7 +349,7 @@ export async function runSweep(o: SweepOptions): Promise<SweepResult> {
       o.log(
         `[sweep] cell ${index}/${total} ${label}: finished in ${fmtDuration(secs)}; ${left} cells left, ETA ${fmtDuration((runSeconds / ran) * left)} (${fmtDuration(runSeconds / ran)} per cell so far)`,
       );
-      if (o.onRecords) await o.onRecords(all());
+      if (o.out) await writeResults(o.out, ...withPlot(all()));
     }
     cells.push(rec);
     const k = groupKey(g);
@@ -372,7 +380,7 @@ export async function runSweep(o: SweepOptions): Promise<SweepResult> {
     if (s) records.push(s);
   }
   const summaries = all();
-  if (o.onRecords) await o.onRecords(summaries);
+  if (o.out) await writeResults(o.out, ...withPlot(summaries));
   o.log(`[sweep] ${ran} cells run, ${resumed} resumed, ${records.length} reported records`);
   return { records, cells, all: summaries, ran, resumed };
 }

@@ -37,7 +37,15 @@ describe('runCtrBench with sequence models', () => {
     for (const r of cells) {
       expect(r.method).toBe('full');
       expect(r.dataset).toBe('seq-synthetic32');
-      for (const k of ['auc', 'logloss', 'validAuc', 'trainSeconds', 'secondsPerEpoch', 'itemTableBytes', 'denseParams']) {
+      for (const k of [
+        'auc',
+        'logloss',
+        'validAuc',
+        'trainSeconds',
+        'secondsPerEpoch',
+        'itemTableBytes',
+        'denseParams',
+      ]) {
         expect(typeof r[k]).toBe('number');
         expect(Number.isFinite(r[k] as number)).toBe(true);
       }

@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import type { QuantizeMode } from '@compactrec/core';
+import { InvalidArgumentError, type QuantizeMode } from '@compactrec/core';
 import {
   CTR_DATA_FORMATS,
   CTR_MODEL_KINDS,
@@ -8,7 +8,15 @@ import {
   SEQUENCE_MODEL_KINDS,
   type SequenceModelKind,
 } from '@compactrec/ctr';
-import { barChartSvg, parseBudgets, parseSeeds, parseTuneGrid, runCtrBench, toMarkdown } from '@compactrec/harness';
+import {
+  barChartSvg,
+  parseBudgets,
+  parseSeeds,
+  parseTuneGrid,
+  runCtrBench,
+  type TuneGrid,
+  toMarkdown,
+} from '@compactrec/harness';
 import type { TfPreference } from '@compactrec/tf-backend';
 import { type Command, usage } from '../args.js';
 import { checkOutputDir } from '../output.js';
@@ -31,6 +39,17 @@ import {
 } from './embedding-options.js';
 
 type ResultRecord = Awaited<ReturnType<typeof runCtrBench>>[number];
+
+/** `--tune` of the CTR bench: lr only (CTR training has no weight decay to tune). */
+function ctrTune(spec: string): TuneGrid {
+  const grid = parseTuneGrid(spec);
+  if (grid.wd) {
+    throw new InvalidArgumentError(
+      `--tune '${spec}': CTR training has no weight decay (wd); tune lr only, e.g. lr=1e-3,3e-3`,
+    );
+  }
+  return grid;
+}
 
 /** `compactrec bench ctr`: one CTR model per model × compression method × seed at an equal per-table budget. */
 export const benchCtrCommand: Command = {
@@ -126,7 +145,7 @@ export const benchCtrCommand: Command = {
     const out = a.out as string;
     const { budgets, tune, seeds } = usage(() => ({
       budgets: parseBudgets(a.budget as string),
-      tune: a.tune !== undefined ? parseTuneGrid(a.tune as string) : undefined,
+      tune: a.tune !== undefined ? ctrTune(a.tune as string) : undefined,
       seeds: a.seeds !== undefined ? parseSeeds(a.seeds as string) : undefined,
     }));
     await checkOutputDir('compactrec bench ctr', 'out', out);
