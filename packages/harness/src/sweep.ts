@@ -213,7 +213,8 @@ function fmtDuration(s: number): string {
   if (!Number.isFinite(s)) return '?';
   if (s < 90) return `${Math.round(s)} s`;
   if (s < 5400) return `${Math.round(s / 60)} min`;
-  return `${Math.floor(s / 3600)} h ${String(Math.round((s % 3600) / 60)).padStart(2, '0')} min`;
+  const min = Math.round(s / 60);
+  return `${Math.floor(min / 60)} h ${String(min % 60).padStart(2, '0')} min`;
 }
 
 function sameHp(r: ResultRecord, hp: HyperParams): boolean {
