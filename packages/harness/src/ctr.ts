@@ -420,6 +420,7 @@ async function trainCtrCell(
       auc: test.auc,
       logloss: test.logloss,
       validAuc: res.bestValidAuc ?? null,
+      validCurve: res.epochs.map((e) => [e.epoch, e.valid ? Number(e.valid.auc.toFixed(6)) : null]),
       selection: 'best-validation',
       bestEpoch: res.bestEpoch,
       epochs: res.epochs.length,
