@@ -30,7 +30,7 @@ import {
 import { kernelInfo } from '@compactrec/native';
 import { runEnvironment } from './environment.js';
 import { bestTracker, DEFAULT_PROTOCOL, gridPoints, parseSeeds, parseTuneGrid, type TuneGrid } from './protocol.js';
-import type { RecordSink, ResultRecord } from './report.js';
+import type { RecordSink, ResultRecord, ResultValue } from './report.js';
 import { type ValidatedRetrievalData, validationSplit } from './split.js';
 import { datasetIdentity, runSweep, type SweepGroup } from './sweep.js';
 
@@ -39,8 +39,11 @@ const GRAPHHASH_SPECS: ReadonlySet<unknown> = new Set(Object.values(GRAPHHASH_ME
 
 /** Options of {@link runRetrievalBench}; every field but `data` and `methods` is optional. */
 export interface RetrievalBenchOptions {
-  /** A LightGCN-format directory (train.txt, test.txt) or `generated` for the built-in synthetic set. */
-  data: string;
+  /**
+   * A LightGCN-format directory (train.txt, test.txt) or `generated` for the built-in synthetic set;
+   * or a list of them (one sweep over every data set × model, sharing one journal and ETA).
+   */
+  data: string | readonly string[];
   /**
    * How `data` is laid out: a LightGCN directory, or a sequential file (S3Rec lines or SASRec
    * pairs) split leave-one-out (last item test, second-to-last validation, held out of training).
@@ -54,8 +57,8 @@ export interface RetrievalBenchOptions {
    */
   rowsLike?: 'budget' | 'graphhash';
   methods: readonly string[];
-  /** Backbone. @default 'mf' */
-  model?: 'mf' | 'lightgcn';
+  /** Backbone, or a list of them (each with its own recipe). @default 'mf' */
+  model?: 'mf' | 'lightgcn' | readonly ('mf' | 'lightgcn')[];
   /** LightGCN layers. @default 2 */
   layers?: number;
   /** LightGCN gradient estimator: 1-hop neighbours per node (0 = all), see MfBprOptions.maxNeighbors. @default 0 */
@@ -305,6 +308,58 @@ interface SeedData {
   readonly split: ValidatedRetrievalData | null;
 }
 
+/** One data set × model of a retrieval sweep. */
+interface RetrievalBlock {
+  readonly index: number;
+  readonly data: string;
+  /** The data as loaded for the first seed. */
+  readonly first: RetrievalDataset;
+  /** The options with this model's recipe. */
+  readonly o: ResolvedRetrievalOptions;
+  /** What, besides the group, point and seed, determines a cell's result (hashed into its key). */
+  readonly shared: Readonly<Record<string, ResultValue>>;
+}
+
+/** The options of a block that change a cell's result, with the dataset's identity (see `runSweep`). */
+function blockKeyOptions(
+  o: ResolvedRetrievalOptions,
+  identity: string,
+  validated: boolean,
+): Readonly<Record<string, ResultValue>> {
+  return {
+    harness: 'retrieval/v2',
+    data: identity,
+    format: o.format,
+    generatedSeeded: o.data === 'generated',
+    model: o.model,
+    dim: o.dim,
+    epochs: o.epochs,
+    lrSchedule: o.lrSchedule,
+    batchSize: o.batchSize,
+    negativeCandidates: o.negativeCandidates,
+    sampling: o.sampling ?? null,
+    quantize: o.quantize,
+    dsl: [o.dslUpdates, o.dslTraining, o.dslGrowth, o.dslPruneRate],
+    ...(o.model === 'lightgcn'
+      ? {
+          gcn: [
+            o.layers,
+            o.maxNeighbors,
+            o.twoHopSamples,
+            o.exactHops,
+            o.refreshEvery,
+            o.aggregateNeighbors,
+            o.threads,
+          ],
+        }
+      : {}),
+    extra: o.extra ?? null,
+    validFraction: validated ? (o.format === 'sequential-loo' ? 'loo' : o.validFraction) : 0,
+    evalEvery: o.evalEvery,
+    patience: validated ? o.patience : null,
+  };
+}
+
 /** Record keys averaged over seeds in the reported records. */
 const RETRIEVAL_AGGREGATE = [
   'recall@20',
@@ -364,80 +419,74 @@ export async function runRetrievalBench(options: RetrievalBenchOptions): Promise
       `${where}: tuning (tune) picks by validation, but validFraction is 0; give a validFraction > 0 (e.g. 0.1)`,
     );
   }
-  const t0 = performance.now();
-  const first = await loadRetrievalData(o.data, seeds[0]!, o.format);
-  o.log(
-    `[bench] ${first.name}: ${first.train.numUsers} users, ${first.train.numItems} items, ${first.train.items.length} train / ${first.test.items.length} test interactions (loaded in ${((performance.now() - t0) / 1000).toFixed(2)} s); kernels: ${kernelInfo().kind}`,
-  );
-  // One seed's data at a time (the sweep runs seed-major); `generated` data depends on the seed.
-  let seedData: { seed: number; data: SeedData } | null = null;
-  const dataFor = async (seed: number): Promise<SeedData> => {
-    if (seedData?.seed === seed) return seedData.data;
+  const dataList = typeof options.data === 'string' ? [options.data] : [...options.data];
+  const modelList: ('mf' | 'lightgcn')[] =
+    options.model === undefined ? [o.model] : typeof options.model === 'string' ? [options.model] : [...options.model];
+  if (dataList.length === 0 || modelList.length === 0) {
+    throw new InvalidArgumentError(`${where}: give at least one data set and one model`);
+  }
+  // One block per data set × model: its own resolved options (the model's recipe) and key options.
+  const blocks: RetrievalBlock[] = [];
+  for (const data of dataList) {
+    const t0 = performance.now();
+    const first = await loadRetrievalData(data, seeds[0]!, o.format);
+    o.log(
+      `[bench] ${first.name}: ${first.train.numUsers} users, ${first.train.numItems} items, ${first.train.items.length} train / ${first.test.items.length} test interactions (loaded in ${((performance.now() - t0) / 1000).toFixed(2)} s); kernels: ${kernelInfo().kind}`,
+    );
+    const identity = await datasetIdentity(data);
+    for (const model of modelList) {
+      const bo = resolveRetrievalOptions({ ...options, data, model });
+      blocks.push({ index: blocks.length, data, first, o: bo, shared: blockKeyOptions(bo, identity, validated) });
+    }
+  }
+  const many = blocks.length > 1;
+  // One seed's data at a time (the sweep runs block- then seed-major); `generated` data depends on the seed.
+  let seedData: { key: string; data: SeedData } | null = null;
+  const dataFor = async (b: RetrievalBlock, seed: number): Promise<SeedData> => {
+    const key = `${b.data}\u0000${seed}`;
+    if (seedData?.key === key) return seedData.data;
     const dataset =
-      o.data === 'generated' && seed !== seeds[0] ? await loadRetrievalData(o.data, seed, o.format) : first;
+      b.data === 'generated' && seed !== seeds[0] ? await loadRetrievalData(b.data, seed, o.format) : b.first;
     const split = validated ? validationSplit(dataset, o.validFraction, seed) : null;
     const fit: RetrievalDataset = split ? { name: dataset.name, train: split.train, test: split.validation } : dataset;
     if (split) {
       o.log(
-        `[bench] seed ${seed}: ${split.train.items.length} train / ${split.validation.items.length} validation interactions (${(dataset as { validation?: unknown }).validation ? 'leave-one-out second-to-last' : `${o.validFraction} of each user's training items`})`,
+        `[bench] ${dataset.name} seed ${seed}: ${split.train.items.length} train / ${split.validation.items.length} validation interactions (${(dataset as { validation?: unknown }).validation ? 'leave-one-out second-to-last' : `${o.validFraction} of each user's training items`})`,
       );
     }
-    seedData = { seed, data: { dataset, fit, split } };
+    seedData = { key, data: { dataset, fit, split } };
     return seedData.data;
   };
   const rowsLikeCache = new Map<string, RowsLikeBudgets | null>();
   const env = runEnvironment();
   const groups: SweepGroup[] = [];
-  const seen = new Set<string>();
-  for (const budget of budgets) {
-    for (const m of methods) {
-      const b = m.uncompressed ? 1 : budget;
-      const id = { dataset: first.name, model: o.model, method: m.name, budget: b, rowsLike: o.rowsLike };
-      const k = JSON.stringify(id);
-      if (seen.has(k)) continue; // `full` does not depend on the budget: one group
-      seen.add(k);
-      const base = { lr: o.lrByMethod?.[m.name] ?? o.lr, wd: o.reg };
-      groups.push({ id, label: `${m.name} @ ${b}`, grid: gridPoints(tune, base) });
+  for (const blk of blocks) {
+    const bo = blk.o;
+    const seen = new Set<string>();
+    for (const budget of budgets) {
+      for (const m of methods) {
+        const b = m.uncompressed ? 1 : budget;
+        const id = { dataset: blk.first.name, model: bo.model, method: m.name, budget: b, rowsLike: o.rowsLike };
+        const k = JSON.stringify(id);
+        if (seen.has(k)) continue; // `full` does not depend on the budget: one group
+        seen.add(k);
+        const base = { lr: bo.lrByMethod?.[m.name] ?? bo.lr, wd: bo.reg };
+        groups.push({
+          id,
+          label: `${many ? `${blk.first.name}/${bo.model} ` : ''}${m.name} @ ${b}`,
+          grid: gridPoints(tune, base),
+          shared: blk.shared,
+          context: blk,
+        });
+      }
     }
   }
-  const shared = {
-    harness: 'retrieval/v2',
-    data: await datasetIdentity(o.data),
-    format: o.format,
-    generatedSeeded: o.data === 'generated',
-    model: o.model,
-    dim: o.dim,
-    epochs: o.epochs,
-    lrSchedule: o.lrSchedule,
-    batchSize: o.batchSize,
-    negativeCandidates: o.negativeCandidates,
-    sampling: o.sampling ?? null,
-    quantize: o.quantize,
-    dsl: [o.dslUpdates, o.dslTraining, o.dslGrowth, o.dslPruneRate],
-    ...(o.model === 'lightgcn'
-      ? {
-          gcn: [
-            o.layers,
-            o.maxNeighbors,
-            o.twoHopSamples,
-            o.exactHops,
-            o.refreshEvery,
-            o.aggregateNeighbors,
-            o.threads,
-          ],
-        }
-      : {}),
-    extra: o.extra ?? null,
-    validFraction: validated ? (o.format === 'sequential-loo' ? 'loo' : o.validFraction) : 0,
-    evalEvery: o.evalEvery,
-    patience: validated ? o.patience : null,
-  };
   const cellRecords: ResultRecord[] = [];
   const out = o.out;
   const result = await runSweep({
     out,
     fresh: o.fresh,
-    shared,
+    shared: blocks[0]!.shared,
     groups,
     seeds,
     select: validated ? 'valid.recall@20' : 'recall@20',
@@ -446,12 +495,14 @@ export async function runRetrievalBench(options: RetrievalBenchOptions): Promise
     log: o.log,
     plot: o.plot,
     run: async (cell) => {
-      const d = await dataFor(cell.seed);
+      const blk = cell.group.context as RetrievalBlock;
+      const o = blk.o;
+      const d = await dataFor(blk, cell.seed);
       const method = cell.group.id.method as string;
       const budget = cell.group.id.budget as number;
       let rowsLike: RowsLikeBudgets | null = null;
       if (o.rowsLike === 'graphhash') {
-        const rk = `${budget}/${cell.seed}`;
+        const rk = `${blk.index}/${budget}/${cell.seed}`;
         if (!rowsLikeCache.has(rk)) {
           rowsLikeCache.set(rk, rowsLikeBudgets(o.rowsLike, d.fit, o.dim, budget, cell.seed, o.extra, o.log));
         }
@@ -491,14 +542,23 @@ export async function runRetrievalBench(options: RetrievalBenchOptions): Promise
 
 /** The options with every default filled in (the recipe's training settings included). */
 function resolveRetrievalOptions(options: RetrievalBenchOptions) {
-  const model = options.model ?? DEFAULT_RETRIEVAL_BENCH_OPTIONS.model;
+  const m = options.model ?? DEFAULT_RETRIEVAL_BENCH_OPTIONS.model;
+  const model = typeof m === 'string' ? m : (m[0] ?? DEFAULT_RETRIEVAL_BENCH_OPTIONS.model);
+  const data = typeof options.data === 'string' ? options.data : (options.data[0] ?? '');
   const recipe = RETRIEVAL_RECIPES[model];
   if (!recipe) {
     throw new InvalidArgumentError(
       `harness/runRetrievalBench: model '${String(model)}' is unknown; use 'mf' or 'lightgcn'`,
     );
   }
-  return resolveOptions({ ...DEFAULT_RETRIEVAL_BENCH_OPTIONS, ...recipe }, options);
+  for (const x of typeof m === 'string' ? [m] : m) {
+    if (!RETRIEVAL_RECIPES[x]) {
+      throw new InvalidArgumentError(
+        `harness/runRetrievalBench: model '${String(x)}' is unknown; use 'mf' or 'lightgcn'`,
+      );
+    }
+  }
+  return resolveOptions({ ...DEFAULT_RETRIEVAL_BENCH_OPTIONS, ...recipe }, { ...options, data, model });
 }
 type ResolvedRetrievalOptions = ReturnType<typeof resolveRetrievalOptions>;
 

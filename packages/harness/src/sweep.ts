@@ -156,6 +156,10 @@ export interface SweepGroup {
   readonly label: string;
   /** The tuning points tried (one point = no tuning). */
   readonly grid: readonly HyperParams[];
+  /** This group's key options when they differ from the sweep's `shared` (e.g. another data set or model). */
+  readonly shared?: Readonly<Record<string, ResultValue>> | undefined;
+  /** What `run` needs to train the group's cells (not part of any key). */
+  readonly context?: unknown;
 }
 
 /** One training run of a sweep. */
@@ -286,9 +290,9 @@ export async function runSweep(o: SweepOptions): Promise<SweepResult> {
       if (typeof r.cellKey === 'string') journal.set(r.cellKey, r);
     }
   }
-  const groupKey = (g: SweepGroup): string => hashOf({ shared: o.shared, group: g.id });
+  const groupKey = (g: SweepGroup): string => hashOf({ shared: g.shared ?? o.shared, group: g.id });
   const cellKey = (g: SweepGroup, hp: HyperParams, seed: number): string =>
-    hashOf({ shared: o.shared, group: g.id, lr: hp.lr, wd: hp.wd, seed });
+    hashOf({ shared: g.shared ?? o.shared, group: g.id, lr: hp.lr, wd: hp.wd, seed });
   const total = o.groups.reduce((n, g) => n + g.grid.length + (seeds.length - 1), 0);
   const plannedKeys = new Set<string>();
   for (const g of o.groups) for (const hp of g.grid) plannedKeys.add(cellKey(g, hp, seeds[0]!));

@@ -69,4 +69,28 @@ describe('retrieval protocol: validation split, early stopping, best-validation 
     await expect(runRetrievalBench({ ...base, tune: 'lr=abc' })).rejects.toThrow(InvalidArgumentError);
     await expect(runRetrievalBench({ ...base, budget: [0.5, 2] })).rejects.toThrow(/budget \(2 in 0.5,2\)/);
   });
+
+  it('sweeps a model list in one run, each model with its own recipe', async () => {
+    const cells: ResultRecord[] = [];
+    const records = await runRetrievalBench({
+      data: ['generated'],
+      model: ['mf', 'lightgcn'],
+      methods: ['full', 'modulo'],
+      budget: [0.5, 0.25],
+      epochs: 1,
+      dim: 8,
+      log: quiet,
+      onRecord: (r) => void cells.push(r),
+    });
+    // full once per model, modulo per budget: 2 × 3 cells.
+    expect(records.map((r) => `${r.model} ${r.method} ${r.budget} lr ${r.lr}`)).toEqual([
+      'mf full 1 lr 0.001',
+      'mf modulo 0.5 lr 0.001',
+      'mf modulo 0.25 lr 0.001',
+      'lightgcn full 1 lr 0.005',
+      'lightgcn modulo 0.5 lr 0.005',
+      'lightgcn modulo 0.25 lr 0.005',
+    ]);
+    expect(cells).toHaveLength(6);
+  });
 });

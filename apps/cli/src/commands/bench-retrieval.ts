@@ -25,10 +25,11 @@ export const benchRetrievalCommand: Command = {
   options: [
     {
       name: 'data',
-      type: 'string',
+      type: 'list',
+      unique: true,
       required: true,
       description:
-        "LightGCN-format directory (train.txt, test.txt), a sequential file (--format sequential-loo), or 'generated'",
+        "LightGCN-format directory (train.txt, test.txt), a sequential file (--format sequential-loo), or 'generated'; a comma list sweeps them all",
     },
     {
       name: 'format',
@@ -46,7 +47,13 @@ export const benchRetrievalCommand: Command = {
       description:
         "Every method's per-side rows: its own budget, or GraphHash's row counts at --budget (the reference protocol)",
     },
-    { name: 'model', type: 'string', default: 'mf', choices: ['mf', 'lightgcn'], description: 'Backbone' },
+    {
+      name: 'model',
+      type: 'list',
+      default: ['mf'],
+      choices: ['mf', 'lightgcn'],
+      description: 'Backbone, or a comma list (one sweep, each with its recipe)',
+    },
     {
       name: 'sampling',
       type: 'string',
@@ -270,14 +277,21 @@ export const benchRetrievalCommand: Command = {
     const out = a.out as string;
     await checkOutputDir('compactrec bench retrieval', 'out', out);
     const plot = (rs: readonly ResultRecord[]): string =>
-      barChartSvg(rs, 'recall@20', (r) => `${r.method} · budget ${r.budget}`, `Recall@20 on ${rs[0]?.dataset}`, {
-        axisLabel: 'Recall@20 on the test split',
-      });
+      barChartSvg(
+        rs,
+        'recall@20',
+        (r) =>
+          `${(a.data as string[]).length > 1 || (a.model as string[]).length > 1 ? `${r.dataset}/${r.model} ` : ''}${r.method} · budget ${r.budget}`,
+        `Recall@20 on ${[...new Set(rs.map((r) => r.dataset))].join(', ')}`,
+        {
+          axisLabel: 'Recall@20 on the test split',
+        },
+      );
     const records = await runRetrievalBench({
-      data: a.data as string,
+      data: a.data as string[],
       format: a.format as 'lightgcn' | 'sequential-loo',
       rowsLike: a['rows-like'] as 'budget' | 'graphhash',
-      model: a.model as 'mf' | 'lightgcn',
+      model: a.model as ('mf' | 'lightgcn')[],
       layers: a.layers as number,
       maxNeighbors: a['max-neighbors'] as number,
       twoHopSamples: a['two-hop-samples'] as number,
