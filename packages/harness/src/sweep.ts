@@ -267,7 +267,7 @@ export function summarizeGroup(
  * Runs every cell of a sweep not yet in the journal: for each group every grid point on the first
  * seed, then the chosen point on every further seed; appends each finished cell to the journal and
  * rewrites the reported records. Prints one progress line per cell with the ETA of the whole sweep
- * (mean seconds of the cells run so far × cells left).
+ * (each cell left at the mean time of its method's cells run so far, or of all cells run so far).
  */
 export async function runSweep(o: SweepOptions): Promise<SweepResult> {
   const seeds = o.seeds;
@@ -315,6 +315,23 @@ export async function runSweep(o: SweepOptions): Promise<SweepResult> {
   let ran = 0;
   let resumed = 0;
   let runSeconds = 0;
+  // ETA: the cells left, each at the mean time of the cells of its method run so far (all cells'
+  // mean for a method not run yet); tuning cells already in the journal cost nothing.
+  const costClass = (g: SweepGroup): string => String(g.id.method ?? g.label);
+  const plan: { cls: string; key?: string }[] = [];
+  for (const g of o.groups) for (const hp of g.grid) plan.push({ cls: costClass(g), key: cellKey(g, hp, seeds[0]!) });
+  for (let i = 1; i < seeds.length; i++) for (const g of o.groups) plan.push({ cls: costClass(g) });
+  const secsByClass = new Map<string, { sum: number; n: number }>();
+  const eta = (): number => {
+    const mean = runSeconds / Math.max(1, ran);
+    let t = 0;
+    for (const p of plan.slice(index)) {
+      if (p.key !== undefined && journal.has(p.key)) continue;
+      const c = secsByClass.get(p.cls);
+      t += c ? c.sum / c.n : mean;
+    }
+    return t;
+  };
   const withPlot = (rs: ResultRecord[]): [ResultRecord[], string | undefined] => [rs, o.plot?.(rs)];
   const all = (): ResultRecord[] => summarizeJournal([...journalRecords], o.select, o.aggregate);
   const doCell = async (
@@ -350,9 +367,11 @@ export async function runSweep(o: SweepOptions): Promise<SweepResult> {
       journalRecords.push(rec);
       ran++;
       runSeconds += secs;
+      const c = secsByClass.get(costClass(g)) ?? { sum: 0, n: 0 };
+      secsByClass.set(costClass(g), { sum: c.sum + secs, n: c.n + 1 });
       const left = total - index;
       o.log(
-        `[sweep] cell ${index}/${total} ${label}: finished in ${fmtDuration(secs)}; ${left} cells left, ETA ${fmtDuration((runSeconds / ran) * left)} (${fmtDuration(runSeconds / ran)} per cell so far)`,
+        `[sweep] cell ${index}/${total} ${label}: finished in ${fmtDuration(secs)}; ${left} cells left, ETA ${fmtDuration(eta())} (${fmtDuration(runSeconds / ran)} per cell so far, per-method means)`,
       );
       if (o.out) await writeResults(o.out, ...withPlot(all()));
     }
