@@ -90,7 +90,14 @@ export const benchCtrCommand: Command = {
         'Tuning grid per model × method × budget, e.g. lr=1e-3,3e-3 (CTR training has no weight decay); the lr with the best validation AUC is reported',
     },
     { name: 'epochs', type: 'int', default: 30, min: 1, description: 'Most epochs (early stopping on validation AUC)' },
-    { name: 'patience', type: 'int', default: 2, min: 1, description: 'Early-stopping patience in epochs' },
+    {
+      name: 'patience',
+      type: 'int',
+      default: 2,
+      min: 1,
+      description:
+        'Early stopping: epochs without a better validation AUC (measured after every epoch) before training stops; the best epoch is restored before the test',
+    },
     { name: 'batch', type: 'int', default: 1024, min: 1, description: 'Samples per mini-batch' },
     { name: 'lr', type: 'number', default: 0.001, gt: 0, description: 'Adam learning rate' },
     { name: 'dim', type: 'int', default: 16, min: 1, description: 'Embedding dimension' },
@@ -132,10 +139,14 @@ export const benchCtrCommand: Command = {
       name: 'out',
       type: 'string',
       default: 'results/ctr',
-      description: 'Directory for results.json/.csv/.md and plot.svg',
+      description:
+        'Directory for results.jsonl (every finished cell; a re-run resumes from it), results.json/.csv/.md and plot.svg',
     },
   ],
   details:
+    'Protocol: validation AUC after every epoch on the valid split; training stops after --patience epochs without improvement and\n' +
+    'the best epoch is restored before the test. Cells (model × method × budget × lr × seed) are appended to OUT/results.jsonl;\n' +
+    're-running the same command skips the finished ones. results.json holds one record per model × method × budget.\n' +
     `${methodDetails()}\nGraph methods (graphhash*, lsh) cluster the co-occurrence graph of each compressed field with the largest one (see fieldGraphs). A method that cannot reach the budget gets a record with fits = false.\n` +
     'Examples:\n  compactrec bench ctr --data ../shared/datasets/frappe_nfm --format frappe --model deepfm --methods full,int8,graphhash,dsl,double-frequency+int8 --budget 0.3\n' +
     '  compactrec bench ctr --data ../shared/datasets/ml-100k --format ml100k --model sdim,din,avgpool,din-short --seeds 0,1,2 --mlp 200,80 --batch 256\n' +
