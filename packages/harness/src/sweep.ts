@@ -249,6 +249,10 @@ export function summarizeGroup(
   const hp = { lr: chosen.lr as number, wd: (chosen.reg ?? null) as number | null };
   const runs = [chosen, ...cells.filter((r) => r.phase === 'seed' && sameHp(r, hp))];
   const out: Record<string, ResultValue> = { ...chosen, phase: 'selected', tuneGrid: grid, selectedBy: select };
+  // A sweep stopped mid-grid: the choice so far is reported, marked as such.
+  if (typeof chosen.gridSize === 'number' && tune.length < chosen.gridSize) {
+    out.tuneIncomplete = `${tune.length} of ${chosen.gridSize} grid points done`;
+  }
   delete out.cellKey;
   if (runs.length > 1) {
     out.seeds = runs.map((r) => r.seed as number);
@@ -360,6 +364,7 @@ export async function runSweep(o: SweepOptions): Promise<SweepResult> {
         cellKey: key,
         groupKey: groupKey(g),
         phase,
+        gridSize: g.grid.length,
         cellSeconds: secs,
       };
       if (journalPath) await appendJournal(journalPath, rec);

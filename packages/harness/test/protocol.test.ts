@@ -14,6 +14,7 @@ import {
   runSweep,
   type SweepCell,
   type SweepGroup,
+  summarizeJournal,
   unionInteractions,
 } from '@compactrec/harness';
 import { describe, expect, it } from 'vitest';
@@ -218,6 +219,11 @@ describe('runSweep', () => {
     const first = scripted((c) => ({ valid: c.hp.lr, test: c.hp.lr }));
     await runSweep({ ...base, run: first.run });
     expect(first.ran).toHaveLength(6);
+    // Stopped mid-grid, a group's reported record says so.
+    const partial = (await readJournal(join(out, 'results.jsonl'), quiet)).slice(0, 5);
+    const b = summarizeJournal(partial, 'valid.recall@20', ['recall@20']).find((r) => r.method === 'b')!;
+    expect(b.tuneIncomplete).toBe('2 of 3 grid points done');
+    expect(b.lr).toBe(0.003);
     // Tear the last record (a kill mid-write) and drop one more whole line.
     const path = join(out, 'results.jsonl');
     const lines = (await readFile(path, 'utf8')).trimEnd().split('\n');
@@ -231,6 +237,7 @@ describe('runSweep', () => {
     expect(logs.some((l) => /warning: resumed cells were recorded at commit c1/.test(l))).toBe(true);
     const journal = await readJournal(path, quiet);
     expect(journal).toHaveLength(6);
+    expect(journal.every((r) => r.gridSize === 3)).toBe(true);
     expect(new Set(journal.map((r) => r.cellKey)).size).toBe(6);
     const reported = JSON.parse(await readFile(join(out, 'results.json'), 'utf8')) as ResultRecord[];
     expect(reported.map((r) => [r.method, r.lr])).toEqual([

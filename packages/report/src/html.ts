@@ -96,6 +96,7 @@ const RESULT_FIELDS = new Set([
   'cellKey',
   'groupKey',
   'cellSeconds',
+  'tuneIncomplete',
 ]);
 
 /** A record key that is a result: one of {@link RESULT_FIELDS} or a seed spread (`<metric>.std`). */
@@ -282,7 +283,9 @@ function groupTable(g: ReportGroup, bytesMode: 'embedding' | 'embedding+mapping'
       cell(r.itemRows),
       cell(r.epochsTrained ?? r.epochs),
       cell(r.bestEpoch),
-      cell(r.lr),
+      r.tuneIncomplete !== undefined
+        ? `<td class="num" data-v="${num(r.lr) ?? ''}" title="tuning incomplete">${esc(fmt(r.lr))} (${esc(String(r.tuneIncomplete))})</td>`
+        : cell(r.lr),
       tp ? `<td class="num" data-v="${num(r[tp])}" title="${esc(tp)}">${esc(fmt(r[tp]))}</td>` : '<td></td>',
       cell(r.trainSeconds),
       `<td class="notes">${esc(knobSummary(r.params))}</td>`,

@@ -115,11 +115,14 @@ describe('groupResults / renderReport', () => {
       selectedBy: 'valid.recall@20',
       patience: 50,
     });
+    const partial = { ...rec('dsl', 0.25, 0.09, 0.001), tuneIncomplete: '2 of 3 grid points done' };
     const set = {
       file: 'sweep/results.json',
       label: 'sweep',
-      records: parseResults(JSON.stringify([rec('full', 1, 0.13, 0.002), rec('modulo', 0.25, 0.05, 0.004)]), 'x.json')
-        .records,
+      records: parseResults(
+        JSON.stringify([rec('full', 1, 0.13, 0.002), rec('modulo', 0.25, 0.05, 0.004), partial]),
+        'x.json',
+      ).records,
       skipped: [],
     };
     const html = await renderReport([set], { generatedAt: new Date('2026-01-01T00:00:00Z') });
@@ -127,10 +130,11 @@ describe('groupResults / renderReport', () => {
     expect(html).toContain('0.0500 ± 0.0040');
     expect(html).toMatch(/<th[^>]*>valid\.recall@20<\/th>/);
     expect(html).toMatch(/<th[^>]*>bestEpoch<\/th>/);
+    expect(html).toContain('0.0030 (2 of 3 grid points done)');
     const protocol = runFacts(set).protocol.map(([k]) => k);
     expect(protocol).toContain('patience');
     expect(protocol).toContain('selectedBy');
-    for (const k of ['validCurve', 'tuneGrid', 'cellKey', 'recall@20.std', 'valid.recall@20', 'epochsTrained']) {
+    for (const k of ['validCurve', 'tuneGrid', 'cellKey', 'recall@20.std', 'valid.recall@20', 'tuneIncomplete']) {
       expect(protocol).not.toContain(k);
     }
   });
