@@ -89,6 +89,7 @@ describe('compactrec bench retrieval sweeps', () => {
     expect(r2.err).toMatch(
       /resuming from .*results\.jsonl: 3 cell records, 3 of this sweep's 6 tuning cells already done/,
     );
+    expect(r2.err).toMatch(/taking over a stale lock/); // the killed run could not release it
     expect(r2.err.match(/: done in an earlier run, skipped/g)).toHaveLength(3);
     expect(r2.err.match(/\[sweep\] cell \d\/6 .*: running/g)).toHaveLength(3);
     const after = (await lines(journal)).map((l) => JSON.parse(l) as Record<string, unknown>);

@@ -6,10 +6,11 @@
  * group, the tuning point with the best validation metric, its test metrics averaged over seeds.
  */
 import { createHash } from 'node:crypto';
-import { constants } from 'node:fs';
-import { mkdir, open, readdir, readFile, rename, stat } from 'node:fs/promises';
+import { constants, readFileSync, unlinkSync } from 'node:fs';
+import { mkdir, open, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
+import { hostname } from 'node:os';
 import { basename, join } from 'node:path';
-import { DataFormatError } from '@compactrec/core';
+import { DataFormatError, InvalidArgumentError } from '@compactrec/core';
 import { type HyperParams, meanStd } from './protocol.js';
 import { type ResultRecord, type ResultValue, writeResults } from './report.js';
 
@@ -274,6 +275,77 @@ export function summarizeGroup(
  * (each cell left at the mean time of its method's cells run so far, or of all cells run so far).
  */
 export async function runSweep(o: SweepOptions): Promise<SweepResult> {
+  if (!o.out) return sweep(o);
+  await mkdir(o.out, { recursive: true });
+  const release = await acquireLock(o.out, o.log);
+  try {
+    return await sweep(o);
+  } finally {
+    release();
+  }
+}
+
+/** The lock file that keeps two sweeps from writing one output directory. */
+export const LOCK_FILE = 'results.lock';
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * Takes `dir/results.lock` (pid, host, start time; created exclusively). A lock held by a live
+ * process on this host is an error naming it; a stale one (its process is gone, e.g. killed) is
+ * taken over with a log line. Returns the release function (also run at process exit).
+ */
+export async function acquireLock(dir: string, log: (line: string) => void): Promise<() => void> {
+  const path = join(dir, LOCK_FILE);
+  const me = { pid: process.pid, host: hostname(), startedAt: new Date().toISOString() };
+  for (let attempt = 0; attempt < 2; attempt++) {
+    try {
+      const fh = await open(path, 'wx');
+      try {
+        await fh.writeFile(`${JSON.stringify(me)}\n`);
+        await fh.sync();
+      } finally {
+        await fh.close();
+      }
+      const release = (): void => {
+        process.removeListener('exit', release);
+        try {
+          const held = JSON.parse(readFileSync(path, 'utf8')) as { pid?: number };
+          if (held.pid === me.pid) unlinkSync(path);
+        } catch {
+          // already gone
+        }
+      };
+      process.on('exit', release);
+      return release;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    }
+    let held: { pid?: number; host?: string; startedAt?: string } = {};
+    try {
+      held = JSON.parse(await readFile(path, 'utf8')) as typeof held;
+    } catch {
+      // unreadable: treat as stale
+    }
+    if (typeof held.pid === 'number' && held.host === me.host && alive(held.pid)) {
+      throw new InvalidArgumentError(
+        `harness/runSweep: another sweep (pid ${held.pid}, started ${held.startedAt ?? '?'}) is writing ${dir}; wait for it, stop it, or give another output directory`,
+      );
+    }
+    log(`[sweep] ${path}: taking over a stale lock (pid ${held.pid ?? '?'} on ${held.host ?? '?'} is gone)`);
+    await rm(path, { force: true });
+  }
+  throw new InvalidArgumentError(`harness/runSweep: could not take the lock ${path}; remove it if no sweep is running`);
+}
+
+async function sweep(o: SweepOptions): Promise<SweepResult> {
   const seeds = o.seeds;
   const journalPath = o.out ? join(o.out, JOURNAL_FILE) : undefined;
   const journal = new Map<string, ResultRecord>();
@@ -421,7 +493,13 @@ export function summarizeJournal(
   aggregate: readonly string[],
 ): ResultRecord[] {
   const groups = new Map<string, ResultRecord[]>();
+  const seen = new Set<string>();
   for (const r of records) {
+    // The same cell twice (two runs that wrote one journal before the lock existed): the first counts.
+    if (typeof r.cellKey === 'string') {
+      if (seen.has(r.cellKey)) continue;
+      seen.add(r.cellKey);
+    }
     const k = typeof r.groupKey === 'string' ? r.groupKey : `cell:${String(r.cellKey)}`;
     const list = groups.get(k) ?? [];
     list.push(r);

@@ -1,5 +1,5 @@
 import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { InvalidArgumentError } from '@compactrec/core';
 import {
@@ -254,5 +254,50 @@ describe('runSweep', () => {
     const out = await mkdtemp(join(tmpdir(), 'sweep-bad-'));
     await writeFile(join(out, 'results.jsonl'), '{"a":1}\nnot json\n{"b":2}\n');
     await expect(readJournal(join(out, 'results.jsonl'), quiet)).rejects.toThrow(/results\.jsonl:2/);
+  });
+
+  it('one sweep per output directory: a live lock is an error naming its pid, a stale one is taken over', async () => {
+    const out = await mkdtemp(join(tmpdir(), 'sweep-lock-'));
+    const lock = join(out, 'results.lock');
+    const base = {
+      out,
+      shared: { x: 1 },
+      groups: groups.slice(0, 1),
+      seeds: [0],
+      select: 'valid.recall@20',
+      aggregate: ['recall@20'],
+      gitCommit: null,
+    };
+    // A live process on this host (the test itself) holds it.
+    await writeFile(lock, JSON.stringify({ pid: process.pid, host: hostname(), startedAt: 'then' }));
+    const blocked = scripted((c) => ({ valid: c.hp.lr, test: c.hp.lr }));
+    await expect(runSweep({ ...base, run: blocked.run, log: quiet })).rejects.toThrow(
+      new RegExp(`another sweep \\(pid ${process.pid}, started then\\) is writing`),
+    );
+    expect(blocked.ran).toEqual([]);
+    // A killed run's lock (no such process): taken over, and released at the end.
+    await writeFile(lock, JSON.stringify({ pid: 2 ** 30, host: hostname(), startedAt: 'then' }));
+    const logs: string[] = [];
+    const ok = scripted((c) => ({ valid: c.hp.lr, test: c.hp.lr }));
+    await runSweep({ ...base, run: ok.run, log: (l) => void logs.push(l) });
+    expect(ok.ran).toHaveLength(3);
+    expect(logs.some((l) => /taking over a stale lock \(pid 1073741824/.test(l))).toBe(true);
+    await expect(readFile(lock, 'utf8')).rejects.toThrow(/ENOENT/);
+  });
+
+  it('a cell recorded twice in the journal counts once in the reported records', () => {
+    const cell = (lr: number, v: number) => ({
+      method: 'a',
+      lr,
+      reg: 0,
+      seed: 0,
+      phase: 'tune',
+      groupKey: 'g',
+      cellKey: `c${lr}`,
+      'valid.recall@20': v,
+    });
+    const [r] = summarizeJournal([cell(0.1, 0.2), cell(0.3, 0.5), cell(0.1, 0.2)], 'valid.recall@20', []);
+    expect(r!.lr).toBe(0.3);
+    expect(r!.tuneGrid).toHaveLength(2);
   });
 });
