@@ -489,7 +489,7 @@ export async function runRetrievalBench(options: RetrievalBenchOptions): Promise
     shared: blocks[0]!.shared,
     groups,
     seeds,
-    select: validated ? 'valid.recall@20' : 'recall@20',
+    select: validated ? `valid.${DEFAULT_PROTOCOL.select}` : DEFAULT_PROTOCOL.select,
     aggregate: RETRIEVAL_AGGREGATE,
     gitCommit: env.gitCommit,
     log: o.log,
