@@ -501,7 +501,7 @@ export async function runRetrievalBench(options: RetrievalBenchOptions): Promise
       const method = cell.group.id.method as string;
       const budget = cell.group.id.budget as number;
       let rowsLike: RowsLikeBudgets | null = null;
-      if (o.rowsLike === 'graphhash') {
+      if (o.rowsLike === 'graphhash' && !resolveMethod(method).uncompressed) {
         const rk = `${blk.index}/${budget}/${cell.seed}`;
         if (!rowsLikeCache.has(rk)) {
           rowsLikeCache.set(rk, rowsLikeBudgets(o.rowsLike, d.fit, o.dim, budget, cell.seed, o.extra, o.log));
@@ -522,14 +522,7 @@ export async function runRetrievalBench(options: RetrievalBenchOptions): Promise
       );
       const full = {
         ...rec,
-        ...(tune
-          ? {
-              tuned: 'lr,wd'
-                .split(',')
-                .filter((k) => k in tune)
-                .join(','),
-            }
-          : {}),
+        ...(tune ? { tuned: Object.keys(tune).join(',') } : {}),
         ...env,
       };
       cellRecords.push(full);
