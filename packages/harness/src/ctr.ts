@@ -23,7 +23,7 @@ import { resolveMethod } from '@compactrec/embedding';
 import type { AttentionNormalization, BehaviourFeedback, SdimPooling } from '@compactrec/sdim';
 import { initTf, type TfPreference } from '@compactrec/tf-backend';
 import { runEnvironment } from './environment.js';
-import { gridPoints, parseSeeds, parseTuneGrid, type TuneGrid } from './protocol.js';
+import { DEFAULT_PROTOCOL, gridPoints, parseSeeds, parseTuneGrid, type TuneGrid } from './protocol.js';
 import type { RecordSink, ResultRecord, ResultValue } from './report.js';
 import { datasetIdentity, runSweep, type SweepGroup } from './sweep.js';
 
@@ -134,7 +134,7 @@ export const DEFAULT_CTR_BENCH_OPTIONS = Object.freeze({
   epochs: 30,
   batchSize: 1024,
   lr: 0.001,
-  patience: 2,
+  patience: DEFAULT_PROTOCOL.ctrPatience,
   seed: 0,
   fresh: false,
   keepFullBelow: 100,

@@ -8,12 +8,15 @@ import { InvalidArgumentError } from '@compactrec/core';
  *   epochs, stop after 50 epochs without a better validation metric). Training stops at the
  *   recipe's epochs at the latest (MF 150), so patience only ends runs that peaked early (high lr).
  * - `select` recall@20: the validation metric a checkpoint and a tuning cell are chosen by.
+ * - `ctrPatience` 2: CTR validates after every epoch (an epoch of Criteo is long) and stops after 2
+ *   epochs without a better validation AUC (FuxiCTR's default); the best epoch is restored.
  */
 export const DEFAULT_PROTOCOL = Object.freeze({
   validFraction: 0.1,
   evalEvery: 10,
   patience: 50,
   select: 'recall@20' as const,
+  ctrPatience: 2,
 });
 
 /** Tracks the best validation value over a run and says when patience has run out. */

@@ -10,6 +10,7 @@ import {
 } from '@compactrec/ctr';
 import {
   barChartSvg,
+  DEFAULT_PROTOCOL,
   parseBudgets,
   parseSeeds,
   parseTuneGrid,
@@ -93,7 +94,7 @@ export const benchCtrCommand: Command = {
     {
       name: 'patience',
       type: 'int',
-      default: 2,
+      default: DEFAULT_PROTOCOL.ctrPatience,
       min: 1,
       description:
         'Early stopping: epochs without a better validation AUC (measured after every epoch) before training stops; the best epoch is restored before the test',
