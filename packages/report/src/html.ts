@@ -173,6 +173,7 @@ export function groupResults(sets: readonly ResultSet[], options: ReportOptions 
       budget: num(r.budget),
       run: r.run,
       pareto: onFront.has(i),
+      std: num(r[`${metric}.std`]),
     }));
     groups.push({ dataset, model, metric, records, points, unplotted });
   }

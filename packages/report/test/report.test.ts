@@ -131,6 +131,11 @@ describe('groupResults / renderReport', () => {
     expect(html).toMatch(/<th[^>]*>valid\.recall@20<\/th>/);
     expect(html).toMatch(/<th[^>]*>bestEpoch<\/th>/);
     expect(html).toContain('0.0030 (2 of 3 grid points done)');
+    // One error bar (value ± std over seeds) per plotted record with a std.
+    expect(html.match(/<g class="mark-rule role-mark errors_marks"/g)).toHaveLength(1);
+    const rules = html.slice(html.indexOf('errors_marks')).split('</g>')[0]!;
+    expect(rules.match(/<line aria-label="[^"]*lo: [\d.]+; hi: [\d.]+/g)).toHaveLength(3);
+    expect(rules).toContain('lo: 0.128; hi: 0.132'); // full: 0.13 ± 0.002
     const protocol = runFacts(set).protocol.map(([k]) => k);
     expect(protocol).toContain('patience');
     expect(protocol).toContain('selectedBy');
