@@ -418,7 +418,7 @@ async function sweep(o: SweepOptions): Promise<SweepResult> {
   ): Promise<ResultRecord> => {
     index++;
     const key = cellKey(g, hp, seed);
-    const label = `${g.label} lr ${hp.lr} wd ${hp.wd} seed ${seed}`;
+    const label = `${g.label} lr ${hp.lr}${hp.wd === null ? '' : ` wd ${hp.wd}`} seed ${seed}`;
     const done = journal.get(key);
     let rec: ResultRecord;
     if (done) {
