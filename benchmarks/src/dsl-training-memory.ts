@@ -39,7 +39,7 @@ for (const budget of [0.5, 0.3, 0.1]) {
         opt += e.optimizerBytes;
         tr += e.trainingBytes;
         emb += e.embeddingBytes;
-        nnz += Number(e.storage.params['nnz']);
+        nnz += Number(e.storage.params.nnz);
       }
       process.stdout.write(
         `| ${budget} | ${method} | ${dslTraining} | ${fmt(nnz)} | ${fmt(emb)} | ${fmt(opt)} | ${fmt(tr)} | ${fmt(opt + tr)} |\n`,

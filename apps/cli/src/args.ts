@@ -11,6 +11,16 @@ export class CliUsageError extends InvalidArgumentError {
   }
 }
 
+/** Runs a parser of option values; its InvalidArgumentError becomes a usage error (exit 2). */
+export function usage<T>(parse: () => T): T {
+  try {
+    return parse();
+  } catch (err) {
+    if (err instanceof InvalidArgumentError) throw new CliUsageError(err.message);
+    throw err;
+  }
+}
+
 /** Exit code of every usage error (the POSIX/getopt convention); runtime failures exit 1. */
 export const USAGE_EXIT_CODE = 2;
 

@@ -18,8 +18,8 @@ describe('compactrec CLI', () => {
 
   it('one-line errors with a non-zero exit for bad options', async () => {
     for (const [argv, pattern] of [
-      [['bench', 'retrieval', '--data', 'generated', '--budget', '0'], /--budget '0' must be greater than 0/],
-      [['bench', 'retrieval', '--data', 'generated', '--budget', '1.5'], /--budget '1.5' is above the maximum 1/],
+      [['bench', 'retrieval', '--data', 'generated', '--budget', '0'], /--budget '0': 0 is outside \(0, 1\]/],
+      [['bench', 'retrieval', '--data', 'generated', '--budget', '1.5'], /--budget '1.5': 1.5 is outside \(0, 1\]/],
       [['bench', 'retrieval', '--data', 'generated', '--methods', 'full,bogus'], /unknown method 'bogus'/],
       [['bench', 'retrieval'], /--data is required/],
       [['bench', 'retrieval', '--data', 'generated', '--frobnicate'], /unknown option --frobnicate/],
@@ -72,6 +72,6 @@ describe('compactrec CLI', () => {
     ]);
     expect(code).toBe(0);
     expect(io.out()).toMatch(/\| generated-.* \| mf \| modulo \|/);
-    expect(io.err()).toMatch(/\[modulo\] epoch 2\/2/);
+    expect(io.err()).toMatch(/\[2\/2 modulo @ 0\.25 lr 0\.001\] epoch 2\/2/);
   });
 });

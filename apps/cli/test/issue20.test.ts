@@ -78,7 +78,7 @@ describe('issue 20, item 7: work is not lost on Ctrl-C', () => {
       ],
       {
         onErr: (err, child) => {
-          if (!sent && err.includes('[modulo] user rows')) {
+          if (!sent && err.includes('modulo @ 0.25 lr 0.001] user rows')) {
             sent = true;
             child.kill('SIGINT');
           }
@@ -116,7 +116,7 @@ describe('issue 20, item 7: work is not lost on Ctrl-C', () => {
       ],
       {
         onErr: (err, child) => {
-          if (!sent && err.includes('[lr/modulo/seed 0]')) {
+          if (!sent && err.includes('lr/modulo @ 0.25 lr 0.001 seed 0]')) {
             sent = true;
             child.kill('SIGKILL'); // the hardest stop: no handler runs
           }
@@ -237,7 +237,9 @@ describe('issue 20, items 12 and 13: one prefix, one usage exit code, --version'
   it('an option error is prefixed once and exits 2', async () => {
     const r = await run('bench', 'retrieval', '--data', 'generated', '--budget', '0');
     expect(r.code).toBe(2);
-    expect(r.err.trim()).toBe("compactrec bench retrieval: --budget '0' must be greater than 0");
+    expect(r.err.trim()).toBe(
+      "compactrec bench retrieval: --budget '0': 0 is outside (0, 1]; a budget is the fraction of each full table's bytes",
+    );
   });
 
   it('unknown command, unknown option and missing option exit 2; a data error exits 1', async () => {

@@ -10,6 +10,18 @@ export {
   STORAGE_KINDS,
 } from './methods.js';
 export {
+  type BestTracker,
+  bestTracker,
+  DEFAULT_PROTOCOL,
+  gridPoints,
+  type HyperParams,
+  meanStd,
+  parseBudgets,
+  parseSeeds,
+  parseTuneGrid,
+  type TuneGrid,
+} from './protocol.js';
+export {
   type BarChartOptions,
   barChartSvg,
   formatBytes,
@@ -30,3 +42,19 @@ export {
   type RetrievalRecipe,
   runRetrievalBench,
 } from './retrieval.js';
+export { holdoutValidation, unionInteractions, type ValidatedRetrievalData, validationSplit } from './split.js';
+export {
+  appendJournal,
+  datasetIdentity,
+  hashOf,
+  JOURNAL_FILE,
+  readJournal,
+  runSweep,
+  type SweepCell,
+  type SweepGroup,
+  type SweepOptions,
+  type SweepResult,
+  stableStringify,
+  summarizeGroup,
+  summarizeJournal,
+} from './sweep.js';

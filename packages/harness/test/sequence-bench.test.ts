@@ -1,13 +1,15 @@
 import { InvalidArgumentError } from '@compactrec/core';
-import { runCtrBench } from '@compactrec/harness';
+import { type ResultRecord, runCtrBench } from '@compactrec/harness';
 import { describe, expect, it } from 'vitest';
 
-// The CTR benchmark harness with sequence models: one record per model × method × seed, in the
-// results.json shape of the other CTR records (auc, logloss, seed, times, bytes).
+// The CTR benchmark harness with sequence models: one cell record per model × method × seed (in the
+// results.json shape of the other CTR records: auc, logloss, seed, times, bytes), and one reported
+// record per model × method with the metrics averaged over the seeds.
 describe('runCtrBench with sequence models', () => {
-  it('writes one record per model × method × seed, each model learning the planted interests (AUC > 0.6)', async () => {
+  it('trains one cell per model × method × seed, each model learning the planted interests (AUC > 0.6), and reports the seed means', async () => {
     // 400 users × 10 samples (800 test samples) and 6 epochs at lr 0.01: enough for both models to
     // pick up the planted interests (measured AUC 0.61–0.64 over these seeds, deterministic on the cpu backend; chance is 0.5).
+    const cells: ResultRecord[] = [];
     const records = await runCtrBench({
       data: 'users=400,items=40,clusters=4,length=32,perUser=10,dim=8',
       format: 'seq-synthetic',
@@ -23,17 +25,27 @@ describe('runCtrBench with sequence models', () => {
       shortLength: 4,
       backend: 'cpu',
       log: () => {},
+      onRecord: (r) => void cells.push(r),
     });
-    expect(records.map((r) => [r.model, r.seed])).toEqual([
+    // Seed-major: every model on seed 0 (the tuning seed), then every model on seed 1.
+    expect(cells.map((r) => [r.model, r.seed])).toEqual([
       ['sdim', 0],
       ['din-short', 0],
       ['sdim', 1],
       ['din-short', 1],
     ]);
-    for (const r of records) {
+    for (const r of cells) {
       expect(r.method).toBe('full');
       expect(r.dataset).toBe('seq-synthetic32');
-      for (const k of ['auc', 'logloss', 'trainSeconds', 'secondsPerEpoch', 'itemTableBytes', 'denseParams']) {
+      for (const k of [
+        'auc',
+        'logloss',
+        'validAuc',
+        'trainSeconds',
+        'secondsPerEpoch',
+        'itemTableBytes',
+        'denseParams',
+      ]) {
         expect(typeof r[k]).toBe('number');
         expect(Number.isFinite(r[k] as number)).toBe(true);
       }
@@ -42,6 +54,15 @@ describe('runCtrBench with sequence models', () => {
       expect(r.itemTableBytes).toBe(41 * 8 * 4);
       expect(r.maxLength).toBe(32);
       expect(r.shortLength).toBe(4);
+    }
+    expect(records.map((r) => [r.model, r.seeds])).toEqual([
+      ['sdim', [0, 1]],
+      ['din-short', [0, 1]],
+    ]);
+    for (const r of records) {
+      const own = cells.filter((c) => c.model === r.model).map((c) => c.auc as number);
+      expect(r.auc).toBeCloseTo((own[0]! + own[1]!) / 2, 12);
+      expect(r['auc.std']).toBeCloseTo(Math.abs(own[0]! - own[1]!) / Math.SQRT2, 12);
     }
   });
 

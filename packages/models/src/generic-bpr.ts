@@ -54,9 +54,13 @@ export function trainGenericBpr(data: RetrievalDataset, user: Tower, item: Tower
     while (contains(lo, hi, j));
     return j;
   };
-  const book = new EpochBook(o, [user, item], n, () =>
-    evaluateFullRanking(user.composeAll(), item.composeAll(), dim, data.train, data.test, o.k),
-  );
+  const book = new EpochBook(o, [user, item], n, () => {
+    const embeddings = { user: user.composeAll(), item: item.composeAll() };
+    return {
+      metrics: evaluateFullRanking(embeddings.user, embeddings.item, dim, data.train, data.test, o.k),
+      embeddings,
+    };
+  });
   for (let epoch = 1; epoch <= o.epochs; epoch++) {
     const t0 = performance.now();
     rng.shuffle(perm);
@@ -121,7 +125,7 @@ export function trainGenericBpr(data: RetrievalDataset, user: Tower, item: Tower
       user.embedding.step();
       item.embedding.step();
     }
-    book.endEpoch(epoch, lossSum, performance.now() - t0);
+    if (book.endEpoch(epoch, lossSum, performance.now() - t0) === 'stop') break;
   }
   return book.result();
 }

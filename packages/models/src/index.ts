@@ -6,6 +6,7 @@ export {
   lrScale,
   type MfBprOptions,
   type MfBprResult,
+  type MfEpochAction,
   type MfEpochReport,
   prepareBprData,
   trainMfBpr,

@@ -15,7 +15,16 @@ export interface MfEpochReport {
   readonly triplesPerSecond: number;
   /** Present on evaluation epochs. */
   readonly metrics?: RetrievalMetrics;
+  /**
+   * Present on evaluation epochs: the user and item embeddings the evaluation ranked with (LightGCN:
+   * the propagated ones). Buffers may be reused by the next evaluation; copy what you keep. A caller
+   * keeps them to score another split with the checkpoint of its best validation epoch.
+   */
+  readonly embeddings?: { readonly user: Float32Array; readonly item: Float32Array };
 }
+
+/** What `onEpoch` may return: `'stop'` ends training after this epoch (early stopping). */
+export type MfEpochAction = 'stop' | undefined;
 
 /** Options of {@link trainMfBpr}; every field is optional. */
 export interface MfBprOptions {
@@ -109,8 +118,13 @@ export interface MfBprOptions {
    * the last one use what training computes with. @default true
    */
   finishTraining?: boolean;
-  /** Called after every epoch. */
-  onEpoch?: (report: MfEpochReport) => void;
+  /**
+   * Called after every epoch. Returning `'stop'` ends training after this epoch (early stopping);
+   * the towers are then finished (finishTraining) without another evaluation, and `final` is the
+   * last evaluation made.
+   */
+  // biome-ignore lint/suspicious/noConfusingVoidType: callbacks written for the old `=> void` signature stay valid
+  onEpoch?: (report: MfEpochReport) => MfEpochAction | void;
 }
 
 export const DEFAULT_MF_BPR_OPTIONS = Object.freeze({
@@ -142,10 +156,11 @@ export const DEFAULT_MF_BPR_OPTIONS = Object.freeze({
 
 /** Outcome of {@link trainMfBpr}. */
 export interface MfBprResult {
-  /** Metrics after the last epoch. */
+  /** Metrics after the last epoch (after the last evaluation when `onEpoch` stopped training). */
   readonly final: RetrievalMetrics;
   /** Best evaluation seen (equals `final` when evalEvery is 0). */
   readonly best: RetrievalMetrics & { readonly epoch: number };
+  /** Epochs trained (fewer than `options.epochs` when `onEpoch` stopped training). */
   readonly epochs: number;
   readonly trainSeconds: number;
   readonly evalSeconds: number;
@@ -248,7 +263,10 @@ export function trainMfBpr(data: RetrievalDataset, user: Tower, item: Tower, opt
 
   const book = new EpochBook(o, [user, item], n, () => {
     const { userEmb, itemEmb } = gcn ? gcn.refresh() : { userEmb: user.composeAll(), itemEmb: item.composeAll() };
-    return evaluateFullRanking(userEmb, itemEmb, dim, data.train, data.test, o.k);
+    return {
+      metrics: evaluateFullRanking(userEmb, itemEmb, dim, data.train, data.test, o.k),
+      embeddings: { user: userEmb, item: itemEmb },
+    };
   });
   for (let epoch = 1; epoch <= o.epochs; epoch++) {
     const t0 = performance.now();
@@ -318,7 +336,7 @@ export function trainMfBpr(data: RetrievalDataset, user: Tower, item: Tower, opt
       user.afterKernelSteps(state[0]!);
       item.afterKernelSteps(state[0]!);
     }
-    book.endEpoch(epoch, lossSum, performance.now() - t0);
+    if (book.endEpoch(epoch, lossSum, performance.now() - t0) === 'stop') break;
   }
   return book.result();
 }

@@ -18,6 +18,8 @@ export interface PlotPoint {
   readonly run: string;
   /** On the Pareto front of its plot. */
   readonly pareto: boolean;
+  /** Sample std of the metric over seeds (`<metric>.std`), drawn as an error bar; null without seeds. */
+  readonly std?: number | null;
 }
 
 /** What {@link plotSpec} draws. */
@@ -44,16 +46,21 @@ export const PLOT_LAYERS = Object.freeze({
   points: 'points',
   /** A ring around each result on the front. */
   frontPoints: 'frontpoints',
+  /** value ± std over seeds, one vertical rule per result that has a std. */
+  errors: 'errors',
 });
 
 /** Plot size in CSS pixels (the SVG adds axes and the legend around it). */
 const WIDTH = 560;
 const HEIGHT = 300;
 
-/** The Vega-Lite spec of one plot: method curves, Pareto front and points on a log-bytes axis. */
+/** The Vega-Lite spec of one plot: method curves, Pareto front, points (± std over seeds) on a log-bytes axis. */
 export function plotSpec(input: PlotInput): TopLevelSpec {
   const values = input.points.map((p) => ({ ...p }));
   const front = values.filter((p) => p.pareto).sort((a, b) => a.bytes - b.bytes);
+  const spread = values
+    .filter((p) => typeof p.std === 'number')
+    .map((p) => ({ ...p, lo: p.value - (p.std as number), hi: p.value + (p.std as number) }));
   const x = {
     field: 'bytes',
     type: 'quantitative' as const,
@@ -105,6 +112,16 @@ export function plotSpec(input: PlotInput): TopLevelSpec {
         mark: { type: 'point', filled: true, size: 70, opacity: 0.95 },
         encoding: { x, y, color, shape: { field: 'run', type: 'nominal', legend: { title: 'run' } }, tooltip },
       },
+      ...(spread.length > 0
+        ? [
+            {
+              name: PLOT_LAYERS.errors,
+              data: { values: spread },
+              mark: { type: 'rule', strokeWidth: 1.5, opacity: 0.8 },
+              encoding: { x, y: { ...y, field: 'lo' }, y2: { field: 'hi' }, color },
+            },
+          ]
+        : []),
       {
         name: PLOT_LAYERS.frontPoints,
         data: { values: front },

@@ -83,7 +83,26 @@ const RESULT_FIELDS = new Set([
   'rssBytes',
   'params',
   'lr',
+  // Harness v2 (validation, tuning, sweeps): per-record results, not the run's protocol.
+  'reg',
+  'valid.recall@20',
+  'valid.recallCapped@20',
+  'valid.ndcg@20',
+  'validCurve',
+  'validationInteractions',
+  'epochsTrained',
+  'stoppedEarly',
+  'tuneGrid',
+  'cellKey',
+  'groupKey',
+  'cellSeconds',
+  'tuneIncomplete',
 ]);
+
+/** A record key that is a result: one of {@link RESULT_FIELDS} or a seed spread (`<metric>.std`). */
+function isResultField(k: string): boolean {
+  return RESULT_FIELDS.has(k) || k.endsWith('.std');
+}
 
 /** Throughput fields shown as "lookup/training throughput", the first present wins. */
 const THROUGHPUT_FIELDS = ['lookupsPerSecond', 'triplesPerSecond', 'samplesPerSecond'];
@@ -154,6 +173,7 @@ export function groupResults(sets: readonly ResultSet[], options: ReportOptions 
       budget: num(r.budget),
       run: r.run,
       pareto: onFront.has(i),
+      std: num(r[`${metric}.std`]),
     }));
     groups.push({ dataset, model, metric, records, points, unplotted });
   }
@@ -214,10 +234,19 @@ function cell(v: RecordValue | undefined, extraClass = ''): string {
   return `<td${cls ? ` class="${cls}"` : ''}${sortKey}>${esc(fmt(v))}</td>`;
 }
 
+/** A metric cell: the value, with `± std` when the record averages seeds (`<metric>.std`). */
+function metricCell(r: BenchRecord, m: string): string {
+  const v = r[m];
+  const sd = num(r[`${m}.std`]);
+  if (typeof v !== 'number' || sd === null) return cell(v);
+  return `<td class="num" data-v="${v}" title="mean ± sample std over seeds">${esc(fmt(v))} ± ${esc(fmt(sd))}</td>`;
+}
+
 function groupTable(g: ReportGroup, bytesMode: 'embedding' | 'embedding+mapping'): string {
-  const metrics = [g.metric, ...['recallCapped@20', 'ndcg@20', 'logloss'].filter((m) => m !== g.metric)].filter((m) =>
-    g.records.some((r) => r[m] !== undefined),
-  );
+  const metrics = [
+    g.metric,
+    ...['recallCapped@20', 'ndcg@20', 'logloss', 'valid.recall@20', 'validAuc'].filter((m) => m !== g.metric),
+  ].filter((m) => g.records.some((r) => r[m] !== undefined));
   const head = [
     'run',
     'method',
@@ -231,6 +260,7 @@ function groupTable(g: ReportGroup, bytesMode: 'embedding' | 'embedding+mapping'
     'userRows',
     'itemRows',
     'epochs',
+    'bestEpoch',
     'lr',
     'throughput /s',
     'trainSeconds',
@@ -245,15 +275,18 @@ function groupTable(g: ReportGroup, bytesMode: 'embedding' | 'embedding+mapping'
       cell(r.method),
       cell(r.budget),
       cell(p ? p.bytes : recordBytes(r, bytesMode)),
-      ...metrics.map((m) => cell(r[m])),
+      ...metrics.map((m) => metricCell(r, m)),
       `<td data-v="${p?.pareto ? 1 : 0}">${p === null ? 'not plotted' : p.pareto ? '★' : ''}</td>`,
       cell(r.embeddingBytes),
       cell(r.mappingBytes),
       cell(r.optimizerBytes),
       cell(r.userRows),
       cell(r.itemRows),
-      cell(r.epochs),
-      cell(r.lr),
+      cell(r.epochsTrained ?? r.epochs),
+      cell(r.bestEpoch),
+      r.tuneIncomplete !== undefined
+        ? `<td class="num" data-v="${num(r.lr) ?? ''}" title="tuning incomplete">${esc(fmt(r.lr))} (${esc(String(r.tuneIncomplete))})</td>`
+        : cell(r.lr),
       tp ? `<td class="num" data-v="${num(r[tp])}" title="${esc(tp)}">${esc(fmt(r[tp]))}</td>` : '<td></td>',
       cell(r.trainSeconds),
       `<td class="notes">${esc(knobSummary(r.params))}</td>`,
@@ -268,7 +301,7 @@ export function runFacts(set: ResultSet): { protocol: [string, RecordValue][]; e
   for (const r of set.records) for (const k of Object.keys(r)) keys.add(k);
   const protocol: [string, RecordValue][] = [];
   for (const k of keys) {
-    if (RESULT_FIELDS.has(k) || ENVIRONMENT_FIELDS.includes(k)) continue;
+    if (isResultField(k) || ENVIRONMENT_FIELDS.includes(k)) continue;
     const vals = new Set(set.records.map((r) => JSON.stringify(r[k] ?? null)));
     if (vals.size === 1) protocol.push([k, set.records[0]![k] ?? null]);
     else protocol.push([k, `varies (${[...vals].map((v) => JSON.parse(v) as RecordValue).join(', ')})`]);

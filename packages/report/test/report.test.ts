@@ -92,6 +92,58 @@ describe('groupResults / renderReport', () => {
     expect(runFacts(sets[0]!).protocol).toContainEqual(['batchSize', 2048]);
   });
 
+  it('shows a tuned sweep record: mean ± std over seeds, validation metric and best epoch; per-record fields stay out of the protocol', async () => {
+    const rec = (method: string, budget: number, recall: number, std: number) => ({
+      dataset: 'gowalla',
+      model: 'mf',
+      method,
+      budget,
+      embeddingBytes: Math.round(budget * 1e6),
+      mappingBytes: 16,
+      'recall@20': recall,
+      'recall@20.std': std,
+      'valid.recall@20': recall + 0.01,
+      bestEpoch: 40,
+      epochsTrained: 90,
+      lr: 0.003,
+      validCurve: [
+        [10, 0.1],
+        [20, 0.12],
+      ],
+      tuneGrid: [{ lr: 0.001, wd: 0.0001, 'valid.recall@20': 0.1 }],
+      cellKey: `k-${method}`,
+      selectedBy: 'valid.recall@20',
+      patience: 50,
+    });
+    const partial = { ...rec('dsl', 0.25, 0.09, 0.001), tuneIncomplete: '2 of 3 grid points done' };
+    const set = {
+      file: 'sweep/results.json',
+      label: 'sweep',
+      records: parseResults(
+        JSON.stringify([rec('full', 1, 0.13, 0.002), rec('modulo', 0.25, 0.05, 0.004), partial]),
+        'x.json',
+      ).records,
+      skipped: [],
+    };
+    const html = await renderReport([set], { generatedAt: new Date('2026-01-01T00:00:00Z') });
+    expect(html).toContain('0.1300 ± 0.0020');
+    expect(html).toContain('0.0500 ± 0.0040');
+    expect(html).toMatch(/<th[^>]*>valid\.recall@20<\/th>/);
+    expect(html).toMatch(/<th[^>]*>bestEpoch<\/th>/);
+    expect(html).toContain('0.0030 (2 of 3 grid points done)');
+    // One error bar (value ± std over seeds) per plotted record with a std.
+    expect(html.match(/<g class="mark-rule role-mark errors_marks"/g)).toHaveLength(1);
+    const rules = html.slice(html.indexOf('errors_marks')).split('</g>')[0]!;
+    expect(rules.match(/<line aria-label="[^"]*lo: [\d.]+; hi: [\d.]+/g)).toHaveLength(3);
+    expect(rules).toContain('lo: 0.128; hi: 0.132'); // full: 0.13 ± 0.002
+    const protocol = runFacts(set).protocol.map(([k]) => k);
+    expect(protocol).toContain('patience');
+    expect(protocol).toContain('selectedBy');
+    for (const k of ['validCurve', 'tuneGrid', 'cellKey', 'recall@20.std', 'valid.recall@20', 'tuneIncomplete']) {
+      expect(protocol).not.toContain(k);
+    }
+  });
+
   it("summarises each side's chosen knob from the params JSON", () => {
     expect(knobSummary(JSON.stringify({ user: { resolution: 12.5, clusters: 100 }, item: { density: 0.25 } }))).toBe(
       'user: resolution=12.500, clusters=100; item: density=0.2500',

@@ -1,17 +1,25 @@
-import type { QuantizeMode } from '@compactrec/core';
-import { InvalidArgumentError } from '@compactrec/core';
+import { join } from 'node:path';
+import { InvalidArgumentError, type QuantizeMode } from '@compactrec/core';
 import {
   CTR_DATA_FORMATS,
   CTR_MODEL_KINDS,
   type CtrDataFormat,
   type CtrModelKind,
-  DEFAULT_TRAIN_CTR_OPTIONS,
   SEQUENCE_MODEL_KINDS,
   type SequenceModelKind,
 } from '@compactrec/ctr';
-import { barChartSvg, resultsSink, runCtrBench, toMarkdown, writeResults } from '@compactrec/harness';
+import {
+  barChartSvg,
+  DEFAULT_PROTOCOL,
+  parseBudgets,
+  parseSeeds,
+  parseTuneGrid,
+  runCtrBench,
+  type TuneGrid,
+  toMarkdown,
+} from '@compactrec/harness';
 import type { TfPreference } from '@compactrec/tf-backend';
-import type { Command } from '../args.js';
+import { type Command, usage } from '../args.js';
 import { checkOutputDir } from '../output.js';
 import {
   CSV_OPTIONS,
@@ -34,44 +42,15 @@ import {
 
 type ResultRecord = Awaited<ReturnType<typeof runCtrBench>>[number];
 
-/** Parses a comma list of integer seeds (`--seeds 0,1,2`). */
-function parseSeeds(items: readonly string[]): number[] {
-  return items.map((s) => {
-    const v = Number(s);
-    if (!Number.isInteger(v)) {
-      throw new InvalidArgumentError(`--seeds '${items.join(',')}' has '${s}', which is not an integer`);
-    }
-    return v;
-  });
-}
-
-/** Mean of a numeric column per (model, method) over the records (seeds), for the summary table. */
-function meansOverSeeds(records: readonly ResultRecord[], cols: readonly string[]): ResultRecord[] {
-  const groups = new Map<string, ResultRecord[]>();
-  for (const r of records) {
-    const k = `${r.model}\u0000${r.method}`;
-    const g = groups.get(k);
-    if (g) g.push(r);
-    else groups.set(k, [r]);
+/** `--tune` of the CTR bench: lr only (CTR training has no weight decay to tune). */
+function ctrTune(spec: string): TuneGrid {
+  const grid = parseTuneGrid(spec);
+  if (grid.wd) {
+    throw new InvalidArgumentError(
+      `--tune '${spec}': CTR training has no weight decay (wd); tune lr only, e.g. lr=1e-3,3e-3`,
+    );
   }
-  const out: ResultRecord[] = [];
-  for (const g of groups.values()) {
-    const row: Record<string, string | number> = {
-      model: String(g[0]!.model),
-      method: String(g[0]!.method),
-      seeds: g.length,
-    };
-    for (const c of cols) {
-      const xs = g.map((r) => Number(r[c]));
-      const mean = xs.reduce((a, b) => a + b, 0) / xs.length;
-      row[c] = mean;
-      if (c === 'auc' && xs.length > 1) {
-        row.aucStd = Math.sqrt(xs.reduce((a, b) => a + (b - mean) ** 2, 0) / (xs.length - 1));
-      }
-    }
-    out.push(row);
-  }
-  return out;
+  return grid;
 }
 
 /** `compactrec bench ctr`: one CTR model per model × compression method × seed at an equal per-table budget. */
@@ -103,19 +82,24 @@ export const benchCtrCommand: Command = {
     ALPT_STEP_LR_OPTION,
     {
       name: 'budget',
-      type: 'number',
-      default: 0.25,
-      gt: 0,
-      max: 1,
-      description: "Fraction of each field's full table",
+      type: 'string',
+      default: '0.25',
+      description: "Fraction of each field's full table, or a comma list (a sweep, e.g. 0.5,0.25,0.1; full runs once)",
+    },
+    {
+      name: 'tune',
+      type: 'string',
+      description:
+        'Tuning grid per model × method × budget, e.g. lr=1e-3,3e-3 (CTR training has no weight decay); the lr with the best validation AUC is reported',
     },
     { name: 'epochs', type: 'int', default: 30, min: 1, description: 'Most epochs (early stopping on validation AUC)' },
     {
       name: 'patience',
       type: 'int',
-      default: DEFAULT_TRAIN_CTR_OPTIONS.patience,
+      default: DEFAULT_PROTOCOL.ctrPatience,
       min: 1,
-      description: 'Early-stopping patience in epochs',
+      description:
+        'Early stopping: epochs without a better validation AUC (measured after every epoch) before training stops; the best epoch is restored before the test',
     },
     { name: 'batch', type: 'int', default: 1024, min: 1, description: 'Samples per mini-batch' },
     { name: 'lr', type: 'number', default: 0.001, gt: 0, description: 'Adam learning rate' },
@@ -137,9 +121,15 @@ export const benchCtrCommand: Command = {
     { name: 'seed', type: 'int', default: 0, description: 'Seed of every random choice' },
     {
       name: 'seeds',
-      type: 'list',
-      items: 'int',
-      description: 'Comma-separated seeds: repeat every model × method per seed (overrides --seed; prints means)',
+      type: 'string',
+      description:
+        'Comma-separated seeds (overrides --seed): the chosen lr re-runs per seed, metrics reported as mean and .std',
+    },
+    {
+      name: 'fresh',
+      type: 'boolean',
+      default: false,
+      description: 'Do not resume: move an existing results.jsonl in --out aside and run every cell',
     },
     {
       name: 'backend',
@@ -152,10 +142,14 @@ export const benchCtrCommand: Command = {
       name: 'out',
       type: 'string',
       default: 'results/ctr',
-      description: 'Directory for results.json/.csv/.md and plot.svg',
+      description:
+        'Directory for results.jsonl (every finished cell; a re-run resumes from it), results.json/.csv/.md and plot.svg',
     },
   ],
   details:
+    'Protocol: validation AUC after every epoch on the valid split; training stops after --patience epochs without improvement and\n' +
+    'the best epoch is restored before the test. Cells (model × method × budget × lr × seed) are appended to OUT/results.jsonl;\n' +
+    're-running the same command skips the finished ones. results.json holds one record per model × method × budget.\n' +
     `${methodDetails()}\nGraph methods (graphhash*, lsh) cluster the co-occurrence graph of each compressed field with the largest one (see fieldGraphs). A method that cannot reach the budget gets a record with fits = false.\n` +
     'Examples:\n  compactrec bench ctr --data ../shared/datasets/frappe_nfm --format frappe --model deepfm --methods full,int8,graphhash,dsl,double-frequency+int8 --budget 0.3\n' +
     '  compactrec bench ctr --data ../shared/datasets/ml-100k --format ml100k --model sdim,din,avgpool,din-short --seeds 0,1,2 --mlp 200,80 --batch 256\n' +
@@ -163,9 +157,14 @@ export const benchCtrCommand: Command = {
   async run(a) {
     const models = a.model as (CtrModelKind | SequenceModelKind)[];
     const out = a.out as string;
+    const { budgets, tune, seeds } = usage(() => ({
+      budgets: parseBudgets(a.budget as string),
+      tune: a.tune !== undefined ? ctrTune(a.tune as string) : undefined,
+      seeds: a.seeds !== undefined ? parseSeeds(a.seeds as string) : undefined,
+    }));
     await checkOutputDir('compactrec bench ctr', 'out', out);
     const label = (r: ResultRecord): string =>
-      `${models.length > 1 ? `${r.model} ` : ''}${r.method} · budget ${r.budget}${r.seed !== undefined && a.seeds !== undefined ? ` s${r.seed}` : ''}`;
+      `${models.length > 1 ? `${r.model} ` : ''}${r.method} · budget ${r.budget}`;
     const plot = (rs: readonly ResultRecord[]): string =>
       barChartSvg(rs, 'auc', label, `Test AUC on ${rs[0]?.dataset}`, {
         baseline: 0.5,
@@ -184,11 +183,15 @@ export const benchCtrCommand: Command = {
       ...sequenceArgs(a).data,
       ...sequenceArgs(a).model,
       ...(a['max-length'] !== undefined ? { maxLength: a['max-length'] as number } : {}),
-      ...(a.seeds !== undefined ? { seeds: parseSeeds(a.seeds as string[]) } : {}),
+      ...(seeds ? { seeds } : {}),
+      ...(tune ? { tune } : {}),
+      out,
+      fresh: a.fresh as boolean,
+      plot,
       methods: a.methods as string[],
       quantize: a.quantize as QuantizeMode,
       storageExtra: storageExtraArgs(a),
-      budget: a.budget as number,
+      budget: budgets,
       epochs: a.epochs as number,
       patience: a.patience as number,
       batchSize: a.batch as number,
@@ -200,35 +203,37 @@ export const benchCtrCommand: Command = {
       seed: a.seed as number,
       backend: a.backend as TfPreference,
       ...(a['max-rows'] !== undefined ? { maxRows: a['max-rows'] as number } : {}),
-      onRecord: resultsSink(out, plot),
     });
-    const files = await writeResults(out, records, plot(records));
-    const table = toMarkdown(records, [
-      'dataset',
-      'model',
-      'method',
-      'seed',
-      'budget',
-      'fits',
-      'rows',
-      'embeddingBytes',
-      'budgetBytes',
-      'fullFields',
-      ...(records.some((r) => r.itemTableBytes !== undefined) ? ['itemTableBytes', 'itemTableBudgetBytes'] : []),
-      'mappingBytes',
-      'optimizerBytes',
-      'trainingBytes',
-      'auc',
-      'logloss',
-      'bestEpoch',
-      'trainSeconds',
-      'evalSeconds',
-      'backend',
-    ]);
+    const table = toMarkdown(
+      records,
+      [
+        'dataset',
+        'model',
+        'method',
+        'budget',
+        'fits',
+        'rows',
+        'embeddingBytes',
+        'budgetBytes',
+        'fullFields',
+        ...(records.some((r) => r.itemTableBytes !== undefined) ? ['itemTableBytes', 'itemTableBudgetBytes'] : []),
+        'mappingBytes',
+        'optimizerBytes',
+        'trainingBytes',
+        'lr',
+        'validAuc',
+        'auc',
+        'auc.std',
+        'logloss',
+        'bestEpoch',
+        'trainSeconds',
+        'evalSeconds',
+        'backend',
+      ].filter((c) => records.some((r) => c in r)),
+    );
+    const files = ['results.jsonl', 'results.json', 'results.csv', 'results.md', 'plot.svg'].map((f) => join(out, f));
     const summary =
-      a.seeds !== undefined
-        ? `\n\nMean over seeds:\n${toMarkdown(meansOverSeeds(records, ['auc', 'logloss', 'trainSeconds', 'secondsPerEpoch', 'bestEpoch']))}`
-        : '';
+      seeds && seeds.length > 1 ? `\n\nMetrics are means over seeds ${seeds.join(', ')} (.std = sample std).` : '';
     process.stdout.write(`${table}${summary}\n\nWrote ${files.join(', ')}\n`);
     return 0;
   },

@@ -1,16 +1,19 @@
+import { join } from 'node:path';
 import {
   barChartSvg,
+  DEFAULT_PROTOCOL,
   METHOD_SYNTAX,
   methodHelp,
   methodNames,
+  parseBudgets,
+  parseSeeds,
+  parseTuneGrid,
   type ResultRecord,
   resolveMethod,
-  resultsSink,
   runRetrievalBench,
   toMarkdown,
-  writeResults,
 } from '@compactrec/harness';
-import type { Command, OptionSpec } from '../args.js';
+import { type Command, type OptionSpec, usage } from '../args.js';
 import { checkOutputDir } from '../output.js';
 import { ALPT_STEP_LR_OPTION } from './embedding-options.js';
 
@@ -23,10 +26,11 @@ export const benchRetrievalCommand: Command = {
   options: [
     {
       name: 'data',
-      type: 'string',
+      type: 'list',
+      unique: true,
       required: true,
       description:
-        "LightGCN-format directory (train.txt, test.txt), a sequential file (--format sequential-loo), or 'generated'",
+        "LightGCN-format directory (train.txt, test.txt), a sequential file (--format sequential-loo), or 'generated'; a comma list sweeps them all",
     },
     {
       name: 'format',
@@ -44,7 +48,13 @@ export const benchRetrievalCommand: Command = {
       description:
         "Every method's per-side rows: its own budget, or GraphHash's row counts at --budget (the reference protocol)",
     },
-    { name: 'model', type: 'string', default: 'mf', choices: ['mf', 'lightgcn'], description: 'Backbone' },
+    {
+      name: 'model',
+      type: 'list',
+      default: ['mf'],
+      choices: ['mf', 'lightgcn'],
+      description: 'Backbone, or a comma list (one sweep, each with its recipe)',
+    },
     {
       name: 'sampling',
       type: 'string',
@@ -161,11 +171,38 @@ export const benchRetrievalCommand: Command = {
     },
     {
       name: 'budget',
+      type: 'string',
+      default: '0.25',
+      description:
+        "Fraction of each table's full embedding bytes, or a comma list (a sweep, e.g. 0.5,0.25,0.1; full runs once)",
+    },
+    {
+      name: 'tune',
+      type: 'string',
+      description:
+        'Tuning grid per method × budget, e.g. lr=1e-3,3e-3,1e-2[,wd=1e-4,1e-5] (wd = --reg); the point with the best validation Recall@20 is reported',
+    },
+    {
+      name: 'seeds',
+      type: 'string',
+      description:
+        'Comma-separated seeds (overrides --seed): the chosen point re-runs per seed, metrics reported as mean and .std',
+    },
+    {
+      name: 'valid-fraction',
       type: 'number',
-      default: 0.25,
-      gt: 0,
-      max: 1,
-      description: "Fraction of each table's full embedding bytes",
+      default: DEFAULT_PROTOCOL.validFraction,
+      min: 0,
+      max: 0.9,
+      description:
+        "Seeded fraction of each user's training items held out for validation (0 = none: the last epoch is tested); sequential-loo uses its second-to-last item",
+    },
+    {
+      name: 'patience',
+      type: 'int',
+      default: DEFAULT_PROTOCOL.patience,
+      min: 1,
+      description: 'Early stopping: epochs without a better validation Recall@20 before training stops',
     },
     { name: 'epochs', type: 'int', min: 1, description: 'Training epochs (default: 150 for mf, 12 for lightgcn)' },
     { name: 'dim', type: 'int', default: 64, min: 1, description: 'Embedding dimension' },
@@ -200,38 +237,63 @@ export const benchRetrievalCommand: Command = {
     {
       name: 'eval-every',
       type: 'int',
-      default: 0,
+      default: DEFAULT_PROTOCOL.evalEvery,
       min: 0,
-      description: 'Evaluate every N epochs (0 = only at the end)',
+      description: 'Validate every N epochs (and after the last; 0 = only after the last)',
     },
     { name: 'seed', type: 'int', default: 0, description: 'Seed of every random choice' },
     {
       name: 'out',
       type: 'string',
       default: 'results/retrieval',
-      description: 'Directory for results.json/.csv/.md and plot.svg',
+      description:
+        'Directory for results.jsonl (every finished cell; a re-run resumes from it), results.json/.csv/.md and plot.svg',
+    },
+    {
+      name: 'fresh',
+      type: 'boolean',
+      default: false,
+      description: 'Do not resume: move an existing results.jsonl in --out aside and run every cell',
     },
   ],
   details:
+    "Protocol: a validation split is carved from training (--valid-fraction of each user's items, seeded; leave-one-out sets use the\n" +
+    'second-to-last item); validation Recall@20 every --eval-every epochs; training stops after --patience epochs without improvement\n' +
+    "(at the recipe's epochs at the latest); the test metrics are those of the best-validation epoch (the validation items masked).\n" +
+    'Sweeps: every finished cell (method × budget × tuning point × seed) is appended to OUT/results.jsonl; re-running the same\n' +
+    'command skips the cells found there (a different git commit only warns). results.json holds one record per method × budget.\n' +
     "Training settings left out come from the backbone's recipe: mf trains 150 epochs (Adam 1e-3, batch 2048, uniform negatives);\n" +
     'lightgcn trains 12 epochs (Adam 5e-3 cosine, batch 4096, the hardest of 32 sampled negatives), ≈ 4 min per method on Gowalla.\n' +
     'A method that cannot reach --budget (e.g. int8 alone below 0.28 at d 64) gets a "does not fit" record.\n' +
-    'Example:\n  compactrec bench retrieval --data ../shared/datasets/gowalla --model mf --methods full,int8,graphhash+int8,dsl+int8 --budget 0.3\n\n' +
+    'Examples:\n  compactrec bench retrieval --data ../shared/datasets/gowalla --model mf --methods full,int8,graphhash+int8,dsl+int8 --budget 0.3\n' +
+    '  compactrec bench retrieval --data ../shared/datasets/gowalla --model mf --methods full,graphhash,frequency,dsl --budget 0.5,0.25,0.1 --tune lr=1e-3,3e-3,1e-2 --out results/gowalla-tune\n\n' +
     methodHelp(),
   async run(a) {
-    // Unknown names fail here, before any work, with the registry's list of names.
+    // Unknown names and bad lists fail here, before any work, naming the option and the bad item.
     for (const m of a.methods as string[]) resolveMethod(m);
+    const { budgets, tune, seeds } = usage(() => ({
+      budgets: parseBudgets(a.budget as string),
+      tune: a.tune !== undefined ? parseTuneGrid(a.tune as string) : undefined,
+      seeds: a.seeds !== undefined ? parseSeeds(a.seeds as string) : undefined,
+    }));
     const out = a.out as string;
     await checkOutputDir('compactrec bench retrieval', 'out', out);
     const plot = (rs: readonly ResultRecord[]): string =>
-      barChartSvg(rs, 'recall@20', (r) => `${r.method} · budget ${r.budget}`, `Recall@20 on ${rs[0]?.dataset}`, {
-        axisLabel: 'Recall@20 on the test split',
-      });
+      barChartSvg(
+        rs,
+        'recall@20',
+        (r) =>
+          `${(a.data as string[]).length > 1 || (a.model as string[]).length > 1 ? `${r.dataset}/${r.model} ` : ''}${r.method} · budget ${r.budget}`,
+        `Recall@20 on ${[...new Set(rs.map((r) => r.dataset))].join(', ')}`,
+        {
+          axisLabel: 'Recall@20 on the test split',
+        },
+      );
     const records = await runRetrievalBench({
-      data: a.data as string,
+      data: a.data as string[],
       format: a.format as 'lightgcn' | 'sequential-loo',
       rowsLike: a['rows-like'] as 'budget' | 'graphhash',
-      model: a.model as 'mf' | 'lightgcn',
+      model: a.model as ('mf' | 'lightgcn')[],
       layers: a.layers as number,
       maxNeighbors: a['max-neighbors'] as number,
       twoHopSamples: a['two-hop-samples'] as number,
@@ -247,7 +309,14 @@ export const benchRetrievalCommand: Command = {
       dslGrowth: a['dsl-growth'] as 'accumulated' | 'batch',
       dslPruneRate: a['dsl-prune-rate'] as number,
       methods: a.methods as string[],
-      budget: a.budget as number,
+      budget: budgets,
+      ...(tune ? { tune } : {}),
+      ...(seeds ? { seeds } : {}),
+      validFraction: a['valid-fraction'] as number,
+      patience: a.patience as number,
+      out,
+      fresh: a.fresh as boolean,
+      plot,
       epochs: a.epochs as number | undefined,
       dim: a.dim as number,
       lr: a.lr as number | undefined,
@@ -257,11 +326,33 @@ export const benchRetrievalCommand: Command = {
       batchSize: a.batch as number | undefined,
       evalEvery: a['eval-every'] as number,
       seed: a.seed as number,
-      onRecord: resultsSink(out, plot),
     });
-    const files = await writeResults(out, records, plot(records));
+    const cols = [
+      'dataset',
+      'model',
+      'method',
+      'budget',
+      'status',
+      'rows',
+      'embeddingBytes',
+      'budgetUse',
+      'mappingBytes',
+      'lr',
+      'reg',
+      'bestEpoch',
+      'epochsTrained',
+      'valid.recall@20',
+      'recall@20',
+      'recallCapped@20',
+      'ndcg@20',
+      ...(seeds && seeds.length > 1 ? ['recall@20.std', 'ndcg@20.std'] : []),
+      'trainSeconds',
+    ];
     process.stdout.write(
-      `${toMarkdown(records, ['dataset', 'model', 'method', 'budget', 'status', 'rows', 'embeddingBytes', 'budgetUse', 'mappingBytes', 'optimizerBytes', 'trainingBytes', 'recall@20', 'recallCapped@20', 'ndcg@20', 'trainSeconds', 'evalSeconds'])}\n\nWrote ${files.join(', ')}\n`,
+      `${toMarkdown(
+        records,
+        cols.filter((c) => records.some((r) => c in r)),
+      )}\n\nWrote ${['results.jsonl', 'results.json', 'results.csv', 'results.md', 'plot.svg'].map((f) => join(out, f)).join(', ')}\n`,
     );
     return 0;
   },
