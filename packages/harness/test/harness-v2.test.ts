@@ -1,5 +1,6 @@
 import { fileURLToPath } from 'node:url';
 import { fullTableBytes, generateRetrievalDataset, InvalidArgumentError } from '@compactrec/core';
+import { DSL_STORAGE_NAME as DSL } from '@compactrec/dsl';
 import { runRetrievalBench } from '@compactrec/harness';
 import { beforeAll, describe, expect, it } from 'vitest';
 
@@ -12,7 +13,7 @@ describe('retrieval harness: GraphHash protocol, recall conventions, sequential 
   beforeAll(async () => {
     records = await runRetrievalBench({
       data: 'generated',
-      methods: ['graphhash', 'modulo', 'frequency', 'dsl'],
+      methods: ['graphhash', 'modulo', 'frequency', DSL],
       rowsLike: 'graphhash',
       budget: 0.25,
       epochs: 1,
@@ -24,14 +25,14 @@ describe('retrieval harness: GraphHash protocol, recall conventions, sequential 
   it('--rows-like graphhash gives every baseline GraphHash’s per-side row counts (DSL the same bytes)', async () => {
     const [gh, ...rest] = records;
     expect(gh!.method).toBe('graphhash');
-    for (const r of rest.filter((x) => x.method !== 'dsl')) {
+    for (const r of rest.filter((x) => x.method !== DSL)) {
       expect(r.userRows, String(r.method)).toBe(gh!.userRows);
       expect(r.itemRows, String(r.method)).toBe(gh!.itemRows);
     }
     for (const r of records) {
       expect(r).toMatchObject({ rowsLike: 'graphhash', requestedBudget: 0.25, budgetBytes: gh!.embeddingBytes });
     }
-    const dsl = records.find((r) => r.method === 'dsl')!;
+    const dsl = records.find((r) => r.method === DSL)!;
     expect((dsl.embeddingBytes as number) / (gh!.embeddingBytes as number)).toBeGreaterThan(0.9);
     expect(dsl.embeddingBytes as number).toBeLessThanOrEqual(gh!.embeddingBytes as number);
     await expect(

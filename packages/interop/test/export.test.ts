@@ -2,6 +2,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DataFormatError, generateRetrievalDataset, InvalidArgumentError, UsageError } from '@compactrec/core';
+import { DSL_STORAGE_NAME as DSL } from '@compactrec/dsl';
 import { createFeatureEmbedding, type FeatureEmbedding } from '@compactrec/embedding';
 import { afterAll, describe, expect, it } from 'vitest';
 import {
@@ -79,7 +80,7 @@ const METHODS: [string, string, number][] = [
   ['graphhash+int8', 'double-frequency+int4', 0.3],
   ['fp16', 'alpt8', 0.6],
   ['alpt4', 'qr', 0.3],
-  ['dsl', 'dsl+int8', 0.3],
+  [DSL, 'dsl+int8', 0.3],
   ['hash-embedding', 'modulo+fp16', 0.3],
 ];
 
@@ -115,9 +116,9 @@ describe('exportFeatureEmbeddings', () => {
   it('rebuilds DSL tables from both compact index formats (bitmap and csr16), float and int8 values', () => {
     const formats = new Set<string>();
     for (const [method, d, budget] of [
-      ['dsl', 8, 0.5],
+      [DSL, 8, 0.5],
       ['dsl+int8', 8, 0.5],
-      ['dsl', 64, 0.04],
+      [DSL, 64, 0.04],
       ['dsl+int8', 64, 0.1],
     ] as const) {
       const e = createFeatureEmbedding(

@@ -115,7 +115,7 @@ describe('groupResults / renderReport', () => {
       selectedBy: 'valid.recall@20',
       patience: 50,
     });
-    const partial = { ...rec('dsl', 0.25, 0.09, 0.001), tuneIncomplete: '2 of 3 grid points done' };
+    const partial = { ...rec('dsl+int8', 0.25, 0.09, 0.001), tuneIncomplete: '2 of 3 grid points done' };
     const set = {
       file: 'sweep/results.json',
       label: 'sweep',
