@@ -178,6 +178,14 @@ export interface EmbeddingStorage {
   sparseRowsView?(): SparseRowsView | null;
   /** Called by a trainer after optimizer step `step` (1-based) when it used {@link trainingView} or {@link sparseRowsView}. */
   afterKernelSteps(step: number): void;
+  /**
+   * The rows as {@link finishTraining} would serve them if training ended now, dequantized to
+   * float32 `[rows × rowDim]` (a new array), without leaving the training form; or null / absent
+   * when the working rows already are the served values (float32, ALPT's on-grid values, STE's
+   * forward rows, DSL) or the storage already serves. Lets a trainer validate — and keep as its
+   * best checkpoint — what would be served, not the float master of a post-training quantization.
+   */
+  servedPreview?(): Float32Array | null;
   /** Turns the storage into its serving form (idempotent). */
   finishTraining(): void;
   /** Serving-form arrays and params (call after {@link finishTraining}). */

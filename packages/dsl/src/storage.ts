@@ -325,6 +325,42 @@ class DslStorage implements EmbeddingStorage {
     this.sparse?.maybeUpdate(step);
   }
 
+  servedPreview(): Float32Array | null {
+    // Float values are served as trained; an inner codec (dsl+int8, dsl+fp16) re-encodes them.
+    if (this.innerName === null || (this.table === null && this.sparse === null)) return null;
+    const d = this.rowDim;
+    const out = new Float32Array(this.rows * d);
+    const vals = new Float32Array(d);
+    const dec = new Float32Array(d);
+    const codes = new Uint8Array((d * this.codec.bits) / 8);
+    const meta = new Float32Array(this.codec.metaPerRow);
+    const roundTrip = (n: number): void => {
+      this.codec.encodeRow(vals, 0, n, codes, 0, meta, 0);
+      this.codec.decodeRow(codes, 0, n, meta, 0, dec, 0);
+    };
+    if (this.sparse) {
+      const { rowStart, pos, values } = this.sparse.rowsView();
+      for (let r = 0; r < this.rows; r++) {
+        const a = rowStart[r]!;
+        const n = rowStart[r + 1]! - a;
+        for (let k = 0; k < n; k++) vals[k] = values[a + k]!;
+        roundTrip(n);
+        for (let k = 0; k < n; k++) out[pos[a + k]!] = dec[k]!;
+      }
+      return out;
+    }
+    const W = this.table!.table.data;
+    const M = this.table!.mask;
+    for (let r = 0; r < this.rows; r++) {
+      let n = 0;
+      for (let c = 0; c < d; c++) if (M[r * d + c] === 1) vals[n++] = W[r * d + c]!;
+      roundTrip(n);
+      n = 0;
+      for (let c = 0; c < d; c++) if (M[r * d + c] === 1) out[r * d + c] = dec[n++]!;
+    }
+    return out;
+  }
+
   finishTraining(): void {
     if (this.sparse) {
       this.finishSparse(this.sparse);

@@ -223,6 +223,54 @@ describe('composed budgets', () => {
   });
 });
 
+describe('servedPreview', () => {
+  it('gives, during training, exactly the rows finishTraining will serve (post-training fp16/int8/int4/dsl+int8/dsl+fp16)', () => {
+    for (const m of ['fp16', 'int8', 'int4', 'dsl+int8', 'dsl+fp16']) {
+      for (const dslTraining of m.startsWith(DSL_STORAGE_NAME) ? ['dense', 'sparse'] : ['n/a']) {
+        const what = `${m} (${dslTraining})`;
+        const e = createFeatureEmbedding(m, itemFit, {
+          dim,
+          budgetBytes: Math.floor(full * 0.5),
+          seed: 4,
+          ...(dslTraining !== 'n/a' ? { storageExtra: { dslTraining } } : {}),
+        });
+        train(e, 4);
+        const preview = e.storage.servedPreview?.() ?? null;
+        expect(preview, what).not.toBeNull();
+        const rows = e.storage.rows;
+        const working = new Float32Array(rows * dim);
+        e.storage.gather(
+          Int32Array.from({ length: rows }, (_, r) => r),
+          working,
+        );
+        e.finishTraining();
+        expect(e.storage.servedPreview?.() ?? null, `${what} after finishTraining`).toBeNull();
+        const served = new Float32Array(rows * dim);
+        e.storage.gather(
+          Int32Array.from({ length: rows }, (_, r) => r),
+          served,
+        );
+        expect(Array.from(preview!), what).toEqual(Array.from(served));
+        // …and it is not the float master the model trains with.
+        expect(Array.from(working), what).not.toEqual(Array.from(served));
+      }
+    }
+  });
+
+  it('is null where the working rows already are the served values (float32, STE forward rows, ALPT, float DSL)', () => {
+    for (const [m, quantize] of [
+      ['full', 'after'],
+      ['int8', 'during'],
+      ['alpt8', 'during'],
+      [DSL_STORAGE_NAME, 'after'],
+    ] as const) {
+      const e = createFeatureEmbedding(m, itemFit, { dim, budgetBytes: full, seed: 4, quantize });
+      train(e, 2);
+      expect(e.storage.servedPreview?.() ?? null, `${m} ${quantize}`).toBeNull();
+    }
+  });
+});
+
 describe('lookup during training', () => {
   it('under quantize during, int8 lookups return fake-quantized rows (within scale/2 of the master)', () => {
     const e = createFeatureEmbedding('int8', itemFit, { dim, budgetBytes: full, seed: 5, quantize: 'during' });

@@ -38,6 +38,18 @@ describe('retrieval protocol: validation split, early stopping, best-validation 
     expect(a['recall@20']).not.toBe(atLast!['recall@20']);
   });
 
+  it("post-training int8: the best epoch's test metric is of the int8 table that epoch would serve", async () => {
+    // Validation ranks the storage's servedPreview (the quantization applied to a copy of the master),
+    // so the kept matrices equal what a run that ends at the best epoch serves after finishTraining.
+    const q = { ...base, methods: ['int8'], quantize: 'after', budget: 0.5 } as const; // int8 at d 16 is 0.375 of full
+    const [b] = (await runRetrievalBench({ ...q, epochs: 12, evalEvery: 1, patience: 100 })) as [ResultRecord];
+    expect(b.bestEpoch as number).toBeLessThan(12);
+    const [atBest] = await runRetrievalBench({ ...q, epochs: b.bestEpoch as number, evalEvery: 0, patience: 100 });
+    expect(atBest!.storage).toBe('int8');
+    expect(b['recall@20']).toBe(atBest!['recall@20']);
+    expect(b['ndcg@20']).toBe(atBest!['ndcg@20']);
+  });
+
   it('stops training `patience` epochs after the best validation epoch', async () => {
     const curve = a.validCurve as [number, number][];
     const patience = 3;

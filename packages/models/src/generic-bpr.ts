@@ -55,7 +55,7 @@ export function trainGenericBpr(data: RetrievalDataset, user: Tower, item: Tower
     return j;
   };
   const book = new EpochBook(o, [user, item], n, () => {
-    const embeddings = { user: user.composeAll(), item: item.composeAll() };
+    const embeddings = { user: user.composeServed(), item: item.composeServed() };
     return {
       metrics: evaluateFullRanking(embeddings.user, embeddings.item, dim, data.train, data.test, o.k),
       embeddings,

@@ -262,7 +262,9 @@ export function trainMfBpr(data: RetrievalDataset, user: Tower, item: Tower, opt
   const batchGrowth = uSparse?.growth === 'batch' || iSparse?.growth === 'batch';
 
   const book = new EpochBook(o, [user, item], n, () => {
-    const { userEmb, itemEmb } = gcn ? gcn.refresh() : { userEmb: user.composeAll(), itemEmb: item.composeAll() };
+    // MF evaluates what would be served now (a post-training quantization applied to a copy);
+    // LightGCN propagates its working rows.
+    const { userEmb, itemEmb } = gcn ? gcn.refresh() : { userEmb: user.composeServed(), itemEmb: item.composeServed() };
     return {
       metrics: evaluateFullRanking(userEmb, itemEmb, dim, data.train, data.test, o.k),
       embeddings: { user: userEmb, item: itemEmb },

@@ -205,6 +205,26 @@ export class Tower {
     return out;
   }
 
+  /**
+   * Composed embeddings of every fitted ID as the served tables would give them if training ended
+   * now (the storage's `servedPreview`: a post-training quantization applied to a copy); the same
+   * as {@link composeAll} for kinds whose working rows are their served values.
+   */
+  composeServed(out = new Float32Array(this.numIds * this.dim)): Float32Array {
+    const table = this.embedding.storage.servedPreview?.() ?? null;
+    if (table === null) return this.composeAll(out);
+    getKernels().composeEmbeddings({
+      dim: this.dim,
+      codes: this.codes,
+      K: this.mapper.codesPerId,
+      combine: COMBINE_CODE[this.mapper.combine],
+      weights: this.weights,
+      table,
+      out,
+    });
+    return out;
+  }
+
   /** Tells the storage how many optimizer steps the kernels have taken (DSL prune/grow). */
   afterKernelSteps(step: number): void {
     this.embedding.storage.afterKernelSteps(step);

@@ -325,6 +325,34 @@ export class DenseStorage implements EmbeddingStorage {
     this.t = step;
   }
 
+  servedPreview(): Float32Array | null {
+    const W = this.values;
+    // STE's forward rows and ALPT's on-grid values are what finishTraining encodes exactly.
+    if (W === null || this.quant !== null) return null;
+    const d = this.rowDim;
+    switch (this.format) {
+      case 'fp16': {
+        const out = new Float32Array(W.length);
+        for (let i = 0; i < W.length; i++) out[i] = f16ToF32(f32ToF16(W[i]!));
+        return out;
+      }
+      case 'rowwise': {
+        const out = new Float32Array(W.length);
+        const cbr = codeBytesPerRow(d, this.bits);
+        const codes = new Uint8Array(cbr);
+        const scaleBias = new Float32Array(2);
+        for (let r = 0; r < this.rows; r++) {
+          codes.fill(0);
+          quantizeRow(W, r * d, d, this.bits, codes, 0, scaleBias, 0);
+          dequantizeRow(codes, 0, d, this.bits, scaleBias, 0, out, r * d);
+        }
+        return out;
+      }
+      default:
+        return null;
+    }
+  }
+
   finishTraining(): void {
     const W = this.values;
     if (W === null) return;
