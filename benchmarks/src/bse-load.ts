@@ -18,7 +18,7 @@
  *          [--max-tx N] [--wal-pages N] [--state-cache-mib N] (store tuning; default: the service's defaults)
  *          [--idle-s 3] [--timeout-s 300]
  */
-import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -33,6 +33,8 @@ import {
   startBseService,
   writeDemoModel,
 } from '@compactrec/bse-stream';
+
+import { benchBroker } from './broker.js';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
 
@@ -152,18 +154,8 @@ function serverQuantiles(text: string): [number, number] {
 }
 
 async function main(): Promise<void> {
-  let brokers = process.env.KAFKA_BROKERS;
-  let kafkaDir: string | undefined;
-  if (!brokers) {
-    const r = spawnSync('bash', ['scripts/kafka/start.sh'], {
-      cwd: root,
-      encoding: 'utf8',
-      stdio: ['ignore', 'pipe', 'inherit'],
-    });
-    if (r.status !== 0) throw new Error('bse-load: scripts/kafka/start.sh failed');
-    brokers = /KAFKA_BROKERS=(\S+)/.exec(r.stdout)![1]!;
-    kafkaDir = /KAFKA_DIR=(\S+)/.exec(r.stdout)![1]!;
-  }
+  const broker = benchBroker(root, 'bse-load');
+  const brokers = broker.brokers;
   const work = mkdtempSync(join(tmpdir(), 'bse-load-'));
   try {
     const modelDir = join(work, 'models');
@@ -298,8 +290,7 @@ async function main(): Promise<void> {
     for (const [k, v] of rows) process.stdout.write(`  ${k.padEnd(w)}  ${v}\n`);
   } finally {
     rmSync(work, { recursive: true, force: true });
-    if (kafkaDir)
-      spawnSync('bash', ['scripts/kafka/stop.sh', '--dir', kafkaDir, '--delete'], { cwd: root, stdio: 'inherit' });
+    broker.stop();
   }
 }
 

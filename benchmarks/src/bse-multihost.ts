@@ -15,7 +15,6 @@
  * Usage: node benchmarks/dist/bse-multihost.js [--events 200000] [--users 20000] [--window 50]
  *          [--rounds 2] [--chunk-users 1000] [--timeout-s 300] [--json]
  */
-import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -30,6 +29,8 @@ import {
   writeDemoModel,
 } from '@compactrec/bse-stream';
 import type { SdimModelVersion } from '@compactrec/sdim';
+
+import { benchBroker } from './broker.js';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
 
@@ -172,18 +173,8 @@ async function restore(
 }
 
 async function main(): Promise<void> {
-  let brokers = process.env.KAFKA_BROKERS;
-  let kafkaDir: string | undefined;
-  if (!brokers) {
-    const r = spawnSync('bash', ['scripts/kafka/start.sh'], {
-      cwd: root,
-      encoding: 'utf8',
-      stdio: ['ignore', 'pipe', 'inherit'],
-    });
-    if (r.status !== 0) throw new Error('bse-multihost: scripts/kafka/start.sh failed');
-    brokers = /KAFKA_BROKERS=(\S+)/.exec(r.stdout)![1]!;
-    kafkaDir = /KAFKA_DIR=(\S+)/.exec(r.stdout)![1]!;
-  }
+  const broker = benchBroker(root, 'bse-multihost');
+  const brokers = broker.brokers;
   const work = mkdtempSync(join(tmpdir(), 'bse-multihost-'));
   const t = new KafkaTransport({ brokers: [brokers], logLevel: 'nothing' });
   const load0 = loadavg()[0]!;
@@ -277,8 +268,7 @@ async function main(): Promise<void> {
   } finally {
     await t.close();
     rmSync(work, { recursive: true, force: true });
-    if (kafkaDir)
-      spawnSync('bash', ['scripts/kafka/stop.sh', '--dir', kafkaDir, '--delete'], { cwd: root, stdio: 'inherit' });
+    broker.stop();
   }
 }
 

@@ -23,7 +23,7 @@ import { resolveMethod } from '@compactrec/embedding';
 import type { AttentionNormalization, BehaviourFeedback, SdimPooling } from '@compactrec/sdim';
 import { initTf, type TfPreference } from '@compactrec/tf-backend';
 import { runEnvironment } from './environment.js';
-import { DEFAULT_PROTOCOL, gridPoints, parseSeeds, parseTuneGrid, type TuneGrid } from './protocol.js';
+import { budgetList, DEFAULT_PROTOCOL, gridPoints, parseSeeds, parseTuneGrid, type TuneGrid } from './protocol.js';
 import type { RecordSink, ResultRecord, ResultValue } from './report.js';
 import { datasetIdentity, runSweep, type SweepGroup } from './sweep.js';
 
@@ -165,15 +165,7 @@ const CTR_AGGREGATE = ['auc', 'logloss', 'validAuc', 'bestEpoch', 'epochs', 'tra
 export async function runCtrBench(options: CtrBenchOptions): Promise<ResultRecord[]> {
   const where = 'harness/runCtrBench';
   const o = resolveOptions(DEFAULT_CTR_BENCH_OPTIONS, options);
-  const budgets = typeof o.budget === 'number' ? [o.budget] : [...o.budget];
-  if (budgets.length === 0) throw new InvalidArgumentError(`${where}: budget is an empty list; give at least one`);
-  for (const b of budgets) {
-    if (!(b > 0 && b <= 1)) {
-      throw new InvalidArgumentError(
-        `${where}: budget (${b}${budgets.length > 1 ? ` in ${budgets.join(',')}` : ''}) must be in (0, 1]`,
-      );
-    }
-  }
+  const budgets = budgetList(o.budget, where);
   const methods = o.methods.map((m) => resolveMethod(m)); // unknown names fail before any work, listing the known ones
   const models: readonly CtrBenchModel[] = typeof o.model === 'string' ? [o.model] : o.model;
   const seeds = o.seeds ? parseSeeds(o.seeds, `${where}: seeds`) : [o.seed];

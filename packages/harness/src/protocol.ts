@@ -167,3 +167,17 @@ export function parseSeeds(spec: string | readonly (string | number)[], what = '
   if (out.length === 0) throw new InvalidArgumentError(`${what}: give at least one seed, e.g. 0,1,2`);
   return out;
 }
+
+/** A budget or a list of them (a sweep) as a checked list: each in (0, 1], at least one. */
+export function budgetList(budget: number | readonly number[], where: string): number[] {
+  const budgets = typeof budget === 'number' ? [budget] : [...budget];
+  if (budgets.length === 0) throw new InvalidArgumentError(`${where}: budget is an empty list; give at least one`);
+  for (const b of budgets) {
+    if (!(b > 0 && b <= 1)) {
+      throw new InvalidArgumentError(
+        `${where}: budget (${b}${budgets.length > 1 ? ` in ${budgets.join(',')}` : ''}) must be in (0, 1]`,
+      );
+    }
+  }
+  return budgets;
+}

@@ -29,7 +29,15 @@ import {
 } from '@compactrec/models';
 import { kernelInfo } from '@compactrec/native';
 import { runEnvironment } from './environment.js';
-import { bestTracker, DEFAULT_PROTOCOL, gridPoints, parseSeeds, parseTuneGrid, type TuneGrid } from './protocol.js';
+import {
+  bestTracker,
+  budgetList,
+  DEFAULT_PROTOCOL,
+  gridPoints,
+  parseSeeds,
+  parseTuneGrid,
+  type TuneGrid,
+} from './protocol.js';
 import type { RecordSink, ResultRecord, ResultValue } from './report.js';
 import { type ValidatedRetrievalData, validationSplit } from './split.js';
 import { datasetIdentity, runSweep, type SweepGroup } from './sweep.js';
@@ -391,15 +399,7 @@ const RETRIEVAL_AGGREGATE = [
 export async function runRetrievalBench(options: RetrievalBenchOptions): Promise<ResultRecord[]> {
   const where = 'harness/runRetrievalBench';
   const o = resolveRetrievalOptions(options);
-  const budgets = typeof o.budget === 'number' ? [o.budget] : [...o.budget];
-  if (budgets.length === 0) throw new InvalidArgumentError(`${where}: budget is an empty list; give at least one`);
-  for (const b of budgets) {
-    if (!(b > 0 && b <= 1)) {
-      throw new InvalidArgumentError(
-        `${where}: budget (${b}${budgets.length > 1 ? ` in ${budgets.join(',')}` : ''}) must be in (0, 1]`,
-      );
-    }
-  }
+  const budgets = budgetList(o.budget, where);
   const methods: EmbeddingMethod[] = o.methods.map((m) => resolveMethod(m)); // unknown names fail before any work
   if (o.quantize !== 'after' && o.quantize !== 'during') {
     throw new InvalidArgumentError(`${where}: quantize '${String(o.quantize)}' must be 'after' or 'during'`);
