@@ -184,18 +184,7 @@ export class Tower {
   /** Composed embeddings of every fitted ID, `[numIds × dim]`: what the model currently computes with. */
   composeAll(out = new Float32Array(this.numIds * this.dim)): Float32Array {
     const view = this.embedding.storage.trainingView();
-    if (view !== null) {
-      getKernels().composeEmbeddings({
-        dim: this.dim,
-        codes: this.codes,
-        K: this.mapper.codesPerId,
-        combine: COMBINE_CODE[this.mapper.combine],
-        weights: this.weights,
-        table: view.quant?.forward ?? view.values,
-        out,
-      });
-      return out;
-    }
+    if (view !== null) return this.composeFrom(view.quant?.forward ?? view.values, out);
     const ids = new Int32Array(Math.min(LOOKUP_CHUNK, this.numIds));
     for (let lo = 0; lo < this.numIds; lo += LOOKUP_CHUNK) {
       const n = Math.min(LOOKUP_CHUNK, this.numIds - lo);
@@ -212,7 +201,11 @@ export class Tower {
    */
   composeServed(out = new Float32Array(this.numIds * this.dim)): Float32Array {
     const table = this.embedding.storage.servedPreview?.() ?? null;
-    if (table === null) return this.composeAll(out);
+    return table === null ? this.composeAll(out) : this.composeFrom(table, out);
+  }
+
+  /** Every fitted ID's embedding composed by the kernels from a dense `[rows × rowDim]` table. */
+  private composeFrom(table: Float32Array, out: Float32Array): Float32Array {
     getKernels().composeEmbeddings({
       dim: this.dim,
       codes: this.codes,
