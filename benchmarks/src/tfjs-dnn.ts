@@ -213,6 +213,10 @@ function trainOurs(
     layers.push({ w: vars[l]!, b: vars[l + 1]!, relu: l + 2 < vars.length, slots: [l, l + 1] as const });
   }
   const tower = new NativeTower(tf, layers, adam, { engine });
+  // The batches sit where the tower reads them without a copy, as the peers hold theirs as framework tensors
+  // (Keras tf.constant, PyTorch torch.Tensor); the copy is outside the clock for every system.
+  const x = tower.inputBuffer(data.x.length);
+  x.set(data.x);
   const z = new Float32Array(batch);
   const dz = new Float32Array(batch);
   const pool = data.y.length / batch;
@@ -223,7 +227,7 @@ function trainOurs(
       batch,
       (i) => {
         const at = (i % pool) * batch;
-        tower.forward(data.x.subarray(at * INPUT, (at + batch) * INPUT), batch, z, true);
+        tower.forward(x.subarray(at * INPUT, (at + batch) * INPUT), batch, z, true);
         const t0 = performance.now();
         let loss = 0;
         for (let s = 0; s < batch; s++) {

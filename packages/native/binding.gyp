@@ -11,7 +11,7 @@
     {
       "target_name": "compactrec_ctr_graph",
       "sources": ["csrc/ctr_graph.cc"],
-      "cflags_cc": ["-O3", "-std=c++17", "-ffp-contract=off", "-Wall", "-Wno-unused-parameter"],
+      "cflags_cc": ["-O3", "-std=c++17", "-ffp-contract=off", "-fno-math-errno", "-Wall", "-Wno-unused-parameter"],
       "cflags_cc!": ["-fno-exceptions"],
       "conditions": [["OS!='win'", {"libraries": ["-ldl"]}]],
       "defines": ["NAPI_VERSION=8"]

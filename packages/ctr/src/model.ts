@@ -247,7 +247,7 @@ export class CtrModel {
   private readonly optimizer: tfjs.Optimizer;
   /** Decided at the first training step: the fast step's state, or null for the generic step. */
   private fast: FastStep | null | undefined;
-  private embBuf = new Float32Array(0);
+  private embBuf: Float32Array = new Float32Array(0);
   private firstBuf = new Float32Array(0);
   private denseBuf = new Float32Array(0);
   private blockBuf = new Float32Array(0);
@@ -360,13 +360,18 @@ export class CtrModel {
     return col.subarray(0, n);
   }
 
+  /** A buffer the fast step's tower reads without a copy (see {@link NativeTower.inputBuffer}), else a plain one. */
+  private towerInput(length: number): Float32Array {
+    return this.fast ? this.fast.tower.inputBuffer(length) : new Float32Array(length);
+  }
+
   /** Fills the embedding, first-order and dense buffers of a batch. */
   private gatherInputs(batch: CtrBatch, training: boolean): void {
     const n = batch.size;
     const F = this.numFields;
     const d = this.options.dim;
     if (this.fields.length > 0) {
-      if (this.embBuf.length < n * F * d) this.embBuf = new Float32Array(n * F * d);
+      if (this.embBuf.length < n * F * d) this.embBuf = this.towerInput(n * F * d);
       for (let f = 0; f < F; f++) this.fields[f]!.lookup(this.column(batch, f), this.embBuf, n, f * d, F * d);
     }
     if (this.firstOrder.length > 0) {
@@ -482,7 +487,7 @@ export class CtrModel {
     if (fast.gx.length < n * inW) fast.gx = new Float32Array(n * inW);
     let x: Float32Array = this.embBuf;
     if (W > 0) {
-      if (fast.x.length < n * inW) fast.x = new Float32Array(n * inW);
+      if (fast.x.length < n * inW) fast.x = fast.tower.inputBuffer(n * inW);
       x = fast.x;
       for (let s = 0; s < n; s++) {
         x.set(this.embBuf.subarray(s * E, (s + 1) * E), s * inW);

@@ -1,5 +1,5 @@
 import { InvalidArgumentError } from '@compactrec/core';
-import { type CtrGraphAddon, type CtrTowerHandle, loadCtrGraph } from '@compactrec/native';
+import { type CtrGraphAddon, type CtrTowerAdamStep, type CtrTowerHandle, loadCtrGraph } from '@compactrec/native';
 import { nativeLibraryPath, type Tf } from '@compactrec/tf-backend';
 import type * as tfjs from '@tensorflow/tfjs';
 
@@ -51,6 +51,27 @@ export class DenseAdam {
     return n;
   }
 
+  /**
+   * This step's constants of the update: `step = lr / (1 − β₁^t)`, `invSqrtC2 = 1 / √(1 − β₂^t)` (so
+   * `lr · (m / c1) / (√(v / c2) + ε)` needs one division per element instead of three), ε, β₁, β₂.
+   */
+  stepConstants(): Omit<CtrTowerAdamStep, 'm' | 'v'> {
+    return {
+      step: this.lr / (1 - this.accBeta1),
+      invSqrtC2: 1 / Math.sqrt(1 - this.accBeta2),
+      eps: this.epsilon,
+      beta1: this.beta1,
+      beta2: this.beta2,
+    };
+  }
+
+  /** The moments of parameter `slot` (for a native loop applying {@link update}'s arithmetic in place). */
+  moments(slot: number): { m: Float32Array; v: Float32Array } {
+    const m = this.m[slot];
+    if (!m) throw new InvalidArgumentError(`ctr/DenseAdam.moments: no slot ${slot} (${this.m.length} slots)`);
+    return { m, v: this.v[slot]! };
+  }
+
   /** Updates `values` (parameter `slot`) in place with its gradient `grad`. */
   update(slot: number, values: Float32Array, grad: Float32Array): void {
     const m = this.m[slot]!;
@@ -60,19 +81,14 @@ export class DenseAdam {
         `ctr/DenseAdam.update: slot ${slot} holds ${m.length} values, got ${values.length} values and ${grad.length} gradients`,
       );
     }
-    const b1 = this.beta1;
-    const b2 = this.beta2;
-    const g1 = 1 - b1;
-    const g2 = 1 - b2;
-    // lr · (m / c1) / (√(v / c2) + ε) with the divisions hoisted: one division per element instead of three.
-    const step = this.lr / (1 - this.accBeta1);
-    const invSqrtC2 = 1 / Math.sqrt(1 - this.accBeta2);
-    const eps = this.epsilon;
+    const { step, invSqrtC2, eps, beta1: b1, beta2: b2 } = this.stepConstants();
     if (this.kernel) {
       // The same loop in C++ (bit-identical results), when the addon is built.
       this.kernel.adamUpdate(values, grad, m, v, step, invSqrtC2, eps, b1, b2);
       return;
     }
+    const g1 = 1 - b1;
+    const g2 = 1 - b2;
     for (let i = 0; i < m.length; i++) {
       const g = grad[i]!;
       const mi = b1 * m[i]! + g1 * g;
@@ -138,12 +154,10 @@ export const DEFAULT_NATIVE_TOWER_OPTIONS: Readonly<Required<NativeTowerOptions>
   engine: 'auto',
 });
 
-/** The graph engine's state: the addon, its session, and the arrays it reads weights from / writes gradients to. */
+/** The graph engine's state: the addon and its session. */
 interface GraphEngine {
   readonly addon: CtrGraphAddon;
   readonly handle: CtrTowerHandle;
-  /** Gradients of w0, b0, w1, b1, … (written by each backward). */
-  readonly grads: Float32Array[];
 }
 
 /** Picks the engine; null graph state means eager. */
@@ -186,9 +200,7 @@ function chooseEngine(
     if (want === 'graph') throw new InvalidArgumentError(`ctr/NativeTower: ${why}`);
     return { engine: 'eager', reason: `graph engine unavailable: ${why}`, graph: null };
   }
-  const grads: Float32Array[] = [];
-  for (const l of layers) grads.push(new Float32Array(l.w.size), new Float32Array(l.b.size));
-  return { engine: 'graph', reason: `graph session on ${lib}`, graph: { addon: addon!, handle, grads } };
+  return { engine: 'graph', reason: `graph session on ${lib}`, graph: { addon: addon!, handle } };
 }
 
 /** One dense layer `y = act(x · w + b)` of a tower, over the model's tfjs variables. */
@@ -241,6 +253,8 @@ export class NativeTower {
   private acts: tfjs.Tensor[] = [];
   /** The graph engine's pending step: the weight arrays its forward used. */
   private graphParams: Float32Array[] | null = null;
+  /** The graph engine's Adam moments per weight array (w0, b0, w1, b1, …). */
+  private readonly graphMoments: { m: Float32Array[]; v: Float32Array[] } = { m: [], v: [] };
   private n = 0;
 
   /**
@@ -280,6 +294,13 @@ export class NativeTower {
     this.engine = chosen.engine;
     this.engineReason = chosen.reason;
     this.graph = chosen.graph;
+    for (const l of layers) {
+      for (const slot of l.slots) {
+        const { m, v } = adam.moments(slot);
+        this.graphMoments.m.push(m);
+        this.graphMoments.v.push(v);
+      }
+    }
     const b = be.binding;
     this.tAttr = { name: 'T', type: b.TF_ATTR_TYPE, value: b.TF_FLOAT };
     const flag = (name: string, value: boolean) => ({ name, type: b.TF_ATTR_BOOL, value });
@@ -324,20 +345,32 @@ export class NativeTower {
     return h;
   }
 
+  /**
+   * A zeroed Float32Array of `length` to build the tower's input in: with the graph engine it lies in
+   * 64-byte-aligned native memory, which {@link forward} hands to TensorFlow without a copy (any other
+   * array is copied); with the eager engine, a plain array.
+   */
+  inputBuffer(length: number): Float32Array {
+    return this.graph ? this.graph.addon.alignedFloats(length) : new Float32Array(length);
+  }
+
   /** The current values of parameter `k` (0 = w, 1 = b) of layer `l`, as an array this tower owns. */
   private current(l: number, k: number): Float32Array {
     const v = k === 0 ? this.layers[l]!.w : this.layers[l]!.b;
     const known = this.master[2 * l + k];
     if (known && known.id === v.dataId) return known.values;
-    // A copy when the variable changed elsewhere (restoreState, loading): the array becomes ours.
-    const values = (v.dataSync() as Float32Array).slice();
+    // A copy when the variable changed elsewhere (restoreState, loading): the array becomes ours (aligned for
+    // the graph engine, which then reads the weights without a copy).
+    const values = this.inputBuffer(v.size);
+    values.set(v.dataSync() as Float32Array);
     this.master[2 * l + k] = { id: v.dataId, values };
     return values;
   }
 
   /**
    * Logits `[n]` of `x` (`[n × inputWidth]`, row-major) into `out`; with `training`, keeps the
-   * activations for one {@link backward}.
+   * activations for one {@link backward}, which reads `x` again: leave it unchanged until then. An `x`
+   * from {@link inputBuffer} is read without a copy.
    */
   forward(x: Float32Array, n: number, out: Float32Array, training: boolean): Float32Array {
     if (x.length < n * this.inputWidth || out.length < n) {
@@ -441,11 +474,20 @@ export class NativeTower {
       throw new InvalidArgumentError('ctr/NativeTower.backward: no training forward to back-propagate');
     }
     try {
+      // The addon applies Adam to `params` straight from TensorFlow's gradients (the same arithmetic as
+      // DenseAdam.update, bit-identical, split over threads); then the variables get the new values.
+      const adam: CtrTowerAdamStep = { ...this.adam.stepConstants(), m: this.graphMoments.m, v: this.graphMoments.v };
       const t0 = performance.now();
-      graph.addon.towerBackward(graph.handle, dz, graph.grads, inputGrad);
-      this.mark('tf graph backward', t0);
+      const adamMs = graph.addon.towerBackward(graph.handle, dz, null, inputGrad, adam);
+      if (this.profile) {
+        this.profile.set('adam', (this.profile.get('adam') ?? 0) + adamMs);
+        this.profile.set(
+          'tf graph backward',
+          (this.profile.get('tf graph backward') ?? 0) + performance.now() - t0 - adamMs,
+        );
+      }
       for (let l = 0; l < this.layers.length; l++) {
-        for (let k = 0; k < 2; k++) this.update(l, k, params[2 * l + k]!, graph.grads[2 * l + k]!);
+        for (let k = 0; k < 2; k++) this.assign(l, k, params[2 * l + k]!);
       }
     } finally {
       this.release();
@@ -454,12 +496,16 @@ export class NativeTower {
 
   /** One Adam step of parameter `k` of layer `l` in place on `values`, then assigned to its variable. */
   private update(l: number, k: number, values: Float32Array, grad: Float32Array): void {
-    const layer = this.layers[l]!;
-    const v = k === 0 ? layer.w : layer.b;
-    let t0 = performance.now();
-    this.adam.update(layer.slots[k]!, values, grad);
+    const t0 = performance.now();
+    this.adam.update(this.layers[l]!.slots[k]!, values, grad);
     this.mark('adam', t0);
-    t0 = performance.now();
+    this.assign(l, k, values);
+  }
+
+  /** Assigns `values` (this tower's array) to parameter `k` of layer `l`'s variable. */
+  private assign(l: number, k: number, values: Float32Array): void {
+    const v = k === 0 ? this.layers[l]!.w : this.layers[l]!.b;
+    const t0 = performance.now();
     const next = this.tf.tensor(values, v.shape);
     v.assign(next);
     next.dispose();

@@ -1,6 +1,6 @@
 import { InvalidArgumentError } from '@compactrec/core';
 import { loadCtrGraph } from '@compactrec/native';
-import { backendReport, baseTf, initTf, type Tf } from '@compactrec/tf-backend';
+import { backendReport, baseTf, initTf, nativeLibraryPath, type Tf } from '@compactrec/tf-backend';
 import { describe, expect, it } from 'vitest';
 import {
   type CtrBatch,
@@ -282,6 +282,65 @@ describe('native fast training step', () => {
       tower.close();
       expect(() => tower.forward(Float32Array.of(1, 2, 3), 1, new Float32Array(1), false)).toThrow(/closed/);
       tf.dispose([w, b]);
+    },
+  );
+
+  it.skipIf(!graphOk)(
+    `graph engine addon: Adam applied inside the backward gives the bits of DenseAdam's JavaScript loop on the same gradients, and an aligned input the logits of a copied one${graphSkipNote}`,
+    async () => {
+      await initTf({ prefer: 'native', strict: true, quiet: true });
+      const addon = graphAddon.addon!;
+      const sizes = [6, 5, 1];
+      const handle = addon.createTower({ lib: nativeLibraryPath()!, sizes, intraOpThreads: 0, interOpThreads: 0 });
+      const lens = [30, 5, 5, 1];
+      // The fused side's weights in aligned memory (read by TensorFlow in place), the reference side's in plain arrays.
+      const fused = lens.map((len, k) => {
+        const a = addon.alignedFloats(len);
+        for (let i = 0; i < len; i++) a[i] = Math.sin(7 * k + i) * 0.5;
+        return a;
+      });
+      const ref = fused.map((a) => a.slice());
+      const init = fused.map((a) => a.slice());
+      const n = 7;
+      const x = new Float32Array(n * 6).map((_, i) => Math.cos(i) * 2);
+      const xa = addon.alignedFloats(n * 6);
+      xa.set(x);
+      expect(xa.length).toBe(n * 6);
+      const zCopied = new Float32Array(n);
+      const zAligned = new Float32Array(n);
+      addon.towerForward(handle, x, n, fused, zCopied, false);
+      addon.towerForward(handle, xa, n, fused, zAligned, false);
+      expect(Buffer.from(zAligned.buffer).equals(Buffer.from(zCopied.buffer))).toBe(true);
+      const fusedAdam = new DenseAdam(lens, 0.05, 0.9, 0.999, 1e-8, 'js');
+      const refAdam = new DenseAdam(lens, 0.05, 0.9, 0.999, 1e-8, 'js');
+      const grads = lens.map((len) => new Float32Array(len));
+      const z = new Float32Array(n);
+      const dz = new Float32Array(n);
+      for (let step = 0; step < 3; step++) {
+        addon.towerForward(handle, xa, n, fused, z, true);
+        for (let s = 0; s < n; s++) dz[s] = (1 / (1 + Math.exp(-z[s]!)) - (s % 2)) / n;
+        const moments = lens.map((_, k) => fusedAdam.moments(k));
+        const ms = addon.towerBackward(handle, dz, grads, null, {
+          ...fusedAdam.stepConstants(),
+          m: moments.map((o) => o.m),
+          v: moments.map((o) => o.v),
+        });
+        expect(ms).toBeGreaterThanOrEqual(0);
+        for (let k = 0; k < lens.length; k++) refAdam.update(k, ref[k]!, grads[k]!);
+        fusedAdam.advance();
+        refAdam.advance();
+        for (let k = 0; k < lens.length; k++) {
+          expect(Buffer.from(fused[k]!.buffer, 0, 4 * lens[k]!).equals(Buffer.from(ref[k]!.buffer))).toBe(true);
+          const [a, b] = [fusedAdam.moments(k), refAdam.moments(k)];
+          expect(Buffer.from(a.m.buffer).equals(Buffer.from(b.m.buffer))).toBe(true);
+          expect(Buffer.from(a.v.buffer).equals(Buffer.from(b.v.buffer))).toBe(true);
+        }
+      }
+      // Three steps of lr 0.05 moved the weights (the logit bias always has a gradient).
+      expect(Math.abs(fused[3]![0]! - init[3]![0]!)).toBeGreaterThan(0.05);
+      expect(fused[0]!.some((w, i) => Math.abs(w - init[0]![i]!) > 0.05)).toBe(true);
+      expect(() => addon.alignedFloats(-1)).toThrow(/non-negative integer/);
+      addon.towerClose(handle);
     },
   );
 

@@ -2,24 +2,36 @@
 // backward built once with TensorFlow's C API and run through a session, in the libtensorflow that tfjs-node
 // loaded. Why not tfjs's eager ops: an eager op runs alone on the calling thread (its own intra-op split only),
 // while a session runs the graph through grappler (MatMul+BiasAdd+Relu fused into one oneDNN kernel) and its
-// executor runs independent kernels at once (each layer's weight gradient and input gradient). The weights are
-// NOT held here: every call gets them from JavaScript (copied into TensorFlow tensors at the forward), so the
-// caller's optimizer and variables stay the source of truth.
+// executor runs independent kernels at once (each layer's weight and input gradients). The weights are NOT held
+// here: every call gets them from JavaScript, so the caller's variables stay the source of truth.
+//
+// What is not TensorFlow's work is kept off the step's serial path: inputs and weights in 64-byte-aligned memory
+// (`alignedFloats`) are handed to TensorFlow without a copy (TF_NewTensor over the caller's memory; other arrays
+// are copied), and the backward can apply Adam to the weights straight from TensorFlow's gradient tensors, split
+// (vectorised), instead of copying the gradients out for a loop over JavaScript arrays.
 //
 // JS surface (all synchronous):
 //   createTower({ lib, sizes: number[], intraOpThreads, interOpThreads }) -> handle
 //   towerForward(handle, x: Float32Array, n, params: Float32Array[] (w0, b0, w1, b1, …), out: Float32Array,
-//                training: boolean)            -> logits [n] into out; training keeps the activations
-//   towerBackward(handle, dz: Float32Array, grads: Float32Array[] (same layout as params),
-//                 inputGrad: Float32Array | null)
+//                training: boolean)            -> logits [n] into out; training keeps the activations (and reads
+//                                                 x and params again in the backward: do not change them between)
+//   towerBackward(handle, dz: Float32Array, grads: Float32Array[] | null (same layout as params),
+//                 inputGrad: Float32Array | null, adam?: { m: Float32Array[], v: Float32Array[], step, invSqrtC2,
+//                 eps, beta1, beta2 })         -> with adam, one Adam step on the forward's params in place;
+//                                                 returns the milliseconds the Adam step took
 //   towerRelease(handle)  (drops pending activations)      towerClose(handle)  (ends the session)
 //   adamUpdate(values, grad, m, v, step, invSqrtC2, eps, beta1, beta2)   (ctr's DenseAdam loop, bit-identical)
+//   alignedFloats(length) -> Float32Array over zeroed 64-byte-aligned memory (freed with the array)
 #include <node_api.h>
 #ifndef _WIN32
 #include <dlfcn.h>
 #endif
 
+#include <algorithm>
+#include <chrono>
 #include <cmath>
+#include <cstdint>
+#include <cstdlib>
 #include <cstring>
 #include <string>
 #include <vector>
@@ -74,6 +86,7 @@ void loadApi(const std::string& path) {
   CRN_SYM(DeleteSession, "TF_DeleteSession")
   CRN_SYM(SessionRun, "TF_SessionRun")
   CRN_SYM(AllocateTensor, "TF_AllocateTensor")
+  CRN_SYM(NewTensor, "TF_NewTensor")
   CRN_SYM(TensorData, "TF_TensorData")
   CRN_SYM(TensorByteSize, "TF_TensorByteSize")
   CRN_SYM(DeleteTensor, "TF_DeleteTensor")
@@ -92,6 +105,60 @@ struct Status {
   }
 };
 
+void keepCallersMemory(void*, size_t, void*) {}
+
+// A TensorFlow tensor over `data` without a copy when it is 64-byte aligned (TensorFlow's own alignment), else a
+// copy into `copyTarget` (allocated once by the caller) or a fresh tensor. `*owned` says whether the returned tensor
+// must be deleted by the caller.
+TF_Tensor* feedTensor(float* data, const int64_t* dims, int nd, size_t bytes, TF_Tensor* copyTarget, bool* owned) {
+  if (reinterpret_cast<uintptr_t>(data) % 64 == 0) {
+    *owned = true;
+    return api.NewTensor(TF_FLOAT, dims, nd, data, bytes, keepCallersMemory, nullptr);
+  }
+  TF_Tensor* t = copyTarget;
+  *owned = copyTarget == nullptr;
+  if (!t) t = api.AllocateTensor(TF_FLOAT, dims, nd, bytes);
+  std::memcpy(api.TensorData(t), data, bytes);
+  return t;
+}
+
+// ---- Adam ----------------------------------------------------------------------------------------------------
+// ctr's DenseAdam update, element by element in double precision with the operations in the JavaScript loop's
+// order (built with -ffp-contract=off), so it gives the JavaScript loop's bits.
+struct AdamConsts {
+  double step, invSqrtC2, eps, b1, b2;
+};
+struct AdamSlot {
+  const float* g;
+  float* values;
+  float* m;
+  float* v;
+  size_t n;
+};
+
+// Vectorised (built with -fno-math-errno, so sqrt needs no branch) and, on x86-64 with GCC, compiled for
+// AVX-512 and AVX2 beside the baseline, picked at load time: IEEE add, multiply, divide and sqrt round the same in
+// every vector width, so each version gives the same bits.
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+__attribute__((target_clones("avx512f", "avx2", "default")))
+#endif
+void adamRange(const AdamSlot& s, size_t begin, size_t end, const AdamConsts& c) {
+  const double b1 = c.b1, b2 = c.b2, g1 = 1 - c.b1, g2 = 1 - c.b2;
+  const double step = c.step, invSqrtC2 = c.invSqrtC2, eps = c.eps;
+  const float* __restrict g = s.g;
+  float* __restrict values = s.values;
+  float* __restrict m = s.m;
+  float* __restrict v = s.v;
+  for (size_t i = begin; i < end; i++) {
+    const double gi = g[i];
+    const double mi = b1 * static_cast<double>(m[i]) + g1 * gi;
+    const double vi = b2 * static_cast<double>(v[i]) + g2 * gi * gi;
+    m[i] = static_cast<float>(mi);
+    v[i] = static_cast<float>(vi);
+    values[i] = static_cast<float>(static_cast<double>(values[i]) - (step * mi) / (std::sqrt(vi) * invSqrtC2 + eps));
+  }
+}
+
 struct Tower {
   TF_Graph* graph = nullptr;
   TF_Session* session = nullptr;
@@ -100,7 +167,10 @@ struct Tower {
   int counter = 0;
   TF_Output x{}, dz{}, logits{}, dx{};
   std::vector<TF_Output> w, b, h, dw, db;  // h[l] = ReLU output of layer l (l < layers − 1)
-  std::vector<TF_Tensor*> params;           // fed weights, w0, b0, w1, b1, … (allocated once)
+  std::vector<TF_Tensor*> params;           // copy targets of unaligned weights, w0, b0, w1, b1, … (allocated once)
+  std::vector<TF_Tensor*> fed;              // the pending step's weight tensors (params[i] or over the caller's array)
+  std::vector<bool> fedOwned;               // fed[i] must be deleted at release
+  std::vector<const float*> fedFrom;        // the caller's arrays the pending step's weights came from
   TF_Tensor* xT = nullptr;                  // the pending step's input
   std::vector<TF_Tensor*> acts;             // the pending step's ReLU outputs
   int64_t n = 0;
@@ -112,6 +182,11 @@ struct Tower {
     xT = nullptr;
     for (TF_Tensor* t : acts) api.DeleteTensor(t);
     acts.clear();
+    for (size_t i = 0; i < fed.size(); i++)
+      if (fedOwned[i]) api.DeleteTensor(fed[i]);
+    fed.clear();
+    fedOwned.clear();
+    fedFrom.clear();
     n = 0;
   }
 
@@ -127,6 +202,21 @@ struct Tower {
     }
     if (graph) api.DeleteGraph(graph);
     graph = nullptr;
+  }
+
+  // The step's weight tensors from the caller's arrays (see feedTensor).
+  void feedParams(const std::vector<float*>& ps) {
+    for (size_t i = 0; i < ps.size(); i++) {
+      const int l = static_cast<int>(i / 2);
+      const bool isW = i % 2 == 0;
+      int64_t dims[2] = {isW ? sizes[l] : sizes[l + 1], sizes[l + 1]};
+      const int nd = isW ? 2 : 1;
+      const size_t bytes = sizeof(float) * (isW ? sizes[l] * sizes[l + 1] : sizes[l + 1]);
+      bool owned = false;
+      fed.push_back(feedTensor(ps[i], dims, nd, bytes, params[i], &owned));
+      fedOwned.push_back(owned);
+      fedFrom.push_back(ps[i]);
+    }
   }
 
   TF_Output op(const char* type, std::initializer_list<TF_Output> inputs, int flags = 0) {
@@ -360,17 +450,17 @@ napi_value towerForward(napi_env env, napi_callback_info info) {
     bool training = false;
     napi_get_value_bool(env, argv[5], &training);
     t.release();
-    for (size_t i = 0; i < ps.size(); i++) std::memcpy(api.TensorData(t.params[i]), ps[i], api.TensorByteSize(t.params[i]));
+    t.feedParams(ps);
     int64_t xd[2] = {n, in};
-    t.xT = api.AllocateTensor(TF_FLOAT, xd, 2, sizeof(float) * n * in);
-    std::memcpy(api.TensorData(t.xT), x, sizeof(float) * n * in);
+    bool xOwned = false;  // always: the input tensor is the step's own
+    t.xT = feedTensor(x, xd, 2, sizeof(float) * n * in, nullptr, &xOwned);
     std::vector<TF_Output> feeds{t.x};
     std::vector<TF_Tensor*> values{t.xT};
     for (int l = 0; l < t.layers; l++) {
       feeds.push_back(t.w[l]);
-      values.push_back(t.params[2 * l]);
+      values.push_back(t.fed[2 * l]);
       feeds.push_back(t.b[l]);
-      values.push_back(t.params[2 * l + 1]);
+      values.push_back(t.fed[2 * l + 1]);
     }
     std::vector<TF_Output> fetches{t.logits};
     if (training) fetches.insert(fetches.end(), t.h.begin(), t.h.end());
@@ -395,27 +485,56 @@ napi_value towerForward(napi_env env, napi_callback_info info) {
   }
 }
 
+// The `adam` argument of towerBackward: moments per weight array, this step's constants.
+struct AdamArg {
+  std::vector<float*> m, v;
+  AdamConsts c{};
+};
+
+AdamArg adamArg(napi_env env, napi_value obj, const Tower& t) {
+  napi_valuetype type;
+  napi_typeof(env, obj, &type);
+  if (type != napi_object) throw Error{"adam must be an object { m, v, step, invSqrtC2, eps, beta1, beta2 }"};
+  AdamArg a;
+  a.m = floatList(env, prop(env, obj, "m"), t, "adam.m");
+  a.v = floatList(env, prop(env, obj, "v"), t, "adam.v");
+  a.c.step = number(env, prop(env, obj, "step"), "adam.step");
+  a.c.invSqrtC2 = number(env, prop(env, obj, "invSqrtC2"), "adam.invSqrtC2");
+  a.c.eps = number(env, prop(env, obj, "eps"), "adam.eps");
+  a.c.b1 = number(env, prop(env, obj, "beta1"), "adam.beta1");
+  a.c.b2 = number(env, prop(env, obj, "beta2"), "adam.beta2");
+  return a;
+}
+
+bool given(napi_env env, napi_value v) {
+  napi_valuetype type;
+  napi_typeof(env, v, &type);
+  return type != napi_null && type != napi_undefined;
+}
+
 napi_value towerBackward(napi_env env, napi_callback_info info) {
-  size_t argc = 4;
-  napi_value argv[4];
+  size_t argc = 5;
+  napi_value argv[5];
   napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr);
   try {
-    if (argc < 4) throw Error{"towerBackward(handle, dz, grads, inputGrad)"};
+    if (argc < 4) throw Error{"towerBackward(handle, dz, grads, inputGrad[, adam])"};
     Tower& t = *tower(env, argv[0]);
     if (!t.xT) throw Error{"no training forward to back-propagate"};
     const int64_t n = t.n;
     size_t dzLen;
     float* dz = floats(env, argv[1], &dzLen, "dz");
     if (dzLen < static_cast<size_t>(n)) throw Error{"dz is shorter than the forward's rows"};
-    std::vector<float*> gs = floatList(env, argv[2], t, "grads");
-    napi_valuetype gt;
-    napi_typeof(env, argv[3], &gt);
+    std::vector<float*> gs;
+    if (given(env, argv[2])) gs = floatList(env, argv[2], t, "grads");
     float* gx = nullptr;
-    if (gt != napi_null && gt != napi_undefined) {
+    if (given(env, argv[3])) {
       size_t gxLen;
       gx = floats(env, argv[3], &gxLen, "inputGrad");
       if (gxLen < static_cast<size_t>(n * t.sizes[0])) throw Error{"inputGrad is shorter than rows × input width"};
     }
+    const bool withAdam = argc >= 5 && given(env, argv[4]);
+    AdamArg adam;
+    if (withAdam) adam = adamArg(env, argv[4], t);
     int64_t dd[2] = {n, 1};
     TF_Tensor* dzT = api.AllocateTensor(TF_FLOAT, dd, 2, sizeof(float) * n);
     std::memcpy(api.TensorData(dzT), dz, sizeof(float) * n);
@@ -423,7 +542,7 @@ napi_value towerBackward(napi_env env, napi_callback_info info) {
     std::vector<TF_Tensor*> values{t.xT, dzT};
     for (int l = 0; l < t.layers; l++) {
       feeds.push_back(t.w[l]);
-      values.push_back(t.params[2 * l]);
+      values.push_back(t.fed[2 * l]);
     }
     for (size_t l = 0; l < t.h.size(); l++) {
       feeds.push_back(t.h[l]);
@@ -446,9 +565,23 @@ napi_value towerBackward(napi_env env, napi_callback_info info) {
     api.DeleteTensor(dzT);
     for (size_t i = 0; i < gs.size(); i++) std::memcpy(gs[i], api.TensorData(res[i]), api.TensorByteSize(res[i]));
     if (gx) std::memcpy(gx, api.TensorData(res.back()), sizeof(float) * n * t.sizes[0]);
+    double adamMs = 0;
+    if (withAdam) {
+      // Every gradient was taken against the step's weights; now update them, in the caller's arrays.
+      const auto t0 = std::chrono::steady_clock::now();
+      std::vector<AdamSlot> slots;
+      for (size_t i = 0; i < t.fedFrom.size(); i++) {
+        slots.push_back(AdamSlot{static_cast<const float*>(api.TensorData(res[i])), const_cast<float*>(t.fedFrom[i]),
+                                 adam.m[i], adam.v[i], api.TensorByteSize(res[i]) / sizeof(float)});
+      }
+      for (const AdamSlot& slot : slots) adamRange(slot, 0, slot.n, adam.c);
+      adamMs = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+    }
     for (TF_Tensor* r : res) api.DeleteTensor(r);
     t.release();
-    return nullptr;
+    napi_value ms;
+    napi_create_double(env, adamMs, &ms);
+    return ms;
   } catch (const Error& e) {
     return fail(env, e.msg);
   }
@@ -477,17 +610,37 @@ napi_value adamUpdate(napi_env env, napi_callback_info info) {
     const double eps = number(env, argv[6], "eps");
     const double b1 = number(env, argv[7], "beta1");
     const double b2 = number(env, argv[8], "beta2");
-    const double g1 = 1 - b1;
-    const double g2 = 1 - b2;
-    for (size_t i = 0; i < nM; i++) {
-      const double g = grad[i];
-      const double mi = b1 * static_cast<double>(m[i]) + g1 * g;
-      const double vi = b2 * static_cast<double>(v[i]) + g2 * g * g;
-      m[i] = static_cast<float>(mi);
-      v[i] = static_cast<float>(vi);
-      values[i] = static_cast<float>(static_cast<double>(values[i]) - (step * mi) / (std::sqrt(vi) * invSqrtC2 + eps));
-    }
+    adamRange(AdamSlot{grad, values, m, v, nM}, 0, nM, AdamConsts{step, invSqrtC2, eps, b1, b2});
     return nullptr;
+  } catch (const Error& e) {
+    return fail(env, e.msg);
+  }
+}
+
+void freeAligned(napi_env, void* data, void*) { std::free(data); }
+
+// alignedFloats(length): a Float32Array over zeroed 64-byte-aligned memory, freed when the array is collected.
+napi_value alignedFloats(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr);
+  try {
+    if (argc < 1) throw Error{"alignedFloats(length)"};
+    const double len = number(env, argv[0], "length");
+    if (!(len >= 0) || len != static_cast<double>(static_cast<int64_t>(len)) || len > 1e10)
+      throw Error{"alignedFloats: length must be a non-negative integer (got " + std::to_string(len) + ")"};
+    const size_t n = static_cast<size_t>(len);
+    const size_t bytes = std::max<size_t>(64, (n * sizeof(float) + 63) / 64 * 64);
+    void* p = std::aligned_alloc(64, bytes);
+    if (!p) throw Error{"alignedFloats: out of memory for " + std::to_string(bytes) + " bytes"};
+    std::memset(p, 0, bytes);
+    napi_value ab, arr;
+    if (napi_create_external_arraybuffer(env, p, bytes, freeAligned, nullptr, &ab) != napi_ok) {
+      std::free(p);
+      throw Error{"alignedFloats: this Node.js does not allow external array buffers"};
+    }
+    napi_create_typedarray(env, napi_float32_array, n, ab, 0, &arr);
+    return arr;
   } catch (const Error& e) {
     return fail(env, e.msg);
   }
@@ -521,6 +674,7 @@ static napi_value Init(napi_env env, napi_value exports) {
       {"towerRelease", nullptr, towerRelease, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"towerClose", nullptr, towerClose, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"adamUpdate", nullptr, adamUpdate, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"alignedFloats", nullptr, alignedFloats, nullptr, nullptr, nullptr, napi_default, nullptr},
   };
   napi_define_properties(env, exports, sizeof(props) / sizeof(props[0]), props);
   return exports;

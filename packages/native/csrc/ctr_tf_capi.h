@@ -48,6 +48,7 @@ struct Api {
   void (*SessionRun)(TF_Session*, const TF_Buffer*, const TF_Output*, TF_Tensor* const*, int, const TF_Output*,
                      TF_Tensor**, int, const TF_Operation* const*, int, TF_Buffer*, TF_Status*);
   TF_Tensor* (*AllocateTensor)(int, const int64_t*, int, size_t);
+  TF_Tensor* (*NewTensor)(int, const int64_t*, int, void*, size_t, void (*)(void*, size_t, void*), void*);
   void* (*TensorData)(const TF_Tensor*);
   size_t (*TensorByteSize)(const TF_Tensor*);
   void (*DeleteTensor)(TF_Tensor*);

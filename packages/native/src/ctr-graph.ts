@@ -17,16 +17,35 @@ export interface CtrTowerGraphOptions {
   interOpThreads: number;
 }
 
+/** The Adam step {@link CtrGraphAddon.towerBackward} applies: per weight array its moments, and this step's constants. */
+export interface CtrTowerAdamStep {
+  /** First moments, one array per weight array (w0, b0, w1, b1, …). */
+  readonly m: readonly Float32Array[];
+  /** Second moments, same layout. */
+  readonly v: readonly Float32Array[];
+  /** `lr / (1 − β₁^t)`. */
+  readonly step: number;
+  /** `1 / √(1 − β₂^t)`. */
+  readonly invSqrtC2: number;
+  readonly eps: number;
+  readonly beta1: number;
+  readonly beta2: number;
+}
+
 /**
  * The MLP tower of a CTR model as one TensorFlow graph (csrc/ctr_graph.cc): forward and backward run
  * as session calls, so TensorFlow's graph optimizer fuses MatMul + BiasAdd + ReLU and its executor runs
  * independent gradient kernels at once — what tfjs's one-op-at-a-time eager execution cannot do. The
- * weights are passed in at every forward (`params`: w0, b0, w1, b1, … as row-major Float32Arrays) and the
- * gradients written out, so the caller's optimizer keeps the parameters. All calls are synchronous.
+ * weights are passed in at every forward (`params`: w0, b0, w1, b1, … as row-major Float32Arrays), so the
+ * caller keeps the parameters. Arrays from {@link CtrGraphAddon.alignedFloats} are read by TensorFlow in
+ * place; other arrays are copied. All calls are synchronous.
  */
 export interface CtrGraphAddon {
   createTower(options: CtrTowerGraphOptions): CtrTowerHandle;
-  /** Logits of `x` (`[n × sizes[0]]`) into `out[0..n)`; `training` keeps the activations for one backward. */
+  /**
+   * Logits of `x` (`[n × sizes[0]]`) into `out[0..n)`; `training` keeps the activations for one backward,
+   * which reads `x` and `params` again: leave them unchanged until then.
+   */
   towerForward(
     tower: CtrTowerHandle,
     x: Float32Array,
@@ -36,15 +55,19 @@ export interface CtrGraphAddon {
     training: boolean,
   ): void;
   /**
-   * ∂loss/∂params of the last training forward into `grads` (same layout as `params`), given ∂loss/∂logits
-   * `dz`; with `inputGrad`, also ∂loss/∂x (`[n × sizes[0]]`). Drops the activations.
+   * Back-propagates ∂loss/∂logits `dz` through the last training forward and drops its activations:
+   * `grads` (same layout as `params`) receives ∂loss/∂params, `inputGrad` ∂loss/∂x (`[n × sizes[0]]`), each
+   * when given; with `adam`, one Adam step is applied to the forward's `params` in place, straight from
+   * TensorFlow's gradient tensors (the element-wise update of
+   * {@link CtrGraphAddon.adamUpdate}, bit-identical). Returns the milliseconds the Adam step took (0 without).
    */
   towerBackward(
     tower: CtrTowerHandle,
     dz: Float32Array,
-    grads: readonly Float32Array[],
+    grads: readonly Float32Array[] | null,
     inputGrad: Float32Array | null,
-  ): void;
+    adam?: CtrTowerAdamStep,
+  ): number;
   /** Drops a pending forward's activations. */
   towerRelease(tower: CtrTowerHandle): void;
   /** Ends the session (further calls throw); also done when the handle is garbage-collected. */
@@ -65,6 +88,11 @@ export interface CtrGraphAddon {
     beta1: number,
     beta2: number,
   ): void;
+  /**
+   * A zeroed Float32Array of `length` over 64-byte-aligned native memory (TensorFlow's alignment), so a
+   * tower reads it without a copy; freed when the array is garbage-collected.
+   */
+  alignedFloats(length: number): Float32Array;
 }
 
 /** Where node-gyp builds the tower-graph addon (binding.gyp target `compactrec_ctr_graph`). */

@@ -7,6 +7,7 @@ import type { Kernels } from './types.js';
 export {
   CTR_GRAPH_ADDON_PATH,
   type CtrGraphAddon,
+  type CtrTowerAdamStep,
   type CtrTowerGraphOptions,
   type CtrTowerHandle,
   loadCtrGraph,
