@@ -286,7 +286,7 @@ describe('native fast training step', () => {
   );
 
   it.skipIf(!graphOk)(
-    `graph engine addon: Adam applied inside the backward gives the bits of DenseAdam's JavaScript loop on the same gradients, and an aligned input the logits of a copied one${graphSkipNote}`,
+    `graph engine addon: Adam applied inside the backward gives the bits of DenseAdam's JavaScript loop on the same gradients, and inputs and weights read in place give the logits of copied ones${graphSkipNote}`,
     async () => {
       await initTf({ prefer: 'native', strict: true, quiet: true });
       const addon = graphAddon.addon!;
@@ -311,6 +311,9 @@ describe('native fast training step', () => {
       addon.towerForward(handle, x, n, fused, zCopied, false);
       addon.towerForward(handle, xa, n, fused, zAligned, false);
       expect(Buffer.from(zAligned.buffer).equals(Buffer.from(zCopied.buffer))).toBe(true);
+      const zPlainWeights = new Float32Array(n);
+      addon.towerForward(handle, x, n, ref, zPlainWeights, false); // weights in plain arrays: copied
+      expect(Buffer.from(zPlainWeights.buffer).equals(Buffer.from(zCopied.buffer))).toBe(true);
       const fusedAdam = new DenseAdam(lens, 0.05, 0.9, 0.999, 1e-8, 'js');
       const refAdam = new DenseAdam(lens, 0.05, 0.9, 0.999, 1e-8, 'js');
       const grads = lens.map((len) => new Float32Array(len));

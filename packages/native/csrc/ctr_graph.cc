@@ -108,16 +108,17 @@ struct Status {
 void keepCallersMemory(void*, size_t, void*) {}
 
 // A TensorFlow tensor over `data` without a copy when it is 64-byte aligned (TensorFlow's own alignment), else a
-// copy into `copyTarget` (allocated once by the caller) or a fresh tensor. `*owned` says whether the returned tensor
-// must be deleted by the caller.
-TF_Tensor* feedTensor(float* data, const int64_t* dims, int nd, size_t bytes, TF_Tensor* copyTarget, bool* owned) {
+// copy: into `*copyTarget` when given (allocated there at first use and kept by the caller), or into a fresh
+// tensor. `*owned` says whether the returned tensor must be deleted with the step.
+TF_Tensor* feedTensor(float* data, const int64_t* dims, int nd, size_t bytes, TF_Tensor** copyTarget, bool* owned) {
   if (reinterpret_cast<uintptr_t>(data) % 64 == 0) {
     *owned = true;
     return api.NewTensor(TF_FLOAT, dims, nd, data, bytes, keepCallersMemory, nullptr);
   }
-  TF_Tensor* t = copyTarget;
-  *owned = copyTarget == nullptr;
+  TF_Tensor* t = copyTarget ? *copyTarget : nullptr;
   if (!t) t = api.AllocateTensor(TF_FLOAT, dims, nd, bytes);
+  if (copyTarget) *copyTarget = t;
+  *owned = copyTarget == nullptr;
   std::memcpy(api.TensorData(t), data, bytes);
   return t;
 }
@@ -167,7 +168,7 @@ struct Tower {
   int counter = 0;
   TF_Output x{}, dz{}, logits{}, dx{};
   std::vector<TF_Output> w, b, h, dw, db;  // h[l] = ReLU output of layer l (l < layers − 1)
-  std::vector<TF_Tensor*> params;           // copy targets of unaligned weights, w0, b0, w1, b1, … (allocated once)
+  std::vector<TF_Tensor*> params;           // copy targets of unaligned weights, w0, b0, w1, b1, … (or null)
   std::vector<TF_Tensor*> fed;              // the pending step's weight tensors (params[i] or over the caller's array)
   std::vector<bool> fedOwned;               // fed[i] must be deleted at release
   std::vector<const float*> fedFrom;        // the caller's arrays the pending step's weights came from
@@ -192,7 +193,8 @@ struct Tower {
 
   void close() {
     release();
-    for (TF_Tensor* t : params) api.DeleteTensor(t);
+    for (TF_Tensor* t : params)
+      if (t) api.DeleteTensor(t);
     params.clear();
     if (session) {
       Status st;
@@ -213,7 +215,7 @@ struct Tower {
       const int nd = isW ? 2 : 1;
       const size_t bytes = sizeof(float) * (isW ? sizes[l] * sizes[l + 1] : sizes[l + 1]);
       bool owned = false;
-      fed.push_back(feedTensor(ps[i], dims, nd, bytes, params[i], &owned));
+      fed.push_back(feedTensor(ps[i], dims, nd, bytes, &params[i], &owned));
       fedOwned.push_back(owned);
       fedFrom.push_back(ps[i]);
     }
@@ -296,12 +298,7 @@ struct Tower {
     session = api.NewSession(graph, opts, st.s);
     api.DeleteSessionOptions(opts);
     st.check("NewSession");
-    for (int l = 0; l < layers; l++) {
-      int64_t wd[2] = {s[l], s[l + 1]};
-      params.push_back(api.AllocateTensor(TF_FLOAT, wd, 2, sizeof(float) * s[l] * s[l + 1]));
-      int64_t bd[1] = {s[l + 1]};
-      params.push_back(api.AllocateTensor(TF_FLOAT, bd, 1, sizeof(float) * s[l + 1]));
-    }
+    params.assign(2 * layers, nullptr);  // copy targets, allocated at the first unaligned weight array
   }
 
   void run(const std::vector<TF_Output>& feeds, const std::vector<TF_Tensor*>& values,
