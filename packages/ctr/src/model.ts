@@ -141,7 +141,10 @@ export interface CtrMemory {
   readonly mappingBytes: number;
   /** Bytes of optimizer state: sparse (rows, weights) and dense Adam moments. */
   readonly optimizerBytes: number;
-  /** Bytes the tables hold only while training (float masters, fake-quant rows, DSL masks); 0 when serving. */
+  /**
+   * Bytes held only while training: the tables' float masters, fake-quant rows and DSL masks (0 when serving),
+   * plus the fast step's copies of the tower weights (see {@link NativeTower.heldBytes}).
+   */
   readonly trainingBytes: number;
   /** Scalars in the dense network. */
   readonly denseParams: number;
@@ -786,7 +789,7 @@ export class CtrModel {
       budgetBytes: budget,
       mappingBytes: mapping,
       optimizerBytes: opt + 2 * 4 * denseParams,
-      trainingBytes: training,
+      trainingBytes: training + (this.fast ? this.fast.tower.heldBytes : 0),
       denseParams,
     };
   }
@@ -794,6 +797,7 @@ export class CtrModel {
   /** Turns every table into its serving form (quantizes float masters, frees optimizer and training copies); idempotent. */
   finishTraining(): void {
     for (const e of [...this.fields, ...this.firstOrder]) e.finishTraining();
+    if (this.fast) this.fast.tower.releaseCopies();
   }
 
   private checkUsable(what: string): void {

@@ -248,7 +248,7 @@ export class NativeTower {
    * assigned under: while a variable still holds that id, its values are read from here instead of
    * back from libtensorflow (the tensor took the array without copying and uploads it at its first use).
    */
-  private readonly master: { id: unknown; values: Float32Array }[] = [];
+  private readonly master: ({ id: unknown; values: Float32Array } | undefined)[] = [];
   /** Tensors of the pending eager step: input, then each layer's output. */
   private acts: tfjs.Tensor[] = [];
   /** The graph engine's pending step: the weight arrays its forward used. */
@@ -307,6 +307,22 @@ export class NativeTower {
     this.noT = [this.tAttr, flag('adj_x', false), flag('adj_y', false)];
     this.ta = [this.tAttr, flag('adj_x', true), flag('adj_y', false)];
     this.tb = [this.tAttr, flag('adj_x', false), flag('adj_y', true)];
+  }
+
+  /** Bytes of the weight copies this tower trains on (one float32 per weight, once the first step ran). */
+  get heldBytes(): number {
+    let n = 0;
+    for (const m of this.master) if (m) n += m.values.byteLength;
+    return n;
+  }
+
+  /**
+   * Frees the weight copies (the variables keep the values; a later step copies them again). For a model
+   * that is done training.
+   */
+  releaseCopies(): void {
+    this.release();
+    this.master.length = 0;
   }
 
   /** Whether the active backend of `tf` can run a tower. */

@@ -173,6 +173,38 @@ describe('native fast training step', () => {
     model.dispose();
   });
 
+  it.skipIf(!graphOk)(
+    `memory() counts the graph tower's weight copies while training and nothing after finishTraining; predictions do not change${graphSkipNote}`,
+    async () => {
+      const rt = await initTf({ prefer: 'native', strict: true, quiet: true });
+      const batch = await firstBatch(DATA.train, 64);
+      const fast = withEngine('graph', () => {
+        const m = createCtrModel(rt.tf, DATA.schema, { ...SMALL, model: 'dnn' });
+        m.trainStep(batch);
+        return m;
+      });
+      const before = process.env.COMPACTREC_CTR_STEP;
+      process.env.COMPACTREC_CTR_STEP = 'generic';
+      const generic = createCtrModel(rt.tf, DATA.schema, { ...SMALL, model: 'dnn' });
+      try {
+        generic.trainStep(batch);
+      } finally {
+        if (before === undefined) delete process.env.COMPACTREC_CTR_STEP;
+        else process.env.COMPACTREC_CTR_STEP = before;
+      }
+      expect([fast.stepPath, fast.towerEngine, generic.stepPath]).toEqual(['fast', 'graph', 'generic']);
+      // The dnn's dense parameters are all tower weights: one float32 copy each, beside the tables' bytes.
+      const held = fast.memory().trainingBytes - generic.memory().trainingBytes;
+      expect(held).toBe(4 * fast.memory().denseParams);
+      const preds = fast.predict(batch).slice();
+      fast.finishTraining();
+      expect(fast.memory().trainingBytes).toBe(0);
+      expect(Buffer.from(fast.predict(batch).buffer).equals(Buffer.from(preds.buffer))).toBe(true);
+      fast.dispose();
+      generic.dispose();
+    },
+  );
+
   it.skipIf(!nativeOk)(`continues from restored values after restoreState${skipNote}`, async () => {
     const rt = await initTf({ prefer: 'native', strict: true, quiet: true });
     const model = createCtrModel(rt.tf, DATA.schema, { ...SMALL, model: 'dnn' });
