@@ -323,6 +323,19 @@ napi_value fail(napi_env env, const std::string& msg) {
   return nullptr;
 }
 
+// Runs an N-API function body with its first N arguments; an Error it throws becomes a JavaScript exception.
+template <size_t N, typename Body>
+napi_value withArgs(napi_env env, napi_callback_info info, Body&& body) {
+  size_t argc = N;
+  napi_value argv[N];
+  napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr);
+  try {
+    return body(argc, argv);
+  } catch (const Error& e) {
+    return fail(env, e.msg);
+  }
+}
+
 float* floats(napi_env env, napi_value v, size_t* len, const char* what) {
   bool is = false;
   napi_is_typedarray(env, v, &is);
@@ -384,10 +397,7 @@ std::vector<float*> floatList(napi_env env, napi_value arr, const Tower& t, cons
 void finalize(napi_env, void* data, void*) { delete static_cast<Tower*>(data); }
 
 napi_value createTower(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
-  napi_value argv[1];
-  napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr);
-  try {
+  return withArgs<1>(env, info, [&](size_t argc, napi_value* argv) -> napi_value {
     if (argc < 1) throw Error{"createTower needs an options object"};
     napi_value libV = prop(env, argv[0], "lib");
     size_t libLen = 0;
@@ -420,16 +430,11 @@ napi_value createTower(napi_env env, napi_callback_info info) {
     napi_value ext;
     napi_create_external(env, t, finalize, nullptr, &ext);
     return ext;
-  } catch (const Error& e) {
-    return fail(env, e.msg);
-  }
+  });
 }
 
 napi_value towerForward(napi_env env, napi_callback_info info) {
-  size_t argc = 6;
-  napi_value argv[6];
-  napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr);
-  try {
+  return withArgs<6>(env, info, [&](size_t argc, napi_value* argv) -> napi_value {
     if (argc < 6) throw Error{"towerForward(handle, x, n, params, out, training)"};
     Tower& t = *tower(env, argv[0]);
     size_t xLen, outLen;
@@ -477,9 +482,7 @@ napi_value towerForward(napi_env env, napi_callback_info info) {
       t.release();
     }
     return nullptr;
-  } catch (const Error& e) {
-    return fail(env, e.msg);
-  }
+  });
 }
 
 // The `adam` argument of towerBackward: moments per weight array, this step's constants.
@@ -510,10 +513,7 @@ bool given(napi_env env, napi_value v) {
 }
 
 napi_value towerBackward(napi_env env, napi_callback_info info) {
-  size_t argc = 5;
-  napi_value argv[5];
-  napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr);
-  try {
+  return withArgs<5>(env, info, [&](size_t argc, napi_value* argv) -> napi_value {
     if (argc < 4) throw Error{"towerBackward(handle, dz, grads, inputGrad[, adam])"};
     Tower& t = *tower(env, argv[0]);
     if (!t.xT) throw Error{"no training forward to back-propagate"};
@@ -579,19 +579,14 @@ napi_value towerBackward(napi_env env, napi_callback_info info) {
     napi_value ms;
     napi_create_double(env, adamMs, &ms);
     return ms;
-  } catch (const Error& e) {
-    return fail(env, e.msg);
-  }
+  });
 }
 
 // adamUpdate(values, grad, m, v, step, invSqrtC2, eps, beta1, beta2): the typed-array Adam of the CTR tower
 // (ctr's DenseAdam.update) with the same operations in the same order in double precision, so the results are
 // bit-identical to the JavaScript loop (built with -ffp-contract=off: no fused multiply-adds).
 napi_value adamUpdate(napi_env env, napi_callback_info info) {
-  size_t argc = 9;
-  napi_value argv[9];
-  napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr);
-  try {
+  return withArgs<9>(env, info, [&](size_t argc, napi_value* argv) -> napi_value {
     if (argc < 9) throw Error{"adamUpdate(values, grad, m, v, step, invSqrtC2, eps, beta1, beta2)"};
     size_t nValues, nGrad, nM, nV;
     float* values = floats(env, argv[0], &nValues, "values");
@@ -609,19 +604,14 @@ napi_value adamUpdate(napi_env env, napi_callback_info info) {
     const double b2 = number(env, argv[8], "beta2");
     adamRange(AdamSlot{grad, values, m, v, nM}, 0, nM, AdamConsts{step, invSqrtC2, eps, b1, b2});
     return nullptr;
-  } catch (const Error& e) {
-    return fail(env, e.msg);
-  }
+  });
 }
 
 void freeAligned(napi_env, void* data, void*) { std::free(data); }
 
 // alignedFloats(length): a Float32Array over zeroed 64-byte-aligned memory, freed when the array is collected.
 napi_value alignedFloats(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
-  napi_value argv[1];
-  napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr);
-  try {
+  return withArgs<1>(env, info, [&](size_t argc, napi_value* argv) -> napi_value {
     if (argc < 1) throw Error{"alignedFloats(length)"};
     const double len = number(env, argv[0], "length");
     if (!(len >= 0) || len != static_cast<double>(static_cast<int64_t>(len)) || len > 1e10)
@@ -638,9 +628,7 @@ napi_value alignedFloats(napi_env env, napi_callback_info info) {
     }
     napi_create_typedarray(env, napi_float32_array, n, ab, 0, &arr);
     return arr;
-  } catch (const Error& e) {
-    return fail(env, e.msg);
-  }
+  });
 }
 
 napi_value towerRelease(napi_env env, napi_callback_info info) {
