@@ -183,6 +183,11 @@ export class FeatureEmbedding {
   private wv: Float32Array | null = null;
   private wt = 0;
   private readonly pendingW = new Map<number, Float32Array>();
+  /**
+   * One unweighted row per ID on a storage with the batch methods (`gatherStrided`,
+   * `accumulateStrided`): lookup and backward hand the whole batch to the storage.
+   */
+  private readonly oneRow: boolean;
 
   constructor(method: string, mapper: IdMapper, storage: EmbeddingStorage, dim: number, combine?: Combine) {
     this.combine = combine ?? mapper.combine;
@@ -198,6 +203,11 @@ export class FeatureEmbedding {
     this.dim = dim;
     this.rowDim = rowDim;
     this.gradRow = new Float32Array(rowDim);
+    this.oneRow =
+      mapper.codesPerId === 1 &&
+      mapper.weights === null &&
+      typeof storage.gatherStrided === 'function' &&
+      typeof storage.accumulateStrided === 'function';
   }
 
   get numIds(): number {
@@ -234,8 +244,16 @@ export class FeatureEmbedding {
    * stride `dim` by default). Keeps the codes and rows for {@link backward}.
    */
   lookup(ids: ArrayLike<number>, out: Float32Array, n = ids.length, outOffset = 0, outStride = this.dim): void {
-    this.ensure(n);
     const K = this.mapper.codesPerId;
+    if (this.oneRow) {
+      // One unweighted row per ID: the ID's vector is its row (zeros for code −1), copied by the storage.
+      if (this.codes.length < n) this.codes = new Int32Array(n);
+      this.mapper.mapInto(ids, this.codes, n);
+      this.storage.gatherStrided!(this.codes, n, out, outOffset, outStride);
+      this.lastN = n;
+      return;
+    }
+    this.ensure(n);
     const codes = this.codes;
     this.mapper.mapInto(ids, codes, n);
     const rid = this.rowIds;
@@ -274,6 +292,10 @@ export class FeatureEmbedding {
    */
   backward(ids: ArrayLike<number>, grad: Float32Array, gradOffset = 0, gradStride = this.dim): void {
     const n = this.lastN;
+    if (this.oneRow) {
+      this.storage.accumulateStrided!(this.codes, n, grad, gradOffset, gradStride);
+      return;
+    }
     const K = this.mapper.codesPerId;
     const codes = this.codes;
     const rows = this.rowsBuf;
