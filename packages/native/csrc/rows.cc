@@ -144,6 +144,10 @@ napi_value AccumulateRows(napi_env env, napi_callback_info info) {
     for (int64_t j = 0; j < n; j++)
       if (ids[j] >= rows) return num(env, (double)(-1 - j));
     for (int64_t j = 0; j < n; j++) {
+      if (j + AHEAD < n) {
+        __builtin_prefetch(g + off + (j + AHEAD) * stride, 0);
+        if (ids[j + AHEAD] >= 0) __builtin_prefetch(slot + ids[j + AHEAD], 0);
+      }
       const int32_t r = ids[j];
       if (r < 0) continue;
       int32_t s = slot[r];
@@ -154,8 +158,8 @@ napi_value AccumulateRows(napi_env env, napi_callback_info info) {
         touched[s] = r;
         std::memset(grads + (size_t)s * width, 0, sizeof(float) * (size_t)width);
       }
-      float* G = grads + (size_t)s * width;
-      const float* gj = g + off + j * stride;
+      float* __restrict G = grads + (size_t)s * width;
+      const float* __restrict gj = g + off + j * stride;
       for (int64_t c = 0; c < width; c++) G[c] = (float)((double)G[c] + scale * (double)gj[c]);
     }
     return num(env, (double)count);
