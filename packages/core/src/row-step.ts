@@ -255,7 +255,14 @@ export interface RowKernels {
    * `acc.add(rowIds[j], g, gOff + j·gStride, 1)` for every j < n with a non-negative id, in order.
    * Returns −1, or the first j whose id is ≥ the accumulator's rows (then nothing is added).
    */
-  accumulateRows(acc: PendingRowGrads, rowIds: Int32Array, n: number, g: Float32Array, gOff: number, gStride: number): number;
+  accumulateRows(
+    acc: PendingRowGrads,
+    rowIds: Int32Array,
+    n: number,
+    g: Float32Array,
+    gOff: number,
+    gStride: number,
+  ): number;
   /** `acc.stepRows(view, p)`: {@link denseRowStep} on every pending row (hooks included), then clears them. */
   stepRows(view: RowKernelView, acc: PendingRowGrads, p: RowStepParams): void;
 }

@@ -58,9 +58,28 @@ function nativeRowKernels(addon: RowsAddon): RowKernels {
     kind: 'native',
     gatherRows: (src, rowDim, rowIds, n, out, outOffset, outStride) =>
       addon.gatherRows(src, rowDim, rowIds, n, out, outOffset, outStride),
-    accumulateRows(acc: PendingRowGrads, rowIds: Int32Array, n: number, g: Float32Array, gOff: number, gStride: number) {
+    accumulateRows(
+      acc: PendingRowGrads,
+      rowIds: Int32Array,
+      n: number,
+      g: Float32Array,
+      gOff: number,
+      gStride: number,
+    ) {
       acc.reserve(n);
-      const c = addon.accumulateRows(acc.slot, acc.touched, acc.grads, acc.count, acc.width, rowIds, n, g, gOff, gStride, 1);
+      const c = addon.accumulateRows(
+        acc.slot,
+        acc.touched,
+        acc.grads,
+        acc.count,
+        acc.width,
+        rowIds,
+        n,
+        g,
+        gOff,
+        gStride,
+        1,
+      );
       if (c < 0) return -1 - c;
       acc.count = c;
       return -1;

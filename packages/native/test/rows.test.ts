@@ -39,7 +39,13 @@ function run(k: RowKernels, rows: number, d: number, steps: number, weightDecay:
   const rng = new Rng(11);
   const values = new Float32Array(rows * d);
   rng.fillNormal(values, 0.1);
-  const view: RowKernelView = { values, m: new Float32Array(rows * d), v: new Float32Array(rows * d), quant: null, sparse: null };
+  const view: RowKernelView = {
+    values,
+    m: new Float32Array(rows * d),
+    v: new Float32Array(rows * d),
+    quant: null,
+    sparse: null,
+  };
   const acc = new PendingRowGrads(rows, d);
   const n = 300;
   const F = 3;
