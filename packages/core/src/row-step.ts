@@ -303,6 +303,7 @@ export const JS_ROW_KERNELS: RowKernels = Object.freeze({
   ): number {
     const rows = acc.slot.length;
     for (let j = 0; j < n; j++) if (rowIds[j]! >= rows) return j;
+    acc.reserve(n); // as the native kernel does: the same capacity, so the same trainingBytes
     for (let j = 0; j < n; j++) {
       const r = rowIds[j]!;
       if (r >= 0) acc.add(r, g, gOff + j * gStride, 1);

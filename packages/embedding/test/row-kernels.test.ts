@@ -115,7 +115,7 @@ describe('batch row path of one-row-per-ID embeddings', () => {
     ['int8', 'during'],
   ] as const) {
     it.skipIf(native.kind !== 'native')(
-      `${method} (${quantize}): C++ row kernels, JavaScript row kernels and the per-row generic path give byte-identical lookups, rows and moments${NO_ADDON}`,
+      `${method} (${quantize}): C++ row kernels, JavaScript row kernels and the per-row generic path give byte-identical lookups, rows and moments (and C++/JavaScript the same trainingBytes)${NO_ADDON}`,
       () => {
         const a = make(method, quantize, 'native', false);
         const b = make(method, quantize, 'js', false);
@@ -129,6 +129,8 @@ describe('batch row path of one-row-per-ID embeddings', () => {
           expect(firstDiff(ra[k], rb[k]), `${k}: C++ vs JavaScript kernels`).toBe(-1);
           expect(firstDiff(ra[k], rc[k]), `${k}: batch vs per-row path`).toBe(-1);
         }
+        // Same memory accounting with either kernel set (same accumulator capacity).
+        expect(a.trainingBytes).toBe(b.trainingBytes);
         let moved = 0;
         for (let i = 0; i < init.length; i++) moved = Math.max(moved, Math.abs(init[i]! - ra.values[i]!));
         expect(moved).toBeGreaterThan(1e-3);

@@ -66,7 +66,7 @@ function nativeRowKernels(addon: RowsAddon): RowKernels {
       gOff: number,
       gStride: number,
     ) {
-      acc.reserve(n);
+      acc.reserve(n); // the kernel adds rows but never grows the arrays
       const c = addon.accumulateRows(
         acc.slot,
         acc.touched,
