@@ -259,7 +259,8 @@ export class FeatureEmbedding {
     const rid = this.rowIds;
     for (let j = 0; j < n * K; j++) rid[j] = Math.max(codes[j]!, 0);
     const rows = this.rowsBuf;
-    this.storage.gather(rid, rows, n * K);
+    if (this.storage.gatherStrided) this.storage.gatherStrided(rid, n * K, rows, 0, this.rowDim);
+    else this.storage.gather(rid, rows, n * K);
     this.lastN = n;
     const d = this.dim;
     const rd = this.rowDim;

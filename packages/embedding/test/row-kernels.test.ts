@@ -9,7 +9,7 @@ import { rowKernelsInfo } from '@compactrec/native';
 import { describe, expect, it } from 'vitest';
 import { createFeatureEmbedding, FeatureEmbedding } from '../src/index.js';
 
-// A one-row-per-ID embedding on a dense storage hands whole batches to the storage
+// A one-row-per-ID embedding on a dense storage hands whole batches to the storage (K-row methods their gather)
 // (gatherStrided / accumulateStrided, C++ row kernels when built). Its training must be the
 // per-row generic path's, bit for bit, with either kernel set.
 const data = generateRetrievalDataset({ numUsers: 300, numItems: 700, communities: 6, meanDegree: 10, seed: 4 });
@@ -69,8 +69,8 @@ function make(method: string, quantize: QuantizeMode, kernels: 'native' | 'js', 
   if (kernels === 'js') process.env.COMPACTREC_KERNELS = 'js';
   else delete process.env.COMPACTREC_KERNELS;
   try {
-    // modulo at a quarter of the full table (collisions: rows repeat within a batch); the rest at full size
-    const budgetBytes = fit.numIds * dim * (method === 'modulo' ? 1 : 4);
+    // sharing methods at a quarter of the full table (collisions: rows repeat within a batch); the rest at full size
+    const budgetBytes = fit.numIds * dim * (method === 'modulo' || method === 'double' || method === 'qr' ? 1 : 4);
     const e = createFeatureEmbedding(method, fit, { dim, budgetBytes, seed: 9, quantize });
     return perRow ? new FeatureEmbedding(e.method, e.mapper, perRowOnly(e.storage), dim) : e;
   } finally {
@@ -107,12 +107,14 @@ function train(e: FeatureEmbedding): { outs: Float32Array; values: Float32Array;
   return { outs, values: view.values, m: view.m, v: view.v };
 }
 
-describe('batch row path of one-row-per-ID embeddings', () => {
+describe('batch row path of dense storages (one row per ID; the K-row gather)', () => {
   for (const [method, quantize] of [
     ['full', 'after'],
     ['modulo', 'after'],
     ['int8', 'after'],
     ['int8', 'during'],
+    ['double', 'after'], // K = 2 (sum): batch gather of both rows, per-row scatter
+    ['qr', 'after'], // K = 2 (mult)
   ] as const) {
     it.skipIf(native.kind !== 'native')(
       `${method} (${quantize}): C++ row kernels, JavaScript row kernels and the per-row generic path give byte-identical lookups, rows and moments (and C++/JavaScript the same trainingBytes)${NO_ADDON}`,
@@ -120,7 +122,7 @@ describe('batch row path of one-row-per-ID embeddings', () => {
         const a = make(method, quantize, 'native', false);
         const b = make(method, quantize, 'js', false);
         const c = make(method, quantize, 'native', true);
-        expect(a.mapper.codesPerId).toBe(1);
+        expect(a.mapper.codesPerId).toBe(method === 'double' || method === 'qr' ? 2 : 1);
         const init = Float32Array.from(a.storage.trainingView()!.values);
         const ra = train(a);
         const rb = train(b);
