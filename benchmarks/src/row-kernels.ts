@@ -161,4 +161,9 @@ function main(): void {
   process.stdout.write(`load average at the end: ${loadLine()}\n`);
 }
 
-main();
+try {
+  main();
+} catch (err) {
+  process.stderr.write(`${err instanceof Error ? err.message : String(err)}\n`);
+  process.exitCode = 1;
+}
