@@ -252,8 +252,9 @@ export interface RowKernels {
     outStride: number,
   ): number;
   /**
-   * `acc.add(rowIds[j], g, gOff + j·gStride, 1)` for every j < n with a non-negative id, in order.
-   * Returns −1, or the first j whose id is ≥ the accumulator's rows (then nothing is added).
+   * `acc.add(rowIds[j·K + k], g, gOff + j·gStride + k·codeStride, 1)` for every item j < n and code
+   * k < K (`codesPerItem`) with a non-negative id, in that order. Returns −1, or the index into
+   * `rowIds` of the first id ≥ the accumulator's rows (then nothing is added).
    */
   accumulateRows(
     acc: PendingRowGrads,
@@ -262,6 +263,8 @@ export interface RowKernels {
     g: Float32Array,
     gOff: number,
     gStride: number,
+    codesPerItem: number,
+    codeStride: number,
   ): number;
   /** `acc.stepRows(view, p)`: {@link denseRowStep} on every pending row (hooks included), then clears them. */
   stepRows(view: RowKernelView, acc: PendingRowGrads, p: RowStepParams): void;
@@ -300,13 +303,18 @@ export const JS_ROW_KERNELS: RowKernels = Object.freeze({
     g: Float32Array,
     gOff: number,
     gStride: number,
+    codesPerItem: number,
+    codeStride: number,
   ): number {
     const rows = acc.slot.length;
-    for (let j = 0; j < n; j++) if (rowIds[j]! >= rows) return j;
-    acc.reserve(n); // as the native kernel does: the same capacity, so the same trainingBytes
+    const K = codesPerItem;
+    for (let i = 0; i < n * K; i++) if (rowIds[i]! >= rows) return i;
+    acc.reserve(n * K); // as the native kernel does: the same capacity, so the same trainingBytes
     for (let j = 0; j < n; j++) {
-      const r = rowIds[j]!;
-      if (r >= 0) acc.add(r, g, gOff + j * gStride, 1);
+      for (let k = 0; k < K; k++) {
+        const r = rowIds[j * K + k]!;
+        if (r >= 0) acc.add(r, g, gOff + j * gStride + k * codeStride, 1);
+      }
     }
     return -1;
   },

@@ -175,11 +175,21 @@ export interface EmbeddingStorage {
   /** Adds `scale · g[gOff .. gOff + rowDim)` to row r's pending gradient. */
   accumulate(r: number, g: ArrayLike<number>, gOff: number, scale: number): void;
   /**
-   * Optional batch form of {@link accumulate}: `accumulate(rowIds[j], g, gOff + j·gStride, 1)` for
-   * every j < n with a non-negative id, in order (same sums, bit for bit). Callers without it call
-   * `accumulate` per row.
+   * Optional batch form of {@link accumulate} for n items of `codesPerItem` rows each (default 1):
+   * `accumulate(rowIds[j·codesPerItem + k], g, gOff + j·gStride + k·codeStride, 1)` for every item
+   * j < n and code k with a non-negative id, in that order (same sums, bit for bit). `codeStride` 0
+   * (default) gives every code of an item the item's gradient (a sum), `rowDim` its own slice (a
+   * concatenation). Callers without it call `accumulate` per row.
    */
-  accumulateStrided?(rowIds: Int32Array, n: number, g: Float32Array, gOff: number, gStride: number): void;
+  accumulateStrided?(
+    rowIds: Int32Array,
+    n: number,
+    g: Float32Array,
+    gOff: number,
+    gStride: number,
+    codesPerItem?: number,
+    codeStride?: number,
+  ): void;
   /** Applies the pending gradients with one optimizer step of the touched rows, then clears them. */
   step(): void;
   /** The arrays the native kernels train in place, or null (computed rows: use the generic path). */

@@ -58,12 +58,17 @@ async function checkScatter(method: string, extra: Record<string, string | numbe
     record(r, g, gOff, scale);
     accumulate(r, g, gOff, scale);
   };
-  // The batch form (one row per ID on a dense storage) scatters the same rows with scale 1.
+  // The batch form (dense storages: one row per ID, or K rows summed / concatenated) scatters the same
+  // rows with scale 1: code k of item j takes g[gOff + j·gStride + k·codeStride ..).
   if (storage.accumulateStrided) {
     const accumulateStrided = storage.accumulateStrided.bind(storage);
-    storage.accumulateStrided = (rowIds, n, g, gOff, gStride) => {
-      for (let j = 0; j < n; j++) if (rowIds[j]! >= 0) record(rowIds[j]!, g, gOff + j * gStride, 1);
-      accumulateStrided(rowIds, n, g, gOff, gStride);
+    storage.accumulateStrided = (rowIds, n, g, gOff, gStride, K = 1, codeStride = 0) => {
+      for (let j = 0; j < n; j++)
+        for (let k = 0; k < K; k++) {
+          const r = rowIds[j * K + k]!;
+          if (r >= 0) record(r, g, gOff + j * gStride + k * codeStride, 1);
+        }
+      accumulateStrided(rowIds, n, g, gOff, gStride, K, codeStride);
     };
   }
   const weights = field.mapper.learnableWeights ? field.mapper.weights!.slice() : null;

@@ -188,6 +188,8 @@ export class FeatureEmbedding {
    * `accumulateStrided`): lookup and backward hand the whole batch to the storage.
    */
   private readonly oneRow: boolean;
+  /** Unweighted `sum` or `concat` of K rows (or one row) on a storage with `accumulateStrided`: backward hands it the batch. */
+  private readonly batchScatter: boolean;
 
   constructor(method: string, mapper: IdMapper, storage: EmbeddingStorage, dim: number, combine?: Combine) {
     this.combine = combine ?? mapper.combine;
@@ -208,6 +210,10 @@ export class FeatureEmbedding {
       mapper.weights === null &&
       typeof storage.gatherStrided === 'function' &&
       typeof storage.accumulateStrided === 'function';
+    this.batchScatter =
+      mapper.weights === null &&
+      typeof storage.accumulateStrided === 'function' &&
+      (mapper.codesPerId === 1 || this.combine === 'sum' || this.combine === 'concat');
   }
 
   get numIds(): number {
@@ -293,11 +299,13 @@ export class FeatureEmbedding {
    */
   backward(ids: ArrayLike<number>, grad: Float32Array, gradOffset = 0, gradStride = this.dim): void {
     const n = this.lastN;
-    if (this.oneRow) {
-      this.storage.accumulateStrided!(this.codes, n, grad, gradOffset, gradStride);
+    const K = this.mapper.codesPerId;
+    if (this.batchScatter) {
+      // Every code of an item gets the item's gradient (sum) or its own slice (concat), in per-row order.
+      const codeStride = this.combine === 'concat' ? this.rowDim : 0;
+      this.storage.accumulateStrided!(this.codes, n, grad, gradOffset, gradStride, K, codeStride);
       return;
     }
-    const K = this.mapper.codesPerId;
     const codes = this.codes;
     const rows = this.rowsBuf;
     const d = this.dim;

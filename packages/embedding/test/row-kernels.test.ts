@@ -9,8 +9,9 @@ import { rowKernelsInfo } from '@compactrec/native';
 import { describe, expect, it } from 'vitest';
 import { createFeatureEmbedding, FeatureEmbedding } from '../src/index.js';
 
-// A one-row-per-ID embedding on a dense storage hands whole batches to the storage (K-row methods their gather)
-// (gatherStrided / accumulateStrided, C++ row kernels when built). Its training must be the
+// On a dense storage an embedding hands whole batches to the storage: lookups of one row per ID,
+// every gather of K rows, the scatter of sum / concat compositions (gatherStrided / accumulateStrided, C++ row
+// kernels when built). Its training must be the
 // per-row generic path's, bit for bit, with either kernel set.
 const data = generateRetrievalDataset({ numUsers: 300, numItems: 700, communities: 6, meanDegree: 10, seed: 4 });
 const deg = degrees(data.train);
@@ -70,8 +71,15 @@ function make(method: string, quantize: QuantizeMode, kernels: 'native' | 'js', 
   else delete process.env.COMPACTREC_KERNELS;
   try {
     // sharing methods at a quarter of the full table (collisions: rows repeat within a batch); the rest at full size
-    const budgetBytes = fit.numIds * dim * (method === 'modulo' || method === 'double' || method === 'qr' ? 1 : 4);
-    const e = createFeatureEmbedding(method, fit, { dim, budgetBytes, seed: 9, quantize });
+    const sharing = method === 'modulo' || method === 'double' || method.startsWith('qr');
+    const budgetBytes = fit.numIds * dim * (sharing ? 1 : 4);
+    const e = createFeatureEmbedding(method === 'qr-concat' ? 'qr' : method, fit, {
+      dim,
+      budgetBytes,
+      seed: 9,
+      quantize,
+      ...(method === 'qr-concat' ? { extra: { combine: 'concat' } } : {}),
+    });
     return perRow ? new FeatureEmbedding(e.method, e.mapper, perRowOnly(e.storage), dim) : e;
   } finally {
     if (before === undefined) delete process.env.COMPACTREC_KERNELS;
@@ -107,14 +115,15 @@ function train(e: FeatureEmbedding): { outs: Float32Array; values: Float32Array;
   return { outs, values: view.values, m: view.m, v: view.v };
 }
 
-describe('batch row path of dense storages (one row per ID; the K-row gather)', () => {
+describe('batch row path of dense storages', () => {
   for (const [method, quantize] of [
     ['full', 'after'],
     ['modulo', 'after'],
     ['int8', 'after'],
     ['int8', 'during'],
-    ['double', 'after'], // K = 2 (sum): batch gather of both rows, per-row scatter
-    ['qr', 'after'], // K = 2 (mult)
+    ['double', 'after'], // K = 2, sum: batch gather and scatter
+    ['qr', 'after'], // K = 2, mult: batch gather, per-row scatter (products of the other rows)
+    ['qr-concat', 'after'], // K = 2, concat: batch gather and scatter (each row its slice)
   ] as const) {
     it.skipIf(native.kind !== 'native')(
       `${method} (${quantize}): C++ row kernels, JavaScript row kernels and the per-row generic path give byte-identical lookups, rows and moments (and C++/JavaScript the same trainingBytes)${NO_ADDON}`,
@@ -122,7 +131,8 @@ describe('batch row path of dense storages (one row per ID; the K-row gather)', 
         const a = make(method, quantize, 'native', false);
         const b = make(method, quantize, 'js', false);
         const c = make(method, quantize, 'native', true);
-        expect(a.mapper.codesPerId).toBe(method === 'double' || method === 'qr' ? 2 : 1);
+        expect(a.mapper.codesPerId).toBe(method.startsWith('double') || method.startsWith('qr') ? 2 : 1);
+        if (method === 'qr-concat') expect(a.combine).toBe('concat');
         const init = Float32Array.from(a.storage.trainingView()!.values);
         const ra = train(a);
         const rb = train(b);

@@ -114,13 +114,14 @@ napi_value GatherRows(napi_env env, napi_callback_info info) {
   });
 }
 
-// accumulateRows(slot, touched, grads, count, width, rowIds, n, g, gOff, gStride, scale) → the new
-// count, or −1 − j for the first row id j ≥ rows (then nothing is added).
-// For each j with rowIds[j] ≥ 0, in order: the row's slot (a new one at `count`, zeroed) gets
-// grads[slot] ← f32(grads[slot] + scale · g[gOff + j·gStride ..]) — PendingRowGrads.add.
+// accumulateRows(slot, touched, grads, count, width, rowIds, n, g, gOff, gStride, codesPerItem,
+// codeStride, scale) → the new count, or −1 − i for the first row id rowIds[i] ≥ rows (then nothing is
+// added). For each item j < n and code k < K = codesPerItem with rowIds[j·K + k] ≥ 0, in that order: the
+// row's slot (a new one at `count`, zeroed) gets grads[slot] ← f32(grads[slot] + scale · g[gOff +
+// j·gStride + k·codeStride ..]) — PendingRowGrads.add.
 napi_value AccumulateRows(napi_env env, napi_callback_info info) {
   return guard(env, "accumulateRows", [&]() -> napi_value {
-    napi_value a[11];
+    napi_value a[13];
     args(env, info, a, "accumulateRows");
     size_t slotLen, touchedLen, gradsLen, idLen, gLen;
     int32_t* slot = typed<int32_t>(env, a[0], napi_int32_array, &slotLen, "slot");
@@ -133,34 +134,43 @@ napi_value AccumulateRows(napi_env env, napi_callback_info info) {
     const float* g = typed<float>(env, a[7], napi_float32_array, &gLen, "g");
     const int64_t off = integer(env, a[8], "gOff");
     const int64_t stride = integer(env, a[9], "gStride");
-    const double scale = number(env, a[10], "scale");
-    if (width < 1) throw Fail{"width must be positive"};
-    if ((size_t)n > idLen) throw Fail{"n (" + std::to_string(n) + ") exceeds rowIds' length"};
-    if (n > 0 && (size_t)(off + (n - 1) * stride + width) > gLen)
-      throw Fail{"g holds " + std::to_string(gLen) + " values, too few for " + std::to_string(n) + " rows"};
+    const int64_t K = integer(env, a[10], "codesPerItem");
+    const int64_t codeStride = integer(env, a[11], "codeStride");
+    const double scale = number(env, a[12], "scale");
+    if (width < 1 || K < 1) throw Fail{"width and codesPerItem must be positive"};
+    if ((size_t)(n * K) > idLen)
+      throw Fail{"rowIds holds " + std::to_string(idLen) + " ids, too few for " + std::to_string(n) + " items"};
+    if (n > 0 && (size_t)(off + (n - 1) * stride + (K - 1) * codeStride + width) > gLen)
+      throw Fail{"g holds " + std::to_string(gLen) + " values, too few for " + std::to_string(n) + " items"};
     if (gradsLen < touchedLen * (size_t)width) throw Fail{"grads must hold touched.length × width values"};
     if ((size_t)count > touchedLen) throw Fail{"count exceeds touched's length"};
     const int64_t rows = (int64_t)slotLen;
-    for (int64_t j = 0; j < n; j++)
-      if (ids[j] >= rows) return num(env, (double)(-1 - j));
+    const int64_t m = n * K;
+    for (int64_t i = 0; i < m; i++)
+      if (ids[i] >= rows) return num(env, (double)(-1 - i));
     for (int64_t j = 0; j < n; j++) {
       if (j + AHEAD < n) {
         __builtin_prefetch(g + off + (j + AHEAD) * stride, 0);
-        if (ids[j + AHEAD] >= 0) __builtin_prefetch(slot + ids[j + AHEAD], 0);
+        for (int64_t k = 0; k < K; k++) {
+          const int32_t ra = ids[(j + AHEAD) * K + k];
+          if (ra >= 0) __builtin_prefetch(slot + ra, 0);
+        }
       }
-      const int32_t r = ids[j];
-      if (r < 0) continue;
-      int32_t s = slot[r];
-      if (s < 0) {
-        if ((size_t)count >= touchedLen) throw Fail{"touched is full: reserve room for the batch's rows first"};
-        s = (int32_t)count++;
-        slot[r] = s;
-        touched[s] = r;
-        std::memset(grads + (size_t)s * width, 0, sizeof(float) * (size_t)width);
+      for (int64_t k = 0; k < K; k++) {
+        const int32_t r = ids[j * K + k];
+        if (r < 0) continue;
+        int32_t s = slot[r];
+        if (s < 0) {
+          if ((size_t)count >= touchedLen) throw Fail{"touched is full: reserve room for the batch's rows first"};
+          s = (int32_t)count++;
+          slot[r] = s;
+          touched[s] = r;
+          std::memset(grads + (size_t)s * width, 0, sizeof(float) * (size_t)width);
+        }
+        float* __restrict G = grads + (size_t)s * width;
+        const float* __restrict gj = g + off + j * stride + k * codeStride;
+        for (int64_t c = 0; c < width; c++) G[c] = (float)((double)G[c] + scale * (double)gj[c]);
       }
-      float* __restrict G = grads + (size_t)s * width;
-      const float* __restrict gj = g + off + j * stride;
-      for (int64_t c = 0; c < width; c++) G[c] = (float)((double)G[c] + scale * (double)gj[c]);
     }
     return num(env, (double)count);
   });

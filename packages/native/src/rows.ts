@@ -34,6 +34,8 @@ interface RowsAddon {
     g: Float32Array,
     gOff: number,
     gStride: number,
+    codesPerItem: number,
+    codeStride: number,
     scale: number,
   ): number;
   stepRows(
@@ -65,8 +67,10 @@ function nativeRowKernels(addon: RowsAddon): RowKernels {
       g: Float32Array,
       gOff: number,
       gStride: number,
+      codesPerItem: number,
+      codeStride: number,
     ) {
-      acc.reserve(n); // the kernel adds rows but never grows the arrays
+      acc.reserve(n * codesPerItem); // the kernel adds rows but never grows the arrays
       const c = addon.accumulateRows(
         acc.slot,
         acc.touched,
@@ -78,6 +82,8 @@ function nativeRowKernels(addon: RowsAddon): RowKernels {
         g,
         gOff,
         gStride,
+        codesPerItem,
+        codeStride,
         1,
       );
       if (c < 0) return -1 - c;

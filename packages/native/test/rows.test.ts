@@ -59,9 +59,10 @@ function run(k: RowKernels, rows: number, d: number, steps: number, weightDecay:
     for (let i = 0; i < g.length; i++) g[i] = (rng.next() - 0.5) * 10 ** Math.floor(rng.next() * 6 - 3);
     const out = gathered.subarray((t - 1) * n * stride, t * n * stride);
     expect(k.gatherRows(view.values, d, ids, n, out, 2 + d, stride)).toBe(-1);
-    expect(k.accumulateRows(acc, ids, n, g, 1 + d, stride)).toBe(-1);
-    // a second field's gradient into the same table (accumulation onto existing slots)
-    expect(k.accumulateRows(acc, ids, n >> 1, g, 3, stride)).toBe(-1);
+    expect(k.accumulateRows(acc, ids, n, g, 1 + d, stride, 1, 0)).toBe(-1);
+    // more gradients into the same table (onto existing slots): items of 2 codes summed, then concatenated
+    expect(k.accumulateRows(acc, ids, n >> 1, g, 3, stride, 2, 0)).toBe(-1);
+    expect(k.accumulateRows(acc, ids, n >> 2, g, 2, stride, 2, d)).toBe(-1);
     touchedPerStep.push(Array.from(acc.touched.subarray(0, acc.count)));
     k.stepRows(view, acc, rowStepParams(0.05, { beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay }, t, false));
     expect(acc.count).toBe(0);
@@ -75,7 +76,7 @@ describe('row kernels', () => {
     [7, 1e-3],
   ] as const) {
     it.skipIf(!haveNative)(
-      `C++ gather, accumulate and lazy-Adam step give byte-identical rows, moments and gathers to JavaScript (rowDim ${d}, weight decay ${wd})${NO_ADDON}`,
+      `C++ gather, accumulate (1 code an item, 2 summed, 2 concatenated) and lazy-Adam step give byte-identical rows, moments and gathers to JavaScript (rowDim ${d}, weight decay ${wd})${NO_ADDON}`,
       () => {
         const rows = 500;
         const a = run(NATIVE, rows, d, 6, wd);
@@ -102,7 +103,8 @@ describe('row kernels', () => {
       const out = new Float32Array(3 * 2);
       expect(k.gatherRows(src, 2, Int32Array.of(0, 4, 1), 3, out, 0, 2)).toBe(1);
       const acc = new PendingRowGrads(4, 2);
-      expect(k.accumulateRows(acc, Int32Array.of(1, 2, 9), 3, new Float32Array(6).fill(1), 0, 2)).toBe(2);
+      expect(k.accumulateRows(acc, Int32Array.of(1, 2, 9), 3, new Float32Array(6).fill(1), 0, 2, 1, 0)).toBe(2);
+      expect(k.accumulateRows(acc, Int32Array.of(1, 2, 3, 9), 2, new Float32Array(4).fill(1), 0, 2, 2, 0)).toBe(3);
       expect(acc.count).toBe(0);
     }
   });
@@ -114,6 +116,13 @@ describe('row kernels', () => {
     );
     expect(() => NATIVE.gatherRows(src, 2, Int32Array.of(0), 2, new Float32Array(8), 0, 2)).toThrow(
       /n \(2\) exceeds rowIds' length/,
+    );
+    const acc = new PendingRowGrads(4, 2);
+    expect(() => NATIVE.accumulateRows(acc, Int32Array.of(0, 1, 2), 2, new Float32Array(8), 0, 2, 2, 0)).toThrow(
+      /native\/accumulateRows: rowIds holds 3 ids, too few for 2 items/,
+    );
+    expect(() => NATIVE.accumulateRows(acc, Int32Array.of(0, 1, 2, 3), 2, new Float32Array(6), 0, 2, 2, 3)).toThrow(
+      /g holds 6 values, too few for 2 items/,
     );
   });
 

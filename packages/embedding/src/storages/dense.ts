@@ -336,13 +336,26 @@ export class DenseStorage implements EmbeddingStorage {
     this.pending.add(r, g, gOff, scale);
   }
 
-  accumulateStrided(rowIds: Int32Array, n: number, g: Float32Array, gOff: number, gStride: number): void {
+  accumulateStrided(
+    rowIds: Int32Array,
+    n: number,
+    g: Float32Array,
+    gOff: number,
+    gStride: number,
+    codesPerItem = 1,
+    codeStride = 0,
+  ): void {
     if (this.serving)
       throw new UsageError(
         `embedding/${this.kind}.accumulateStrided: the storage is in serving form (finishTraining ran)`,
       );
     this.pending ??= new PendingRowGrads(this.rows, this.rowDim);
-    const bad = this.kernels.accumulateRows(this.pending, rowIds, n, g, gOff, gStride);
+    if (!Number.isInteger(codesPerItem) || codesPerItem < 1 || !Number.isInteger(codeStride) || codeStride < 0) {
+      throw new InvalidArgumentError(
+        `embedding/${this.kind}.accumulateStrided: codesPerItem (${codesPerItem}) must be a positive integer and codeStride (${codeStride}) a non-negative one`,
+      );
+    }
+    const bad = this.kernels.accumulateRows(this.pending, rowIds, n, g, gOff, gStride, codesPerItem, codeStride);
     if (bad >= 0) this.badRow('accumulateStrided', rowIds[bad]!);
   }
 
