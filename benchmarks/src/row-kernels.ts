@@ -10,7 +10,7 @@
  * caches, as in a real CTR model) and the IDs Zipf-like.
  *
  * Usage: node benchmarks/dist/row-kernels.js [--fields 26] [--rows 100000] [--dim 16] [--batch 4096]
- *          [--steps 10] [--rounds 5]
+ *          [--steps 10] [--rounds 5] [--method full|double|…]
  */
 import { type EmbeddingStorage, Rng } from '@compactrec/core';
 import { createFeatureEmbedding, FeatureEmbedding } from '@compactrec/embedding';
@@ -24,15 +24,22 @@ const HELP = `Usage: node benchmarks/dist/row-kernels.js [options]
   --batch <n>    IDs per field per step [default: 4096]
   --steps <n>    steps per path per round [default: 10]
   --rounds <n>   interleaved rounds [default: 5]
+  --method <m>   embedding method of every table; sharing methods get a quarter of the full
+                 table (e.g. double: two hashed rows summed) [default: full]
 `;
 
-function parseArgs(argv: readonly string[]): Record<string, number> {
+function parseArgs(argv: readonly string[]): { a: Record<string, number>; method: string } {
   const a: Record<string, number> = { fields: 26, rows: 100_000, dim: 16, batch: 4096, steps: 10, rounds: 5 };
+  let method = 'full';
   for (let i = 0; i < argv.length; i += 2) {
     const flag = argv[i]!;
     if (flag === '--help') {
       process.stdout.write(HELP);
       process.exit(0);
+    }
+    if (flag === '--method') {
+      method = argv[i + 1] ?? '';
+      continue;
     }
     const key = flag.replace(/^--/, '');
     const v = Number(argv[i + 1]);
@@ -41,7 +48,7 @@ function parseArgs(argv: readonly string[]): Record<string, number> {
       throw new Error(`row-kernels: ${flag} '${argv[i + 1]}' is not a positive integer`);
     a[key] = v;
   }
-  return a;
+  return { a, method };
 }
 
 /** The storage seen through the per-row contract methods only. */
@@ -77,12 +84,12 @@ function median(xs: readonly number[]): number {
 }
 
 function main(): void {
-  const a = parseArgs(process.argv.slice(2));
+  const { a, method } = parseArgs(process.argv.slice(2));
   const { fields: F, rows, dim: d, batch: n, steps, rounds } = a as Record<string, number>;
   const info = rowKernelsInfo();
   if (info.kind !== 'native') throw new Error(`row-kernels: the C++ row kernels are not available: ${info.reason}`);
   process.stdout.write(
-    `row-kernels: ${F} float32 tables × ${rows.toLocaleString('en-US')} rows × d ${d}, ${n} IDs per table per step, ` +
+    `row-kernels: ${F} float32 tables of ${rows.toLocaleString('en-US')} IDs (method ${method}) × d ${d}, ${n} IDs per table per step, ` +
       `${steps} steps per path × ${rounds} interleaved rounds (C++ kernels: ${info.reason})\n`,
   );
   const make = (path: Path): FeatureEmbedding[] => {
@@ -91,7 +98,9 @@ function main(): void {
     else delete process.env.COMPACTREC_KERNELS;
     try {
       return Array.from({ length: F }, (_, f) => {
-        const e = createFeatureEmbedding('full', { numIds: rows }, { dim: d, budgetBytes: rows * d * 4, seed: f });
+        const full = rows * d * 4;
+        const budgetBytes = method === 'full' ? full : Math.floor(full / 4);
+        const e = createFeatureEmbedding(method, { numIds: rows }, { dim: d, budgetBytes, seed: f });
         return path === 'per-row' ? new FeatureEmbedding(e.method, e.mapper, perRowOnly(e.storage), d) : e;
       });
     } finally {
