@@ -5,8 +5,11 @@
  * Workloads: `tower` = the benchmark tower inside a full CTR step (dnn, 26 fields × d 16 synthetic,
  * MLP 400-400-400, batch 4096), `frappe` = DeepFM on Frappe (d 16, MLP 400-400, batch 1024).
  * The two paths alternate step by step, so both see the same machine load.
+ * `--compare rows` instead runs the fast step twice: embedding row kernels in C++ (the default)
+ * against the JavaScript row kernels (`COMPACTREC_KERNELS=js` when the model is created) — the
+ * gather / scatter / sparse-optimizer speed-up measured in one run.
  *
- * Usage: node benchmarks/dist/ctr-profile.js [--workload tower|frappe|both] [--steps 20] [--data <frappe dir>]
+ * Usage: node benchmarks/dist/ctr-profile.js [--workload tower|frappe|both] [--steps 20] [--compare steps|rows] [--data <frappe dir>]
  */
 import { join } from 'node:path';
 import {
@@ -17,12 +20,14 @@ import {
   openCtrData,
   SyntheticCtr,
 } from '@compactrec/ctr';
+import { rowKernelsInfo } from '@compactrec/native';
 import { initTf, type Tf } from '@compactrec/tf-backend';
 import { loadLine, repoRoot } from './peers.js';
 
 interface Args {
   workloads: string[];
   steps: number;
+  compare: 'steps' | 'rows';
   data: string;
 }
 
@@ -30,13 +35,16 @@ function parseArgs(argv: readonly string[]): Args {
   const args: Args = {
     workloads: ['tower', 'frappe'],
     steps: 20,
+    compare: 'steps',
     data: join(repoRoot(), '..', 'shared', 'datasets', 'frappe_nfm'),
   };
   for (let i = 0; i < argv.length; i += 2) {
     const [flag, value] = [argv[i], argv[i + 1]];
     if (flag === '--help') {
       process.stdout.write(
-        'Usage: node benchmarks/dist/ctr-profile.js [--workload tower|frappe|both (default both)] [--steps 20] [--data <frappe dir>]\n',
+        'Usage: node benchmarks/dist/ctr-profile.js [--workload tower|frappe|both (default both)] [--steps 20]\n' +
+          '       [--compare steps|rows (default steps: generic vs fast step; rows: fast step with C++ vs JavaScript row kernels)]\n' +
+          '       [--data <frappe dir> (default ../shared/datasets/frappe_nfm)]\n',
       );
       process.exit(0);
     }
@@ -49,6 +57,10 @@ function parseArgs(argv: readonly string[]): Args {
       const n = Number(value);
       if (!Number.isInteger(n) || n < 1) throw new Error(`ctr-profile: --steps '${value}' is not a positive integer`);
       args.steps = n;
+    } else if (flag === '--compare') {
+      if (value !== 'steps' && value !== 'rows')
+        throw new Error(`ctr-profile: --compare '${value}' is not steps or rows`);
+      args.compare = value;
     } else if (flag === '--data') args.data = value;
     else throw new Error(`ctr-profile: unknown option ${flag}`);
   }
@@ -65,59 +77,91 @@ async function takeBatches(source: CtrSource, size: number, count: number): Prom
   return out;
 }
 
-function withStep<T>(path: 'fast' | 'generic', f: () => T): T {
-  const before = process.env.COMPACTREC_CTR_STEP;
-  if (path === 'generic') process.env.COMPACTREC_CTR_STEP = 'generic';
-  else delete process.env.COMPACTREC_CTR_STEP;
+/** Runs `f` with environment variable `key` set to `value` (or unset for undefined), restored after. */
+function withEnv<T>(key: string, value: string | undefined, f: () => T): T {
+  const before = process.env[key];
+  if (value === undefined) delete process.env[key];
+  else process.env[key] = value;
   try {
     return f();
   } finally {
-    if (before === undefined) delete process.env.COMPACTREC_CTR_STEP;
-    else process.env.COMPACTREC_CTR_STEP = before;
+    if (before === undefined) delete process.env[key];
+    else process.env[key] = before;
   }
 }
 
-function profileBoth(name: string, make: () => CtrModel, batches: readonly CtrBatch[], steps: number): void {
-  const models = { generic: make(), fast: make() };
-  const total = { generic: 0, fast: 0 };
-  for (const path of ['generic', 'fast'] as const) {
+/** One side of a comparison: its label, and the environment its model is created and first stepped in. */
+interface Arm {
+  readonly label: string;
+  readonly key: string;
+  readonly value: string | undefined;
+  /** The step path its model must take. */
+  readonly path: 'fast' | 'generic';
+}
+
+const ARMS: Record<Args['compare'], readonly [Arm, Arm]> = {
+  // baseline first: the ratio printed is baseline time ÷ the other's
+  steps: [
+    { label: 'generic', key: 'COMPACTREC_CTR_STEP', value: 'generic', path: 'generic' },
+    { label: 'fast', key: 'COMPACTREC_CTR_STEP', value: undefined, path: 'fast' },
+  ],
+  rows: [
+    { label: 'fast, js rows', key: 'COMPACTREC_KERNELS', value: 'js', path: 'fast' },
+    { label: 'fast, c++ rows', key: 'COMPACTREC_KERNELS', value: undefined, path: 'fast' },
+  ],
+};
+
+function profileBoth(
+  name: string,
+  make: () => CtrModel,
+  batches: readonly CtrBatch[],
+  steps: number,
+  arms: readonly [Arm, Arm],
+): void {
+  const models = arms.map((a) => withEnv(a.key, a.value, make));
+  const total = [0, 0];
+  models.forEach((m, k) => {
     // warm-up (first-step set-up, Adam state, kernel caches) outside the profile
-    withStep(path, () => models[path].trainStep(batches[0]!));
-    withStep(path, () => models[path].trainStep(batches[1 % batches.length]!));
-    models[path].profile = new Map();
-  }
+    const a = arms[k]!;
+    withEnv(a.key, a.value, () => m.trainStep(batches[0]!));
+    withEnv(a.key, a.value, () => m.trainStep(batches[1 % batches.length]!));
+    m.profile = new Map();
+  });
   for (let i = 0; i < steps; i++) {
-    for (const path of ['generic', 'fast'] as const) {
+    // alternate which arm goes first, so neither always runs right after the other's cache traffic
+    const order = i % 2 === 0 ? [0, 1] : [1, 0];
+    for (const k of order) {
       const t0 = performance.now();
-      models[path].trainStep(batches[i % batches.length]!);
-      total[path] += performance.now() - t0;
+      models[k]!.trainStep(batches[i % batches.length]!);
+      total[k]! += performance.now() - t0;
     }
   }
   const n = batches[0]!.size;
+  const [a0, a1] = arms;
   process.stdout.write(
     `\n${name} (batch ${n}, ${steps} steps each, alternating; load ${loadLine()})\n` +
-      `  generic step ${(total.generic / steps).toFixed(1)} ms (${Math.round((n * steps * 1000) / total.generic)} samples/s), ` +
-      `fast step ${(total.fast / steps).toFixed(1)} ms (${Math.round((n * steps * 1000) / total.fast)} samples/s): ` +
-      `${(total.generic / total.fast).toFixed(2)}× faster\n`,
+      `  ${a0.label} step ${(total[0]! / steps).toFixed(1)} ms (${Math.round((n * steps * 1000) / total[0]!)} samples/s), ` +
+      `${a1.label} step ${(total[1]! / steps).toFixed(1)} ms (${Math.round((n * steps * 1000) / total[1]!)} samples/s): ` +
+      `${(total[0]! / total[1]!).toFixed(2)}× faster\n`,
   );
-  for (const path of ['generic', 'fast'] as const) {
-    const m = models[path];
-    if (m.stepPath !== path) throw new Error(`ctr-profile: the ${path} model ran the ${m.stepPath} step`);
-    const rows = [...m.profile!.entries()].sort((a, b) => b[1] - a[1]);
+  models.forEach((m, k) => {
+    const a = arms[k]!;
+    if (m.stepPath !== a.path) throw new Error(`ctr-profile: the ${a.label} model ran the ${m.stepPath} step`);
+    const rows = [...m.profile!.entries()].sort((x, y) => y[1] - x[1]);
     let accounted = 0;
-    process.stdout.write(`  ${path} step: phase                      ms/step   share\n`);
-    for (const [k, ms] of rows) {
+    process.stdout.write(`  ${a.label} step: phase${' '.repeat(Math.max(1, 27 - a.label.length))}ms/step   share\n`);
+    for (const [key, ms] of rows) {
       accounted += ms;
       process.stdout.write(
-        `    ${k.padEnd(38)} ${(ms / steps).toFixed(2).padStart(7)}  ${((100 * ms) / total[path]).toFixed(1).padStart(5)} %\n`,
+        `    ${key.padEnd(38)} ${(ms / steps).toFixed(2).padStart(7)}  ${((100 * ms) / total[k]!).toFixed(1).padStart(5)} %\n`,
       );
     }
-    const other = total[path] - accounted;
+    const other = total[k]! - accounted;
     process.stdout.write(
-      `    ${'other (JS glue, tensor bookkeeping)'.padEnd(38)} ${(other / steps).toFixed(2).padStart(7)}  ${((100 * other) / total[path]).toFixed(1).padStart(5)} %\n`,
+      `    ${'other (JS glue, tensor bookkeeping)'.padEnd(38)} ${(other / steps).toFixed(2).padStart(7)}  ${((100 * other) / total[k]!).toFixed(1).padStart(5)} %\n`,
     );
     m.dispose();
-  }
+  });
 }
 
 async function main(): Promise<void> {
@@ -125,6 +169,10 @@ async function main(): Promise<void> {
   const rt = await initTf({ prefer: 'native', strict: true, quiet: true });
   const tf: Tf = rt.tf;
   process.stdout.write(`ctr-profile: ${rt.reason}\n`);
+  const rows = rowKernelsInfo();
+  process.stdout.write(`ctr-profile: embedding row kernels ${rows.kind} (${rows.reason})\n`);
+  if (args.compare === 'rows' && rows.kind !== 'native')
+    throw new Error(`ctr-profile: --compare rows needs the C++ row kernels: ${rows.reason}`);
   if (args.workloads.includes('tower')) {
     const data = new SyntheticCtr({
       fields: 26,
@@ -140,6 +188,7 @@ async function main(): Promise<void> {
       () => createCtrModel(tf, data.schema, { model: 'dnn', dim: 16, mlp: [400, 400, 400], seed: 1 }),
       batches,
       args.steps,
+      ARMS[args.compare],
     );
   }
   if (args.workloads.includes('frappe')) {
@@ -150,6 +199,7 @@ async function main(): Promise<void> {
       () => createCtrModel(tf, data.schema, { model: 'deepfm', dim: 16, mlp: [400, 400], seed: 0 }),
       batches,
       args.steps,
+      ARMS[args.compare],
     );
   }
 }

@@ -8,10 +8,12 @@
  * predictions it wrote. Systems:
  * - `ours`: CtrModel on the native backend (the fast step);
  * - `ours-generic`: the same model forced onto the generic tfjs step (COMPACTREC_CTR_STEP=generic);
+ * - `ours-js-rows`: ours with the embedding row kernels (gather, gradient accumulation, sparse lazy
+ *   Adam) in JavaScript instead of C++ (COMPACTREC_KERNELS=js when the model is created);
  * - `pytorch`, `keras`: benchmarks/peers/*.py (install with `npm run bench:peers`).
  *
  * Usage: node benchmarks/dist/deepfm-peers.js [--data <frappe dir>] [--epochs 3] [--rounds 3]
- *          [--peers pytorch,keras|none] [--generic true|false] [--json <file>]
+ *          [--peers pytorch,keras|none] [--generic true|false] [--js-rows true|false] [--json <file>]
  */
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -33,6 +35,7 @@ interface Args {
   rounds: number;
   peers: PeerName[];
   generic: boolean;
+  jsRows: boolean;
   json: string | null;
 }
 
@@ -42,6 +45,7 @@ const HELP = `Usage: node benchmarks/dist/deepfm-peers.js [options]
   --rounds <n>      interleaved rounds [default: 3]
   --peers <list>    pytorch,keras or none [default: pytorch,keras]
   --generic <bool>  also time ours on the generic tfjs step [default: true]
+  --js-rows <bool>  also time ours with the JavaScript embedding row kernels [default: true]
   --json <file>     also write every measurement as JSON
 `;
 
@@ -52,6 +56,7 @@ function parseArgs(argv: readonly string[]): Args {
     rounds: 3,
     peers: [...PEER_NAMES],
     generic: true,
+    jsRows: true,
     json: null,
   };
   for (let i = 0; i < argv.length; i += 2) {
@@ -63,10 +68,10 @@ function parseArgs(argv: readonly string[]): Args {
     if (value === undefined) throw new Error(`deepfm-peers: ${flag} needs a value\n${HELP}`);
     if (flag === '--data') args.data = value;
     else if (flag === '--json') args.json = value;
-    else if (flag === '--generic') {
-      if (value !== 'true' && value !== 'false')
-        throw new Error(`deepfm-peers: --generic '${value}' is not true/false`);
-      args.generic = value === 'true';
+    else if (flag === '--generic' || flag === '--js-rows') {
+      if (value !== 'true' && value !== 'false') throw new Error(`deepfm-peers: ${flag} '${value}' is not true/false`);
+      if (flag === '--generic') args.generic = value === 'true';
+      else args.jsRows = value === 'true';
     } else if (flag === '--peers') {
       const names = value === 'none' ? [] : value.split(',');
       for (const n of names) {
@@ -115,16 +120,26 @@ async function trainOurs(
   data: Awaited<ReturnType<typeof openCtrData>>,
   epochs: number,
   generic: boolean,
+  jsRows = false,
 ): Promise<Omit<Run, 'round' | 'system' | 'load'>> {
-  const model = createCtrModel(tf, data.schema, {
-    model: 'deepfm',
-    method: 'full',
-    dim: DIM,
-    mlp: MLP,
-    lr: LR,
-    initStd: INIT_STD,
-    seed: 0,
-  });
+  const kernelsBefore = process.env.COMPACTREC_KERNELS;
+  if (jsRows) process.env.COMPACTREC_KERNELS = 'js';
+  let model: ReturnType<typeof createCtrModel>;
+  try {
+    // the storages pick their row kernels when created
+    model = createCtrModel(tf, data.schema, {
+      model: 'deepfm',
+      method: 'full',
+      dim: DIM,
+      mlp: MLP,
+      lr: LR,
+      initStd: INIT_STD,
+      seed: 0,
+    });
+  } finally {
+    if (kernelsBefore === undefined) delete process.env.COMPACTREC_KERNELS;
+    else process.env.COMPACTREC_KERNELS = kernelsBefore;
+  }
   const before = process.env.COMPACTREC_CTR_STEP;
   if (generic) process.env.COMPACTREC_CTR_STEP = 'generic';
   try {
@@ -177,15 +192,20 @@ async function main(): Promise<void> {
   const { peers, unavailable } = await startPeers(args.peers);
   for (const [name, why] of unavailable) process.stdout.write(`  ${name.padEnd(9)} unavailable: ${why}\n`);
   for (const p of peers) process.stdout.write(`  ${p.name.padEnd(9)} ${p.info.version}, ${p.info.threads} thread(s)\n`);
-  const systems = [...(native ? ['ours'] : []), ...(args.generic ? ['ours-generic'] : []), ...peers.map((p) => p.name)];
+  const systems = [
+    ...(native ? ['ours'] : []),
+    ...(native && args.jsRows ? ['ours-js-rows'] : []),
+    ...(args.generic ? ['ours-generic'] : []),
+    ...peers.map((p) => p.name),
+  ];
   const runs: Run[] = [];
   try {
     for (let round = 1; round <= args.rounds; round++) {
       const line: string[] = [];
       for (const system of systems) {
         let r: Omit<Run, 'round' | 'system' | 'load'>;
-        if (system === 'ours' || system === 'ours-generic') {
-          r = await trainOurs(rt.tf, data, args.epochs, system === 'ours-generic');
+        if (system === 'ours' || system === 'ours-generic' || system === 'ours-js-rows') {
+          r = await trainOurs(rt.tf, data, args.epochs, system === 'ours-generic', system === 'ours-js-rows');
         } else {
           const peer = peers.find((p) => p.name === system) as Peer;
           const out = await peer.request<{ epochSeconds: number[]; predictionsPerSec: number; preds: string }>({

@@ -25,6 +25,11 @@ const BENCHMARKS: readonly { name: string; args: readonly string[]; what: string
   { name: 'sdim-vs-din', args: ['--quick'], what: 'SDIM vs DIN attention cost by sequence length' },
   { name: 'ctr-memory', args: ['--cardinality', '100000', '--steps', '20'], what: 'CTR table bytes vs budget, RSS' },
   { name: 'storage-lookup', args: [], what: 'served-table lookup IDs/s of every storage kind vs float32' },
+  {
+    name: 'row-kernels',
+    args: ['--steps', '3', '--rounds', '3'],
+    what: 'CTR embedding gather / accumulate / lazy Adam: C++ vs JavaScript rows vs per-row path',
+  },
   { name: 'bse-load', args: ['--events', '20000'], what: 'streaming BSE encoder on a real Kafka broker' },
 ];
 

@@ -15,6 +15,13 @@
       "cflags_cc!": ["-fno-exceptions"],
       "conditions": [["OS!='win'", {"libraries": ["-ldl"]}]],
       "defines": ["NAPI_VERSION=8"]
+    },
+    {
+      "target_name": "compactrec_rows",
+      "sources": ["csrc/rows.cc"],
+      "cflags_cc": ["-O3", "-std=c++17", "-ffp-contract=off", "-fno-math-errno", "-Wall", "-Wno-unused-parameter"],
+      "cflags_cc!": ["-fno-exceptions"],
+      "defines": ["NAPI_VERSION=8"]
     }
   ],
   "conditions": [

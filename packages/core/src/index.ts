@@ -112,7 +112,10 @@ export { deriveSeed, fmix32, hashString, Rng } from './rng.js';
 export {
   adamStepConstants,
   denseRowStep,
+  JS_ROW_KERNELS,
   PendingRowGrads,
+  type RowKernels,
+  type RowKernelView,
   type RowStepFn,
   type RowStepParams,
   type RowStepSettings,

@@ -144,8 +144,8 @@ export function rowStepParams(lr: number, hp: RowStepSettings, t: number, score:
  * and to reset — never O(table) per step.
  */
 export class PendingRowGrads {
-  /** Row → slot, −1 when the row has no pending gradient. */
-  private readonly slot: Int32Array;
+  /** Row → slot, −1 when the row has no pending gradient (read by the row kernels). */
+  readonly slot: Int32Array;
   /** Slot → row, `[count]` used. */
   touched = new Int32Array(64);
   /** `[count × width]` summed gradients, slot-major. */
@@ -188,6 +188,23 @@ export class PendingRowGrads {
     for (let c = 0; c < w; c++) G[o + c]! += scale * g[gOff + c]!;
   }
 
+  /**
+   * Makes room for `extra` more touched rows (never more than the table's rows in all), so a kernel
+   * can add a whole batch without growing the arrays itself.
+   */
+  reserve(extra: number): void {
+    const need = Math.min(this.count + extra, this.slot.length);
+    if (need <= this.touched.length) return;
+    let cap = this.touched.length;
+    while (cap < need) cap *= 2;
+    const t = new Int32Array(cap);
+    t.set(this.touched.subarray(0, this.count));
+    this.touched = t;
+    const gg = new Float32Array(cap * this.width);
+    gg.set(this.grads.subarray(0, this.count * this.width));
+    this.grads = gg;
+  }
+
   /** Calls `fn(row, grads, offset)` for every pending row, then clears them. */
   drain(fn: (r: number, grads: Float32Array, gOff: number) => void): void {
     const w = this.width;
@@ -208,3 +225,100 @@ export class PendingRowGrads {
     this.count = 0;
   }
 }
+
+/** The arrays {@link RowKernels.stepRows} trains: a dense table's values and lazy-Adam moments. */
+export type RowKernelView = DenseTrainingView;
+
+/**
+ * The hot loops of a dense table's training step over a batch: strided gather of rows, gradient
+ * accumulation into a {@link PendingRowGrads} and the lazy-Adam step of the touched rows.
+ * {@link JS_ROW_KERNELS} is the definition; `@compactrec/native`'s `rowKernels()` gives the C++ twin
+ * (bit-identical results: same double-precision operations in the same order).
+ */
+export interface RowKernels {
+  readonly kind: 'native' | 'js';
+  /**
+   * Copies row `rowIds[j]` of `src` (`[rows × rowDim]`) to `out[outOffset + j·outStride ..)` for
+   * j < n, zeros for a negative id. Returns −1, or the first j whose id is ≥ rows (rows after it
+   * not written; the caller reports it).
+   */
+  gatherRows(
+    src: Float32Array,
+    rowDim: number,
+    rowIds: Int32Array,
+    n: number,
+    out: Float32Array,
+    outOffset: number,
+    outStride: number,
+  ): number;
+  /**
+   * `acc.add(rowIds[j·K + k], g, gOff + j·gStride + k·codeStride, 1)` for every item j < n and code
+   * k < K (`codesPerItem`) with a non-negative id, in that order. Returns −1, or the index into
+   * `rowIds` of the first id ≥ the accumulator's rows (then nothing is added).
+   */
+  accumulateRows(
+    acc: PendingRowGrads,
+    rowIds: Int32Array,
+    n: number,
+    g: Float32Array,
+    gOff: number,
+    gStride: number,
+    codesPerItem: number,
+    codeStride: number,
+  ): number;
+  /** `acc.stepRows(view, p)`: {@link denseRowStep} on every pending row (hooks included), then clears them. */
+  stepRows(view: RowKernelView, acc: PendingRowGrads, p: RowStepParams): void;
+}
+
+/** The JavaScript row kernels (the definition the native ones are checked against). */
+export const JS_ROW_KERNELS: RowKernels = Object.freeze({
+  kind: 'js' as const,
+  gatherRows(
+    src: Float32Array,
+    rowDim: number,
+    rowIds: Int32Array,
+    n: number,
+    out: Float32Array,
+    outOffset: number,
+    outStride: number,
+  ): number {
+    const rows = src.length / rowDim;
+    for (let j = 0; j < n; j++) {
+      const r = rowIds[j]!;
+      const o = outOffset + j * outStride;
+      if (r < 0) {
+        out.fill(0, o, o + rowDim);
+        continue;
+      }
+      if (r >= rows) return j;
+      const base = r * rowDim;
+      for (let c = 0; c < rowDim; c++) out[o + c] = src[base + c]!;
+    }
+    return -1;
+  },
+  accumulateRows(
+    acc: PendingRowGrads,
+    rowIds: Int32Array,
+    n: number,
+    g: Float32Array,
+    gOff: number,
+    gStride: number,
+    codesPerItem: number,
+    codeStride: number,
+  ): number {
+    const rows = acc.slot.length;
+    const K = codesPerItem;
+    for (let i = 0; i < n * K; i++) if (rowIds[i]! >= rows) return i;
+    acc.reserve(n * K); // as the native kernel does: the same capacity, so the same trainingBytes
+    for (let j = 0; j < n; j++) {
+      for (let k = 0; k < K; k++) {
+        const r = rowIds[j * K + k]!;
+        if (r >= 0) acc.add(r, g, gOff + j * gStride + k * codeStride, 1);
+      }
+    }
+    return -1;
+  },
+  stepRows(view: RowKernelView, acc: PendingRowGrads, p: RowStepParams): void {
+    acc.stepRows(view, p);
+  },
+});

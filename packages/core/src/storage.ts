@@ -165,8 +165,31 @@ export interface EmbeddingStorage {
    * {@link finishTraining}, the dequantized codes after it.
    */
   gather(rowIds: ArrayLike<number>, out: Float32Array, n?: number): void;
+  /**
+   * Optional batch form of {@link gather} for one row per ID: row `rowIds[j]` to
+   * `out[outOffset + j·outStride ..)` for j < n (`rowDim` values), zeros for a negative id. Same
+   * values as `gather`; a kind implements it when it can copy rows faster than one call per row.
+   * Callers without it use `gather`.
+   */
+  gatherStrided?(rowIds: Int32Array, n: number, out: Float32Array, outOffset: number, outStride: number): void;
   /** Adds `scale · g[gOff .. gOff + rowDim)` to row r's pending gradient. */
   accumulate(r: number, g: ArrayLike<number>, gOff: number, scale: number): void;
+  /**
+   * Optional batch form of {@link accumulate} for n items of `codesPerItem` rows each (default 1):
+   * `accumulate(rowIds[j·codesPerItem + k], g, gOff + j·gStride + k·codeStride, 1)` for every item
+   * j < n and code k with a non-negative id, in that order (same sums, bit for bit). `codeStride` 0
+   * (default) gives every code of an item the item's gradient (a sum), `rowDim` its own slice (a
+   * concatenation). Callers without it call `accumulate` per row.
+   */
+  accumulateStrided?(
+    rowIds: Int32Array,
+    n: number,
+    g: Float32Array,
+    gOff: number,
+    gStride: number,
+    codesPerItem?: number,
+    codeStride?: number,
+  ): void;
   /** Applies the pending gradients with one optimizer step of the touched rows, then clears them. */
   step(): void;
   /** The arrays the native kernels train in place, or null (computed rows: use the generic path). */

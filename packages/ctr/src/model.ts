@@ -257,6 +257,8 @@ export class CtrModel {
   private gradBuf = new Float32Array(0);
   private firstGradBuf = new Float32Array(0);
   private colBuf = new Int32Array(0);
+  /** Per-field views of `colBuf` for the current batch size. */
+  private cols: Int32Array[] = [];
   private disposed = false;
 
   constructor(tf: Tf, schema: CtrSchema, options: ResolvedCtrModelOptions, parts: CtrModelParts) {
@@ -353,14 +355,30 @@ export class CtrModel {
     }
   }
 
-  /** Field f's IDs of a batch, contiguous (a reused buffer: valid until the next call). */
-  private column(batch: CtrBatch, f: number): Int32Array {
+  /**
+   * Transposes the batch's IDs into one contiguous column per field (`colBuf` `[F × n]`), once per
+   * batch: the lookups and the scatter read them through {@link column}.
+   */
+  private fillColumns(batch: CtrBatch): void {
     const n = batch.size;
     const F = this.numFields;
-    if (this.colBuf.length < n) this.colBuf = new Int32Array(n);
+    if (this.colBuf.length < n * F) this.colBuf = new Int32Array(n * F);
+    if (this.cols.length !== F || this.cols[0]!.length !== n || this.cols[0]!.buffer !== this.colBuf.buffer) {
+      this.cols = Array.from({ length: F }, (_, f) => this.colBuf.subarray(f * n, (f + 1) * n));
+    }
     const col = this.colBuf;
-    for (let s = 0; s < n; s++) col[s] = batch.ids[s * F + f]!;
-    return col.subarray(0, n);
+    const ids = batch.ids;
+    for (let s = 0; s < n; s++) {
+      const o = s * F;
+      for (let f = 0; f < F; f++) col[f * n + s] = ids[o + f]!;
+    }
+  }
+
+  /** Field f's IDs of the batch last given to {@link gatherInputs}, contiguous (valid until the next batch). */
+  private column(batch: CtrBatch, f: number): Int32Array {
+    const c = this.cols[f];
+    if (c === undefined || c.length !== batch.size) throw new Error('ctr/CtrModel: column() before gatherInputs()');
+    return c;
   }
 
   /** A buffer the fast step's tower reads without a copy (see {@link NativeTower.inputBuffer}), else a plain one. */
@@ -373,6 +391,7 @@ export class CtrModel {
     const n = batch.size;
     const F = this.numFields;
     const d = this.options.dim;
+    this.fillColumns(batch);
     if (this.fields.length > 0) {
       if (this.embBuf.length < n * F * d) this.embBuf = this.towerInput(n * F * d);
       for (let f = 0; f < F; f++) this.fields[f]!.lookup(this.column(batch, f), this.embBuf, n, f * d, F * d);

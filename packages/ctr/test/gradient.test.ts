@@ -46,15 +46,31 @@ async function checkScatter(method: string, extra: Record<string, string | numbe
   const scattered = new Map<number, Float32Array>();
   const storage = field.storage;
   const accumulate = storage.accumulate.bind(storage);
-  storage.accumulate = (r, g, gOff, scale) => {
+  const record = (r: number, g: ArrayLike<number>, gOff: number, scale: number): void => {
     let acc = scattered.get(r);
     if (acc === undefined) {
       acc = new Float32Array(field.rowDim);
       scattered.set(r, acc);
     }
     for (let c = 0; c < field.rowDim; c++) acc[c]! += scale * g[gOff + c]!;
+  };
+  storage.accumulate = (r, g, gOff, scale) => {
+    record(r, g, gOff, scale);
     accumulate(r, g, gOff, scale);
   };
+  // The batch form (dense storages: one row per ID, or K rows summed / concatenated) scatters the same
+  // rows with scale 1: code k of item j takes g[gOff + j·gStride + k·codeStride ..).
+  if (storage.accumulateStrided) {
+    const accumulateStrided = storage.accumulateStrided.bind(storage);
+    storage.accumulateStrided = (rowIds, n, g, gOff, gStride, K = 1, codeStride = 0) => {
+      for (let j = 0; j < n; j++)
+        for (let k = 0; k < K; k++) {
+          const r = rowIds[j * K + k]!;
+          if (r >= 0) record(r, g, gOff + j * gStride + k * codeStride, 1);
+        }
+      accumulateStrided(rowIds, n, g, gOff, gStride, K, codeStride);
+    };
+  }
   const weights = field.mapper.learnableWeights ? field.mapper.weights!.slice() : null;
   // Finite-difference gradient of every value of the first rows the batch touches.
   const codes = new Int32Array(batch.size * field.mapper.codesPerId);

@@ -183,6 +183,13 @@ export class FeatureEmbedding {
   private wv: Float32Array | null = null;
   private wt = 0;
   private readonly pendingW = new Map<number, Float32Array>();
+  /**
+   * One unweighted row per ID on a storage with the batch methods (`gatherStrided`,
+   * `accumulateStrided`): lookup and backward hand the whole batch to the storage.
+   */
+  private readonly oneRow: boolean;
+  /** Unweighted `sum` or `concat` of K rows (or one row) on a storage with `accumulateStrided`: backward hands it the batch. */
+  private readonly batchScatter: boolean;
 
   constructor(method: string, mapper: IdMapper, storage: EmbeddingStorage, dim: number, combine?: Combine) {
     this.combine = combine ?? mapper.combine;
@@ -198,6 +205,15 @@ export class FeatureEmbedding {
     this.dim = dim;
     this.rowDim = rowDim;
     this.gradRow = new Float32Array(rowDim);
+    this.oneRow =
+      mapper.codesPerId === 1 &&
+      mapper.weights === null &&
+      typeof storage.gatherStrided === 'function' &&
+      typeof storage.accumulateStrided === 'function';
+    this.batchScatter =
+      mapper.weights === null &&
+      typeof storage.accumulateStrided === 'function' &&
+      (mapper.codesPerId === 1 || this.combine === 'sum' || this.combine === 'concat');
   }
 
   get numIds(): number {
@@ -234,14 +250,23 @@ export class FeatureEmbedding {
    * stride `dim` by default). Keeps the codes and rows for {@link backward}.
    */
   lookup(ids: ArrayLike<number>, out: Float32Array, n = ids.length, outOffset = 0, outStride = this.dim): void {
-    this.ensure(n);
     const K = this.mapper.codesPerId;
+    if (this.oneRow) {
+      // One unweighted row per ID: the ID's vector is its row (zeros for code −1), copied by the storage.
+      if (this.codes.length < n) this.codes = new Int32Array(n);
+      this.mapper.mapInto(ids, this.codes, n);
+      this.storage.gatherStrided!(this.codes, n, out, outOffset, outStride);
+      this.lastN = n;
+      return;
+    }
+    this.ensure(n);
     const codes = this.codes;
     this.mapper.mapInto(ids, codes, n);
     const rid = this.rowIds;
     for (let j = 0; j < n * K; j++) rid[j] = Math.max(codes[j]!, 0);
     const rows = this.rowsBuf;
-    this.storage.gather(rid, rows, n * K);
+    if (this.storage.gatherStrided) this.storage.gatherStrided(rid, n * K, rows, 0, this.rowDim);
+    else this.storage.gather(rid, rows, n * K);
     this.lastN = n;
     const d = this.dim;
     const rd = this.rowDim;
@@ -275,6 +300,12 @@ export class FeatureEmbedding {
   backward(ids: ArrayLike<number>, grad: Float32Array, gradOffset = 0, gradStride = this.dim): void {
     const n = this.lastN;
     const K = this.mapper.codesPerId;
+    if (this.batchScatter) {
+      // Every code of an item gets the item's gradient (sum) or its own slice (concat), in per-row order.
+      const codeStride = this.combine === 'concat' ? this.rowDim : 0;
+      this.storage.accumulateStrided!(this.codes, n, grad, gradOffset, gradStride, K, codeStride);
+      return;
+    }
     const codes = this.codes;
     const rows = this.rowsBuf;
     const d = this.dim;

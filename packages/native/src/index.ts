@@ -13,6 +13,7 @@ export {
   loadCtrGraph,
 } from './ctr-graph.js';
 export { JS_KERNELS } from './js-kernels.js';
+export { ROWS_ADDON_PATH, rowKernels, rowKernelsInfo } from './rows.js';
 export {
   type BprBatches,
   type BprGrowthScoring,

@@ -17,6 +17,7 @@ import {
   type QuantizeMode,
   quantizeRow,
   Rng,
+  type RowKernels,
   type RowValueCodec,
   rowStepParams,
   type StorageCreateOptions,
@@ -24,6 +25,7 @@ import {
   type StorageSpec,
   UsageError,
 } from '@compactrec/core';
+import { rowKernels } from '@compactrec/native';
 
 /** How a dense kind serves its rows. */
 export type DenseFormat = 'float32' | 'fp16' | 'rowwise' | 'alpt';
@@ -125,6 +127,8 @@ export class DenseStorage implements EmbeddingStorage {
   private steps: Float32Array | null = null;
   /** ALPT: lr of the steps' Adam (0 for the other formats and once restored). */
   private alptStepLr = 0;
+  /** The gather / accumulate / row-step loops: C++ when built (bit-identical), else JavaScript. */
+  private readonly kernels: RowKernels = rowKernels();
 
   constructor(config: DenseKindConfig, o: StorageCreateOptions | null, restored?: StorageSnapshot) {
     this.kind = config.name;
@@ -263,6 +267,29 @@ export class DenseStorage implements EmbeddingStorage {
     }
   }
 
+  gatherStrided(rowIds: Int32Array, n: number, out: Float32Array, outOffset: number, outStride: number): void {
+    const d = this.rowDim;
+    // Rows held as float32 (training, or a float32 table serving) are copied by the kernel; the
+    // serving forms that decode (fp16, codes) read row by row.
+    const src = this.values !== null ? (this.quant?.forward ?? this.values) : this.f32;
+    if (src !== null) {
+      const bad = this.kernels.gatherRows(src, d, rowIds, n, out, outOffset, outStride);
+      if (bad >= 0) this.badRow('gatherStrided', rowIds[bad]!);
+      return;
+    }
+    for (let j = 0; j < n; j++) {
+      const r = rowIds[j]!;
+      const o = outOffset + j * outStride;
+      if (r < 0) out.fill(0, o, o + d);
+      else if (r < this.rows) this.readRow(r, out, o);
+      else this.badRow('gatherStrided', r);
+    }
+  }
+
+  private badRow(where: string, r: number): never {
+    throw new InvalidArgumentError(`embedding/${this.kind}.${where}: row ${r} is outside [0, ${this.rows})`);
+  }
+
   /** Row r as float32 into out[o ..): what the model computes with. */
   private readRow(r: number, out: Float32Array, o: number): void {
     const d = this.rowDim;
@@ -309,11 +336,34 @@ export class DenseStorage implements EmbeddingStorage {
     this.pending.add(r, g, gOff, scale);
   }
 
+  accumulateStrided(
+    rowIds: Int32Array,
+    n: number,
+    g: Float32Array,
+    gOff: number,
+    gStride: number,
+    codesPerItem = 1,
+    codeStride = 0,
+  ): void {
+    if (this.serving)
+      throw new UsageError(
+        `embedding/${this.kind}.accumulateStrided: the storage is in serving form (finishTraining ran)`,
+      );
+    this.pending ??= new PendingRowGrads(this.rows, this.rowDim);
+    if (!Number.isInteger(codesPerItem) || codesPerItem < 1 || !Number.isInteger(codeStride) || codeStride < 0) {
+      throw new InvalidArgumentError(
+        `embedding/${this.kind}.accumulateStrided: codesPerItem (${codesPerItem}) must be a positive integer and codeStride (${codeStride}) a non-negative one`,
+      );
+    }
+    const bad = this.kernels.accumulateRows(this.pending, rowIds, n, g, gOff, gStride, codesPerItem, codeStride);
+    if (bad >= 0) this.badRow('accumulateStrided', rowIds[bad]!);
+  }
+
   step(): void {
     const p = this.pending;
     if (p === null || p.count === 0) return;
     this.t++;
-    p.stepRows(this.trainingView()!, rowStepParams(this.lr, this.hp, this.t, false));
+    this.kernels.stepRows(this.trainingView()!, p, rowStepParams(this.lr, this.hp, this.t, false));
   }
 
   trainingView(): DenseTrainingView | null {
