@@ -3,6 +3,7 @@
  * definition of "a step" shared by the storages' generic path and the JavaScript kernels (the C++
  * kernels implement the same in `csrc/rowstep.h`).
  */
+import type { Combine } from './mapper.js';
 import { alptRoundRow, alptStepGradient, fakeQuantRow } from './quant.js';
 import type { DenseTrainingView, SparseRowsView } from './storage.js';
 
@@ -268,6 +269,28 @@ export interface RowKernels {
   ): number;
   /** `acc.stepRows(view, p)`: {@link denseRowStep} on every pending row (hooks included), then clears them. */
   stepRows(view: RowKernelView, acc: PendingRowGrads, p: RowStepParams): void;
+  /**
+   * The lookup of n items of K = `codesPerItem` rows each: item j's rows are `rowIds[j·K .. j·K + K)`
+   * of `src` (`[rows × rowDim]`), composed into `out[outOffset + j·outStride ..)` as `combine` says —
+   * `sum`: float32 running sum from zeros in code order, negative ids skipped (rowDim values);
+   * `mult`: the first row times each next one, every product rounded to float32, a negative id reads
+   * as a zero row (rowDim values); `concat`: the rows side by side, zeros for a negative id (K·rowDim
+   * values). When `rowsOut` is given, the gathered rows also go to `rowsOut[(j·K + k)·rowDim ..)`
+   * (zeros for negative ids) — what a `mult` backward needs. Returns −1, or the index into `rowIds`
+   * of the first id ≥ rows (then nothing is written).
+   */
+  gatherCombineRows(
+    src: Float32Array,
+    rowDim: number,
+    rowIds: Int32Array,
+    n: number,
+    codesPerItem: number,
+    combine: Combine,
+    out: Float32Array,
+    outOffset: number,
+    outStride: number,
+    rowsOut: Float32Array | null,
+  ): number;
 }
 
 /** The JavaScript row kernels (the definition the native ones are checked against). */
@@ -320,5 +343,61 @@ export const JS_ROW_KERNELS: RowKernels = Object.freeze({
   },
   stepRows(view: RowKernelView, acc: PendingRowGrads, p: RowStepParams): void {
     acc.stepRows(view, p);
+  },
+  gatherCombineRows(
+    src: Float32Array,
+    rowDim: number,
+    rowIds: Int32Array,
+    n: number,
+    codesPerItem: number,
+    combine: Combine,
+    out: Float32Array,
+    outOffset: number,
+    outStride: number,
+    rowsOut: Float32Array | null,
+  ): number {
+    if (combine !== 'sum' && combine !== 'mult' && combine !== 'concat')
+      throw new TypeError(`core/gatherCombineRows: combine '${combine}' is not sum, mult or concat`);
+    const rows = src.length / rowDim;
+    const K = codesPerItem;
+    const d = rowDim;
+    for (let i = 0; i < n * K; i++) if (rowIds[i]! >= rows) return i;
+    for (let j = 0; j < n; j++) {
+      const o = outOffset + j * outStride;
+      const cb = j * K;
+      if (rowsOut !== null) {
+        for (let k = 0; k < K; k++) {
+          const r = rowIds[cb + k]!;
+          const ro = (cb + k) * d;
+          if (r < 0) rowsOut.fill(0, ro, ro + d);
+          else for (let c = 0; c < d; c++) rowsOut[ro + c] = src[r * d + c]!;
+        }
+      }
+      if (combine === 'concat') {
+        for (let k = 0; k < K; k++) {
+          const r = rowIds[cb + k]!;
+          const ok = o + k * d;
+          if (r < 0) out.fill(0, ok, ok + d);
+          else for (let c = 0; c < d; c++) out[ok + c] = src[r * d + c]!;
+        }
+      } else if (combine === 'mult') {
+        const r0 = rowIds[cb]!;
+        if (r0 < 0) out.fill(0, o, o + d);
+        else for (let c = 0; c < d; c++) out[o + c] = src[r0 * d + c]!;
+        for (let k = 1; k < K; k++) {
+          const r = rowIds[cb + k]!;
+          if (r < 0) for (let c = 0; c < d; c++) out[o + c] = out[o + c]! * 0;
+          else for (let c = 0; c < d; c++) out[o + c] = out[o + c]! * src[r * d + c]!;
+        }
+      } else {
+        for (let c = 0; c < d; c++) out[o + c] = 0;
+        for (let k = 0; k < K; k++) {
+          const r = rowIds[cb + k]!;
+          if (r < 0) continue;
+          for (let c = 0; c < d; c++) out[o + c]! += src[r * d + c]!;
+        }
+      }
+    }
+    return -1;
   },
 });

@@ -9,6 +9,7 @@
  * `gather` → `accumulate` → `step` path, which every kind implements.
  */
 import type { CheckpointArray } from './checkpoint.js';
+import type { Combine } from './mapper.js';
 
 /** Bytes of one float32 value: the unit of every "full table" figure. */
 export const FLOAT32_BYTES = 4;
@@ -172,6 +173,23 @@ export interface EmbeddingStorage {
    * Callers without it use `gather`.
    */
   gatherStrided?(rowIds: Int32Array, n: number, out: Float32Array, outOffset: number, outStride: number): void;
+  /**
+   * Optional batch lookup of n items of `codesPerItem` rows each, composed per item straight into
+   * `out[outOffset + j·outStride ..)` (see `RowKernels.gatherCombineRows` for each composition's
+   * arithmetic and order — the same as composing {@link gather}'s rows in JavaScript, bit for bit);
+   * with `rowsOut`, the gathered rows are kept there too (`[n·codesPerItem × rowDim]`). Callers
+   * without it gather and compose themselves.
+   */
+  gatherCombined?(
+    rowIds: Int32Array,
+    n: number,
+    codesPerItem: number,
+    combine: Combine,
+    out: Float32Array,
+    outOffset: number,
+    outStride: number,
+    rowsOut?: Float32Array | null,
+  ): void;
   /** Adds `scale · g[gOff .. gOff + rowDim)` to row r's pending gradient. */
   accumulate(r: number, g: ArrayLike<number>, gOff: number, scale: number): void;
   /**

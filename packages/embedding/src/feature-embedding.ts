@@ -188,6 +188,11 @@ export class FeatureEmbedding {
    * `accumulateStrided`): lookup and backward hand the whole batch to the storage.
    */
   private readonly oneRow: boolean;
+  /**
+   * Unweighted K rows per ID on a storage with `gatherCombined`: lookup hands the batch to the storage,
+   * which composes each ID's rows straight into the output (keeping the rows for a `mult` backward).
+   */
+  private readonly kRows: boolean;
   /** Unweighted `sum` or `concat` of K rows (or one row) on a storage with `accumulateStrided`: backward hands it the batch. */
   private readonly batchScatter: boolean;
 
@@ -210,6 +215,7 @@ export class FeatureEmbedding {
       mapper.weights === null &&
       typeof storage.gatherStrided === 'function' &&
       typeof storage.accumulateStrided === 'function';
+    this.kRows = !this.oneRow && mapper.weights === null && typeof storage.gatherCombined === 'function';
     this.batchScatter =
       mapper.weights === null &&
       typeof storage.accumulateStrided === 'function' &&
@@ -256,6 +262,26 @@ export class FeatureEmbedding {
       if (this.codes.length < n) this.codes = new Int32Array(n);
       this.mapper.mapInto(ids, this.codes, n);
       this.storage.gatherStrided!(this.codes, n, out, outOffset, outStride);
+      this.lastN = n;
+      return;
+    }
+    if (this.kRows) {
+      // sum skips a code −1; mult and concat read row 0 for it, as the generic path below does.
+      const combine = this.combine;
+      const mult = combine === 'mult';
+      if (this.codes.length < n * K) {
+        this.codes = new Int32Array(n * K);
+        if (combine !== 'sum') this.rowIds = new Int32Array(n * K);
+        if (mult) this.rowsBuf = new Float32Array(n * K * this.rowDim);
+      }
+      const codes = this.codes;
+      this.mapper.mapInto(ids, codes, n);
+      let rid = codes;
+      if (combine !== 'sum') {
+        rid = this.rowIds;
+        for (let j = 0; j < n * K; j++) rid[j] = Math.max(codes[j]!, 0);
+      }
+      this.storage.gatherCombined!(rid, n, K, combine, out, outOffset, outStride, mult ? this.rowsBuf : null);
       this.lastN = n;
       return;
     }

@@ -4,7 +4,8 @@
 // computes exactly what it computes: every sum and product in double precision in the JavaScript
 // order, rounded to float32 where JavaScript stores into a Float32Array. Built with
 // -ffp-contract=off (no fused multiply-add), so the results are bit-identical to the JavaScript path.
-// What C++ adds is no per-row call overhead and prefetching of the scattered table rows.
+// What C++ adds is no per-row call overhead and prefetching of the scattered table rows. The K-row
+// lookup (gatherCombineRows) composes an item's rows straight into the model's strided buffer.
 #include <node_api.h>
 
 #include <cmath>
@@ -231,11 +232,96 @@ napi_value StepRows(napi_env env, napi_callback_info info) {
   });
 }
 
+// gatherCombineRows(src, rowDim, rowIds, n, codesPerItem, combine, out, outOffset, outStride, rowsOut)
+// → −1, or the index i of the first row id rowIds[i] ≥ rows (then nothing is written). Item j's K rows
+// rowIds[j·K ..) are composed into out[outOffset + j·outStride ..): combine 0 = sum (f32 running sum
+// from zeros in code order, negative ids skipped), 1 = mult (first row, then f32(out · row) per next
+// row; a negative id is a zero row), 2 = concat (rows side by side, zeros for a negative id). rowsOut
+// (a Float32Array, or null/undefined) also receives the gathered rows, [n·K × rowDim].
+napi_value GatherCombineRows(napi_env env, napi_callback_info info) {
+  return guard(env, "gatherCombineRows", [&]() -> napi_value {
+    napi_value a[10];
+    args(env, info, a, "gatherCombineRows");
+    size_t srcLen, idLen, outLen, rowsLen = 0;
+    const float* src = typed<float>(env, a[0], napi_float32_array, &srcLen, "src");
+    const int64_t width = integer(env, a[1], "rowDim");
+    const int32_t* ids = typed<int32_t>(env, a[2], napi_int32_array, &idLen, "rowIds");
+    const int64_t n = integer(env, a[3], "n");
+    const int64_t K = integer(env, a[4], "codesPerItem");
+    const int64_t mode = integer(env, a[5], "combine");
+    float* out = typed<float>(env, a[6], napi_float32_array, &outLen, "out");
+    const int64_t off = integer(env, a[7], "outOffset");
+    const int64_t stride = integer(env, a[8], "outStride");
+    napi_valuetype rt;
+    napi_typeof(env, a[9], &rt);
+    float* rowsOut = nullptr;
+    if (rt != napi_null && rt != napi_undefined)
+      rowsOut = typed<float>(env, a[9], napi_float32_array, &rowsLen, "rowsOut");
+    if (width < 1 || K < 1) throw Fail{"rowDim and codesPerItem must be positive"};
+    if (mode > 2) throw Fail{"combine must be 0 (sum), 1 (mult) or 2 (concat)"};
+    if ((size_t)(n * K) > idLen)
+      throw Fail{"rowIds holds " + std::to_string(idLen) + " ids, too few for " + std::to_string(n) + " items"};
+    const int64_t itemWidth = mode == 2 ? K * width : width;
+    if (n > 0 && (size_t)(off + (n - 1) * stride + itemWidth) > outLen)
+      throw Fail{"out holds " + std::to_string(outLen) + " values, too few for " + std::to_string(n) + " items"};
+    if (rowsOut != nullptr && rowsLen < (size_t)(n * K * width))
+      throw Fail{"rowsOut holds " + std::to_string(rowsLen) + " values, too few for " + std::to_string(n * K) +
+                 " rows"};
+    const int64_t rows = (int64_t)srcLen / width;
+    const int64_t m = n * K;
+    for (int64_t i = 0; i < m; i++)
+      if (ids[i] >= rows) return num(env, (double)i);
+    for (int64_t j = 0; j < n; j++) {
+      if (j + AHEAD < n) {
+        for (int64_t k = 0; k < K; k++) {
+          const int32_t r = ids[(j + AHEAD) * K + k];
+          if (r >= 0) prefetchRow(src + (size_t)r * width, (int)width, 0);
+        }
+      }
+      const int32_t* item = ids + j * K;
+      float* __restrict o = out + off + j * stride;
+      if (rowsOut != nullptr) {
+        for (int64_t k = 0; k < K; k++) {
+          float* ro = rowsOut + (size_t)(j * K + k) * width;
+          if (item[k] < 0) std::memset(ro, 0, sizeof(float) * (size_t)width);
+          else std::memcpy(ro, src + (size_t)item[k] * width, sizeof(float) * (size_t)width);
+        }
+      }
+      if (mode == 2) {
+        for (int64_t k = 0; k < K; k++) {
+          if (item[k] < 0) std::memset(o + k * width, 0, sizeof(float) * (size_t)width);
+          else std::memcpy(o + k * width, src + (size_t)item[k] * width, sizeof(float) * (size_t)width);
+        }
+      } else if (mode == 1) {
+        if (item[0] < 0) std::memset(o, 0, sizeof(float) * (size_t)width);
+        else std::memcpy(o, src + (size_t)item[0] * width, sizeof(float) * (size_t)width);
+        for (int64_t k = 1; k < K; k++) {
+          if (item[k] < 0) {
+            for (int64_t c = 0; c < width; c++) o[c] = (float)((double)o[c] * 0.0);
+          } else {
+            const float* __restrict r = src + (size_t)item[k] * width;
+            for (int64_t c = 0; c < width; c++) o[c] = (float)((double)o[c] * (double)r[c]);
+          }
+        }
+      } else {
+        for (int64_t c = 0; c < width; c++) o[c] = 0.0f;
+        for (int64_t k = 0; k < K; k++) {
+          if (item[k] < 0) continue;
+          const float* __restrict r = src + (size_t)item[k] * width;
+          for (int64_t c = 0; c < width; c++) o[c] = (float)((double)o[c] + (double)r[c]);
+        }
+      }
+    }
+    return num(env, -1);
+  });
+}
+
 napi_value Init(napi_env env, napi_value exports) {
   const napi_property_descriptor props[] = {
       {"gatherRows", nullptr, GatherRows, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"accumulateRows", nullptr, AccumulateRows, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"stepRows", nullptr, StepRows, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"gatherCombineRows", nullptr, GatherCombineRows, nullptr, nullptr, nullptr, napi_default, nullptr},
   };
   napi_define_properties(env, exports, sizeof(props) / sizeof(props[0]), props);
   return exports;

@@ -2,6 +2,7 @@ import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import {
+  type Combine,
   JS_ROW_KERNELS,
   type PendingRowGrads,
   type RowKernels,
@@ -53,7 +54,22 @@ interface RowsAddon {
     beta2: number,
     weightDecay: number,
   ): void;
+  gatherCombineRows(
+    src: Float32Array,
+    rowDim: number,
+    rowIds: Int32Array,
+    n: number,
+    codesPerItem: number,
+    combine: number,
+    out: Float32Array,
+    outOffset: number,
+    outStride: number,
+    rowsOut: Float32Array | null,
+  ): number;
 }
+
+/** The addon's code of each composition (csrc/rows.cc `gatherCombineRows`). */
+const COMBINE_CODE: Readonly<Record<Combine, number>> = Object.freeze({ sum: 0, mult: 1, concat: 2 });
 
 function nativeRowKernels(addon: RowsAddon): RowKernels {
   const kernels: RowKernels = {
@@ -112,6 +128,12 @@ function nativeRowKernels(addon: RowsAddon): RowKernels {
         p.weightDecay,
       );
       acc.count = 0;
+    },
+    gatherCombineRows(src, rowDim, rowIds, n, codesPerItem, combine, out, outOffset, outStride, rowsOut) {
+      const code = COMBINE_CODE[combine];
+      if (code === undefined)
+        throw new TypeError(`native/gatherCombineRows: combine '${combine}' is not sum, mult or concat`);
+      return addon.gatherCombineRows(src, rowDim, rowIds, n, codesPerItem, code, out, outOffset, outStride, rowsOut);
     },
   };
   return Object.freeze(kernels);

@@ -2,6 +2,7 @@ import {
   alptInitialStep,
   alptRoundRow,
   type CheckpointArray,
+  type Combine,
   codeBytesPerRow,
   DataFormatError,
   type DenseTrainingView,
@@ -125,6 +126,9 @@ export class DenseStorage implements EmbeddingStorage {
   private codes: Uint8Array | null = null;
   private scaleBias: Float32Array | null = null;
   private steps: Float32Array | null = null;
+  /** Decoded rows (and their ids) of a K-row lookup on the fp16 / codes serving forms, reused. */
+  private decoded = new Float32Array(0);
+  private decodedIds = new Int32Array(0);
   /** ALPT: lr of the steps' Adam (0 for the other formats and once restored). */
   private alptStepLr = 0;
   /** The gather / accumulate / row-step loops: C++ when built (bit-identical), else JavaScript. */
@@ -284,6 +288,54 @@ export class DenseStorage implements EmbeddingStorage {
       else if (r < this.rows) this.readRow(r, out, o);
       else this.badRow('gatherStrided', r);
     }
+  }
+
+  gatherCombined(
+    rowIds: Int32Array,
+    n: number,
+    codesPerItem: number,
+    combine: Combine,
+    out: Float32Array,
+    outOffset: number,
+    outStride: number,
+    rowsOut: Float32Array | null = null,
+  ): void {
+    const d = this.rowDim;
+    if (!Number.isInteger(codesPerItem) || codesPerItem < 1) {
+      throw new InvalidArgumentError(
+        `embedding/${this.kind}.gatherCombined: codesPerItem (${codesPerItem}) must be a positive integer`,
+      );
+    }
+    // Float32 rows go to the kernel as they are; the decoding serving forms (fp16, codes) are first
+    // gathered row by row into a reused buffer, which the same kernel then composes.
+    let src = this.values !== null ? (this.quant?.forward ?? this.values) : this.f32;
+    let ids = rowIds;
+    const m = n * codesPerItem;
+    if (src === null) {
+      for (let i = 0; i < m; i++) if (rowIds[i]! >= this.rows) this.badRow('gatherCombined', rowIds[i]!);
+      if (this.decoded.length < m * d) {
+        this.decoded = new Float32Array(m * d);
+        this.decodedIds = new Int32Array(m);
+      }
+      this.gatherStrided(rowIds, m, this.decoded, 0, d);
+      src = this.decoded;
+      ids = this.decodedIds;
+      // row i of the buffer is code i; a negative id stays negative (sum skips it, the others read zeros)
+      for (let i = 0; i < m; i++) ids[i] = rowIds[i]! < 0 ? -1 : i;
+    }
+    const bad = this.kernels.gatherCombineRows(
+      src,
+      d,
+      ids,
+      n,
+      codesPerItem,
+      combine,
+      out,
+      outOffset,
+      outStride,
+      rowsOut,
+    );
+    if (bad >= 0) this.badRow('gatherCombined', rowIds[bad]!);
   }
 
   private badRow(where: string, r: number): never {
