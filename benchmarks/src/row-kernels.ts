@@ -4,6 +4,9 @@
  * (step), through `FeatureEmbedding` on float32 tables, on three paths measured in one run:
  * - `c++ rows`: the batch row path on the C++ row kernels (the default);
  * - `js rows`: the same batch path on the JavaScript row kernels (`COMPACTREC_KERNELS=js` at creation);
+ * - `c++ no-combine`: the C++ row kernels with the storage's `gatherCombined` hidden, so a K-row method
+ *   (double-*, qr) gathers its rows and composes them in JavaScript — the path before the K-row kernel
+ *   (the same as `c++ rows` for one-row methods such as `full`);
  * - `per-row`: the contract's per-row methods only (`gather`, one `accumulate` per ID) and the JavaScript
  *   row step — the path every storage had before the batch methods and the C++ row kernels.
  * Rounds are interleaved and the path order rotates every round; the tables are big (random rows miss the
@@ -51,6 +54,14 @@ function parseArgs(argv: readonly string[]): { a: Record<string, number>; method
   return { a, method };
 }
 
+/** The storage with every batch method but `gatherCombined` (K-row lookups compose in JavaScript). */
+function noCombine(s: EmbeddingStorage): EmbeddingStorage {
+  const w = perRowOnly(s);
+  w.gatherStrided = (ids, n, out, off, stride) => s.gatherStrided!(ids, n, out, off, stride);
+  w.accumulateStrided = (ids, n, g, off, stride, k, cs) => s.accumulateStrided!(ids, n, g, off, stride, k, cs);
+  return w;
+}
+
 /** The storage seen through the per-row contract methods only. */
 function perRowOnly(s: EmbeddingStorage): EmbeddingStorage {
   return {
@@ -73,7 +84,7 @@ function perRowOnly(s: EmbeddingStorage): EmbeddingStorage {
   };
 }
 
-const PATHS = ['c++ rows', 'js rows', 'per-row'] as const;
+const PATHS = ['c++ rows', 'c++ no-combine', 'js rows', 'per-row'] as const;
 type Path = (typeof PATHS)[number];
 const PHASES = ['gather', 'accumulate', 'step'] as const;
 
@@ -94,14 +105,16 @@ function main(): void {
   );
   const make = (path: Path): FeatureEmbedding[] => {
     const before = process.env.COMPACTREC_KERNELS;
-    if (path !== 'c++ rows') process.env.COMPACTREC_KERNELS = 'js';
+    if (path === 'js rows' || path === 'per-row') process.env.COMPACTREC_KERNELS = 'js';
     else delete process.env.COMPACTREC_KERNELS;
     try {
       return Array.from({ length: F }, (_, f) => {
         const full = rows * d * 4;
         const budgetBytes = method === 'full' ? full : Math.floor(full / 4);
         const e = createFeatureEmbedding(method, { numIds: rows }, { dim: d, budgetBytes, seed: f });
-        return path === 'per-row' ? new FeatureEmbedding(e.method, e.mapper, perRowOnly(e.storage), d) : e;
+        if (path === 'per-row') return new FeatureEmbedding(e.method, e.mapper, perRowOnly(e.storage), d);
+        if (path === 'c++ no-combine') return new FeatureEmbedding(e.method, e.mapper, noCombine(e.storage), d);
+        return e;
       });
     } finally {
       if (before === undefined) delete process.env.COMPACTREC_KERNELS;
@@ -149,7 +162,9 @@ function main(): void {
       `  round ${r + 1}: ${order.map((p) => `${p} ${PHASES.reduce((s, k) => s + ms.get(p)![k].at(-1)!, 0).toFixed(1)} ms`).join(', ')} (load ${loadLine()})\n`,
     );
   }
-  process.stdout.write('\npath       phase        ms/step (median of rounds)   per-row ÷ path   js rows ÷ path\n');
+  process.stdout.write(
+    '\npath             phase        ms/step (median of rounds)   per-row ÷ path   js rows ÷ path   no-combine ÷ path\n',
+  );
   for (const p of PATHS) {
     const m = ms.get(p)!;
     const total = (q: Path, r: number): number => PHASES.reduce((s, k) => s + ms.get(q)![k][r]!, 0);
@@ -163,7 +178,7 @@ function main(): void {
           .toFixed(2)
           .padStart(6);
       process.stdout.write(
-        `${p.padEnd(10)} ${phase.padEnd(12)} ${median(xs).toFixed(2).padStart(8)}                     ${ratio('per-row')}×          ${ratio('js rows')}×\n`,
+        `${p.padEnd(16)} ${phase.padEnd(12)} ${median(xs).toFixed(2).padStart(8)}                     ${ratio('per-row')}×          ${ratio('js rows')}×          ${ratio('c++ no-combine')}×\n`,
       );
     }
   }
