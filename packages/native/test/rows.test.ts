@@ -1,4 +1,5 @@
 import {
+  type Combine,
   JS_ROW_KERNELS,
   PendingRowGrads,
   Rng,
@@ -125,6 +126,100 @@ describe('row kernels', () => {
       /g holds 6 values, too few for 2 items/,
     );
   });
+
+  /**
+   * K-row lookups of `n` items through `k`: every composition, with −1 ids, a strided and offset
+   * output and the kept rows. Rows of mixed magnitudes (and −0), so that a sum rounded once at the end
+   * instead of after every add, or a product in another order, changes bits.
+   */
+  function combined(k: RowKernels, K: number, combine: Combine, keepRows: boolean) {
+    const rng = new Rng(23);
+    const rows = 300;
+    const d = 9;
+    const src = new Float32Array(rows * d);
+    for (let i = 0; i < src.length; i++) src[i] = (rng.next() - 0.5) * 10 ** Math.floor(rng.next() * 8 - 4);
+    src.fill(-0, 5 * d, 6 * d);
+    const n = 200;
+    const ids = new Int32Array(n * K);
+    for (let i = 0; i < ids.length; i++) ids[i] = i % 13 === 4 ? -1 : Math.floor(rng.next() ** 2 * rows);
+    ids[K] = 5; // an item whose first row is −0
+    const width = combine === 'concat' ? K * d : d;
+    const stride = width * 2 + 3;
+    const out = new Float32Array(n * stride + 7).fill(Number.NaN); // untouched gaps stay NaN
+    const kept = keepRows ? new Float32Array(n * K * d).fill(Number.NaN) : null;
+    expect(k.gatherCombineRows(src, d, ids, n, K, combine, out, 7, stride, kept)).toBe(-1);
+    return { src, ids, out, kept, d, stride, width };
+  }
+
+  for (const combine of ['sum', 'mult', 'concat'] as const) {
+    for (const K of [1, 2, 3]) {
+      it.skipIf(!haveNative)(
+        `C++ gatherCombineRows (${combine}, K ${K}) writes byte-identical outputs and kept rows to JavaScript, which composes gatherRows' rows in float32 in code order${NO_ADDON}`,
+        () => {
+          const a = combined(NATIVE, K, combine, combine === 'mult');
+          const b = combined(JS_ROW_KERNELS, K, combine, combine === 'mult');
+          expect(firstDiff(a.out, b.out), 'out').toBe(-1);
+          if (a.kept) expect(firstDiff(a.kept, b.kept!), 'kept rows').toBe(-1);
+          // The definition, spelled out from gathered rows: float32 stores after every add / product.
+          const { src, ids, out, d, stride, width } = b;
+          const rowsBuf = new Float32Array(ids.length * d);
+          expect(JS_ROW_KERNELS.gatherRows(src, d, ids, ids.length, rowsBuf, 0, d)).toBe(-1);
+          const want = new Float32Array(width);
+          let negZero = 0;
+          for (let j = 0; j < ids.length / K; j++) {
+            want.fill(0);
+            for (let k = 0; k < K; k++) {
+              const row = rowsBuf.subarray((j * K + k) * d, (j * K + k + 1) * d);
+              for (let c = 0; c < d; c++) {
+                if (combine === 'concat') want[k * d + c] = row[c]!;
+                else if (combine === 'mult') want[c] = k === 0 ? row[c]! : want[c]! * row[c]!;
+                else if (ids[j * K + k]! >= 0) want[c]! += row[c]!;
+              }
+            }
+            const got = out.subarray(7 + j * stride, 7 + j * stride + width);
+            expect(firstDiff(got, want), `item ${j}`).toBe(-1);
+            expect(Number.isNaN(out[7 + j * stride + width]!), `gap after item ${j}`).toBe(true);
+            for (let c = 0; c < width; c++) if (Object.is(got[c], -0)) negZero++;
+          }
+          if (combine !== 'sum') expect(negZero).toBeGreaterThan(0); // the −0 row reached the output
+          if (b.kept) expect(firstDiff(b.kept, rowsBuf), 'kept rows = gathered rows').toBe(-1);
+        },
+      );
+    }
+  }
+
+  it.skipIf(!haveNative)(`gatherCombineRows reports a row id past the table and writes nothing${NO_ADDON}`, () => {
+    for (const k of [NATIVE, JS_ROW_KERNELS]) {
+      const src = new Float32Array(4 * 2).fill(1);
+      const out = new Float32Array(2 * 2).fill(7);
+      const kept = new Float32Array(4 * 2).fill(7);
+      expect(k.gatherCombineRows(src, 2, Int32Array.of(0, 1, 2, 4), 2, 2, 'sum', out, 0, 2, kept)).toBe(3);
+      expect(Array.from(out)).toEqual([7, 7, 7, 7]);
+      expect(Array.from(kept)).toEqual(new Array(8).fill(7));
+    }
+  });
+
+  it.skipIf(!haveNative)(
+    `gatherCombineRows: a too-short array or an unknown composition is an error naming it${NO_ADDON}`,
+    () => {
+      const src = new Float32Array(4 * 2);
+      const ids = Int32Array.of(0, 1, 2, 3);
+      expect(() => NATIVE.gatherCombineRows(src, 2, ids, 2, 2, 'concat', new Float32Array(7), 0, 4, null)).toThrow(
+        /native\/gatherCombineRows: out holds 7 values, too few for 2 items/,
+      );
+      expect(() => NATIVE.gatherCombineRows(src, 2, ids, 3, 2, 'sum', new Float32Array(6), 0, 2, null)).toThrow(
+        /native\/gatherCombineRows: rowIds holds 4 ids, too few for 3 items/,
+      );
+      expect(() =>
+        NATIVE.gatherCombineRows(src, 2, ids, 2, 2, 'mult', new Float32Array(4), 0, 2, new Float32Array(7)),
+      ).toThrow(/native\/gatherCombineRows: rowsOut holds 7 values, too few for 4 rows/);
+      for (const k of [NATIVE, JS_ROW_KERNELS]) {
+        expect(() => k.gatherCombineRows(src, 2, ids, 2, 2, 'max' as Combine, new Float32Array(4), 0, 2, null)).toThrow(
+          /gatherCombineRows: combine 'max' is not sum, mult or concat/,
+        );
+      }
+    },
+  );
 
   it('COMPACTREC_KERNELS=js selects the JavaScript row kernels at call time', () => {
     const before = process.env.COMPACTREC_KERNELS;
