@@ -71,7 +71,7 @@ function make(method: string, quantize: QuantizeMode, kernels: 'native' | 'js', 
   else delete process.env.COMPACTREC_KERNELS;
   try {
     // sharing methods at a quarter of the full table (collisions: rows repeat within a batch); the rest at full size
-    const sharing = method === 'modulo' || method === 'double' || method.startsWith('qr');
+    const sharing = method === 'modulo' || method.startsWith('double') || method.startsWith('qr');
     const budgetBytes = fit.numIds * dim * (sharing ? 1 : 4);
     const e = createFeatureEmbedding(method === 'qr-concat' ? 'qr' : method, fit, {
       dim,
@@ -122,6 +122,7 @@ describe('batch row path of dense storages', () => {
     ['int8', 'after'],
     ['int8', 'during'],
     ['double', 'after'], // K = 2, sum: batch gather and scatter
+    ['double-frequency', 'after'], // K = 2, sum with code −1 for frequent IDs (skipped by the composition)
     ['qr', 'after'], // K = 2, mult: batch gather, per-row scatter (products of the other rows)
     ['qr-concat', 'after'], // K = 2, concat: batch gather and scatter (each row its slice)
   ] as const) {
@@ -150,6 +151,29 @@ describe('batch row path of dense storages', () => {
     );
   }
 
+  for (const [method, kind] of [
+    ['double', 'fp16'],
+    ['qr', 'int8'],
+    ['double-frequency', 'float32'],
+  ] as const) {
+    it(`${method}+${kind} serving form: the composed K-row lookup (gatherCombined) is byte-identical to composing gather's rows`, () => {
+      const e = createFeatureEmbedding(`${method}+${kind}`, fit, { dim, budgetBytes: fit.numIds * dim, seed: 3 });
+      expect(e.mapper.codesPerId).toBe(2);
+      e.finishTraining(); // fp16 / int8 decode row by row into the storage's buffer; float32 serves its table
+      expect(e.storage.serving).toBe(true);
+      const p = new FeatureEmbedding(e.method, e.mapper, perRowOnly(e.storage), dim);
+      const n = 300;
+      const ids = Int32Array.from({ length: n }, (_, j) => (j * 37) % fit.numIds);
+      const stride = 2 * dim + 1;
+      const a = new Float32Array(n * stride).fill(Number.NaN);
+      const b = new Float32Array(n * stride).fill(Number.NaN);
+      e.lookup(ids, a, n, 1, stride);
+      p.lookup(ids, b, n, 1, stride);
+      expect(firstDiff(a, b)).toBe(-1);
+      expect(a.slice(1, 1 + dim).some((x) => x !== 0)).toBe(true);
+    });
+  }
+
   it('a row outside the table is an error naming the storage and the row', () => {
     const e = make('full', 'after', 'native', false);
     const out = new Float32Array(2 * dim);
@@ -158,6 +182,21 @@ describe('batch row path of dense storages', () => {
     );
     expect(() => e.storage.accumulateStrided!(Int32Array.of(fit.numIds), 1, out, 0, dim)).toThrow(
       /accumulateStrided: row \d+ is outside/,
+    );
+    const ids = Int32Array.of(1, -1, 2, fit.numIds + 5);
+    const before = Float32Array.from(out);
+    expect(() => e.storage.gatherCombined!(ids, 2, 2, 'sum', out, 0, dim)).toThrow(
+      new RegExp(`embedding/float32.gatherCombined: row ${fit.numIds + 5} is outside \\[0, ${fit.numIds}\\)`),
+    );
+    expect(firstDiff(out, before)).toBe(-1); // nothing written
+    expect(() => e.storage.gatherCombined!(ids, 2, 0, 'sum', out, 0, dim)).toThrow(
+      /embedding\/float32.gatherCombined: codesPerItem \(0\) must be a positive integer/,
+    );
+    e.finishTraining();
+    const fp = createFeatureEmbedding('fp16', fit, { dim, budgetBytes: fit.numIds * dim * 4, seed: 1 });
+    fp.finishTraining();
+    expect(() => fp.storage.gatherCombined!(ids, 2, 2, 'sum', out, 0, dim)).toThrow(
+      new RegExp(`embedding/fp16.gatherCombined: row ${fit.numIds + 5} is outside`),
     );
   });
 });
