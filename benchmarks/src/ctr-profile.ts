@@ -7,11 +7,18 @@
  * The two paths alternate step by step, so both see the same machine load.
  * `--compare rows` instead runs the fast step twice: embedding row kernels in C++ (the default)
  * against the JavaScript row kernels (`COMPACTREC_KERNELS=js` when the model is created) — the
- * gather / scatter / sparse-optimizer speed-up measured in one run.
+ * gather / scatter / sparse-optimizer speed-up measured in one run. `--compare combine` runs the fast
+ * step on the C++ row kernels twice: with the K-row lookup composed by the row kernel (the default)
+ * against the same tables with the storages' `gatherCombined` hidden, so K-row methods gather their
+ * rows and compose them in JavaScript (the path before the K-row kernel); use it with `--method double`.
+ * `--method` sets every field's compression method (default full; sharing methods at a quarter of the
+ * full table, the model's default budget).
  *
- * Usage: node benchmarks/dist/ctr-profile.js [--workload tower|frappe|both] [--steps 20] [--compare steps|rows] [--data <frappe dir>]
+ * Usage: node benchmarks/dist/ctr-profile.js [--workload tower|frappe|both] [--steps 20] [--compare steps|rows|combine]
+ *          [--method full|double|…] [--data <frappe dir>]
  */
 import { join } from 'node:path';
+import type { EmbeddingStorage } from '@compactrec/core';
 import {
   type CtrBatch,
   type CtrModel,
@@ -20,6 +27,7 @@ import {
   openCtrData,
   SyntheticCtr,
 } from '@compactrec/ctr';
+import { FeatureEmbedding } from '@compactrec/embedding';
 import { rowKernelsInfo } from '@compactrec/native';
 import { initTf, type Tf } from '@compactrec/tf-backend';
 import { loadLine, repoRoot } from './peers.js';
@@ -27,7 +35,8 @@ import { loadLine, repoRoot } from './peers.js';
 interface Args {
   workloads: string[];
   steps: number;
-  compare: 'steps' | 'rows';
+  compare: 'steps' | 'rows' | 'combine';
+  method: string;
   data: string;
 }
 
@@ -36,6 +45,7 @@ function parseArgs(argv: readonly string[]): Args {
     workloads: ['tower', 'frappe'],
     steps: 20,
     compare: 'steps',
+    method: 'full',
     data: join(repoRoot(), '..', 'shared', 'datasets', 'frappe_nfm'),
   };
   for (let i = 0; i < argv.length; i += 2) {
@@ -43,7 +53,9 @@ function parseArgs(argv: readonly string[]): Args {
     if (flag === '--help') {
       process.stdout.write(
         'Usage: node benchmarks/dist/ctr-profile.js [--workload tower|frappe|both (default both)] [--steps 20]\n' +
-          '       [--compare steps|rows (default steps: generic vs fast step; rows: fast step with C++ vs JavaScript row kernels)]\n' +
+          '       [--compare steps|rows|combine (default steps: generic vs fast step; rows: fast step with C++ vs JavaScript row kernels;\n' +
+          '        combine: fast step with the K-row lookup composed by the C++ row kernel vs in JavaScript)]\n' +
+          '       [--method <compression method of every field> (default full; e.g. double, double-frequency, qr)]\n' +
           '       [--data <frappe dir> (default ../shared/datasets/frappe_nfm)]\n',
       );
       process.exit(0);
@@ -58,10 +70,11 @@ function parseArgs(argv: readonly string[]): Args {
       if (!Number.isInteger(n) || n < 1) throw new Error(`ctr-profile: --steps '${value}' is not a positive integer`);
       args.steps = n;
     } else if (flag === '--compare') {
-      if (value !== 'steps' && value !== 'rows')
-        throw new Error(`ctr-profile: --compare '${value}' is not steps or rows`);
+      if (value !== 'steps' && value !== 'rows' && value !== 'combine')
+        throw new Error(`ctr-profile: --compare '${value}' is not steps, rows or combine`);
       args.compare = value;
-    } else if (flag === '--data') args.data = value;
+    } else if (flag === '--method') args.method = value;
+    else if (flag === '--data') args.data = value;
     else throw new Error(`ctr-profile: unknown option ${flag}`);
   }
   return args;
@@ -97,6 +110,34 @@ interface Arm {
   readonly value: string | undefined;
   /** The step path its model must take. */
   readonly path: 'fast' | 'generic';
+  /** Changes the model after it is created (before its first step). */
+  readonly prepare?: (m: CtrModel) => void;
+}
+
+/** `s` with its `gatherCombined` hidden (every other member forwarded to `s`). */
+function withoutGatherCombined(s: EmbeddingStorage): EmbeddingStorage {
+  const bound = new Map<PropertyKey, unknown>();
+  return new Proxy(s, {
+    get(target, key) {
+      if (key === 'gatherCombined') return undefined;
+      const v = Reflect.get(target, key, target);
+      if (typeof v !== 'function') return v;
+      let b = bound.get(key);
+      if (b === undefined) bound.set(key, (b = v.bind(target)));
+      return b;
+    },
+    set: (target, key, value) => Reflect.set(target, key, value, target),
+  });
+}
+
+/** Rebuilds every field and first-order embedding of `m` over storages without `gatherCombined`. */
+function composeInJs(m: CtrModel): void {
+  for (const list of [m.fields, m.firstOrder] as FeatureEmbedding[][]) {
+    for (let f = 0; f < list.length; f++) {
+      const e = list[f]!;
+      list[f] = new FeatureEmbedding(e.method, e.mapper, withoutGatherCombined(e.storage), e.dim, e.combine);
+    }
+  }
 }
 
 const ARMS: Record<Args['compare'], readonly [Arm, Arm]> = {
@@ -109,6 +150,10 @@ const ARMS: Record<Args['compare'], readonly [Arm, Arm]> = {
     { label: 'fast, js rows', key: 'COMPACTREC_KERNELS', value: 'js', path: 'fast' },
     { label: 'fast, c++ rows', key: 'COMPACTREC_KERNELS', value: undefined, path: 'fast' },
   ],
+  combine: [
+    { label: 'fast, js combine', key: 'COMPACTREC_KERNELS', value: undefined, path: 'fast', prepare: composeInJs },
+    { label: 'fast, c++ combine', key: 'COMPACTREC_KERNELS', value: undefined, path: 'fast' },
+  ],
 };
 
 function profileBoth(
@@ -118,7 +163,13 @@ function profileBoth(
   steps: number,
   arms: readonly [Arm, Arm],
 ): void {
-  const models = arms.map((a) => withEnv(a.key, a.value, make));
+  const models = arms.map((a) =>
+    withEnv(a.key, a.value, () => {
+      const m = make();
+      a.prepare?.(m);
+      return m;
+    }),
+  );
   const total = [0, 0];
   models.forEach((m, k) => {
     // warm-up (first-step set-up, Adam state, kernel caches) outside the profile
@@ -171,8 +222,9 @@ async function main(): Promise<void> {
   process.stdout.write(`ctr-profile: ${rt.reason}\n`);
   const rows = rowKernelsInfo();
   process.stdout.write(`ctr-profile: embedding row kernels ${rows.kind} (${rows.reason})\n`);
-  if (args.compare === 'rows' && rows.kind !== 'native')
-    throw new Error(`ctr-profile: --compare rows needs the C++ row kernels: ${rows.reason}`);
+  if (args.compare !== 'steps' && rows.kind !== 'native')
+    throw new Error(`ctr-profile: --compare ${args.compare} needs the C++ row kernels: ${rows.reason}`);
+  process.stdout.write(`ctr-profile: compression method of every field: ${args.method}\n`);
   if (args.workloads.includes('tower')) {
     const data = new SyntheticCtr({
       fields: 26,
@@ -185,7 +237,8 @@ async function main(): Promise<void> {
     const batches = await takeBatches(data.train, 4096, 4);
     profileBoth(
       'tower: dnn 416 → 400 → 400 → 400 → 1 in a CTR step (26 fields × d 16, synthetic)',
-      () => createCtrModel(tf, data.schema, { model: 'dnn', dim: 16, mlp: [400, 400, 400], seed: 1 }),
+      () =>
+        createCtrModel(tf, data.schema, { model: 'dnn', dim: 16, mlp: [400, 400, 400], seed: 1, method: args.method }),
       batches,
       args.steps,
       ARMS[args.compare],
@@ -196,7 +249,8 @@ async function main(): Promise<void> {
     const batches = await takeBatches(data.train, 1024, 16);
     profileBoth(
       'frappe: DeepFM (10 fields × d 16, MLP 400-400)',
-      () => createCtrModel(tf, data.schema, { model: 'deepfm', dim: 16, mlp: [400, 400], seed: 0 }),
+      () =>
+        createCtrModel(tf, data.schema, { model: 'deepfm', dim: 16, mlp: [400, 400], seed: 0, method: args.method }),
       batches,
       args.steps,
       ARMS[args.compare],
