@@ -195,6 +195,12 @@ export class FeatureEmbedding {
   private readonly kRows: boolean;
   /** Unweighted `sum` or `concat` of K rows (or one row) on a storage with `accumulateStrided`: backward hands it the batch. */
   private readonly batchScatter: boolean;
+  /**
+   * Unweighted `mult` of K rows on a storage with `accumulateStrided`: backward computes every code's
+   * gradient into `multGrad` and hands the batch to the storage.
+   */
+  private readonly batchMult: boolean;
+  private multGrad = new Float32Array(0);
 
   constructor(method: string, mapper: IdMapper, storage: EmbeddingStorage, dim: number, combine?: Combine) {
     this.combine = combine ?? mapper.combine;
@@ -216,6 +222,11 @@ export class FeatureEmbedding {
       typeof storage.gatherStrided === 'function' &&
       typeof storage.accumulateStrided === 'function';
     this.kRows = !this.oneRow && mapper.weights === null && typeof storage.gatherCombined === 'function';
+    this.batchMult =
+      mapper.codesPerId > 1 &&
+      mapper.weights === null &&
+      this.combine === 'mult' &&
+      typeof storage.accumulateStrided === 'function';
     this.batchScatter =
       mapper.weights === null &&
       typeof storage.accumulateStrided === 'function' &&
@@ -330,6 +341,28 @@ export class FeatureEmbedding {
       // Every code of an item gets the item's gradient (sum) or its own slice (concat), in per-row order.
       const codeStride = this.combine === 'concat' ? this.rowDim : 0;
       this.storage.accumulateStrided!(this.codes, n, grad, gradOffset, gradStride, K, codeStride);
+      return;
+    }
+    if (this.batchMult) {
+      // Each code's gradient (the item's gradient times the other codes' rows, in double as below,
+      // stored as float32) laid out item-major as a concatenation, then one batch accumulation.
+      const d = this.dim;
+      const rows = this.rowsBuf;
+      if (this.multGrad.length < n * K * d) this.multGrad = new Float32Array(n * K * d);
+      const mg = this.multGrad;
+      for (let j = 0; j < n; j++) {
+        const o = gradOffset + j * gradStride;
+        const cb = j * K;
+        for (let k = 0; k < K; k++) {
+          const go = (cb + k) * d;
+          for (let c = 0; c < d; c++) {
+            let p = grad[o + c]!;
+            for (let l = 0; l < K; l++) if (l !== k) p *= rows[(cb + l) * d + c]!;
+            mg[go + c] = p;
+          }
+        }
+      }
+      this.storage.accumulateStrided!(this.codes, n, mg, 0, K * d, K, d);
       return;
     }
     const codes = this.codes;
