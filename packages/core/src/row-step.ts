@@ -291,6 +291,21 @@ export interface RowKernels {
     outStride: number,
     rowsOut: Float32Array | null,
   ): number;
+  /**
+   * The per-code gradients of a `mult` composition: for item j < n and code k < K = `codesPerItem`,
+   * `out[(j·K + k)·rowDim + c] = f32(g[gOff + j·gStride + c] · Π_{l ≠ k} rows[(j·K + l)·rowDim + c])`,
+   * the product taken in double in ascending l (`rows` as `gatherCombineRows` kept them).
+   */
+  multGradRows(
+    rows: Float32Array,
+    rowDim: number,
+    n: number,
+    codesPerItem: number,
+    g: Float32Array,
+    gOff: number,
+    gStride: number,
+    out: Float32Array,
+  ): void;
 }
 
 /** The JavaScript row kernels (the definition the native ones are checked against). */
@@ -399,5 +414,30 @@ export const JS_ROW_KERNELS: RowKernels = Object.freeze({
       }
     }
     return -1;
+  },
+  multGradRows(
+    rows: Float32Array,
+    rowDim: number,
+    n: number,
+    codesPerItem: number,
+    g: Float32Array,
+    gOff: number,
+    gStride: number,
+    out: Float32Array,
+  ): void {
+    const K = codesPerItem;
+    const d = rowDim;
+    for (let j = 0; j < n; j++) {
+      const o = gOff + j * gStride;
+      const cb = j * K;
+      for (let k = 0; k < K; k++) {
+        const go = (cb + k) * d;
+        for (let c = 0; c < d; c++) {
+          let p = g[o + c]!;
+          for (let l = 0; l < K; l++) if (l !== k) p *= rows[(cb + l) * d + c]!;
+          out[go + c] = p;
+        }
+      }
+    }
   },
 });

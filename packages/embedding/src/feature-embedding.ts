@@ -8,10 +8,12 @@ import {
   InvalidArgumentError,
   type MapperFitData,
   type QuantizeMode,
+  type RowKernels,
   type StorageOptimizerOptions,
   type StorageSpec,
 } from '@compactrec/core';
 import { FULL_SPEC } from '@compactrec/id-hashing';
+import { rowKernels } from '@compactrec/native';
 import { type EmbeddingMethod, resolveMethod } from './registry.js';
 
 /** Options of {@link createFeatureEmbedding}; `dim`, `budgetBytes` and `seed` are required. */
@@ -201,6 +203,8 @@ export class FeatureEmbedding {
    */
   private readonly batchMult: boolean;
   private multGrad = new Float32Array(0);
+  /** Row kernels of the `mult` gradients (C++ when built, see `rowKernels`). */
+  private readonly kernels: RowKernels = rowKernels();
 
   constructor(method: string, mapper: IdMapper, storage: EmbeddingStorage, dim: number, combine?: Combine) {
     this.combine = combine ?? mapper.combine;
@@ -347,22 +351,9 @@ export class FeatureEmbedding {
       // Each code's gradient (the item's gradient times the other codes' rows, in double as below,
       // stored as float32) laid out item-major as a concatenation, then one batch accumulation.
       const d = this.dim;
-      const rows = this.rowsBuf;
       if (this.multGrad.length < n * K * d) this.multGrad = new Float32Array(n * K * d);
-      const mg = this.multGrad;
-      for (let j = 0; j < n; j++) {
-        const o = gradOffset + j * gradStride;
-        const cb = j * K;
-        for (let k = 0; k < K; k++) {
-          const go = (cb + k) * d;
-          for (let c = 0; c < d; c++) {
-            let p = grad[o + c]!;
-            for (let l = 0; l < K; l++) if (l !== k) p *= rows[(cb + l) * d + c]!;
-            mg[go + c] = p;
-          }
-        }
-      }
-      this.storage.accumulateStrided!(this.codes, n, mg, 0, K * d, K, d);
+      this.kernels.multGradRows(this.rowsBuf, d, n, K, grad, gradOffset, gradStride, this.multGrad);
+      this.storage.accumulateStrided!(this.codes, n, this.multGrad, 0, K * d, K, d);
       return;
     }
     const codes = this.codes;

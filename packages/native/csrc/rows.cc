@@ -316,12 +316,54 @@ napi_value GatherCombineRows(napi_env env, napi_callback_info info) {
   });
 }
 
+// multGradRows(rows, rowDim, n, codesPerItem, g, gOff, gStride, out): the per-code gradients of a
+// `mult` composition, out[(j·K + k)·rowDim + c] = f32(g[gOff + j·gStride + c] · Π_{l≠k} rows[(j·K + l)·
+// rowDim + c]), the product in double in ascending l (JavaScript's loop, numbers are doubles).
+napi_value MultGradRows(napi_env env, napi_callback_info info) {
+  return guard(env, "multGradRows", [&]() -> napi_value {
+    napi_value a[8];
+    args(env, info, a, "multGradRows");
+    size_t rowsLen, gLen, outLen;
+    const float* rows = typed<float>(env, a[0], napi_float32_array, &rowsLen, "rows");
+    const int64_t width = integer(env, a[1], "rowDim");
+    const int64_t n = integer(env, a[2], "n");
+    const int64_t K = integer(env, a[3], "codesPerItem");
+    const float* g = typed<float>(env, a[4], napi_float32_array, &gLen, "g");
+    const int64_t off = integer(env, a[5], "gOff");
+    const int64_t stride = integer(env, a[6], "gStride");
+    float* out = typed<float>(env, a[7], napi_float32_array, &outLen, "out");
+    if (width < 1 || K < 1) throw Fail{"rowDim and codesPerItem must be positive"};
+    const size_t need = (size_t)(n * K * width);
+    if (rowsLen < need)
+      throw Fail{"rows holds " + std::to_string(rowsLen) + " values, too few for " + std::to_string(n * K) + " rows"};
+    if (outLen < need)
+      throw Fail{"out holds " + std::to_string(outLen) + " values, too few for " + std::to_string(n * K) + " rows"};
+    if (n > 0 && (size_t)(off + (n - 1) * stride + width) > gLen)
+      throw Fail{"g holds " + std::to_string(gLen) + " values, too few for " + std::to_string(n) + " items"};
+    for (int64_t j = 0; j < n; j++) {
+      const float* __restrict gj = g + off + j * stride;
+      const float* __restrict rj = rows + (size_t)(j * K) * width;
+      for (int64_t k = 0; k < K; k++) {
+        float* __restrict o = out + (size_t)(j * K + k) * width;
+        for (int64_t c = 0; c < width; c++) {
+          double p = (double)gj[c];
+          for (int64_t l = 0; l < K; l++)
+            if (l != k) p *= (double)rj[l * width + c];
+          o[c] = (float)p;
+        }
+      }
+    }
+    return nullptr;
+  });
+}
+
 napi_value Init(napi_env env, napi_value exports) {
   const napi_property_descriptor props[] = {
       {"gatherRows", nullptr, GatherRows, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"accumulateRows", nullptr, AccumulateRows, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"stepRows", nullptr, StepRows, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"gatherCombineRows", nullptr, GatherCombineRows, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"multGradRows", nullptr, MultGradRows, nullptr, nullptr, nullptr, napi_default, nullptr},
   };
   napi_define_properties(env, exports, sizeof(props) / sizeof(props[0]), props);
   return exports;

@@ -66,6 +66,16 @@ interface RowsAddon {
     outStride: number,
     rowsOut: Float32Array | null,
   ): number;
+  multGradRows(
+    rows: Float32Array,
+    rowDim: number,
+    n: number,
+    codesPerItem: number,
+    g: Float32Array,
+    gOff: number,
+    gStride: number,
+    out: Float32Array,
+  ): void;
 }
 
 /** The addon's code of each composition (csrc/rows.cc `gatherCombineRows`). */
@@ -135,6 +145,8 @@ function nativeRowKernels(addon: RowsAddon): RowKernels {
         throw new TypeError(`native/gatherCombineRows: combine '${combine}' is not sum, mult or concat`);
       return addon.gatherCombineRows(src, rowDim, rowIds, n, codesPerItem, code, out, outOffset, outStride, rowsOut);
     },
+    multGradRows: (rows, rowDim, n, codesPerItem, g, gOff, gStride, out) =>
+      addon.multGradRows(rows, rowDim, n, codesPerItem, g, gOff, gStride, out),
   };
   return Object.freeze(kernels);
 }

@@ -221,6 +221,46 @@ describe('row kernels', () => {
     },
   );
 
+  for (const K of [2, 3, 4]) {
+    it.skipIf(!haveNative)(
+      `C++ multGradRows (K ${K}) writes byte-identical per-code gradients to JavaScript, the product of the other rows taken in double${NO_ADDON}`,
+      () => {
+        const rng = new Rng(29);
+        const d = 11;
+        const n = 150;
+        const rows = new Float32Array(n * K * d);
+        for (let i = 0; i < rows.length; i++) rows[i] = (rng.next() - 0.5) * 10 ** Math.floor(rng.next() * 6 - 3);
+        const stride = d + 4;
+        const g = new Float32Array(3 + n * stride);
+        for (let i = 0; i < g.length; i++) g[i] = (rng.next() - 0.5) * 10 ** Math.floor(rng.next() * 6 - 3);
+        const a = new Float32Array(n * K * d);
+        const b = new Float32Array(n * K * d);
+        NATIVE.multGradRows(rows, d, n, K, g, 3, stride, a);
+        JS_ROW_KERNELS.multGradRows(rows, d, n, K, g, 3, stride, b);
+        expect(firstDiff(a, b)).toBe(-1);
+        // item 0, code 0 spelled out: g times the other rows, in double, stored as float32
+        for (let c = 0; c < d; c++) {
+          let p = g[3 + c]!;
+          for (let l = 1; l < K; l++) p *= rows[l * d + c]!;
+          expect(Object.is(a[c], Math.fround(p))).toBe(true);
+        }
+      },
+    );
+  }
+
+  it.skipIf(!haveNative)(`multGradRows: a too-short array is a TypeError naming it${NO_ADDON}`, () => {
+    const rows = new Float32Array(2 * 2 * 3);
+    expect(() => NATIVE.multGradRows(rows, 3, 2, 2, new Float32Array(6), 0, 3, new Float32Array(11))).toThrow(
+      /native\/multGradRows: out holds 11 values, too few for 4 rows/,
+    );
+    expect(() => NATIVE.multGradRows(rows, 3, 3, 2, new Float32Array(9), 0, 3, new Float32Array(18))).toThrow(
+      /native\/multGradRows: rows holds 12 values, too few for 6 rows/,
+    );
+    expect(() => NATIVE.multGradRows(rows, 3, 2, 2, new Float32Array(5), 0, 3, new Float32Array(12))).toThrow(
+      /native\/multGradRows: g holds 5 values, too few for 2 items/,
+    );
+  });
+
   it('COMPACTREC_KERNELS=js selects the JavaScript row kernels at call time', () => {
     const before = process.env.COMPACTREC_KERNELS;
     process.env.COMPACTREC_KERNELS = 'js';
