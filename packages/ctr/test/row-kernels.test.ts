@@ -32,9 +32,15 @@ function bits(a: Float32Array): Uint32Array {
 }
 
 describe('CTR training on the C++ row kernels', () => {
-  for (const kind of ['deepfm', 'dnn'] as const satisfies readonly CtrModelKind[]) {
+  for (const [kind, method] of [
+    ['deepfm', 'full'],
+    ['dnn', 'full'],
+    ['deepfm', 'double'], // K = 2 rows summed: the composed lookup (gatherCombined), first-order tables too
+    ['dnn', 'qr'], // K = 2 rows multiplied: composed lookup keeping the rows, batch mult scatter (multGradRows)
+  ] as const satisfies readonly (readonly [CtrModelKind, string])[]) {
+    const label = method === 'full' ? kind : `${kind} (${method})`;
     it.skipIf(native.kind !== 'native')(
-      `${kind}: losses and every field and first-order table are bit-identical to the JavaScript row kernels after 5 steps${NO_ADDON}`,
+      `${label}: losses and every field and first-order table are bit-identical to the JavaScript row kernels after 5 steps${NO_ADDON}`,
       async () => {
         const tf = await cpuTf();
         const bs = await batches(5, 128);
@@ -43,7 +49,13 @@ describe('CTR training on the C++ row kernels', () => {
           if (kernels === 'js') process.env.COMPACTREC_KERNELS = 'js';
           else delete process.env.COMPACTREC_KERNELS;
           try {
-            const model = createCtrModel(tf, DATA.schema, { ...OPTIONS, model: kind });
+            const model = createCtrModel(tf, DATA.schema, {
+              ...OPTIONS,
+              model: kind,
+              method,
+              ...(method === 'full' ? {} : { budget: 0.25 }),
+            });
+            if (method !== 'full') expect(model.fields[0]!.mapper.codesPerId).toBe(2);
             const init = model.fields[0]!.storage.trainingView()!.values.slice();
             const losses = bs.map((b) => model.trainStep(b));
             const tables = [...model.fields, ...model.firstOrder].map((e) => e.storage.trainingView()!.values.slice());
