@@ -123,7 +123,10 @@ function withoutGatherCombined(s: EmbeddingStorage): EmbeddingStorage {
       const v = Reflect.get(target, key, target);
       if (typeof v !== 'function') return v;
       let b = bound.get(key);
-      if (b === undefined) bound.set(key, (b = v.bind(target)));
+      if (b === undefined) {
+        b = v.bind(target);
+        bound.set(key, b);
+      }
       return b;
     },
     set: (target, key, value) => Reflect.set(target, key, value, target),
