@@ -631,21 +631,14 @@ napi_value alignedFloats(napi_env env, napi_callback_info info) {
   });
 }
 
-napi_value towerRelease(napi_env env, napi_callback_info info) {
+// towerRelease / towerClose: `what` on the handle's tower; a missing or foreign handle is ignored.
+template <void (Tower::*what)()>
+napi_value onTower(napi_env env, napi_callback_info info) {
   size_t argc = 1;
   napi_value argv[1];
   napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr);
   void* p = nullptr;
-  if (argc >= 1 && napi_get_value_external(env, argv[0], &p) == napi_ok && p) static_cast<Tower*>(p)->release();
-  return nullptr;
-}
-
-napi_value towerClose(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
-  napi_value argv[1];
-  napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr);
-  void* p = nullptr;
-  if (argc >= 1 && napi_get_value_external(env, argv[0], &p) == napi_ok && p) static_cast<Tower*>(p)->close();
+  if (argc >= 1 && napi_get_value_external(env, argv[0], &p) == napi_ok && p) (static_cast<Tower*>(p)->*what)();
   return nullptr;
 }
 
@@ -656,8 +649,8 @@ static napi_value Init(napi_env env, napi_value exports) {
       {"createTower", nullptr, createTower, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"towerForward", nullptr, towerForward, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"towerBackward", nullptr, towerBackward, nullptr, nullptr, nullptr, napi_default, nullptr},
-      {"towerRelease", nullptr, towerRelease, nullptr, nullptr, nullptr, napi_default, nullptr},
-      {"towerClose", nullptr, towerClose, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"towerRelease", nullptr, onTower<&Tower::release>, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"towerClose", nullptr, onTower<&Tower::close>, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"adamUpdate", nullptr, adamUpdate, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"alignedFloats", nullptr, alignedFloats, nullptr, nullptr, nullptr, napi_default, nullptr},
   };

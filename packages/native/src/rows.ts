@@ -13,17 +13,9 @@ import {
 /** Where the row-kernel addon (csrc/rows.cc, built with -ffp-contract=off) is built. */
 export const ROWS_ADDON_PATH = fileURLToPath(new URL('../build/Release/compactrec_rows.node', import.meta.url));
 
-/** The functions of the row-kernel addon (positional arguments; see csrc/rows.cc). */
+/** The functions of the row-kernel addon (positional arguments; see csrc/rows.cc); two take RowKernels' own. */
 interface RowsAddon {
-  gatherRows(
-    src: Float32Array,
-    rowDim: number,
-    rowIds: Int32Array,
-    n: number,
-    out: Float32Array,
-    outOffset: number,
-    outStride: number,
-  ): number;
+  gatherRows: RowKernels['gatherRows'];
   accumulateRows(
     slot: Int32Array,
     touched: Int32Array,
@@ -66,16 +58,7 @@ interface RowsAddon {
     outStride: number,
     rowsOut: Float32Array | null,
   ): number;
-  multGradRows(
-    rows: Float32Array,
-    rowDim: number,
-    n: number,
-    codesPerItem: number,
-    g: Float32Array,
-    gOff: number,
-    gStride: number,
-    out: Float32Array,
-  ): void;
+  multGradRows: RowKernels['multGradRows'];
 }
 
 /** The addon's code of each composition (csrc/rows.cc `gatherCombineRows`). */
@@ -84,8 +67,7 @@ const COMBINE_CODE: Readonly<Record<Combine, number>> = Object.freeze({ sum: 0, 
 function nativeRowKernels(addon: RowsAddon): RowKernels {
   const kernels: RowKernels = {
     kind: 'native',
-    gatherRows: (src, rowDim, rowIds, n, out, outOffset, outStride) =>
-      addon.gatherRows(src, rowDim, rowIds, n, out, outOffset, outStride),
+    gatherRows: addon.gatherRows,
     accumulateRows(
       acc: PendingRowGrads,
       rowIds: Int32Array,
@@ -145,8 +127,7 @@ function nativeRowKernels(addon: RowsAddon): RowKernels {
         throw new TypeError(`native/gatherCombineRows: combine '${combine}' is not sum, mult or concat`);
       return addon.gatherCombineRows(src, rowDim, rowIds, n, codesPerItem, code, out, outOffset, outStride, rowsOut);
     },
-    multGradRows: (rows, rowDim, n, codesPerItem, g, gOff, gStride, out) =>
-      addon.multGradRows(rows, rowDim, n, codesPerItem, g, gOff, gStride, out),
+    multGradRows: addon.multGradRows,
   };
   return Object.freeze(kernels);
 }
